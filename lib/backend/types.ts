@@ -1,0 +1,155 @@
+/**
+ * The contract between the public `ops` API and its two implementations: the native addon
+ * (lib/backend/native.ts) and the pure-TypeScript reference (lib/backend/js.ts).
+ *
+ * Conventions (the same as native/cells.h, which states the math):
+ * - Weights use PyTorch's layout and gate order: `weightIh [G*H, D]`, `weightHh [G*H, H]`,
+ *   `biasIh`, `biasHh` `[G*H]`. RNN G=1; LSTM G=4 (i, f, g, o); GRU G=3 (r, z, n).
+ * - Data is time-major: `x [T, B, D]`, `y [T, B, H]`, states `[B, H]`, all row-major Float32Array.
+ * - `lengths[b]` in [0, T]: outputs at t >= lengths[b] are zero, the state is carried unchanged,
+ *   `hN` is the state after the sequence's own last step. `reverse` runs each sequence from its own
+ *   last valid step back to 0.
+ * - `cache` is what forward keeps for backward; its layout is documented in native/cells.h and is the
+ *   same for both backends.
+ */
+
+/** Sizes of one whole-sequence call. All are non-negative integers. */
+export interface SeqSizes {
+  /** Number of time steps T. */
+  readonly seqLen: number;
+  /** Number of sequences B. */
+  readonly batch: number;
+  /** Features per input step D. */
+  readonly inputSize: number;
+  /** Hidden units H. */
+  readonly hiddenSize: number;
+}
+
+/** Arguments every cell's forward takes. */
+export interface SeqForwardArgs extends SeqSizes {
+  /** Input `[T, B, D]`, time-major. */
+  readonly x: Float32Array;
+  /** Input-to-hidden weights `[G*H, D]`. */
+  readonly weightIh: Float32Array;
+  /** Hidden-to-hidden weights `[G*H, H]`. */
+  readonly weightHh: Float32Array;
+  /** Input bias `[G*H]`. Default: none (zero). */
+  readonly biasIh?: Float32Array | null;
+  /** Hidden bias `[G*H]`. Default: none (zero). */
+  readonly biasHh?: Float32Array | null;
+  /** Initial hidden state `[B, H]`. Default: zeros. */
+  readonly h0?: Float32Array | null;
+  /** Valid steps of each sequence `[B]`, each an integer in [0, T]. Default: all T. */
+  readonly lengths?: Int32Array | readonly number[] | null;
+  /** Run each sequence backwards in time (the second half of a bidirectional layer). Default: false. */
+  readonly reverse?: boolean;
+}
+
+/** Arguments every cell's backward takes besides its forward's. */
+export interface SeqBackwardExtra {
+  /** The `cache` returned by the forward call with the same arguments. */
+  readonly cache: Float32Array;
+  /** Gradient of the loss with respect to `y`, `[T, B, H]`. Default: zeros. */
+  readonly dy?: Float32Array | null;
+  /** Gradient with respect to the final hidden state `hN`, `[B, H]`. Default: zeros. */
+  readonly dhN?: Float32Array | null;
+}
+
+export interface SeqForwardResult {
+  /** Outputs `[T, B, H]` (zero at steps past a sequence's length). */
+  readonly y: Float32Array;
+  /** Final hidden state `[B, H]`. */
+  readonly hN: Float32Array;
+  /** Saved activations for backward (layout: native/cells.h). */
+  readonly cache: Float32Array;
+}
+
+export interface SeqGrads {
+  /** `[T, B, D]` */
+  readonly dx: Float32Array;
+  /** `[B, H]` */
+  readonly dh0: Float32Array;
+  /** `[G*H, D]` */
+  readonly dWeightIh: Float32Array;
+  /** `[G*H, H]` */
+  readonly dWeightHh: Float32Array;
+  /** `[G*H]`, present when `biasIh` was given. */
+  readonly dBiasIh: Float32Array | null;
+  /** `[G*H]`, present when `biasHh` was given. */
+  readonly dBiasHh: Float32Array | null;
+}
+
+// ---- simple RNN (Elman) ----
+export type RnnNonlinearity = 'tanh' | 'relu';
+export interface RnnForwardArgs extends SeqForwardArgs {
+  /** Activation of the new state. Default: `'tanh'`. */
+  readonly nonlinearity?: RnnNonlinearity;
+}
+export type RnnBackwardArgs = RnnForwardArgs & SeqBackwardExtra;
+export type RnnForwardResult = SeqForwardResult;
+export type RnnGrads = SeqGrads;
+
+// ---- LSTM ----
+export interface LstmForwardArgs extends SeqForwardArgs {
+  /** Initial cell state `[B, H]`. Default: zeros. */
+  readonly c0?: Float32Array | null;
+  /** Peephole weights `[3H]` in ONNX order (p_i, p_o, p_f). Default: no peepholes. */
+  readonly weightPeephole?: Float32Array | null;
+}
+export interface LstmBackwardArgs extends LstmForwardArgs, SeqBackwardExtra {
+  /** Gradient with respect to the final cell state `cN`, `[B, H]`. Default: zeros. */
+  readonly dcN?: Float32Array | null;
+}
+export interface LstmForwardResult extends SeqForwardResult {
+  /** Final cell state `[B, H]`. */
+  readonly cN: Float32Array;
+}
+export interface LstmGrads extends SeqGrads {
+  /** `[B, H]` */
+  readonly dc0: Float32Array;
+  /** `[3H]`, present when `weightPeephole` was given. */
+  readonly dWeightPeephole: Float32Array | null;
+}
+
+// ---- GRU ----
+export interface GruForwardArgs extends SeqForwardArgs {
+  /**
+   * Where the reset gate applies. `true` (PyTorch, cuDNN, Keras default):
+   * `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`. `false` (Cho et al. 2014, ONNX default):
+   * `n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)`. Default: `true`.
+   */
+  readonly resetAfter?: boolean;
+}
+export type GruBackwardArgs = GruForwardArgs & SeqBackwardExtra;
+export type GruForwardResult = SeqForwardResult;
+export type GruGrads = SeqGrads;
+
+export type BackendName = 'native' | 'js';
+
+/**
+ * One implementation of the kernels. Arguments reaching a Backend have already been validated by
+ * lib/ops.ts (types, lengths, ranges), so a backend may trust them; the native binding checks them
+ * again because a crash there would take the process down.
+ */
+export interface Backend {
+  readonly name: BackendName;
+  rnnForward(args: RnnForwardArgs): RnnForwardResult;
+  rnnBackward(args: RnnBackwardArgs): RnnGrads;
+  lstmForward(args: LstmForwardArgs): LstmForwardResult;
+  lstmBackward(args: LstmBackwardArgs): LstmGrads;
+  gruForward(args: GruForwardArgs): GruForwardResult;
+  gruBackward(args: GruBackwardArgs): GruGrads;
+  /** The same calls off the main thread (native: a libuv worker; js: runs inline, then resolves). */
+  rnnForwardAsync(args: RnnForwardArgs): Promise<RnnForwardResult>;
+  rnnBackwardAsync(args: RnnBackwardArgs): Promise<RnnGrads>;
+  lstmForwardAsync(args: LstmForwardArgs): Promise<LstmForwardResult>;
+  lstmBackwardAsync(args: LstmBackwardArgs): Promise<LstmGrads>;
+  gruForwardAsync(args: GruForwardArgs): Promise<GruForwardResult>;
+  gruBackwardAsync(args: GruBackwardArgs): Promise<GruGrads>;
+}
+
+/** Cache sizes in floats (native/cells.h). */
+export const cacheWidth = { rnn: 2, lstm: 8, gru: 5 } as const;
+export function cacheSize(cell: keyof typeof cacheWidth, s: SeqSizes): number {
+  return cacheWidth[cell] * s.seqLen * s.batch * s.hiddenSize;
+}

@@ -1,0 +1,31 @@
+/**
+ * Typed errors. Every error gated throws for bad input names the argument at fault in `argument`
+ * and starts its message with it, e.g. `weightIh: expected length 4096 (4*hiddenSize*inputSize), got 4095`.
+ */
+
+/** Base class of every error gated throws on purpose. */
+export class GatedError extends Error {
+  /** The argument at fault (dotted path for nested fields, e.g. `options.lengths`), if any. */
+  readonly argument: string | undefined;
+  constructor(message: string, argument?: string) {
+    super(argument ? `${argument}: ${message}` : message);
+    this.name = new.target.name;
+    this.argument = argument;
+  }
+}
+
+/** An array has the wrong length or a size does not fit the others. */
+export class ShapeError extends GatedError {}
+
+/** A value is of the wrong type or outside its allowed range (NaN, negative size, bad enum...). */
+export class ValueError extends GatedError {}
+
+/** A long-running call was cancelled through its AbortSignal. */
+export class AbortError extends GatedError {
+  constructor(message = 'The operation was aborted') {
+    super(message);
+  }
+}
+
+/** The native addon could not be loaded or lacks a feature; the pure-JS backend still works. */
+export class NativeError extends GatedError {}
