@@ -29,3 +29,6 @@ export class AbortError extends GatedError {
 
 /** The native addon could not be loaded or lacks a feature; the pure-JS backend still works. */
 export class NativeError extends GatedError {}
+
+/** A file is not in the expected format: truncated, corrupt, wrong dtype or not matching its description. */
+export class FormatError extends GatedError {}
