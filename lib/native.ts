@@ -1,0 +1,116 @@
+/**
+ * The one place that loads the native addon.
+ *
+ * `node-gyp-build` finds `prebuilds/<platform>-<arch>/` or `build/Release/gated.node` under the
+ * package root (the folder above `lib/` and above `dist/`: this file is one level below the root both
+ * as `lib/native.ts` under vitest and as `dist/native.js` after `tsc`).
+ * `GATED_ADDON_PATH` (absolute path of a `.node` file) loads that file instead; CI uses it to run the
+ * tests against the sanitizer build (`build-asan/Release/gated.node`).
+ *
+ * Loading is lazy and never throws at import time: a failure is recorded and every use of the native
+ * backend then throws a {@link NativeError} whose `cause` is the loader's error, while the pure-JS
+ * backend keeps working.
+ *
+ * The addon's surface (native/binding/binding.cc) is internal; only lib/backend/native.ts and tests
+ * call it.
+ */
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeError } from './errors.js';
+
+/** One argument object of a raw cell op: the fields of lib/backend/types.ts plus outputs and `async`. */
+export type NativeCallArgs = { readonly [field: string]: unknown };
+
+/** A raw cell op: returns undefined (sync) or a Promise (when `args.async === true`). */
+export type NativeCellOp = (args: NativeCallArgs) => undefined | Promise<void>;
+
+/** Test-only entry points of the addon (kernel table switching, GEMM and math kernels). */
+export interface NativeInternals {
+  setIsa(name: string): boolean;
+  getIsa(): string;
+  bestIsa(): string;
+  isaAvailable(name: string): boolean;
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number,
+    C: Float32Array, ldc: number, accumulate: boolean,
+  ): void;
+  sgemmReference(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number,
+    C: Float32Array, ldc: number, accumulate: boolean,
+  ): void;
+  mathExp(x: Float32Array, y: Float32Array): void;
+  mathSigmoid(x: Float32Array, y: Float32Array): void;
+  mathTanh(x: Float32Array, y: Float32Array): void;
+}
+
+/** The raw exports of gated.node. */
+export interface NativeAddon {
+  rnnForward: NativeCellOp;
+  rnnBackward: NativeCellOp;
+  lstmForward: NativeCellOp;
+  lstmBackward: NativeCellOp;
+  gruForward: NativeCellOp;
+  gruBackward: NativeCellOp;
+  setThreads(n: number): void;
+  getThreads(): number;
+  internals: NativeInternals;
+}
+
+/** Folder holding package.json, binding.gyp, build/ and prebuilds/. */
+export const packageRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+let loaded: NativeAddon | undefined;
+let loadError: unknown;
+let attempted = false;
+
+function tryLoad(): void {
+  if (attempted) return;
+  attempted = true;
+  const require = createRequire(import.meta.url);
+  const override = process.env.GATED_ADDON_PATH;
+  try {
+    if (override !== undefined && override !== '') {
+      loaded = require(resolve(override)) as NativeAddon;
+    } else {
+      const load = require('node-gyp-build') as (dir: string) => unknown;
+      loaded = load(packageRoot) as NativeAddon;
+    }
+  } catch (err) {
+    loadError = err;
+  }
+}
+
+/** The loader's error when the addon could not be loaded, otherwise undefined. Triggers loading. */
+export function addonLoadError(): unknown {
+  tryLoad();
+  return loadError;
+}
+
+/** Whether the native addon loaded. Triggers loading; never throws. */
+export function nativeAvailable(): boolean {
+  tryLoad();
+  return loaded !== undefined;
+}
+
+/**
+ * The loaded addon. Throws a {@link NativeError} (with the loader's error as `cause`) when it could
+ * not be loaded.
+ */
+export function loadAddon(): NativeAddon {
+  tryLoad();
+  if (loaded === undefined) {
+    const cause = loadError instanceof Error ? loadError.message : String(loadError);
+    const where = process.env.GATED_ADDON_PATH ? `GATED_ADDON_PATH=${process.env.GATED_ADDON_PATH}` : packageRoot;
+    const err = new NativeError(
+      `the native addon could not be loaded from ${where} (${cause}); ` +
+        `build it with \`npm run build:native\` or use the 'js' backend`,
+    );
+    Object.defineProperty(err, 'cause', { value: loadError, enumerable: false, configurable: true, writable: true });
+    throw err;
+  }
+  return loaded;
+}

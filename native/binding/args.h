@@ -1,0 +1,272 @@
+// args.h: argument reading and checking for the binding (node-addon-api only, no math).
+//
+// The binding is the last line of defense: whatever JavaScript passes, the process must not crash.
+// Every check throws a JS Error whose message starts with the argument's name and whose `code` is
+//   ERR_GATED_SHAPE  an array has the wrong length, or sizes whose product does not fit
+//   ERR_GATED_VALUE  wrong type, detached buffer, NaN / negative / fractional / too large size,
+//                    out-of-range value, unknown enum string
+// (lib/backend/native.ts maps them to ShapeError / ValueError).
+//
+// Reading happens in two phases so that user code cannot invalidate a check:
+//   1. Fields' constructor reads every property the op uses with Object::Get. This is the only place
+//      where user JavaScript can run (getters, Proxy traps), and it may do anything, e.g. detach a
+//      buffer that another property holds.
+//   2. The checks below only inspect the values read in phase 1 (type tags, lengths, raw numbers);
+//      none of them can call back into JavaScript, so a pointer taken in phase 2 stays valid until the
+//      callback returns (sync), or for as long as the array is referenced (async, see binding.cc).
+// What N-API cannot see: whether a buffer is resizable. A caller who shrinks a resizable ArrayBuffer
+// (or detaches one) while an async call runs breaks the async contract; lib/validate.ts rejects
+// resizable buffers on the public path.
+#pragma once
+#include <napi.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gated_binding {
+
+// Upper bound on every size and on every array's element count (2^31-1). The TS layer uses the same
+// bound (lib/validate.ts), so both reject the same arguments.
+constexpr int64_t kMaxElements = 2147483647;
+
+constexpr const char* kShape = "ERR_GATED_SHAPE";
+constexpr const char* kValue = "ERR_GATED_VALUE";
+constexpr const char* kNative = "ERR_GATED_NATIVE";
+
+[[noreturn]] inline void Throw(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Value().Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+// A number as JavaScript would print it for the values that matter here (NaN, Infinity, integers).
+inline std::string NumberText(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+inline const char* TypedArrayName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "an Int8Array";
+    case napi_uint8_array: return "a Uint8Array";
+    case napi_uint8_clamped_array: return "a Uint8ClampedArray";
+    case napi_int16_array: return "an Int16Array";
+    case napi_uint16_array: return "a Uint16Array";
+    case napi_int32_array: return "an Int32Array";
+    case napi_uint32_array: return "a Uint32Array";
+    case napi_float32_array: return "a Float32Array";
+    case napi_float64_array: return "a Float64Array";
+    case napi_bigint64_array: return "a BigInt64Array";
+    case napi_biguint64_array: return "a BigUint64Array";
+    default: return "a typed array";
+  }
+}
+
+// What a value is, for messages ("got a Float64Array"). Never calls into user code.
+inline std::string Describe(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "a boolean";
+    case napi_number: return "the number " + NumberText(v.As<Napi::Number>().DoubleValue());
+    case napi_string: return "a string";
+    case napi_symbol: return "a symbol";
+    case napi_bigint: return "a bigint";
+    case napi_function: return "a function";
+    case napi_external: return "an external";
+    default: break;
+  }
+  if (v.IsTypedArray()) return TypedArrayName(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsArray()) return "an Array";
+  if (v.IsArrayBuffer()) return "an ArrayBuffer";
+  if (v.IsDataView()) return "a DataView";
+  return "an object";
+}
+
+// Non-null stand-in for the data pointer of an empty array (V8 may give nullptr for a zero-length
+// buffer, and "null" means "absent" to the kernels). Never read or written: its length is zero.
+alignas(64) inline float g_empty_floats[16];
+
+// An expected element count and how it was computed, e.g. "4*hiddenSize*inputSize = 4*32*32".
+struct Extent {
+  int64_t value;
+  std::string formula;
+};
+
+// A factor of an expected size: a named size ("hiddenSize") or a constant (name nullptr).
+struct Factor {
+  const char* name;
+  int64_t value;
+};
+
+// The product of the factors, checked: throws ERR_GATED_SHAPE (naming `arg`) when it exceeds
+// kMaxElements (so it can never overflow int64: each factor is <= 2^31-1 and the running product is
+// checked before each multiplication).
+inline Extent Product(Napi::Env env, const char* arg, std::initializer_list<Factor> factors) {
+  std::string names, values;
+  bool zero = false;
+  for (const Factor& f : factors) {
+    if (!names.empty()) {
+      names += "*";
+      values += "*";
+    }
+    names += f.name ? f.name : std::to_string(f.value);
+    values += std::to_string(f.value);
+    if (f.value == 0) zero = true;
+  }
+  Extent e{0, names + " = " + values};
+  if (zero) return e;
+  int64_t acc = 1;
+  for (const Factor& f : factors) {
+    if (f.value > kMaxElements / acc) {
+      Throw(env, kShape,
+            std::string(arg) + ": expected length " + e.formula + " exceeds the limit of " +
+                std::to_string(kMaxElements) + " elements");
+    }
+    acc *= f.value;
+  }
+  e.value = acc;
+  return e;
+}
+
+enum class Presence { Required, Optional };
+
+// Phase 1 and phase 2 (see the top of this file) for one op's argument object.
+class Fields {
+ public:
+  Fields(Napi::Env env, const Napi::Value& args, std::initializer_list<const char*> names)
+      : env_(env) {
+    if (!args.IsObject()) {
+      Throw(env, kValue, "args: expected an object, got " + Describe(args));
+    }
+    Napi::Object obj = args.As<Napi::Object>();
+    for (const char* name : names) values_.emplace_back(name, obj.Get(name));  // may run user code
+  }
+
+  Napi::Env Env() const { return env_; }
+
+  Napi::Value Get(const char* name) const {
+    for (const auto& nv : values_)
+      if (std::strcmp(nv.first, name) == 0) return nv.second;
+    // A programming error in binding.cc (a name missing from the list), not a user error.
+    Throw(env_, kNative, std::string(name) + ": internal error: field not read");
+  }
+
+  // A size: a number that is an integer in [0, kMaxElements].
+  int64_t Size(const char* name) const { return SizeValue(env_, name, Get(name)); }
+
+  static int64_t SizeValue(Napi::Env env, const char* name, const Napi::Value& v) {
+    if (!v.IsNumber()) {
+      Throw(env, kValue,
+            std::string(name) + ": expected a non-negative integer, got " + Describe(v));
+    }
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || !(d <= static_cast<double>(kMaxElements)) || std::floor(d) != d) {
+      Throw(env, kValue,
+            std::string(name) + ": expected an integer in [0, " + std::to_string(kMaxElements) +
+                "], got " + NumberText(d));
+    }
+    return static_cast<int64_t>(d);
+  }
+
+  // An optional boolean (undefined or null: dflt).
+  bool Bool(const char* name, bool dflt) const { return BoolValue(env_, name, Get(name), dflt); }
+
+  static bool BoolValue(Napi::Env env, const char* name, const Napi::Value& v, bool dflt) {
+    if (v.IsUndefined() || v.IsNull()) return dflt;
+    if (!v.IsBoolean()) {
+      Throw(env, kValue, std::string(name) + ": expected a boolean, got " + Describe(v));
+    }
+    return v.As<Napi::Boolean>().Value();
+  }
+
+  // An optional string from `allowed` (undefined or null: allowed[0]); returns its index.
+  int Enum(const char* name, std::initializer_list<const char*> allowed) const {
+    Napi::Value v = Get(name);
+    if (v.IsUndefined() || v.IsNull()) return 0;
+    std::string list;
+    for (const char* a : allowed) list += std::string(list.empty() ? "'" : ", '") + a + "'";
+    if (!v.IsString()) {
+      Throw(env_, kValue, std::string(name) + ": expected one of " + list + ", got " + Describe(v));
+    }
+    std::string s = v.As<Napi::String>().Utf8Value();
+    int i = 0;
+    for (const char* a : allowed) {
+      if (s == a) return i;
+      i++;
+    }
+    if (s.size() > 32) s = s.substr(0, 32) + "...";
+    Throw(env_, kValue, std::string(name) + ": expected one of " + list + ", got '" + s + "'");
+  }
+
+  // A Float32Array of exactly e.value elements; nullptr when optional and undefined/null.
+  // Every array returned is remembered in held() (async workers keep a reference to each).
+  float* F32(const char* name, const Extent& e, Presence presence) {
+    Napi::Value v = Get(name);
+    if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
+    std::string expect =
+        std::string(name) + ": expected a Float32Array of length " + std::to_string(e.value) +
+        " (" + e.formula + ")";
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      Throw(env_, kValue, expect + ", got " + Describe(v));
+    }
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (a.ArrayBuffer().IsDetached()) {
+      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
+    }
+    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(e.value)) {
+      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
+    }
+    held_.push_back(a);
+    float* p = a.Data();
+    return p ? p : g_empty_floats;
+  }
+
+  // Optional Int32Array `lengths` [batch], each in [0, seqLen]. Copied into *out (so that a later
+  // change to the JS array cannot send a kernel out of bounds); *out stays empty when absent.
+  void Lengths(const char* name, int64_t batch, int64_t seq_len, std::vector<int32_t>* out) const {
+    Napi::Value v = Get(name);
+    out->clear();
+    if (v.IsUndefined() || v.IsNull()) return;
+    std::string expect = std::string(name) + ": expected an Int32Array of length " +
+                         std::to_string(batch) + " (batch)";
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Throw(env_, kValue, expect + ", got " + Describe(v));
+    }
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    if (a.ArrayBuffer().IsDetached()) {
+      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
+    }
+    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(batch)) {
+      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
+    }
+    out->assign(a.Data(), a.Data() + batch);
+    for (int64_t b = 0; b < batch; b++) {
+      int32_t len = (*out)[b];
+      if (len < 0 || len > seq_len) {
+        Throw(env_, kValue,
+              std::string(name) + ": " + name + "[" + std::to_string(b) + "] = " +
+                  std::to_string(len) + " is outside [0, seqLen = " + std::to_string(seq_len) +
+                  "]");
+      }
+    }
+  }
+
+  const std::vector<Napi::Object>& held() const { return held_; }
+
+ private:
+  Napi::Env env_;
+  std::vector<std::pair<const char*, Napi::Value>> values_;
+  std::vector<Napi::Object> held_;
+};
+
+}  // namespace gated_binding

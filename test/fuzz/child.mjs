@@ -1,0 +1,335 @@
+// Fuzz child: thousands of random, mostly malformed calls straight to the raw addon exports.
+//
+//   node --expose-gc test/fuzz/child.mjs [calls=12000] [seed=1]
+//
+// Loads build/ (or prebuilds/) through node-gyp-build, or the file named by GATED_ADDON_PATH (CI runs
+// this against the ASan+UBSan build). Every call starts from a valid argument object and applies 0-3
+// random mutations (wrong types, missing fields, NaN / negative / fractional / huge sizes, sizes whose
+// product overflows, arrays one element short or long, lengths out of range, detached buffers,
+// Float64Array instead of Float32Array, getters that throw or detach another field's buffer, Proxy
+// argument objects, async variants). Every throw and rejection is caught and classified; the process
+// must neither crash nor see an error without a gated code. The last line printed is
+//   FUZZ_SUMMARY {"calls":...,"unexpected":0,...}
+// and the exit status is 0 when nothing unexpected happened, 1 otherwise.
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const addon = process.env.GATED_ADDON_PATH
+  ? require(resolve(process.env.GATED_ADDON_PATH))
+  : require('node-gyp-build')(root);
+
+const CALLS = Number(process.argv[2] ?? 12000);
+const SEED = Number(process.argv[3] ?? 1);
+
+// mulberry32
+let state = SEED >>> 0;
+function rand() {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1)); // inclusive
+const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+const chance = (p) => rand() < p;
+
+const USER_ERROR = 'fuzz: deliberate getter error';
+const CODES = new Set(['ERR_GATED_SHAPE', 'ERR_GATED_VALUE']);
+
+function f32(n) {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rand() * 2 - 1;
+  return a;
+}
+function detached(Ctor, n) {
+  const buf = new ArrayBuffer(n * Ctor.BYTES_PER_ELEMENT);
+  const view = new Ctor(buf);
+  structuredClone(buf, { transfer: [buf] });
+  return view;
+}
+function offsetView(n) {
+  // A valid Float32Array that does not start at its buffer's beginning.
+  const off = int(1, 3);
+  const big = f32(n + off + 2);
+  return new Float32Array(big.buffer, off * 4, n);
+}
+
+const OPS = {
+  rnnForward: { G: 1, W: 2, backward: false, lstm: false, extra: 'nonlinearity' },
+  rnnBackward: { G: 1, W: 2, backward: true, lstm: false, extra: 'nonlinearity' },
+  lstmForward: { G: 4, W: 8, backward: false, lstm: true, extra: null },
+  lstmBackward: { G: 4, W: 8, backward: true, lstm: true, extra: null },
+  gruForward: { G: 3, W: 5, backward: false, lstm: false, extra: 'resetAfter' },
+  gruBackward: { G: 3, W: 5, backward: true, lstm: false, extra: 'resetAfter' },
+};
+const SIZES = ['seqLen', 'batch', 'inputSize', 'hiddenSize'];
+
+// A valid argument object for `op` (sizes >= 1, so that any huge size makes some array mismatch and
+// no kernel ever runs on an enormous shape).
+function validArgs(op) {
+  const { G, W, backward, lstm, extra } = OPS[op];
+  const T = int(1, 4), B = int(1, 3), D = int(1, 4), H = int(1, 4);
+  const a = { seqLen: T, batch: B, inputSize: D, hiddenSize: H };
+  a.x = f32(T * B * D);
+  a.weightIh = f32(G * H * D);
+  a.weightHh = f32(G * H * H);
+  if (chance(0.6)) a.biasIh = f32(G * H);
+  if (chance(0.6)) a.biasHh = f32(G * H);
+  if (chance(0.5)) a.h0 = f32(B * H);
+  if (chance(0.5)) a.lengths = Int32Array.from({ length: B }, () => int(0, T));
+  if (chance(0.3)) a.reverse = chance(0.5);
+  if (extra === 'nonlinearity' && chance(0.5)) a.nonlinearity = pick(['tanh', 'relu']);
+  if (extra === 'resetAfter' && chance(0.5)) a.resetAfter = chance(0.5);
+  if (lstm) {
+    if (chance(0.5)) a.c0 = f32(B * H);
+    if (chance(0.4)) a.weightPeephole = f32(3 * H);
+  }
+  if (!backward) {
+    a.y = f32(T * B * H);
+    a.hN = f32(B * H);
+    a.cache = f32(W * T * B * H);
+    if (lstm) a.cN = f32(B * H);
+  } else {
+    a.cache = f32(W * T * B * H);
+    if (chance(0.7)) a.dy = f32(T * B * H);
+    if (chance(0.7)) a.dhN = f32(B * H);
+    a.dx = f32(T * B * D);
+    a.dh0 = f32(B * H);
+    a.dWeightIh = f32(G * H * D);
+    a.dWeightHh = f32(G * H * H);
+    if (chance(0.6)) a.dBiasIh = f32(G * H);
+    if (chance(0.6)) a.dBiasHh = f32(G * H);
+    if (lstm) {
+      if (chance(0.7)) a.dcN = f32(B * H);
+      a.dc0 = f32(B * H);
+      if (a.weightPeephole || chance(0.3)) a.dWeightPeephole = f32(3 * H);
+    }
+  }
+  if (chance(0.1)) a.x = offsetView(T * B * D);
+  return a;
+}
+
+const JUNK = () => [
+  undefined, null, NaN, -1, -0, 1.5, Infinity, -Infinity, 2 ** 31, 2 ** 31 - 1, 2 ** 53, 2 ** 64, 0,
+  '3', 'tanh', '', true, false, {}, [], [1, 2, 3], 3n, Symbol('s'), () => 1,
+  new Float64Array(int(0, 40)), new Int32Array(int(0, 40)), new Uint8Array(int(0, 40)),
+  new Float32Array(int(0, 40)), new DataView(new ArrayBuffer(16)), new ArrayBuffer(64),
+  detached(Float32Array, int(0, 40)), detached(Int32Array, int(0, 4)),
+  new Float32Array(new SharedArrayBuffer(4 * int(0, 40))), new Date(0), /re/,
+];
+const HUGE = [2 ** 31 - 1, 2 ** 31, 2 ** 30, 2 ** 20 + 1, 65536, 2 ** 53 - 1, 1e300, NaN, -1, 1.5, -0.5, Infinity, 0];
+
+// Fields holding typed arrays as plain data properties (reading a getter here would run it early).
+function arrayFields(a) {
+  return Object.keys(a).filter((k) => ArrayBuffer.isView(Object.getOwnPropertyDescriptor(a, k).value));
+}
+
+// Setter for the accessor fields below, so that later mutations can still assign the field.
+function replaceWith(k) {
+  return function set(v) {
+    Object.defineProperty(this, k, { value: v, writable: true, enumerable: true, configurable: true });
+  };
+}
+
+function mutate(op, a) {
+  const keys = Object.keys(a);
+  switch (int(0, 13)) {
+    case 0: // delete a field
+      delete a[pick(keys)];
+      break;
+    case 1: // junk in a field (known or not)
+      a[pick([...keys, 'async', 'reverse', 'lengths', 'c0', 'weightPeephole', 'dWeightPeephole'])] = pick(JUNK());
+      break;
+    case 2: { // array one short or one long
+      const k = pick(arrayFields(a));
+      if (k) a[k] = new a[k].constructor(Math.max(0, a[k].length + pick([-1, 1])));
+      break;
+    }
+    case 3: { // bad size
+      a[pick(SIZES)] = pick(HUGE);
+      break;
+    }
+    case 4: { // sizes whose product overflows int32/int64
+      for (const s of SIZES) if (chance(0.6)) a[s] = pick([2 ** 31 - 1, 2 ** 30, 2 ** 21, 2 ** 16]);
+      break;
+    }
+    case 5: { // lengths out of range or malformed
+      const B = typeof a.batch === 'number' && a.batch >= 0 && a.batch < 64 ? a.batch : 2;
+      const T = typeof a.seqLen === 'number' ? a.seqLen : 1;
+      a.lengths = pick([
+        Int32Array.from({ length: B }, () => pick([T + 1, -1, 2 ** 31 - 1, -(2 ** 31), 0])),
+        new Int32Array(B + 1), new Int32Array(Math.max(0, B - 1)), Array.from({ length: B }, () => 1),
+        new Float32Array(B), new Uint32Array(B).fill(0xffffffff), detached(Int32Array, B),
+      ]);
+      break;
+    }
+    case 6: { // detached buffer of the right length
+      const k = pick(arrayFields(a));
+      if (k) a[k] = detached(a[k].constructor, a[k].length);
+      break;
+    }
+    case 7: { // Float64Array (or another typed array) of the right length
+      const k = pick(arrayFields(a));
+      if (k) a[k] = new (pick([Float64Array, Int32Array, Uint32Array, Int16Array]))(a[k].length);
+      break;
+    }
+    case 8: // enums and flags
+      a[pick(['nonlinearity', 'resetAfter', 'reverse', 'async'])] = pick(['relu', 'tanh', 'sigmoid', 1, 0, 'true', null, true, false]);
+      break;
+    case 9: { // a getter that throws
+      const k = pick(keys);
+      Object.defineProperty(a, k, { get() { throw new Error(USER_ERROR); }, set: replaceWith(k), enumerable: true, configurable: true });
+      break;
+    }
+    case 10: { // a getter that detaches another field's buffer while the addon reads the object
+      const victims = arrayFields(a);
+      if (victims.length === 0) break;
+      const victim = a[pick(victims)];
+      const k = pick(['async', 'cache', 'hN', 'dx', 'dWeightPeephole', 'resetAfter', 'nonlinearity', 'reverse']);
+      const value = Object.getOwnPropertyDescriptor(a, k)?.value;
+      Object.defineProperty(a, k, {
+        get() {
+          if (victim.buffer.byteLength > 0 && !(victim.buffer instanceof SharedArrayBuffer)) {
+            structuredClone(victim.buffer, { transfer: [victim.buffer] });
+          }
+          return value;
+        },
+        set: replaceWith(k), enumerable: true, configurable: true,
+      });
+      break;
+    }
+    case 11: { // a zero size (arrays stay as they were)
+      a[pick(SIZES)] = 0;
+      break;
+    }
+    case 12: { // an output or input replaced by the same-length view of another buffer offset
+      const k = pick(arrayFields(a));
+      if (k && a[k] instanceof Float32Array) a[k] = offsetView(a[k].length);
+      break;
+    }
+    default: { // array replaced by a plain array of numbers
+      const k = pick(arrayFields(a));
+      if (k) a[k] = Array.from({ length: a[k].length }, () => rand());
+      break;
+    }
+  }
+}
+
+const stats = {
+  calls: 0, returned: 0, resolved: 0, threw: {}, rejected: {}, userErrors: 0, unexpected: 0,
+  internals: 0, samples: [],
+};
+function classify(kind, err) {
+  if (err instanceof Error && err.message === USER_ERROR) {
+    stats.userErrors++;
+    return;
+  }
+  const code = err && typeof err === 'object' ? err.code : undefined;
+  const bucket = kind === 'threw' ? stats.threw : stats.rejected;
+  bucket[code ?? 'none'] = (bucket[code ?? 'none'] ?? 0) + 1;
+  const name = typeof err?.message === 'string' ? err.message.split(':')[0] : '';
+  if (!CODES.has(code) || !/^[A-Za-z][A-Za-z0-9]*(\[\d+\])?$/.test(name)) {
+    stats.unexpected++;
+    if (stats.samples.length < 10) stats.samples.push(`${kind} ${code}: ${err?.message ?? String(err)}`);
+  }
+}
+
+const pending = [];
+async function drain() {
+  if (typeof globalThis.gc === 'function' && chance(0.5)) globalThis.gc(); // references must hold
+  await Promise.all(pending.splice(0));
+}
+
+function fuzzInternals() {
+  stats.internals++;
+  stats.calls++;
+  const I = addon.internals;
+  const j = () => (chance(0.5) ? pick(JUNK()) : pick(HUGE));
+  const sz = () => (chance(0.8) ? int(0, 5) : pick(HUGE));
+  const arr = (n) => (chance(0.8) ? f32(Math.max(0, n + int(-2, 1))) : pick(JUNK()));
+  try {
+    switch (int(0, 5)) {
+      case 0: case 1: {
+        const M = sz(), N = sz(), K = sz(), lda = sz(), ldb = sz(), ldc = sz();
+        const ta = chance(0.5), tb = chance(0.5);
+        const n = (x) => (typeof x === 'number' && x < 64 ? x : 4);
+        const fn = chance(0.5) ? I.sgemm : I.sgemmReference;
+        fn(chance(0.95) ? ta : j(), chance(0.95) ? tb : j(), M, N, K,
+          arr(n(M) * n(K) + 2), lda, arr(n(K) * n(N) + 2), ldb, arr(n(M) * n(N) + 2), ldc,
+          chance(0.95) ? chance(0.5) : j());
+        break;
+      }
+      case 2: {
+        const n = int(0, 40);
+        const fn = pick([I.mathExp, I.mathSigmoid, I.mathTanh]);
+        fn(chance(0.8) ? f32(n) : j(), chance(0.7) ? f32(n) : arr(n));
+        break;
+      }
+      case 3:
+        addon.setThreads(j());
+        break;
+      case 4:
+        I.isaAvailable(chance(0.5) ? j() : pick(['avx2', 'neon', 'scalar', 'avx512', '']));
+        I.getIsa();
+        I.bestIsa();
+        break;
+      default:
+        I.setIsa(chance(0.5) ? j() : pick(['avx512', 'sse', '', 'AVX2 ']));
+        addon.getThreads();
+        break;
+    }
+    stats.returned++;
+  } catch (err) {
+    // A math kernel table that is not filled in yet reports ERR_GATED_NATIVE; that is allowed here.
+    if (err && err.code === 'ERR_GATED_NATIVE' && / math kernel /.test(err.message)) {
+      stats.threw.ERR_GATED_NATIVE = (stats.threw.ERR_GATED_NATIVE ?? 0) + 1;
+    } else {
+      classify('threw', err);
+    }
+  }
+}
+
+const opNames = Object.keys(OPS);
+const started = Date.now();
+for (let i = 0; i < CALLS; i++) {
+  if (chance(0.08)) {
+    fuzzInternals();
+    continue;
+  }
+  const op = pick(opNames);
+  let args = validArgs(op);
+  const mutations = chance(0.1) ? 0 : int(1, 3);
+  const wantAsync = chance(0.3);
+  if (wantAsync) args.async = true;
+  for (let m = 0; m < mutations; m++) {
+    try {
+      mutate(op, args);
+    } catch (err) {
+      // A mutation that touched a detached view or a throwing getter: the fuzzer's own problem.
+      stats.mutationErrors = (stats.mutationErrors ?? 0) + 1;
+    }
+  }
+  if (chance(0.02)) args = pick([null, undefined, 7, 'args', [], Symbol('x')]);
+  else if (chance(0.03)) args = new Proxy(args, {});
+  stats.calls++;
+  try {
+    const r = addon[op](args);
+    if (r instanceof Promise) {
+      pending.push(r.then(() => { stats.resolved++; }, (err) => classify('rejected', err)));
+    } else {
+      stats.returned++;
+    }
+  } catch (err) {
+    classify('threw', err);
+  }
+  if (pending.length >= 64) await drain();
+}
+await drain();
+stats.seconds = (Date.now() - started) / 1000;
+stats.seed = SEED;
+console.log(`FUZZ_SUMMARY ${JSON.stringify(stats)}`);
+process.exitCode = stats.unexpected === 0 ? 0 : 1;
