@@ -1,0 +1,102 @@
+/**
+ * The vectorized kernels against their references, at sizes that leave SIMD tails:
+ * - sgemm (every transpose combination, accumulate or not, strided operands) against the plain
+ *   triple loop, for each instruction set the CPU has;
+ * - exp, sigmoid and tanh against float64 Math over [-30, 30]: sigmoid and tanh within 1e-6
+ *   absolute, exp within 1e-6 relative (absolute error is meaningless for float32 near e^30);
+ *   and the same value gives the same result whether it lands in a vector or in the scalar tail.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { loadAddon } from '../lib/native.js';
+import { expectClose, Rng } from './helpers/index.js';
+
+const { internals } = loadAddon();
+const isas = [...new Set(['scalar', internals.bestIsa()])];
+afterAll(() => internals.setIsa(internals.bestIsa()));
+
+const sizes = [1, 7, 9, 33, 257];
+
+describe.each(isas)('%s kernels', (isa) => {
+  it('sgemm matches the reference on odd shapes, all transposes, strided, accumulate', () => {
+    expect(internals.setIsa(isa)).toBe(true);
+    const rng = new Rng(11);
+    const shapes: [number, number, number][] = [];
+    for (const M of [1, 7, 33]) for (const N of [1, 9, 257]) for (const K of [1, 7, 33]) shapes.push([M, N, K]);
+    shapes.push([65, 130, 300], [6, 16, 256], [64, 1024, 256]);
+    for (const [M, N, K] of shapes) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const accumulate of [false, true]) {
+            // Leading dimensions larger than needed, to prove strides are honoured.
+            const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 2, ldc = N + 5;
+            const A = rng.randn((transA ? K : M) * lda);
+            const Bm = rng.randn((transB ? N : K) * ldb);
+            const C0 = rng.randn(M * ldc);
+            const got = C0.slice(), want = C0.slice();
+            internals.sgemm(transA, transB, M, N, K, A, lda, Bm, ldb, got, ldc, accumulate);
+            internals.sgemmReference(transA, transB, M, N, K, A, lda, Bm, ldb, want, ldc, accumulate);
+            // Each element differs from the k-ordered float sum by at most ~K ulps of sum|a*b|;
+            // randn inputs make sum|a*b| about K, so 1e-5 * K bounds it.
+            expectClose(got, want, { atol: 1e-5 * K, rtol: 1e-5 }, `${isa} sgemm ${M}x${N}x${K} tA=${transA} tB=${transB} acc=${accumulate}`);
+          }
+        }
+      }
+    }
+  });
+
+  const grid = Float32Array.from({ length: 600001 }, (_, i) => -30 + i * 1e-4);
+  const fns = [
+    { name: 'sigmoid', run: internals.mathSigmoid, ref: (x: number) => 1 / (1 + Math.exp(-x)), relative: false },
+    { name: 'tanh', run: internals.mathTanh, ref: Math.tanh, relative: false },
+    { name: 'exp', run: internals.mathExp, ref: Math.exp, relative: true },
+  ];
+
+  it.each(fns)('$name is within 1e-6 of float64 Math over [-30, 30]', ({ run, ref, relative }) => {
+    expect(internals.setIsa(isa)).toBe(true);
+    const y = new Float32Array(grid.length);
+    run(grid, y);
+    let worst = 0;
+    for (let i = 0; i < grid.length; i++) {
+      const e = ref(grid[i]);
+      const err = Math.abs(y[i] - e) / (relative ? e : 1);
+      if (!(err <= worst)) worst = err; // NaN propagates into worst and fails below
+    }
+    expect(worst).toBeLessThanOrEqual(1e-6);
+  });
+
+  it.each(fns)('$name gives the same value in a vector lane and in the tail, at sizes 1, 7, 9, 33, 257', ({ run }) => {
+    expect(internals.setIsa(isa)).toBe(true);
+    const rng = new Rng(5);
+    for (const n of sizes) {
+      const x = rng.uniform(n, -12, 12);
+      const whole = new Float32Array(n);
+      run(x, whole);
+      for (let i = 0; i < n; i++) {
+        const one = new Float32Array(1);
+        run(x.subarray(i, i + 1), one);
+        expect(one[0], `${n}[${i}]`).toBe(whole[i]);
+      }
+    }
+  });
+
+  it.each(fns)('$name handles NaN, infinities and large inputs', ({ name, run }) => {
+    expect(internals.setIsa(isa)).toBe(true);
+    const x = Float32Array.from([NaN, Infinity, -Infinity, 1e4, -1e4, 89, -104, 0]);
+    const y = new Float32Array(x.length);
+    run(x, y);
+    expect(Number.isNaN(y[0])).toBe(true);
+    const expected: Record<string, number[]> = {
+      sigmoid: [1, 0, 1, 0, 1, 0, 0.5],
+      tanh: [1, -1, 1, -1, 1, -1, 0],
+      exp: [Infinity, 0, Infinity, 0, Infinity, 0, 1],
+    };
+    const got = Array.from(y.subarray(1));
+    const want = expected[name];
+    for (let i = 0; i < want.length; i++) {
+      // exp may saturate at FLT_MAX instead of +Infinity for inputs past ln(FLT_MAX) ~ 88.72.
+      if (want[i] === Infinity) expect(got[i], `${name}(${x[i + 1]})`).toBeGreaterThanOrEqual(3.4e38);
+      else expect(got[i], `${name}(${x[i + 1]})`).toBeCloseTo(want[i], 6);
+    }
+  });
+});
