@@ -1,0 +1,195 @@
+// gemm_test.cc: sgemm, sgemm_serial and sgemm_packed against a double-precision reference (and
+// sgemm_reference), every transpose combination, accumulate on/off, odd sizes with padded leading
+// dimensions, K across several KC blocks, for each compiled ISA; plus the determinism contract:
+// bit-identical results for 1, 2, 3 threads and for any column split of sgemm_packed.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "dispatch.h"
+#include "gemm.h"
+#include "pool.h"
+
+using namespace gated;
+
+static int g_failures = 0;
+#define CHECK(cond, ...)                            \
+  do {                                              \
+    if (!(cond)) {                                  \
+      g_failures++;                                 \
+      if (g_failures < 30) {                        \
+        printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+        printf(__VA_ARGS__);                        \
+        printf("\n");                               \
+      }                                             \
+    }                                               \
+  } while (0)
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static float frand() {  // uniform in [-1, 1)
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return (float)((g_rng >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
+}
+static int64_t irand(int64_t lo, int64_t hi) { return lo + (int64_t)((frand() + 1.0f) * 0.5f * (hi - lo + 1)) % (hi - lo + 1); }
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K, lda, ldb, ldc;
+  std::vector<float> A, B, C0;  // C0: C before the call (random when accumulating, NaN otherwise)
+  bool acc;
+};
+
+static Problem make(bool ta, bool tb, int64_t M, int64_t N, int64_t K, bool acc) {
+  Problem p;
+  p.ta = ta;
+  p.tb = tb;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.acc = acc;
+  p.lda = (ta ? M : K) + 3;
+  p.ldb = (tb ? K : N) + 2;
+  p.ldc = N + 5;
+  p.A.resize((ta ? K : M) * p.lda);
+  p.B.resize((tb ? N : K) * p.ldb);
+  p.C0.resize(M * p.ldc);
+  for (float& x : p.A) x = frand();
+  for (float& x : p.B) x = frand();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < p.ldc; n++) p.C0[m * p.ldc + n] = n >= N ? 1234.5f : (acc ? frand() : nan);
+  return p;
+}
+
+static float a_at(const Problem& p, int64_t m, int64_t k) { return p.ta ? p.A[k * p.lda + m] : p.A[m * p.lda + k]; }
+static float b_at(const Problem& p, int64_t k, int64_t n) { return p.tb ? p.B[n * p.ldb + k] : p.B[k * p.ldb + n]; }
+
+// |c - ref| <= 1e-5 * (sum_k |a b| + |c0|) + 1e-6, with ref in double; padding columns untouched.
+static bool check_result(const Problem& p, const std::vector<float>& C, const char* what) {
+  double worst = 0;
+  bool ok = true;
+  for (int64_t m = 0; m < p.M; m++) {
+    for (int64_t n = 0; n < p.N; n++) {
+      double ref = p.acc ? p.C0[m * p.ldc + n] : 0.0, mag = p.acc ? std::fabs(ref) : 0.0;
+      for (int64_t k = 0; k < p.K; k++) {
+        double t = (double)a_at(p, m, k) * b_at(p, k, n);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      double err = std::fabs(C[m * p.ldc + n] - ref), tol = 1e-5 * mag + 1e-6;
+      if (!(err <= tol)) ok = false;
+      if (err / (mag + 1e-30) > worst) worst = err / (mag + 1e-30);
+    }
+    for (int64_t n = p.N; n < p.ldc; n++)
+      if (C[m * p.ldc + n] != 1234.5f) ok = false;
+  }
+  CHECK(ok, "%s ta=%d tb=%d M=%lld N=%lld K=%lld acc=%d: wrong (worst rel %.3g)", what, p.ta, p.tb, (long long)p.M,
+        (long long)p.N, (long long)p.K, p.acc, worst);
+  return ok;
+}
+
+static void run_problem(const Problem& p, const char* isa) {
+  // Reference path.
+  std::vector<float> cref = p.C0;
+  sgemm_reference(p.ta, p.tb, p.M, p.N, p.K, p.A.data(), p.lda, p.B.data(), p.ldb, cref.data(), p.ldc, p.acc);
+  check_result(p, cref, "sgemm_reference");
+
+  // Serial.
+  std::vector<float> cs = p.C0;
+  sgemm_serial(p.ta, p.tb, p.M, p.N, p.K, p.A.data(), p.lda, p.B.data(), p.ldb, cs.data(), p.ldc, p.acc);
+  check_result(p, cs, isa);
+
+  // Threaded with 1, 2, 3 threads: bit-identical to each other and to the serial call.
+  for (int th = 1; th <= 3; th++) {
+    set_threads(th);
+    std::vector<float> ct = p.C0;
+    sgemm(p.ta, p.tb, p.M, p.N, p.K, p.A.data(), p.lda, p.B.data(), p.ldb, ct.data(), p.ldc, p.acc);
+    CHECK(memcmp(ct.data(), cs.data(), ct.size() * sizeof(float)) == 0,
+          "%s sgemm threads=%d not bit-identical to serial (M=%lld N=%lld K=%lld ta=%d tb=%d)", isa, th,
+          (long long)p.M, (long long)p.N, (long long)p.K, p.ta, p.tb);
+  }
+  set_threads(2);
+
+  // Packed B (A not transposed in sgemm_packed's contract): full call, then column splits.
+  if (!p.ta) {
+    PackedB pb;
+    pack_b(p.tb, p.K, p.N, p.B.data(), p.ldb, &pb);
+    const int64_t w = gemm_panel_width();
+    CHECK(pb.panel == w, "panel width");
+    std::vector<float> cp = p.C0;
+    sgemm_packed(p.M, 0, p.N, p.A.data(), p.lda, pb, cp.data(), p.ldc, p.acc);
+    check_result(p, cp, "sgemm_packed");
+    CHECK(memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
+          "%s sgemm_packed not bit-identical to sgemm (M=%lld N=%lld K=%lld)", isa, (long long)p.M,
+          (long long)p.N, (long long)p.K);
+    const int64_t np = (p.N + w - 1) / w;
+    for (int parts = 2; parts <= 4; parts++) {
+      std::vector<float> cq = p.C0;
+      for (int t = 0; t < parts; t++) {
+        int64_t b, e;
+        split_range(np, 1, t, parts, &b, &e);
+        sgemm_packed(p.M, b * w, e * w < p.N ? e * w : p.N, p.A.data(), p.lda, pb, cq.data(), p.ldc, p.acc);
+      }
+      CHECK(memcmp(cq.data(), cp.data(), cq.size() * sizeof(float)) == 0,
+            "%s sgemm_packed split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa, parts, (long long)p.M,
+            (long long)p.N, (long long)p.K);
+    }
+  }
+}
+
+int main() {
+  const char* isas[] = {"scalar", "avx2", "neon"};
+  const int64_t odd[] = {1, 7, 9, 33, 257};
+  int tested = 0;
+  for (const char* isa : isas) {
+    if (!set_isa(isa)) continue;
+    tested++;
+    int before = g_failures;
+    int count = 0;
+    for (int tr = 0; tr < 4; tr++) {
+      const bool ta = tr & 1, tb = tr & 2;
+      for (int acc = 0; acc < 2; acc++) {
+        // Every odd size in each dimension against a moderate other two (keeps the test fast).
+        for (int64_t s : odd) {
+          run_problem(make(ta, tb, s, 33, 9, acc), isa);
+          run_problem(make(ta, tb, 9, s, 33, acc), isa);
+          run_problem(make(ta, tb, 7, 33, s, acc), isa);
+          count += 3;
+        }
+        run_problem(make(ta, tb, 1, 1, 1, acc), isa);
+        run_problem(make(ta, tb, 257, 257, 33, acc), isa);
+        run_problem(make(ta, tb, 33, 100, 600, acc), isa);  // K over several KC blocks
+        run_problem(make(ta, tb, 150, 1100, 20, acc), isa);  // M over MC, N over NC
+        run_problem(make(ta, tb, 600, 20, 101, acc), isa);   // few panels: threads split M
+        count += 5;
+        for (int r = 0; r < 4; r++) {
+          run_problem(make(ta, tb, irand(1, 80), irand(1, 200), irand(1, 300), acc), isa);
+          count++;
+        }
+      }
+    }
+    // K = 0: C = 0 (not accumulating) or unchanged.
+    {
+      std::vector<float> C(6, std::numeric_limits<float>::quiet_NaN());
+      sgemm(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, C.data(), 3, false);
+      bool zero = true;
+      for (float c : C) zero = zero && c == 0.0f;
+      CHECK(zero, "%s K=0 clears C", isa);
+    }
+    printf("gemm_test %s: %d problems, %s\n", isa, count, g_failures == before ? "OK" : "FAILED");
+  }
+  set_isa(best_isa());
+  CHECK(tested >= 1, "no ISA");
+  if (g_failures) {
+    printf("gemm_test: %d failure(s)\n", g_failures);
+    return 1;
+  }
+  printf("gemm_test: OK\n");
+  return 0;
+}
