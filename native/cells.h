@@ -27,6 +27,9 @@
 //   Rows at masked positions (t >= len_b) are all zero. Each block is T*B*width floats.
 // - Backward overwrites every output it is given (it does not accumulate). dy, dh_n, dc_n may be
 //   null (zero). db_ih/db_hh are written only when non-null (layers without bias pass null).
+//   dy at masked positions (t >= len_b) is ignored (those outputs are constant zeros); a sequence's
+//   dh (and dc) passes unchanged through its masked steps, so dh0 = dh_n when len_b = 0.
+//   ReLU's derivative is taken from the output: 1 where h > 0, else 0 (0 at pre-activation 0).
 #pragma once
 #include <stdint.h>
 

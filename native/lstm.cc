@@ -1,6 +1,169 @@
-// STUB: replaced by its owner.
+// lstm.cc: whole-sequence LSTM forward and backward (BPTT). Math, cache layout and masking: cells.h.
+//
+// Forward: one GEMM projects every time step's input straight into the cache's gates block
+// (x [T*B, D] * W_ih^T -> [T*B, 4H]), then one parallel region runs the time loop. Each thread owns
+// the hidden units [u0, u1) (split in multiples of the GEMM panel width), packs the 4 gates' rows of
+// W_hh for its units once, and per step computes its [B, 4*w] slice of h_prev * W_hh^T, then the
+// fused gate update for its units (activating the cached gates in place), and meets the others at
+// one barrier (h is double-buffered, so no second barrier is needed).
+// Backward: reverse walk; per step each thread computes the gate gradients dG of its units, a
+// barrier, then its columns of dh_prev = dG_step * W_hh (dG_step double-buffered: one barrier per
+// step). dW_ih, dW_hh, dx are one GEMM each over all T*B rows afterwards; biases and peepholes are
+// column reductions in row order.
+#include <string.h>
+
+#include <vector>
+
 #include "cells.h"
+#include "seq_common.h"
+
 namespace gated {
-void lstm_forward(const LstmForwardArgs&) {}
-void lstm_backward(const LstmBackwardArgs&) {}
+
+void lstm_forward(const LstmForwardArgs& a) {
+  const SeqInputs& in = a.in;
+  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, G = 4, GH = G * H, TB = T * B;
+  if (H <= 0 || B <= 0) return;  // every output is empty
+  if (T <= 0) {
+    seq::copy_or_zero(a.h_n, a.h0, B * H);
+    seq::copy_or_zero(a.c_n, a.c0, B * H);
+    return;
+  }
+  const CellKernels& ck = kernels().cell;
+  // Cache blocks: [gates 4H | hPrev H | cPrev H | c H | tanh(c) H], each [T, B, width].
+  float* gates = a.cache;
+  float* hprev = gates + TB * GH;
+  float* cprev = hprev + TB * H;
+  float* cc = cprev + TB * H;
+  float* tc = cc + TB * H;
+
+  seq::gemm(false, true, TB, GH, D, in.x, D, in.w_ih, D, gates, GH, false);
+  seq::zero_masked_rows(in, gates, GH);
+  for (float* blk : {hprev, cprev, cc, tc, a.y}) seq::zero_masked_rows(in, blk, H);
+
+  seq::Buffer bias(GH), hbuf(2 * B * H), cst(B * H), gh(B * GH);
+  seq::fold_bias(in, G, G, bias.get());
+  seq::copy_or_zero(hbuf.get(), a.h0, B * H);
+  seq::copy_or_zero(cst.get(), a.c0, B * H);
+  const float* pw = a.w_peep;  // (p_i, p_o, p_f)
+  const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+
+  parallel(seq::loop_threads(B, G, H, P), [&](const Team& team) {
+    int64_t u0, u1;
+    split_range(H, P, team.tid, team.size, &u0, &u1);
+    const int64_t w = u1 - u0;
+    std::vector<float>& tmp = seq::thread_scratch();
+    PackedB& pk = seq::thread_pack(0);
+    if (w > 0) seq::pack_unit_slice(in.w_hh, H, 0, G, u0, u1, tmp, &pk);
+    for (int64_t s = 0; s < S; s++) {
+      const float* hc = hbuf.get() + (s & 1) * B * H;
+      float* hn = hbuf.get() + ((s + 1) & 1) * B * H;
+      if (w > 0) {
+        float* ghs = gh.get() + G * u0;  // this thread's [B, 4*w] slice, gate stride w
+        sgemm_packed(B, 0, G * w, hc, H, pk, ghs, GH, false);
+        for (int64_t b = 0; b < B; b++) {
+          const int64_t t = seq::time_at(in, b, s);
+          float* hnb = hn + b * H + u0;
+          const float* hcb = hc + b * H + u0;
+          if (t < 0) {  // finished: the state is carried
+            memcpy(hnb, hcb, sizeof(float) * w);
+            continue;
+          }
+          const int64_t row = t * B + b, o = row * H + u0;
+          float* cs = cst.get() + b * H + u0;
+          float* grow = gates + row * GH + u0;
+          memcpy(hprev + o, hcb, sizeof(float) * w);
+          memcpy(cprev + o, cs, sizeof(float) * w);
+          ck.lstm_forward_row(w, grow, bias.get() + u0, H, ghs + b * GH, w,
+                              pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
+                              pw ? pw + 2 * H + u0 : nullptr, cprev + o, grow, cc + o, tc + o, hnb);
+          memcpy(cs, cc + o, sizeof(float) * w);
+          memcpy(a.y + o, hnb, sizeof(float) * w);
+        }
+      }
+      team.barrier();
+    }
+  });
+  memcpy(a.h_n, hbuf.get() + (S & 1) * B * H, sizeof(float) * B * H);
+  memcpy(a.c_n, cst.get(), sizeof(float) * B * H);
 }
+
+void lstm_backward(const LstmBackwardArgs& a) {
+  const SeqInputs& in = a.in;
+  const SeqGrads& g = a.g;
+  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, G = 4, GH = G * H, TB = T * B;
+  if (H <= 0) {  // no gates: nothing reaches x
+    seq::copy_or_zero(g.dx, nullptr, TB * D);
+    return;
+  }
+  if (TB <= 0) {
+    seq::copy_or_zero(g.dh0, a.dh_n, B * H);
+    seq::copy_or_zero(a.dc0, a.dc_n, B * H);
+    seq::copy_or_zero(g.dw_ih, nullptr, GH * D);
+    seq::copy_or_zero(g.dw_hh, nullptr, GH * H);
+    if (g.db_ih) seq::copy_or_zero(g.db_ih, nullptr, GH);
+    if (g.db_hh) seq::copy_or_zero(g.db_hh, nullptr, GH);
+    if (a.w_peep && a.dw_peep) seq::copy_or_zero(a.dw_peep, nullptr, 3 * H);
+    return;
+  }
+  const CellKernels& ck = kernels().cell;
+  const float* gates = a.cache;
+  const float* hprev = gates + TB * GH;
+  const float* cprev = hprev + TB * H;
+  const float* cc = cprev + TB * H;
+  const float* tc = cc + TB * H;
+  const float* pw = a.w_peep;
+
+  // dG [T*B, 4H]: pre-activation gate gradients at (t, b); rows never visited stay zero.
+  seq::Buffer dG(TB * GH), dA(2 * B * GH), dh(B * H), dc(B * H);
+  seq::zero_masked_rows(in, dG.get(), GH);
+  seq::copy_or_zero(dh.get(), a.dh_n, B * H);
+  seq::copy_or_zero(dc.get(), a.dc_n, B * H);
+  PackedB& pk = seq::thread_pack(0);  // op(B) = W_hh [4H, H]: dh_prev = dG_step * W_hh
+  pack_b(false, GH, H, in.w_hh, H, &pk);
+  const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+
+  parallel(seq::loop_threads(B, G, H, P), [&](const Team& team) {
+    int64_t u0, u1;
+    split_range(H, P, team.tid, team.size, &u0, &u1);
+    const int64_t w = u1 - u0;
+    for (int64_t k = 0; k < S; k++) {
+      const int64_t s = S - 1 - k;
+      float* da = dA.get() + (k & 1) * B * GH;  // [B, 4H] hidden-side dG of this step
+      for (int64_t b = 0; b < B && w > 0; b++) {
+        const int64_t t = seq::time_at(in, b, s);
+        if (t < 0) {  // no step here: dh, dc carried, no contribution through W_hh
+          for (int64_t q = 0; q < G; q++) memset(da + b * GH + q * H + u0, 0, sizeof(float) * w);
+          continue;
+        }
+        const int64_t row = t * B + b, o = row * H + u0;
+        ck.lstm_backward_row(w, dh.get() + b * H + u0, a.dy ? a.dy + o : nullptr,
+                             dc.get() + b * H + u0, gates + row * GH + u0, H, cprev + o, tc + o,
+                             pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
+                             pw ? pw + 2 * H + u0 : nullptr, dG.get() + row * GH + u0,
+                             da + b * GH + u0);
+      }
+      team.barrier();
+      if (w > 0) sgemm_packed(B, u0, u1, da, GH, pk, dh.get(), H, true);
+    }
+  });
+  memcpy(g.dh0, dh.get(), sizeof(float) * B * H);
+  memcpy(a.dc0, dc.get(), sizeof(float) * B * H);
+
+  const float* dg = dG.get();
+  seq::gemm(true, false, GH, D, TB, dg, GH, in.x, D, g.dw_ih, D, false);
+  seq::gemm(true, false, GH, H, TB, dg, GH, hprev, H, g.dw_hh, H, false);
+  seq::gemm(false, false, TB, D, GH, dg, GH, in.w_ih, D, g.dx, D, false);
+  // Both biases enter every pre-activation unscaled: each gets the column sums of dG.
+  if (g.db_ih || g.db_hh) {
+    float* db = g.db_ih ? g.db_ih : g.db_hh;
+    seq::col_sum(TB, GH, dg, GH, db);
+    if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * GH);
+  }
+  if (pw && a.dw_peep) {  // (p_i, p_o, p_f): i and f see c_prev, o sees c
+    seq::col_dot(TB, H, dg, GH, cprev, H, a.dw_peep);
+    seq::col_dot(TB, H, dg + 3 * H, GH, cc, H, a.dw_peep + H);
+    seq::col_dot(TB, H, dg + H, GH, cprev, H, a.dw_peep + 2 * H);
+  }
+}
+
+}  // namespace gated

@@ -1,6 +1,131 @@
-// STUB: replaced by its owner.
+// rnn.cc: whole-sequence simple RNN (tanh / relu) forward and backward (BPTT). Math, cache layout and
+// masking: cells.h. Same structure as lstm.cc (see its header comment) with one gate.
+#include <string.h>
+
+#include <vector>
+
 #include "cells.h"
+#include "seq_common.h"
+
 namespace gated {
-void rnn_forward(const RnnForwardArgs&) {}
-void rnn_backward(const RnnBackwardArgs&) {}
+
+void rnn_forward(const RnnForwardArgs& a) {
+  const SeqInputs& in = a.in;
+  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, TB = T * B;
+  if (H <= 0 || B <= 0) return;  // every output is empty
+  if (T <= 0) {
+    seq::copy_or_zero(a.h_n, a.h0, B * H);
+    return;
+  }
+  const CellKernels& ck = kernels().cell;
+  const int act = (int)a.act;
+  // Cache blocks: [hPrev H | hNew H], each [T, B, H]. y is the input projection's scratch until
+  // each row is overwritten by its h (masked rows are zeroed).
+  float* hprev = a.cache;
+  float* hnew = hprev + TB * H;
+  float* gx = a.y;
+  seq::gemm(false, true, TB, H, D, in.x, D, in.w_ih, D, gx, H, false);
+  for (float* blk : {hprev, hnew, a.y}) seq::zero_masked_rows(in, blk, H);
+
+  seq::Buffer bias(H), hbuf(2 * B * H), gh(B * H);
+  seq::fold_bias(in, 1, 1, bias.get());
+  seq::copy_or_zero(hbuf.get(), a.h0, B * H);
+  const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+
+  parallel(seq::loop_threads(B, 1, H, P), [&](const Team& team) {
+    int64_t u0, u1;
+    split_range(H, P, team.tid, team.size, &u0, &u1);
+    const int64_t w = u1 - u0;
+    std::vector<float>& tmp = seq::thread_scratch();
+    PackedB& pk = seq::thread_pack(0);
+    if (w > 0) seq::pack_unit_slice(in.w_hh, H, 0, 1, u0, u1, tmp, &pk);
+    for (int64_t s = 0; s < S; s++) {
+      const float* hc = hbuf.get() + (s & 1) * B * H;
+      float* hn = hbuf.get() + ((s + 1) & 1) * B * H;
+      if (w > 0) {
+        float* ghs = gh.get() + u0;
+        sgemm_packed(B, 0, w, hc, H, pk, ghs, H, false);
+        for (int64_t b = 0; b < B; b++) {
+          const int64_t t = seq::time_at(in, b, s);
+          float* hnb = hn + b * H + u0;
+          const float* hcb = hc + b * H + u0;
+          if (t < 0) {
+            memcpy(hnb, hcb, sizeof(float) * w);
+            continue;
+          }
+          const int64_t o = (t * B + b) * H + u0;
+          memcpy(hprev + o, hcb, sizeof(float) * w);
+          ck.rnn_forward_row(w, gx + o, bias.get() + u0, ghs + b * H, act, hnb);
+          memcpy(hnew + o, hnb, sizeof(float) * w);
+          memcpy(a.y + o, hnb, sizeof(float) * w);
+        }
+      }
+      team.barrier();
+    }
+  });
+  memcpy(a.h_n, hbuf.get() + (S & 1) * B * H, sizeof(float) * B * H);
 }
+
+void rnn_backward(const RnnBackwardArgs& a) {
+  const SeqInputs& in = a.in;
+  const SeqGrads& g = a.g;
+  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, TB = T * B;
+  if (H <= 0) {
+    seq::copy_or_zero(g.dx, nullptr, TB * D);
+    return;
+  }
+  if (TB <= 0) {
+    seq::copy_or_zero(g.dh0, a.dh_n, B * H);
+    seq::copy_or_zero(g.dw_ih, nullptr, H * D);
+    seq::copy_or_zero(g.dw_hh, nullptr, H * H);
+    if (g.db_ih) seq::copy_or_zero(g.db_ih, nullptr, H);
+    if (g.db_hh) seq::copy_or_zero(g.db_hh, nullptr, H);
+    return;
+  }
+  const CellKernels& ck = kernels().cell;
+  const int act = (int)a.act;
+  const float* hprev = a.cache;
+  const float* hnew = hprev + TB * H;
+
+  seq::Buffer dG(TB * H), dA(2 * B * H), dh(B * H);
+  seq::zero_masked_rows(in, dG.get(), H);
+  seq::copy_or_zero(dh.get(), a.dh_n, B * H);
+  PackedB& pk = seq::thread_pack(0);
+  pack_b(false, H, H, in.w_hh, H, &pk);
+  const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+
+  parallel(seq::loop_threads(B, 1, H, P), [&](const Team& team) {
+    int64_t u0, u1;
+    split_range(H, P, team.tid, team.size, &u0, &u1);
+    const int64_t w = u1 - u0;
+    for (int64_t k = 0; k < S; k++) {
+      const int64_t s = S - 1 - k;
+      float* da = dA.get() + (k & 1) * B * H;
+      for (int64_t b = 0; b < B && w > 0; b++) {
+        const int64_t t = seq::time_at(in, b, s);
+        if (t < 0) {
+          memset(da + b * H + u0, 0, sizeof(float) * w);
+          continue;
+        }
+        const int64_t o = (t * B + b) * H + u0;
+        ck.rnn_backward_row(w, dh.get() + b * H + u0, a.dy ? a.dy + o : nullptr, hnew + o, act,
+                            dG.get() + o, da + b * H + u0);
+      }
+      team.barrier();
+      if (w > 0) sgemm_packed(B, u0, u1, da, H, pk, dh.get(), H, true);
+    }
+  });
+  memcpy(g.dh0, dh.get(), sizeof(float) * B * H);
+
+  const float* dg = dG.get();
+  seq::gemm(true, false, H, D, TB, dg, H, in.x, D, g.dw_ih, D, false);
+  seq::gemm(true, false, H, H, TB, dg, H, hprev, H, g.dw_hh, H, false);
+  seq::gemm(false, false, TB, D, H, dg, H, in.w_ih, D, g.dx, D, false);
+  if (g.db_ih || g.db_hh) {
+    float* db = g.db_ih ? g.db_ih : g.db_hh;
+    seq::col_sum(TB, H, dg, H, db);
+    if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * H);
+  }
+}
+
+}  // namespace gated

@@ -1,0 +1,150 @@
+// seq_common.h: ISA-independent pieces shared by the three sequence drivers (rnn.cc, lstm.cc,
+// gru.cc): processing-step -> time-index logic, workspace buffers, masked-row zeroing, the per-thread
+// packing of the recurrent weights and the thread-count-independent column reductions.
+// Internal to native/; not part of any contract.
+#pragma once
+#include <stdint.h>
+#include <string.h>
+
+#include <memory>
+#include <vector>
+
+#include "cells.h"
+#include "dispatch.h"
+#include "gemm.h"
+#include "pool.h"
+
+namespace gated {
+namespace seq {
+
+// Uninitialised float workspace (the drivers write every element they later read, or zero it
+// explicitly: value-initialising megabytes of dG would cost a full extra pass).
+struct Buffer {
+  std::unique_ptr<float[]> p;
+  explicit Buffer(int64_t n) : p(new float[n > 0 ? n : 1]) {}
+  float* get() const { return p.get(); }
+};
+
+inline int64_t seq_len(const SeqInputs& in, int64_t b) { return in.lengths ? in.lengths[b] : in.s.T; }
+
+// Time index of batch row b at processing step s, or -1 when b has no step s (s >= len_b).
+inline int64_t time_at(const SeqInputs& in, int64_t b, int64_t s) {
+  const int64_t len = seq_len(in, b);
+  if (s >= len) return -1;
+  return in.reverse ? len - 1 - s : s;
+}
+
+// Number of processing steps: the longest sequence.
+inline int64_t num_steps(const SeqInputs& in) {
+  if (!in.lengths) return in.s.T;
+  int64_t m = 0;
+  for (int64_t b = 0; b < in.s.B; b++) m = in.lengths[b] > m ? in.lengths[b] : m;
+  return m;
+}
+
+// Zeroes the rows (t, b) with t >= len_b of a [T, B, width] block.
+inline void zero_masked_rows(const SeqInputs& in, float* block, int64_t width) {
+  if (!in.lengths || width == 0) return;
+  for (int64_t b = 0; b < in.s.B; b++)
+    for (int64_t t = seq_len(in, b); t < in.s.T; t++)
+      memset(block + (t * in.s.B + b) * width, 0, sizeof(float) * width);
+}
+
+inline void copy_or_zero(float* dst, const float* src, int64_t n) {
+  if (n <= 0) return;
+  if (src)
+    memcpy(dst, src, sizeof(float) * n);
+  else
+    memset(dst, 0, sizeof(float) * n);
+}
+
+// sgemm that tolerates empty products: C = 0 when K == 0 (and not accumulating).
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, bool acc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!acc)
+      for (int64_t m = 0; m < M; m++) memset(C + m * ldc, 0, sizeof(float) * N);
+    return;
+  }
+  sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+// Threads for a time loop over H units in grains of `panel`: at most one per grain, and one alone
+// when a step is too small to pay for a barrier (about a microsecond).
+inline int loop_threads(int64_t B, int64_t G, int64_t H, int64_t panel) {
+  const int64_t grains = (H + panel - 1) / panel;
+  const int64_t work = B * G * H * H;  // multiply-adds of one step's recurrent product
+  if (work < (int64_t)1 << 15) return 1;
+  return grains < 256 ? (int)(grains > 0 ? grains : 1) : 256;
+}
+
+// Per-thread packed weights and packing scratch, kept between calls so that a call does not pay
+// fresh pages (page faults, zero fills) for megabytes of packed W_hh every time: each thread keeps
+// the capacity of the largest slice it has packed. A thread runs one region at a time (pool.h), and
+// no driver uses a slot while another driver could on the same thread.
+inline PackedB& thread_pack(int slot) {
+  static thread_local PackedB packs[2];
+  return packs[slot];
+}
+inline std::vector<float>& thread_scratch() {
+  static thread_local std::vector<float> tmp;
+  return tmp;
+}
+
+// Packs the transposed recurrent weights of units [u0, u1) of gates [g0, g1) into one matrix:
+// op(B) [H, (g1-g0)*w] (w = u1 - u0), column (g - g0) * w + (j - u0) = W_hh row g*H + j. A thread
+// then gets all its gates from one sgemm_packed into columns [0, (g1-g0)*w), whatever the panel
+// width. `tmp` is scratch for the gathered rows.
+inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0,
+                            int64_t u1, std::vector<float>& tmp, PackedB* out) {
+  const int64_t w = u1 - u0;
+  tmp.resize((size_t)((g1 - g0) * w * H));
+  for (int64_t g = g0; g < g1; g++)
+    memcpy(tmp.data() + (g - g0) * w * H, w_hh + (g * H + u0) * H, sizeof(float) * w * H);
+  pack_b(true, H, (g1 - g0) * w, tmp.data(), H, out);
+}
+
+// out[j] = sum over the T*B rows of a[:, j] (row order), j in [0, n); columns split across threads.
+inline void col_sum(int64_t rows, int64_t n, const float* a, int64_t lda, float* out) {
+  if (n <= 0) return;
+  const CellKernels& ck = kernels().cell;
+  if (rows * n < ((int64_t)1 << 16)) {
+    ck.col_sum(rows, n, a, lda, out);
+    return;
+  }
+  parallel(256, [&](const Team& team) {
+    int64_t j0, j1;
+    split_range(n, 64, team.tid, team.size, &j0, &j1);
+    if (j1 > j0) ck.col_sum(rows, j1 - j0, a + j0, lda, out + j0);
+  });
+}
+
+// out[j] = sum over rows of a[:, j] * b[:, j] (row order).
+inline void col_dot(int64_t rows, int64_t n, const float* a, int64_t lda, const float* b, int64_t ldb,
+                    float* out) {
+  if (n <= 0) return;
+  const CellKernels& ck = kernels().cell;
+  if (rows * n < ((int64_t)1 << 16)) {
+    ck.col_dot(rows, n, a, lda, b, ldb, out);
+    return;
+  }
+  parallel(256, [&](const Team& team) {
+    int64_t j0, j1;
+    split_range(n, 64, team.tid, team.size, &j0, &j1);
+    if (j1 > j0) ck.col_dot(rows, j1 - j0, a + j0, lda, b + j0, ldb, out + j0);
+  });
+}
+
+// Fills bias [G*H] with b_ih + b_hh (null = 0), except gates g >= g_split take b_ih alone.
+inline void fold_bias(const SeqInputs& in, int64_t G, int64_t g_split, float* bias) {
+  const int64_t H = in.s.H;
+  for (int64_t k = 0; k < G * H; k++) {
+    float v = in.b_ih ? in.b_ih[k] : 0.0f;
+    if (k < g_split * H && in.b_hh) v += in.b_hh[k];
+    bias[k] = v;
+  }
+}
+
+}  // namespace seq
+}  // namespace gated
