@@ -10,24 +10,13 @@
 #include <limits>
 #include <vector>
 
+#include "check.h"
 #include "dispatch.h"
 #include "gemm.h"
 #include "pool.h"
 
 using namespace gated;
 
-static int g_failures = 0;
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (!(cond)) {                                  \
-      g_failures++;                                 \
-      if (g_failures < 30) {                        \
-        printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-        printf(__VA_ARGS__);                        \
-        printf("\n");                               \
-      }                                             \
-    }                                               \
-  } while (0)
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static float frand() {  // uniform in [-1, 1)
@@ -150,7 +139,7 @@ int main() {
   for (const char* isa : isas) {
     if (!set_isa(isa)) continue;
     tested++;
-    int before = g_failures;
+    int before = check_failures();
     int count = 0;
     for (int tr = 0; tr < 4; tr++) {
       const bool ta = tr & 1, tb = tr & 2;
@@ -182,12 +171,12 @@ int main() {
       for (float c : C) zero = zero && c == 0.0f;
       CHECK(zero, "%s K=0 clears C", isa);
     }
-    printf("gemm_test %s: %d problems, %s\n", isa, count, g_failures == before ? "OK" : "FAILED");
+    printf("gemm_test %s: %d problems, %s\n", isa, count, check_failures() == before ? "OK" : "FAILED");
   }
   set_isa(best_isa());
   CHECK(tested >= 1, "no ISA");
-  if (g_failures) {
-    printf("gemm_test: %d failure(s)\n", g_failures);
+  if (check_failures()) {
+    printf("gemm_test: %d failure(s)\n", check_failures());
     return 1;
   }
   printf("gemm_test: OK\n");

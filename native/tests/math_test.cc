@@ -9,22 +9,11 @@
 #include <limits>
 #include <vector>
 
+#include "check.h"
 #include "dispatch.h"
 
 using namespace gated;
 
-static int g_failures = 0;
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      g_failures++;                                       \
-      if (g_failures < 30) {                              \
-        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-        printf(__VA_ARGS__);                              \
-        printf("\n");                                     \
-      }                                                   \
-    }                                                     \
-  } while (0)
 
 typedef void (*ArrayFn)(const float*, float*, int64_t);
 
@@ -166,8 +155,8 @@ int main() {
   }
   set_isa(best_isa());
   CHECK(tested >= 1, "no ISA available");
-  if (g_failures) {
-    printf("math_test: %d failure(s)\n", g_failures);
+  if (check_failures()) {
+    printf("math_test: %d failure(s)\n", check_failures());
     return 1;
   }
   printf("math_test: OK (%d ISA)\n", tested);

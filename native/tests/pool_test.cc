@@ -7,21 +7,11 @@
 #include <thread>
 #include <vector>
 
+#include "check.h"
 #include "pool.h"
 
 using namespace gated;
 
-static std::atomic<int> g_failures{0};
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (!(cond)) {                                  \
-      if (g_failures.fetch_add(1) < 30) {           \
-        printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-        printf(__VA_ARGS__);                        \
-        printf("\n");                               \
-      }                                             \
-    }                                               \
-  } while (0)
 
 static void test_split_range() {
   for (int64_t n : {0, 1, 7, 100, 1023, 1024}) {
@@ -166,8 +156,8 @@ int main() {
   set_threads(0);
   CHECK(get_threads() == 1, "clamp low");
   set_threads(2);
-  if (g_failures.load()) {
-    printf("pool_test: %d failure(s)\n", g_failures.load());
+  if (check_failures()) {
+    printf("pool_test: %d failure(s)\n", check_failures());
     return 1;
   }
   printf("pool_test: OK\n");

@@ -11,15 +11,8 @@ import {
   slidingWindows,
   streamWindows,
 } from '../../lib/data/index.js';
+import { errorOf } from '../helpers/index.js';
 
-function errorOf(fn: () => unknown): Error & { argument?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { argument?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 function expectError(fn: () => unknown, type: typeof ValueError | typeof ShapeError, argument: string): void {
   const e = errorOf(fn);

@@ -20,20 +20,13 @@ import {
   readTimeSeriesCsv,
   trainTestSplit,
 } from '../../lib/data/index.js';
+import { errorOf } from '../helpers/index.js';
 
 /** The shared data sets, read in place (never copied into the project). */
 const DATA = new URL('../../../shared/data/', import.meta.url);
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA) console.warn(`dataset reader tests on real files skipped: ${DATA.pathname} not found`);
 
-function errorOf(fn: () => unknown): Error & { argument?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { argument?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 function expectFormatError(fn: () => unknown, argument: string): void {
   const e = errorOf(fn);

@@ -4,19 +4,12 @@ import { describe, expect, it } from 'vitest';
 
 import { FormatError, ValueError } from '../../lib/errors.js';
 import { Vocabulary, charTokens, wordTokens } from '../../lib/data/index.js';
+import { errorOf } from '../helpers/index.js';
 
 const DATA = new URL('../../../shared/data/', import.meta.url);
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA) console.warn(`vocab tests on real data skipped: ${DATA.pathname} not found`);
 
-function errorOf(fn: () => unknown): Error & { argument?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error & { argument?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('tokenizers', () => {
   it('charTokens splits by code point, not UTF-16 unit', () => {

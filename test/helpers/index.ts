@@ -5,3 +5,4 @@
  */
 export { Rng, mulberry32, type FloatArrayCtor, type FloatArrayOf } from './random.js';
 export { expectClose, maxAbsDiff, type Tolerance } from './close.js';
+export { errorOf } from './errors.js';
