@@ -107,7 +107,9 @@ export function loadAddon(): NativeAddon {
     const where = process.env.GATED_ADDON_PATH ? `GATED_ADDON_PATH=${process.env.GATED_ADDON_PATH}` : packageRoot;
     const err = new NativeError(
       `the native addon could not be loaded from ${where} (${cause}); ` +
-        `build it with \`npm run build:native\` or use the 'js' backend`,
+        `no prebuilt binary fits this platform and none was compiled: run \`npm rebuild gated\` ` +
+        `(npm 11 skips install scripts unless allowed: \`npm install-scripts approve gated\` first), ` +
+        `or use the 'js' backend`,
     );
     Object.defineProperty(err, 'cause', { value: loadError, enumerable: false, configurable: true, writable: true });
     throw err;
