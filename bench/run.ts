@@ -9,8 +9,9 @@
  *   W4 LSTM inference B=64 T=64 D=128 H=256
  *   W5 one decode step, LSTM B=5 D=256 H=512 (T=1)
  * FLOPs: forward = T*2*B*(D+H)*G*H (G gates), train = 3x forward.
- * Prints a table (median ms, GFLOP/s, native/JS ratio) and writes bench/results/latest.json,
- * one record per run: { workload, backend, threads, msMedian, gflops }.
+ * Prints a table (median ms, GFLOP/s, native/JS ratio), the same table in Markdown, and writes
+ * bench/results/latest.json, one record per run: { workload, backend, threads, msMedian, gflops }.
+ * Run it on a quiet machine (`uptime`): the 2-thread figures need both cores.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -145,6 +146,14 @@ const rows = records.map((r) => {
   };
 });
 console.table(rows);
+
+// The same table in Markdown, for the README (with the machine's measured peak for context).
+const md = [
+  '| workload | backend | threads | median ms | GFLOP/s | native / JS |',
+  '|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.workload} | ${r.backend} | ${r.threads} | ${r['median ms']} | ${r['GFLOP/s']} | ${r['x JS'] === '' ? '' : `${r['x JS']}x`} |`),
+];
+console.log(`\n${md.join('\n')}\n`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/latest.json', import.meta.url),
