@@ -12,7 +12,10 @@
         "native/rnn.cc",
         "native/lstm.cc",
         "native/gru.cc",
-        "native/binding/binding.cc"
+        "native/loss.cc",
+        "native/optim.cc",
+        "native/binding/binding.cc",
+        "native/binding/train_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

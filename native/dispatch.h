@@ -10,6 +10,7 @@
 #include "gemm_kernels.h"
 #include "math_kernels.h"
 #include "cell_kernels.h"
+#include "train_kernels.h"
 
 namespace gated {
 
@@ -18,6 +19,7 @@ struct KernelTable {
   MathKernels math;
   GemmKernels gemm;
   CellKernels cell;
+  TrainKernels train;
 };
 
 // The active table. Picked from the CPU on first call; set_isa() can switch it (tests only).

@@ -25,6 +25,7 @@ namespace avx2 {
 #include "math.inc"
 #include "gemm.inc"
 #include "cells.inc"
+#include "train.inc"
 }  // namespace avx2
 }  // namespace gated
 
@@ -40,6 +41,7 @@ void fill_avx2(KernelTable& t) {
   avx2::fill_math(t.math);
   avx2::fill_gemm(t.gemm);
   avx2::fill_cells(t.cell);
+  avx2::fill_train(t.train);
 }
 }  // namespace gated
 #endif

@@ -14,6 +14,7 @@ namespace neon {
 #include "math.inc"
 #include "gemm.inc"
 #include "cells.inc"
+#include "train.inc"
 }  // namespace neon
 
 void fill_neon(KernelTable& t) {
@@ -21,6 +22,7 @@ void fill_neon(KernelTable& t) {
   neon::fill_math(t.math);
   neon::fill_gemm(t.gemm);
   neon::fill_cells(t.cell);
+  neon::fill_train(t.train);
 }
 }  // namespace gated
 #endif

@@ -13,6 +13,7 @@ namespace scalar {
 #include "math.inc"
 #include "gemm.inc"
 #include "cells.inc"
+#include "train.inc"
 }  // namespace scalar
 
 void fill_scalar(KernelTable& t) {
@@ -20,5 +21,6 @@ void fill_scalar(KernelTable& t) {
   scalar::fill_math(t.math);
   scalar::fill_gemm(t.gemm);
   scalar::fill_cells(t.cell);
+  scalar::fill_train(t.train);
 }
 }  // namespace gated

@@ -1,0 +1,508 @@
+/**
+ * Training kernels with a typed, validated API: losses (softmax cross-entropy, BCE with logits, MSE)
+ * returning the loss and its gradient in one pass, optimizer steps that update parameters and their
+ * state in place (SGD, Adam, AdamW, RMSprop, PyTorch semantics and defaults), and gradient clipping.
+ *
+ *   const { loss, dLogits, correct } = losses.softmaxCrossEntropy({ logits, targets, numClasses: 10 });
+ *   optimizers.adamStep({ param, grad, expAvg, expAvgSq, step: t, lr: 1e-3 });
+ *
+ * Every call runs on the native kernels (native/train.h) unless `{ backend: 'js' }` is passed; the
+ * native backend throws a {@link NativeError} when the addon cannot be loaded or lacks the training
+ * ops. Both give the same results up to float32 rounding (tested for parity).
+ *
+ * Arguments are checked here before any backend runs (the addon checks them again): every error is a
+ * {@link ShapeError} (wrong length) or {@link ValueError} (wrong type, out-of-range value) naming the
+ * argument, e.g. `targets: targets[3] = 12 is outside [0, numClasses = 10) and is not ignoreIndex (-100)`.
+ * Arrays are Float32Array (targets Int32Array), on fixed-length, attached buffers. State buffers are
+ * the caller's: allocate them zeroed with the parameter's length, keep them between steps.
+ */
+import { types } from 'node:util';
+
+import { ShapeError, ValueError } from '../errors.js';
+import * as js from '../js/train.js';
+import { describe, MAX_ELEMENTS } from '../validate.js';
+import { callNativeTrain } from './native.js';
+
+/** Which implementation runs a call. */
+export type TrainBackendName = 'native' | 'js';
+
+/** Per-call options. */
+export interface TrainCallOptions {
+  /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
+  readonly backend?: TrainBackendName;
+}
+
+/** How per-row losses are combined. */
+export type Reduction = js.Reduction;
+
+// ---------------------------------------------------------------------------------------------
+// validation
+
+type Args = Readonly<Record<string, unknown>>;
+
+function objectArgs(args: unknown, name = 'args'): Args {
+  if (typeof args !== 'object' || args === null) throw new ValueError(`expected an object, got ${describe(args)}`, name);
+  return args as Args;
+}
+
+function backendOf(options: unknown): TrainBackendName {
+  if (options === undefined) return 'native';
+  const o = objectArgs(options, 'options');
+  const b = o.backend;
+  if (b === undefined) return 'native';
+  if (b !== 'native' && b !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(b)}`, 'options.backend');
+  return b;
+}
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0 || types.isSharedArrayBuffer(buffer)) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function checkBuffer(v: ArrayBufferView, name: string, what: string): void {
+  if (isDetached(v.buffer)) throw new ValueError(`expected ${what}, got one whose ArrayBuffer is detached`, name);
+  if (!types.isSharedArrayBuffer(v.buffer) && (v.buffer as { resizable?: unknown }).resizable === true) {
+    throw new ValueError(`expected ${what} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
+  }
+}
+
+/** A Float32Array; of `length` elements (formula in messages) when given. */
+function f32(a: Args, name: string, length?: number, formula?: string): Float32Array {
+  const v = a[name];
+  const what = length === undefined ? 'a Float32Array' : `a Float32Array of length ${length} (${formula})`;
+  if (!types.isFloat32Array(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
+  checkBuffer(v, name, what);
+  if (length !== undefined && v.length !== length) throw new ShapeError(`expected length ${length} (${formula}), got ${v.length}`, name);
+  return v;
+}
+
+function optF32(a: Args, name: string, length: number, formula: string): Float32Array | null {
+  const v = a[name];
+  return v === undefined || v === null ? null : f32(a, name, length, formula);
+}
+
+/** Optional weights: Float32Array [length], every element finite and >= 0. */
+function weightsOf(a: Args, length: number, formula: string): Float32Array | null {
+  const w = optF32(a, 'weights', length, formula);
+  if (w) {
+    for (let i = 0; i < w.length; i++) {
+      if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
+        throw new ValueError(`weights[${i}] = ${w[i]} is not a finite number >= 0`, 'weights');
+      }
+    }
+  }
+  return w;
+}
+
+/** An optional finite number in a range (`[`/`(` inclusive or not); undefined: dflt. */
+function num(a: Args, name: string, dflt: number, lo: number, hi = Infinity, loOpen = false, hiOpen = false): number {
+  const v = a[name];
+  if (v === undefined) return dflt;
+  const range = `${loOpen ? '(' : '['}${lo}, ${hi === Infinity ? 'Infinity)' : `${hi}${hiOpen ? ')' : ']'}`}`;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (loOpen ? v <= lo : v < lo) || (hiOpen ? v >= hi : v > hi)) {
+    throw new ValueError(`expected a finite number in ${range}, got ${describe(v)}`, name);
+  }
+  return v;
+}
+
+function int(a: Args, name: string, dflt: number | undefined, lo: number, hi: number): number {
+  const v = a[name];
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new ValueError(`expected an integer in [${lo}, ${hi}], got ${describe(v)}`, name);
+  }
+  return v;
+}
+
+function bool(a: Args, name: string, dflt: boolean): boolean {
+  const v = a[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v)}`, name);
+  return v;
+}
+
+function reductionOf(a: Args): Reduction {
+  const v = a.reduction;
+  if (v === undefined) return 'mean';
+  if (v !== 'mean' && v !== 'sum') throw new ValueError(`expected 'mean' or 'sum', got ${describe(v)}`, 'reduction');
+  return v;
+}
+
+function gradList(a: Args): Float32Array[] {
+  const v = a.grads;
+  if (!Array.isArray(v)) throw new ValueError(`expected an Array of Float32Arrays, got ${describe(v)}`, 'grads');
+  const list = v as readonly unknown[];
+  return list.map((g, k) => {
+    const name = `grads[${k}]`;
+    if (!types.isFloat32Array(g)) throw new ValueError(`expected a Float32Array, got ${describe(g)}`, name);
+    checkBuffer(g, name, 'a Float32Array');
+    return g;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// losses
+
+/** Arguments of {@link softmaxCrossEntropy}. */
+export interface SoftmaxCrossEntropyArgs {
+  /** Unnormalized scores `[N, numClasses]`, row-major. */
+  readonly logits: Float32Array;
+  /** Class id of each row `[N]`: in [0, numClasses), or `ignoreIndex`. */
+  readonly targets: Int32Array;
+  /** Number of classes C (>= 1 unless N is 0 or every row is ignored). */
+  readonly numClasses: number;
+  /** Per-row weights `[N]`, each finite and >= 0 (0 masks the row out). Default: all 1. */
+  readonly weights?: Float32Array | null;
+  /** Rows whose target equals this count for nothing (loss, gradient, mean). Default: -100 (PyTorch's). */
+  readonly ignoreIndex?: number;
+  /**
+   * `'mean'`: the weighted sum of the row losses / the sum of the weights of the rows that count
+   * (PyTorch's CrossEntropyLoss semantics); 0 when nothing counts (PyTorch: NaN). `'sum'`: the weighted
+   * sum. Default: `'mean'`.
+   */
+  readonly reduction?: Reduction;
+}
+
+/** Result of {@link softmaxCrossEntropy}. */
+export interface SoftmaxCrossEntropyResult {
+  /** The reduced loss. */
+  readonly loss: number;
+  /** Gradient of `loss` with respect to `logits`, `[N, numClasses]` (zero rows where ignored or masked). */
+  readonly dLogits: Float32Array;
+  /** `[N]`: 1 where a counted row's argmax (first maximum) is its target, else 0. */
+  readonly correct: Uint8Array;
+  /** Number of ones in `correct`. */
+  readonly numCorrect: number;
+  /** Sum of the weights of the rows that count (the mean's denominator). */
+  readonly weightSum: number;
+}
+
+/** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
+export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): SoftmaxCrossEntropyResult {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const C = int(a, 'numClasses', undefined, 0, MAX_ELEMENTS);
+  const t = a.targets;
+  if (!types.isInt32Array(t)) throw new ValueError(`expected an Int32Array, got ${describe(t)}`, 'targets');
+  checkBuffer(t, 'targets', 'an Int32Array');
+  const N = t.length;
+  if (N * C > MAX_ELEMENTS) throw new ShapeError(`expected length N*numClasses = ${N}*${C} exceeds the limit of ${MAX_ELEMENTS} elements`, 'logits');
+  const logits = f32(a, 'logits', N * C, `N*numClasses = ${N}*${C}`);
+  const weights = weightsOf(a, N, `N = targets.length = ${N}`);
+  const ignoreIndex = int(a, 'ignoreIndex', -100, -(2 ** 31), 2 ** 31 - 1);
+  const reduction = reductionOf(a);
+  for (let i = 0; i < N; i++) {
+    const ti = t[i];
+    if (ti !== ignoreIndex && (ti < 0 || ti >= C)) {
+      throw new ValueError(`targets[${i}] = ${ti} is outside [0, numClasses = ${C}) and is not ignoreIndex (${ignoreIndex})`, 'targets');
+    }
+  }
+  const dLogits = new Float32Array(N * C);
+  const correct = new Uint8Array(N);
+  const totals = backend === 'js'
+    ? js.softmaxCrossEntropy(logits, t, weights, N, C, ignoreIndex, reduction, dLogits, correct)
+    : callNativeTrain((ops) => ops.softmaxCrossEntropy({
+      rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct,
+    }));
+  return { loss: totals.loss, dLogits, correct, numCorrect: totals.numCorrect, weightSum: totals.weightSum };
+}
+
+/** Arguments of {@link bceWithLogits}. */
+export interface BceWithLogitsArgs {
+  /** Logits `[n]` (any real numbers). */
+  readonly logits: Float32Array;
+  /** Target probabilities `[n]`, each in [0, 1]. */
+  readonly targets: Float32Array;
+  /** Per-element weights `[n]`, each finite and >= 0. Default: all 1. */
+  readonly weights?: Float32Array | null;
+  /** `'mean'` (weighted sum / n, PyTorch's BCEWithLogitsLoss) or `'sum'`. Default: `'mean'`. */
+  readonly reduction?: Reduction;
+}
+
+/** Result of {@link bceWithLogits}. */
+export interface BceWithLogitsResult {
+  readonly loss: number;
+  /** Gradient with respect to `logits`, `[n]`. */
+  readonly dLogits: Float32Array;
+}
+
+/** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
+export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOptions): BceWithLogitsResult {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const x = f32(a, 'logits');
+  const n = x.length;
+  const y = f32(a, 'targets', n, `logits.length = ${n}`);
+  for (let i = 0; i < n; i++) {
+    if (!(y[i] >= 0 && y[i] <= 1)) throw new ValueError(`targets[${i}] = ${y[i]} is outside [0, 1]`, 'targets');
+  }
+  const w = weightsOf(a, n, `logits.length = ${n}`);
+  const reduction = reductionOf(a);
+  const dLogits = new Float32Array(n);
+  const loss = backend === 'js'
+    ? js.bceWithLogits(x, y, w, n, reduction, dLogits)
+    : callNativeTrain((ops) => ops.bceWithLogits({ size: n, input: x, target: y, weights: w, reduction, dInput: dLogits }));
+  return { loss, dLogits };
+}
+
+/** Arguments of {@link mse}. */
+export interface MseArgs {
+  /** Predictions `[n]`. */
+  readonly predictions: Float32Array;
+  /** Targets `[n]`. */
+  readonly targets: Float32Array;
+  /** Per-element weights `[n]`, each finite and >= 0. Default: all 1. */
+  readonly weights?: Float32Array | null;
+  /** `'mean'` (weighted sum / n, PyTorch's MSELoss) or `'sum'`. Default: `'mean'`. */
+  readonly reduction?: Reduction;
+}
+
+/** Result of {@link mse}. */
+export interface MseResult {
+  readonly loss: number;
+  /** Gradient with respect to `predictions`, `[n]`. */
+  readonly dPredictions: Float32Array;
+}
+
+/** Mean squared error, w (p - t)^2. */
+export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const p = f32(a, 'predictions');
+  const n = p.length;
+  const t = f32(a, 'targets', n, `predictions.length = ${n}`);
+  const w = weightsOf(a, n, `predictions.length = ${n}`);
+  const reduction = reductionOf(a);
+  const dPredictions = new Float32Array(n);
+  const loss = backend === 'js'
+    ? js.mse(p, t, w, n, reduction, dPredictions)
+    : callNativeTrain((ops) => ops.mse({ size: n, input: p, target: t, weights: w, reduction, dInput: dPredictions }));
+  return { loss, dPredictions };
+}
+
+/** The loss functions. */
+export const losses = { softmaxCrossEntropy, bceWithLogits, mse } as const;
+
+// ---------------------------------------------------------------------------------------------
+// optimizers
+
+const MAX_STEP = 2 ** 31 - 1;
+
+/** Arguments of {@link sgdStep} (torch.optim.SGD). */
+export interface SgdStepArgs {
+  /** Parameters `[n]`, updated in place. */
+  readonly param: Float32Array;
+  /** Gradient `[n]` (not modified). */
+  readonly grad: Float32Array;
+  /** Momentum buffer `[n]`, updated in place; required when `momentum` is not 0 (start it zeroed). */
+  readonly momentumBuffer?: Float32Array | null;
+  /** 1-based count of this step; step 1 sets the momentum buffer to the gradient (PyTorch's first step). */
+  readonly step: number;
+  /** Learning rate, >= 0. Default: 1e-3 (PyTorch's). */
+  readonly lr?: number;
+  /** Momentum factor, >= 0. Default: 0. */
+  readonly momentum?: number;
+  /** Dampening for momentum, >= 0. Default: 0. */
+  readonly dampening?: number;
+  /** L2 penalty added to the gradient (wd * param), >= 0. Default: 0. */
+  readonly weightDecay?: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0). Default: false. */
+  readonly nesterov?: boolean;
+}
+
+/** One SGD step in place. */
+export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const param = f32(a, 'param');
+  const n = param.length;
+  const f = `param.length = ${n}`;
+  const grad = f32(a, 'grad', n, f);
+  const step = int(a, 'step', undefined, 1, MAX_STEP);
+  const h: js.SgdHyper = {
+    lr: num(a, 'lr', 1e-3, 0),
+    momentum: num(a, 'momentum', 0, 0),
+    dampening: num(a, 'dampening', 0, 0),
+    weightDecay: num(a, 'weightDecay', 0, 0),
+    nesterov: bool(a, 'nesterov', false),
+  };
+  if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
+    throw new ValueError(`requires momentum > 0 and dampening = 0, got momentum ${h.momentum}, dampening ${h.dampening}`, 'nesterov');
+  }
+  const buf = optF32(a, 'momentumBuffer', n, f);
+  if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  if (backend === 'js') js.sgdStep(param, grad, buf, n, h, step);
+  else callNativeTrain((ops) => ops.sgdStep({ size: n, param, grad, momentumBuffer: buf, ...h, step }));
+}
+
+/** Arguments of {@link adamStep} (torch.optim.Adam) and {@link adamwStep} (torch.optim.AdamW). */
+export interface AdamStepArgs {
+  /** Parameters `[n]`, updated in place. */
+  readonly param: Float32Array;
+  /** Gradient `[n]` (not modified). */
+  readonly grad: Float32Array;
+  /** First moment `[n]` (exp_avg), updated in place; start it zeroed. */
+  readonly expAvg: Float32Array;
+  /** Second moment `[n]` (exp_avg_sq), updated in place; start it zeroed. */
+  readonly expAvgSq: Float32Array;
+  /** 1-based count of this step (bias correction 1 - beta^step). */
+  readonly step: number;
+  /** Learning rate, >= 0. Default: 1e-3. */
+  readonly lr?: number;
+  /** (beta1, beta2), each in [0, 1). Default: (0.9, 0.999). */
+  readonly betas?: readonly [number, number];
+  /** Added to the denominator, >= 0. Default: 1e-8. */
+  readonly eps?: number;
+  /** Weight decay, >= 0. Default: 0 for Adam (L2 added to the gradient), 1e-2 for AdamW (decoupled). */
+  readonly weightDecay?: number;
+  /** Decoupled weight decay (param *= 1 - lr wd, AdamW). Default: false (adamStep), true (adamwStep). */
+  readonly decoupledWeightDecay?: boolean;
+}
+
+/** One Adam step in place (or AdamW's with `decoupledWeightDecay: true`). */
+export function adamStep(args: AdamStepArgs, options?: TrainCallOptions): void {
+  adamLike(args, options, false);
+}
+
+/** One AdamW step in place: {@link adamStep} with decoupled weight decay, default weightDecay 1e-2. */
+export function adamwStep(args: AdamStepArgs, options?: TrainCallOptions): void {
+  adamLike(args, options, true);
+}
+
+function adamLike(args: AdamStepArgs, options: TrainCallOptions | undefined, adamw: boolean): void {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const param = f32(a, 'param');
+  const n = param.length;
+  const f = `param.length = ${n}`;
+  const grad = f32(a, 'grad', n, f);
+  const expAvg = f32(a, 'expAvg', n, f);
+  const expAvgSq = f32(a, 'expAvgSq', n, f);
+  const step = int(a, 'step', undefined, 1, MAX_STEP);
+  let beta1 = 0.9;
+  let beta2 = 0.999;
+  if (a.betas !== undefined) {
+    const b = a.betas;
+    if (!Array.isArray(b) || b.length !== 2) throw new ValueError(`expected a pair [beta1, beta2], got ${describe(b)}`, 'betas');
+    const pair = b as readonly unknown[];
+    beta1 = num({ 'betas[0]': pair[0] }, 'betas[0]', 0.9, 0, 1, false, true);
+    beta2 = num({ 'betas[1]': pair[1] }, 'betas[1]', 0.999, 0, 1, false, true);
+  }
+  const decoupled = bool(a, 'decoupledWeightDecay', adamw);
+  const h: js.AdamHyper = {
+    lr: num(a, 'lr', 1e-3, 0),
+    beta1,
+    beta2,
+    eps: num(a, 'eps', 1e-8, 0),
+    weightDecay: num(a, 'weightDecay', adamw ? 1e-2 : 0, 0),
+    decoupled,
+  };
+  if (backend === 'js') js.adamStep(param, grad, expAvg, expAvgSq, n, h, step);
+  else {
+    callNativeTrain((ops) => ops.adamStep({
+      size: n, param, grad, expAvg, expAvgSq, lr: h.lr, beta1, beta2, eps: h.eps,
+      weightDecay: h.weightDecay, decoupledWeightDecay: decoupled, step,
+    }));
+  }
+}
+
+/** Arguments of {@link rmspropStep} (torch.optim.RMSprop). */
+export interface RmspropStepArgs {
+  /** Parameters `[n]`, updated in place. */
+  readonly param: Float32Array;
+  /** Gradient `[n]` (not modified). */
+  readonly grad: Float32Array;
+  /** Running average of the squared gradient `[n]`, updated in place; start it zeroed. */
+  readonly squareAvg: Float32Array;
+  /** Running average of the gradient `[n]`; required when `centered`. */
+  readonly gradAvg?: Float32Array | null;
+  /** Momentum buffer `[n]`; required when `momentum` > 0. */
+  readonly momentumBuffer?: Float32Array | null;
+  /** Learning rate, >= 0. Default: 1e-2 (PyTorch's). */
+  readonly lr?: number;
+  /** Smoothing constant in [0, 1]. Default: 0.99. */
+  readonly alpha?: number;
+  /** Added to the denominator, >= 0. Default: 1e-8. */
+  readonly eps?: number;
+  /** L2 penalty added to the gradient, >= 0. Default: 0. */
+  readonly weightDecay?: number;
+  /** Momentum factor, >= 0. Default: 0. */
+  readonly momentum?: number;
+  /** Normalize by the estimated variance (sq - avg^2) instead of the second moment. Default: false. */
+  readonly centered?: boolean;
+}
+
+/** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
+export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): void {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  const param = f32(a, 'param');
+  const n = param.length;
+  const f = `param.length = ${n}`;
+  const grad = f32(a, 'grad', n, f);
+  const squareAvg = f32(a, 'squareAvg', n, f);
+  const h: js.RmspropHyper = {
+    lr: num(a, 'lr', 1e-2, 0),
+    alpha: num(a, 'alpha', 0.99, 0, 1),
+    eps: num(a, 'eps', 1e-8, 0),
+    weightDecay: num(a, 'weightDecay', 0, 0),
+    momentum: num(a, 'momentum', 0, 0),
+    centered: bool(a, 'centered', false),
+  };
+  const gradAvg = optF32(a, 'gradAvg', n, f);
+  if (h.centered && !gradAvg) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when centered, got ${describe(a.gradAvg)}`, 'gradAvg');
+  const buf = optF32(a, 'momentumBuffer', n, f);
+  if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  const ga = h.centered ? gradAvg : null;
+  const mb = h.momentum > 0 ? buf : null;
+  if (backend === 'js') js.rmspropStep(param, grad, squareAvg, ga, mb, n, h);
+  else callNativeTrain((ops) => ops.rmspropStep({ size: n, param, grad, squareAvg, gradAvg: ga, momentumBuffer: mb, ...h }));
+}
+
+/** Arguments of {@link clipGradNorm} (torch.nn.utils.clip_grad_norm_, L2). */
+export interface ClipGradNormArgs {
+  /** The gradients, clipped together in place. */
+  readonly grads: readonly Float32Array[];
+  /** Largest allowed global L2 norm, >= 0. Required. */
+  readonly maxNorm: number;
+}
+
+/**
+ * Global L2 norm of all `grads` together (double sum, in order); when it exceeds `maxNorm`, every
+ * gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
+ */
+export function clipGradNorm(args: ClipGradNormArgs, options?: TrainCallOptions): number {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  if (a.maxNorm === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'maxNorm');
+  const maxNorm = num(a, 'maxNorm', 0, 0);
+  const grads = gradList(a);
+  return backend === 'js' ? js.clipGradNorm(grads, maxNorm) : callNativeTrain((ops) => ops.clipGradNorm({ grads, maxNorm }));
+}
+
+/** Arguments of {@link clipGradValue} (torch.nn.utils.clip_grad_value_). */
+export interface ClipGradValueArgs {
+  /** The gradients, clamped in place. */
+  readonly grads: readonly Float32Array[];
+  /** Every element is clamped into [-clipValue, clipValue]; >= 0, at most float32's max. Required. */
+  readonly clipValue: number;
+}
+
+/** Clamps every gradient element into [-clipValue, clipValue] in place (NaN stays NaN). */
+export function clipGradValue(args: ClipGradValueArgs, options?: TrainCallOptions): void {
+  const a = objectArgs(args);
+  const backend = backendOf(options);
+  if (a.clipValue === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'clipValue');
+  const clipValue = num(a, 'clipValue', 0, 0, 3.4028234663852886e38);
+  const grads = gradList(a);
+  if (backend === 'js') js.clipGradValue(grads, clipValue);
+  else callNativeTrain((ops) => ops.clipGradValue({ grads, clipValue }));
+}
+
+/** The optimizer steps and clipping. */
+export const optimizers = { sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue } as const;

@@ -1,0 +1,331 @@
+// train_binding.cc: the N-API surface of the training kernels (native/train.h), exports.train.
+//
+// Each op takes ONE plain object (field names below, the same as lib/train/native.ts sends) and
+// runs synchronously on the calling thread: a loss or an optimizer step is a single memory-bound
+// pass over arrays the size of one layer's parameters, far shorter than a sequence's BPTT, so the
+// cost of an async worker would outweigh the work. Every field is checked here again with args.h
+// (two phases: all properties read first, then checks that cannot run user code), because a wrong
+// length or an out-of-range class id here would be an out-of-bounds access, not an exception.
+//
+//   softmaxCrossEntropy {rows, numClasses, logits [rows*numClasses], targets Int32Array [rows],
+//       weights? [rows], ignoreIndex (int32, default -100), reduction ('mean' | 'sum'),
+//       dLogits [rows*numClasses] out, correct? Uint8Array [rows] out}
+//       -> {loss, weightSum, numCorrect}
+//   bceWithLogits / mse {size, input [size], target [size], weights? [size], reduction,
+//       dInput [size] out} -> loss
+//   sgdStep {size, param, grad, momentumBuffer?, lr, momentum, dampening, weightDecay, nesterov, step}
+//   adamStep {size, param, grad, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay,
+//       decoupledWeightDecay, step}
+//   rmspropStep {size, param, grad, squareAvg, gradAvg?, momentumBuffer?, lr, alpha, eps,
+//       weightDecay, momentum, centered}
+//   clipGradNorm {grads: Float32Array[], maxNorm} -> total norm (before clipping)
+//   clipGradValue {grads: Float32Array[], clipValue}
+// Errors: `code` ERR_GATED_SHAPE / ERR_GATED_VALUE / ERR_GATED_NATIVE, message "<argument>: ..."
+// (args.h), mapped to ShapeError / ValueError / NativeError by lib/backend/native.ts's mapNativeError.
+#include "train_binding.h"
+
+#include <napi.h>
+#include <stdint.h>
+
+#include <cmath>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "train.h"
+
+namespace gated_binding {
+namespace {
+
+// A finite number in [lo, hi] (each end inclusive or not); undefined or null: dflt.
+double Real(const Fields& f, const char* name, double dflt, double lo, bool lo_incl, double hi,
+            bool hi_incl) {
+  Napi::Value v = f.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  std::string range = std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) +
+                      (hi_incl ? "]" : ")");
+  if (!v.IsNumber()) {
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + Describe(v));
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  bool ok = std::isfinite(d) && (lo_incl ? d >= lo : d > lo) && (hi_incl ? d <= hi : d < hi);
+  if (!ok) {
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + NumberText(d));
+  }
+  return d;
+}
+
+constexpr double kInf = 1.7976931348623157e308;  // "no upper bound" for Real (values stay finite)
+
+// An integer in [lo, hi]; undefined or null: dflt.
+int64_t Integer(const Fields& f, const char* name, int64_t dflt, int64_t lo, int64_t hi) {
+  Napi::Value v = f.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!v.IsNumber() || !(d >= (double)lo && d <= (double)hi) || std::floor(d) != d) {
+    Throw(f.Env(), kValue,
+          std::string(name) + ": expected an integer in [" + std::to_string(lo) + ", " +
+              std::to_string(hi) + "], got " + Describe(v));
+  }
+  return (int64_t)d;
+}
+
+gated::Reduction ReadReduction(const Fields& f) {
+  return f.Enum("reduction", {"mean", "sum"}) == 1 ? gated::Reduction::Sum : gated::Reduction::Mean;
+}
+
+// A typed array of `type` with exactly `length` elements; its data pointer (non-null when length 0:
+// g_empty_floats, never dereferenced). nullptr when optional and undefined/null.
+void* Typed(const Fields& f, const char* name, napi_typedarray_type type, const char* type_name,
+            const Extent& e, Presence presence) {
+  Napi::Value v = f.Get(name);
+  if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
+  std::string expect = std::string(name) + ": expected " + type_name + " of length " +
+                       std::to_string(e.value) + " (" + e.formula + ")";
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    Throw(f.Env(), kValue, expect + ", got " + Describe(v));
+  }
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if (a.ArrayBuffer().IsDetached()) Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
+  if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
+    Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
+  }
+  uint8_t* base = static_cast<uint8_t*>(a.ArrayBuffer().Data());
+  return base ? static_cast<void*>(base + a.ByteOffset()) : static_cast<void*>(g_empty_floats);
+}
+
+// Optional per-row weights: finite and >= 0 (a negative or NaN weight would turn the mean's
+// denominator meaningless).
+const float* Weights(Fields& f, const Extent& e) {
+  const float* w = f.F32("weights", e, Presence::Optional);
+  if (!w) return nullptr;
+  for (int64_t i = 0; i < e.value; i++) {
+    if (!(w[i] >= 0.0f) || !std::isfinite(w[i])) {
+      Throw(f.Env(), kValue,
+            "weights: weights[" + std::to_string(i) + "] = " + NumberText(w[i]) +
+                " is not a finite number >= 0");
+    }
+  }
+  return w;
+}
+
+// ---- losses ----
+
+Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0],
+           {"rows", "numClasses", "logits", "targets", "weights", "ignoreIndex", "reduction",
+            "dLogits", "correct"});
+  const int64_t N = f.Size("rows"), C = f.Size("numClasses");
+  const Extent nc = Product(env, "logits", {{"rows", N}, {"numClasses", C}});
+  const Extent rows = Product(env, "targets", {{"rows", N}});
+  const float* logits = f.F32("logits", nc, Presence::Required);
+  const int32_t* targets = static_cast<const int32_t*>(
+      Typed(f, "targets", napi_int32_array, "an Int32Array", rows, Presence::Required));
+  const float* w = Weights(f, rows);
+  const int64_t ignore = Integer(f, "ignoreIndex", -100, INT32_MIN, INT32_MAX);
+  const gated::Reduction red = ReadReduction(f);
+  float* dlogits = f.F32("dLogits", Product(env, "dLogits", {{"rows", N}, {"numClasses", C}}),
+                         Presence::Required);
+  uint8_t* correct = static_cast<uint8_t*>(
+      Typed(f, "correct", napi_uint8_array, "a Uint8Array", rows, Presence::Optional));
+  // Every target is a class id or ignoreIndex: the kernel indexes the row with it.
+  for (int64_t i = 0; i < N; i++) {
+    const int32_t t = targets[i];
+    if (t != ignore && (t < 0 || (int64_t)t >= C)) {
+      Throw(env, kValue,
+            "targets: targets[" + std::to_string(i) + "] = " + std::to_string(t) +
+                " is outside [0, numClasses = " + std::to_string(C) + ") and is not ignoreIndex (" +
+                std::to_string(ignore) + ")");
+    }
+  }
+  gated::CrossEntropyResult r =
+      gated::softmax_cross_entropy(logits, targets, w, N, C, (int32_t)ignore, red, dlogits, correct);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("loss", Napi::Number::New(env, r.loss));
+  out.Set("weightSum", Napi::Number::New(env, r.weight_sum));
+  out.Set("numCorrect", Napi::Number::New(env, (double)r.num_correct));
+  return out;
+}
+
+// bceWithLogits (Which 0) and mse (Which 1): same fields.
+template <int Which>
+Napi::Value PointwiseLoss(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0], {"size", "input", "target", "weights", "reduction", "dInput"});
+  const int64_t n = f.Size("size");
+  const Extent e = Product(env, "input", {{"size", n}});
+  const float* x = f.F32("input", e, Presence::Required);
+  const float* y = f.F32("target", e, Presence::Required);
+  const float* w = Weights(f, e);
+  const gated::Reduction red = ReadReduction(f);
+  float* dx = f.F32("dInput", e, Presence::Required);
+  if (Which == 0) {
+    // BCE targets are probabilities.
+    for (int64_t i = 0; i < n; i++) {
+      if (!(y[i] >= 0.0f && y[i] <= 1.0f)) {
+        Throw(env, kValue,
+              "target: target[" + std::to_string(i) + "] = " + NumberText(y[i]) + " is outside [0, 1]");
+      }
+    }
+    return Napi::Number::New(env, gated::bce_with_logits(x, y, w, n, red, dx));
+  }
+  return Napi::Number::New(env, gated::mse(x, y, w, n, red, dx));
+}
+
+// ---- optimizers ----
+
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0],
+           {"size", "param", "grad", "momentumBuffer", "lr", "momentum", "dampening", "weightDecay",
+            "nesterov", "step"});
+  const int64_t n = f.Size("size");
+  const Extent e = Product(env, "param", {{"size", n}});
+  float* param = f.F32("param", e, Presence::Required);
+  const float* grad = f.F32("grad", e, Presence::Required);
+  gated::SgdOptions o{};
+  o.lr = Real(f, "lr", 1e-3, 0, true, kInf, true);
+  o.momentum = Real(f, "momentum", 0, 0, true, kInf, true);
+  o.dampening = Real(f, "dampening", 0, 0, true, kInf, true);
+  o.weight_decay = Real(f, "weightDecay", 0, 0, true, kInf, true);
+  o.nesterov = f.Bool("nesterov", false);
+  const int64_t step = Integer(f, "step", 1, 1, kMaxElements);
+  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
+    Throw(env, kValue, "nesterov: requires momentum > 0 and dampening = 0");
+  }
+  float* buf = f.F32("momentumBuffer", e, o.momentum != 0 ? Presence::Required : Presence::Optional);
+  gated::sgd_step(param, grad, buf, n, o, step);
+  return env.Undefined();
+}
+
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0],
+           {"size", "param", "grad", "expAvg", "expAvgSq", "lr", "beta1", "beta2", "eps",
+            "weightDecay", "decoupledWeightDecay", "step"});
+  const int64_t n = f.Size("size");
+  const Extent e = Product(env, "param", {{"size", n}});
+  float* param = f.F32("param", e, Presence::Required);
+  const float* grad = f.F32("grad", e, Presence::Required);
+  float* m = f.F32("expAvg", e, Presence::Required);
+  float* v = f.F32("expAvgSq", e, Presence::Required);
+  gated::AdamOptions o{};
+  o.lr = Real(f, "lr", 1e-3, 0, true, kInf, true);
+  o.beta1 = Real(f, "beta1", 0.9, 0, true, 1, false);
+  o.beta2 = Real(f, "beta2", 0.999, 0, true, 1, false);
+  o.eps = Real(f, "eps", 1e-8, 0, true, kInf, true);
+  o.decoupled = f.Bool("decoupledWeightDecay", false);
+  o.weight_decay = Real(f, "weightDecay", o.decoupled ? 1e-2 : 0, 0, true, kInf, true);
+  const int64_t step = Integer(f, "step", 1, 1, kMaxElements);
+  gated::adam_step(param, grad, m, v, n, o, step);
+  return env.Undefined();
+}
+
+Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0],
+           {"size", "param", "grad", "squareAvg", "gradAvg", "momentumBuffer", "lr", "alpha", "eps",
+            "weightDecay", "momentum", "centered"});
+  const int64_t n = f.Size("size");
+  const Extent e = Product(env, "param", {{"size", n}});
+  float* param = f.F32("param", e, Presence::Required);
+  const float* grad = f.F32("grad", e, Presence::Required);
+  float* sq = f.F32("squareAvg", e, Presence::Required);
+  gated::RmspropOptions o{};
+  o.lr = Real(f, "lr", 1e-2, 0, true, kInf, true);
+  o.alpha = Real(f, "alpha", 0.99, 0, true, 1, true);
+  o.eps = Real(f, "eps", 1e-8, 0, true, kInf, true);
+  o.weight_decay = Real(f, "weightDecay", 0, 0, true, kInf, true);
+  o.momentum = Real(f, "momentum", 0, 0, true, kInf, true);
+  o.centered = f.Bool("centered", false);
+  float* ga = f.F32("gradAvg", e, o.centered ? Presence::Required : Presence::Optional);
+  float* buf = f.F32("momentumBuffer", e, o.momentum > 0 ? Presence::Required : Presence::Optional);
+  gated::rmsprop_step(param, grad, sq, o.centered ? ga : nullptr, o.momentum > 0 ? buf : nullptr, n, o);
+  return env.Undefined();
+}
+
+// ---- clipping ----
+
+// `grads`: an Array of Float32Arrays. Phase 1 reads every element (an index getter may run user
+// code); phase 2 then checks them, so no getter can detach an array after it was checked.
+void ReadGradList(const Fields& f, std::vector<float*>* ptrs, std::vector<int64_t>* sizes) {
+  Napi::Env env = f.Env();
+  Napi::Value v = f.Get("grads");
+  if (!v.IsArray()) Throw(env, kValue, "grads: expected an Array of Float32Arrays, got " + Describe(v));
+  Napi::Array list = v.As<Napi::Array>();
+  const uint32_t count = list.Length();
+  std::vector<Napi::Value> items;
+  items.reserve(count);
+  for (uint32_t k = 0; k < count; k++) items.push_back(list.Get(k));  // may run user code
+  for (uint32_t k = 0; k < count; k++) {
+    const Napi::Value& it = items[k];
+    std::string name = "grads[" + std::to_string(k) + "]";
+    if (!it.IsTypedArray() || it.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      Throw(env, kValue, name + ": expected a Float32Array, got " + Describe(it));
+    }
+    Napi::Float32Array a = it.As<Napi::Float32Array>();
+    if (a.ArrayBuffer().IsDetached()) Throw(env, kValue, name + ": expected a Float32Array, got one whose ArrayBuffer is detached");
+    float* p = a.Data();
+    ptrs->push_back(p ? p : g_empty_floats);
+    sizes->push_back(p ? (int64_t)a.ElementLength() : 0);
+  }
+}
+
+Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0], {"grads", "maxNorm"});
+  const double max_norm = Real(f, "maxNorm", 0, 0, true, kInf, true);
+  if (f.Get("maxNorm").IsUndefined() || f.Get("maxNorm").IsNull()) {
+    Throw(env, kValue, "maxNorm: expected a number >= 0, got " + Describe(f.Get("maxNorm")));
+  }
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+  ReadGradList(f, &ptrs, &sizes);
+  return Napi::Number::New(env, gated::clip_grad_norm(ptrs.data(), sizes.data(), (int64_t)ptrs.size(), max_norm));
+}
+
+Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fields f(env, info[0], {"grads", "clipValue"});
+  const double c = Real(f, "clipValue", 0, 0, true, 3.4028234663852886e38, true);
+  if (f.Get("clipValue").IsUndefined() || f.Get("clipValue").IsNull()) {
+    Throw(env, kValue, "clipValue: expected a number >= 0, got " + Describe(f.Get("clipValue")));
+  }
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+  ReadGradList(f, &ptrs, &sizes);
+  gated::clip_grad_value(ptrs.data(), sizes.data(), (int64_t)ptrs.size(), c);
+  return env.Undefined();
+}
+
+// Like binding.cc's Guard: a std::exception other than Napi::Error (std::bad_alloc while copying
+// arguments) becomes a JS error with code ERR_GATED_NATIVE instead of std::terminate.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value TrainGuard(const Napi::CallbackInfo& info) {
+  try {
+    return Fn(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    Throw(info.Env(), kNative, std::string("native error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+void RegisterTrainOps(Napi::Env env, Napi::Object exports) {
+  Napi::Object train = Napi::Object::New(env);
+  train.Set("softmaxCrossEntropy", Napi::Function::New(env, TrainGuard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
+  train.Set("bceWithLogits", Napi::Function::New(env, TrainGuard<PointwiseLoss<0>>, "bceWithLogits"));
+  train.Set("mse", Napi::Function::New(env, TrainGuard<PointwiseLoss<1>>, "mse"));
+  train.Set("sgdStep", Napi::Function::New(env, TrainGuard<SgdStep>, "sgdStep"));
+  train.Set("adamStep", Napi::Function::New(env, TrainGuard<AdamStep>, "adamStep"));
+  train.Set("rmspropStep", Napi::Function::New(env, TrainGuard<RmspropStep>, "rmspropStep"));
+  train.Set("clipGradNorm", Napi::Function::New(env, TrainGuard<ClipGradNorm>, "clipGradNorm"));
+  train.Set("clipGradValue", Napi::Function::New(env, TrainGuard<ClipGradValue>, "clipGradValue"));
+  exports.Set("train", train);
+}
+
+}  // namespace gated_binding
