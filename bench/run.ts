@@ -8,6 +8,7 @@
  *   W3 LSTM inference B=1  T=64 D=128 H=256
  *   W4 LSTM inference B=64 T=64 D=128 H=256
  *   W5 one decode step, LSTM B=5 D=256 H=512 (T=1)
+ * Inference workloads (W3-W5) run with keepCache: false.
  * FLOPs: forward = T*2*B*(D+H)*G*H (G gates), train = 3x forward.
  * Prints a table (median ms, GFLOP/s, native/JS ratio), the same table in Markdown, and writes
  * bench/results/latest.json, one record per run: { workload, backend, threads, msMedian, gflops }.
@@ -78,6 +79,11 @@ function makeRun(w: Workload, backend: BackendName): () => void {
   };
   const dy = rand(w.T * w.B * w.H, 1, 6);
   const o = { backend };
+  // Inference workloads (W3-W5) keep no cache; W1f is the forward half of a training step: it does.
+  if (!w.train && !w.forwardOnly) {
+    const inference = { ...base, keepCache: false } as const;
+    return w.cell === 'lstm' ? () => void ops.lstmForward(inference, o) : () => void ops.gruForward(inference, o);
+  }
   if (w.cell === 'lstm') {
     return () => {
       const f = ops.lstmForward(base, o);

@@ -11,7 +11,7 @@
 import { ValueError } from './errors.js';
 import { defaultBackend, getBackend } from './backend/index.js';
 import type {
-  Backend, BackendName, GruBackwardArgs, GruForwardArgs, GruForwardResult, GruGrads,
+  Backend, BackendName, ForwardResult, GruBackwardArgs, GruForwardArgs, GruForwardResult, GruGrads,
   LstmBackwardArgs, LstmForwardArgs, LstmForwardResult, LstmGrads, RnnBackwardArgs,
   RnnForwardArgs, RnnForwardResult, RnnGrads,
 } from './backend/types.js';
@@ -53,77 +53,80 @@ function resolveBackend(options: OpOptions | undefined): Backend {
 
 /** The fused sequence ops. See lib/backend/types.ts for the argument conventions and shapes. */
 export interface Ops {
-  /** Simple RNN over a whole sequence: `y [T,B,H]`, `hN [B,H]` and the cache for backward. */
-  rnnForward(args: RnnForwardArgs, options?: OpOptions): RnnForwardResult;
+  /**
+   * Simple RNN over a whole sequence: `y [T,B,H]`, `hN [B,H]` and the cache for backward (`null`
+   * with `keepCache: false`, for inference: see {@link ForwardResult}).
+   */
+  rnnForward<A extends RnnForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, RnnForwardResult>;
   /** Gradients of a simple RNN (BPTT) from the forward's cache and the output gradients. */
   rnnBackward(args: RnnBackwardArgs, options?: OpOptions): RnnGrads;
   /** LSTM over a whole sequence: `y`, `hN`, `cN` and the cache. */
-  lstmForward(args: LstmForwardArgs, options?: OpOptions): LstmForwardResult;
+  lstmForward<A extends LstmForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, LstmForwardResult>;
   /** Gradients of an LSTM (BPTT). */
   lstmBackward(args: LstmBackwardArgs, options?: OpOptions): LstmGrads;
   /** GRU over a whole sequence: `y`, `hN` and the cache. */
-  gruForward(args: GruForwardArgs, options?: OpOptions): GruForwardResult;
+  gruForward<A extends GruForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, GruForwardResult>;
   /** Gradients of a GRU (BPTT). */
   gruBackward(args: GruBackwardArgs, options?: OpOptions): GruGrads;
   /** {@link Ops.rnnForward} off the main thread (native). Do not modify inputs until it settles. */
-  rnnForwardAsync(args: RnnForwardArgs, options?: OpOptions): Promise<RnnForwardResult>;
+  rnnForwardAsync<A extends RnnForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, RnnForwardResult>>;
   /** {@link Ops.rnnBackward} off the main thread (native). Do not modify inputs until it settles. */
   rnnBackwardAsync(args: RnnBackwardArgs, options?: OpOptions): Promise<RnnGrads>;
   /** {@link Ops.lstmForward} off the main thread (native). Do not modify inputs until it settles. */
-  lstmForwardAsync(args: LstmForwardArgs, options?: OpOptions): Promise<LstmForwardResult>;
+  lstmForwardAsync<A extends LstmForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, LstmForwardResult>>;
   /** {@link Ops.lstmBackward} off the main thread (native). Do not modify inputs until it settles. */
   lstmBackwardAsync(args: LstmBackwardArgs, options?: OpOptions): Promise<LstmGrads>;
   /** {@link Ops.gruForward} off the main thread (native). Do not modify inputs until it settles. */
-  gruForwardAsync(args: GruForwardArgs, options?: OpOptions): Promise<GruForwardResult>;
+  gruForwardAsync<A extends GruForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, GruForwardResult>>;
   /** {@link Ops.gruBackward} off the main thread (native). Do not modify inputs until it settles. */
   gruBackwardAsync(args: GruBackwardArgs, options?: OpOptions): Promise<GruGrads>;
 }
 
 /** The fused sequence ops, validated and dispatched to the chosen backend. */
 export const ops: Ops = Object.freeze({
-  rnnForward(args: RnnForwardArgs, options?: OpOptions): RnnForwardResult {
+  rnnForward<A extends RnnForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, RnnForwardResult> {
     validateRnnForward(args);
-    return resolveBackend(options).rnnForward(args);
+    return resolveBackend(options).rnnForward<A>(args);
   },
   rnnBackward(args: RnnBackwardArgs, options?: OpOptions): RnnGrads {
     validateRnnBackward(args);
     return resolveBackend(options).rnnBackward(args);
   },
-  lstmForward(args: LstmForwardArgs, options?: OpOptions): LstmForwardResult {
+  lstmForward<A extends LstmForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, LstmForwardResult> {
     validateLstmForward(args);
-    return resolveBackend(options).lstmForward(args);
+    return resolveBackend(options).lstmForward<A>(args);
   },
   lstmBackward(args: LstmBackwardArgs, options?: OpOptions): LstmGrads {
     validateLstmBackward(args);
     return resolveBackend(options).lstmBackward(args);
   },
-  gruForward(args: GruForwardArgs, options?: OpOptions): GruForwardResult {
+  gruForward<A extends GruForwardArgs>(args: A, options?: OpOptions): ForwardResult<A, GruForwardResult> {
     validateGruForward(args);
-    return resolveBackend(options).gruForward(args);
+    return resolveBackend(options).gruForward<A>(args);
   },
   gruBackward(args: GruBackwardArgs, options?: OpOptions): GruGrads {
     validateGruBackward(args);
     return resolveBackend(options).gruBackward(args);
   },
-  async rnnForwardAsync(args: RnnForwardArgs, options?: OpOptions): Promise<RnnForwardResult> {
+  async rnnForwardAsync<A extends RnnForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, RnnForwardResult>> {
     validateRnnForward(args);
-    return resolveBackend(options).rnnForwardAsync(args);
+    return resolveBackend(options).rnnForwardAsync<A>(args);
   },
   async rnnBackwardAsync(args: RnnBackwardArgs, options?: OpOptions): Promise<RnnGrads> {
     validateRnnBackward(args);
     return resolveBackend(options).rnnBackwardAsync(args);
   },
-  async lstmForwardAsync(args: LstmForwardArgs, options?: OpOptions): Promise<LstmForwardResult> {
+  async lstmForwardAsync<A extends LstmForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, LstmForwardResult>> {
     validateLstmForward(args);
-    return resolveBackend(options).lstmForwardAsync(args);
+    return resolveBackend(options).lstmForwardAsync<A>(args);
   },
   async lstmBackwardAsync(args: LstmBackwardArgs, options?: OpOptions): Promise<LstmGrads> {
     validateLstmBackward(args);
     return resolveBackend(options).lstmBackwardAsync(args);
   },
-  async gruForwardAsync(args: GruForwardArgs, options?: OpOptions): Promise<GruForwardResult> {
+  async gruForwardAsync<A extends GruForwardArgs>(args: A, options?: OpOptions): Promise<ForwardResult<A, GruForwardResult>> {
     validateGruForward(args);
-    return resolveBackend(options).gruForwardAsync(args);
+    return resolveBackend(options).gruForwardAsync<A>(args);
   },
   async gruBackwardAsync(args: GruBackwardArgs, options?: OpOptions): Promise<GruGrads> {
     validateGruBackward(args);

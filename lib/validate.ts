@@ -14,7 +14,8 @@
  *   `weightIh: expected length 4096 (4*hiddenSize*inputSize = 4*32*32), got 4095`.
  * - `lengths` is an Int32Array or an array of numbers, of length `batch` (ShapeError), each an
  *   integer in [0, seqLen] (ValueError).
- * - `nonlinearity` is `'tanh'` or `'relu'`; `reverse`, `resetAfter` are booleans when given.
+ * - `nonlinearity` is `'tanh'` or `'relu'`; `reverse`, `resetAfter`, `keepCache` are booleans when
+ *   given.
  * - Backward: `cache` has the cell's cache size (types.ts `cacheSize`), `dy` is `[T, B, H]`,
  *   `dhN` / `dcN` are `[B, H]`.
  * Optional arrays may be `undefined` or `null`. Unknown extra fields are ignored.
@@ -174,6 +175,7 @@ function checkSeq(cell: Cell, fields: Fields): SeqSizes {
   checkF32(fields, 'h0', product('h0', [B, H]), false);
   checkLengths(fields, batch, seqLen);
   checkBool(fields, 'reverse');
+  checkBool(fields, 'keepCache');
   return { seqLen, batch, inputSize, hiddenSize };
 }
 

@@ -25,6 +25,10 @@
 //     GRU  [gates 3H (activated r,z,n) | hPrev H | hn H]       gru_cache_size  = 5 * T*B*H
 //          hn = W_hn h_prev + b_hn (reset_after) or r ⊙ h_prev (reset_before).
 //   Rows at masked positions (t >= len_b) are all zero. Each block is T*B*width floats.
+// - Inference: forward with cache == nullptr keeps nothing for backward; y, h_n (and c_n) are
+//   bit-identical to a forward with a cache. Its workspace (the input projection [T*B, G*H] and a few
+//   [B, H] rows) then comes from the calling thread's grow-only arena (seq_common.h), which the
+//   thread keeps for later calls.
 // - Backward overwrites every output it is given (it does not accumulate). dy, dh_n, dc_n may be
 //   null (zero). db_ih/db_hh are written only when non-null (layers without bias pass null).
 //   dy at masked positions (t >= len_b) is ignored (those outputs are constant zeros); a sequence's
@@ -73,7 +77,7 @@ struct RnnForwardArgs {
   const float* h0;  // [B, H] or null (zero)
   float* y;         // [T, B, H]
   float* h_n;       // [B, H]
-  float* cache;     // [rnn_cache_size]
+  float* cache;     // [rnn_cache_size], or null (inference)
 };
 struct RnnBackwardArgs {
   SeqInputs in;
@@ -92,7 +96,7 @@ struct LstmForwardArgs {
   float* y;
   float* h_n;
   float* c_n;
-  float* cache;  // [lstm_cache_size]
+  float* cache;  // [lstm_cache_size], or null (inference)
 };
 struct LstmBackwardArgs {
   SeqInputs in;
@@ -112,7 +116,7 @@ struct GruForwardArgs {
   const float* h0;  // or null
   float* y;
   float* h_n;
-  float* cache;  // [gru_cache_size]
+  float* cache;  // [gru_cache_size], or null (inference)
 };
 struct GruBackwardArgs {
   SeqInputs in;
@@ -123,7 +127,8 @@ struct GruBackwardArgs {
   SeqGrads g;
 };
 
-// Each runs on the kernel pool and allocates its workspace once, before the time loop.
+// Each runs on the kernel pool and takes its workspace once, before the time loop, from the calling
+// thread's arena (reused across calls: no fresh pages per call).
 // Sizes and pointers are trusted: the binding has checked them.
 void rnn_forward(const RnnForwardArgs& a);
 void rnn_backward(const RnnBackwardArgs& a);

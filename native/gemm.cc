@@ -101,6 +101,9 @@ float* scratch_b(int64_t n) {
   return buf.data();
 }
 
+// Whether sgemm takes the unpacked small-M path (gemm.h kGemmSmallM): a shape-only choice.
+inline bool small_nt(bool trans_a, bool trans_b, int64_t M) { return trans_b && !trans_a && M <= kGemmSmallM; }
+
 void zero_c(int64_t M, int64_t n0, int64_t n1, float* C, int64_t ldc) {
   for (int64_t m = 0; m < M; m++)
     for (int64_t n = n0; n < n1; n++) C[m * ldc + n] = 0.0f;
@@ -151,11 +154,25 @@ void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     }
 }
 
+void sgemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+                    float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate) zero_c(M, 0, N, C, ldc);
+    return;
+  }
+  kernels().gemm.nt_small(M, N, K, A, lda, W, ldw, C, ldc, accumulate);
+}
+
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate) zero_c(M, 0, N, C, ldc);
+    return;
+  }
+  if (small_nt(trans_a, trans_b, M)) {
+    kernels().gemm.nt_small(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
   gemm_range(kernels().gemm, trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, C, ldc, accumulate);
@@ -171,10 +188,25 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
     return;
   }
   const GemmKernels& g = kernels().gemm;
-  // Split the wider dimension in whole panels (N) or whole MR-row chunks (M): each thread packs what
-  // it needs of the other operand itself, so the duplicated packing is of the narrower one.
+  if (small_nt(trans_a, trans_b, M)) {  // memory-bound: threads split the rows of W (N), 8 at a time
+    const int64_t units = (N + 7) / 8;
+    int64_t max_t = min64(min64(threads, units), flops / kMinFlopsPerThread);
+    parallel((int)(max_t > 1 ? max_t : 1), [&](const Team& t) {
+      int64_t u0, u1;
+      split_range(units, 1, t.tid, t.size, &u0, &u1);
+      const int64_t n0 = min64(u0 * 8, N), n1 = min64(u1 * 8, N);
+      if (n1 > n0) g.nt_small(M, n1 - n0, K, A, lda, B + n0 * ldb, ldb, C + n0, ldc, accumulate);
+    });
+    return;
+  }
+  // Split in whole panels (N) or whole MR-row chunks (M): each thread packs what it needs of the
+  // other operand itself. A plain A is read in place, so splitting N duplicates nothing; the wider
+  // dimension is split. A transposed A is packed: splitting N makes every thread pack all of op(A),
+  // splitting M all of op(B), so the smaller of the two is duplicated (M <= N: split N). For the
+  // backward's dW = dG^T X (M = 4H = 1024 rows, N = 128..256) that halves each thread's packing.
   const int64_t npanels = (N + g.nr - 1) / g.nr, nchunks = (M + g.mr - 1) / g.mr;
-  const bool split_n = npanels >= nchunks || npanels >= 4 * (int64_t)threads;
+  const bool split_n = trans_a ? (M <= N || nchunks < 2 * (int64_t)threads)
+                               : (npanels >= nchunks || npanels >= 4 * (int64_t)threads);
   const int64_t units = split_n ? npanels : nchunks;
   int64_t max_t = min64(min64(threads, units), flops / kMinFlopsPerThread);
   if (max_t < 1) max_t = 1;
@@ -196,7 +228,13 @@ void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, Pac
   out->K = K;
   out->N = N;
   out->panel = nr;
-  out->data.assign((size_t)(npanels * nr * (K > 0 ? K : 0)), 0.0f);
+  // Grow-only and not zero-filled: pack_b_block writes every element (padding columns included), and
+  // a per-call fill of megabytes (W_hh of a backward call) would be a wasted pass over memory.
+  const size_t n = (size_t)(npanels * nr * (K > 0 ? K : 0));
+  if (out->data.size() < n) {
+    out->data.clear();  // nothing to keep: skip copying the old contents into the new block
+    out->data.resize(n);
+  }
   if (K <= 0 || N <= 0) return;
   // Panel p holds all K rows of its nr columns (p*K*nr + k*nr + j): one contiguous stream per panel,
   // and a KC block of it is the same layout as sgemm's packed blocks with panel stride K*nr.

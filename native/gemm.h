@@ -4,9 +4,12 @@
 // A[k*lda + m]. op(B) is [K,N]: B[k*ldb + n], or when trans_b, B stored [N,K] read as B[n*ldb + k].
 // C is [M,N] with row stride ldc. accumulate: C += op(A)op(B); otherwise C = op(A)op(B).
 //
-// Determinism: every element of C is reduced over K in one fixed order that depends only on K (not on
-// M, N, the tile it falls in, or the number of threads), so results are bit-identical for every
-// thread count and for any column split given to sgemm_packed.
+// Determinism: every element of C is reduced over K in one fixed order that depends only on the
+// shape (not on the tile it falls in or the number of threads), so results are bit-identical for
+// every thread count and for any column split given to sgemm_packed or sgemm_nt_small. Two orders
+// exist: the packed kernels' (KC blocks of k, used by sgemm in general and by sgemm_packed) and
+// the unpacked small-M kernel's (sgemm_nt_small, used by sgemm when trans_b, !trans_a and
+// M <= kGemmSmallM); which one a product gets depends only on (trans_a, trans_b, M).
 #pragma once
 #include <stdint.h>
 
@@ -22,6 +25,16 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 // The same product on the calling thread only (for use inside a parallel region).
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
+// Rows up to which sgemm multiplies A by a transposed B in place (sgemm_nt_small) rather than packing
+// op(B): below one packed micro-tile of rows (MR = 6), packing B costs about as much as the product.
+constexpr int64_t kGemmSmallM = 6;
+
+// C[M, N] (+)= A[M, K] * W^T with W stored row-major [N, K] (row n at W + n*ldw), unpacked, on the
+// calling thread: dot products of each A row with each W row, every W row read once for all M rows.
+// For few rows (a decode step against the weights): no packing, no scratch. Any M works.
+void sgemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+                    float* C, int64_t ldc, bool accumulate);
 
 // Plain triple loop with float accumulation in k order: the reference the fast path is tested against.
 void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,

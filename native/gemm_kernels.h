@@ -18,6 +18,13 @@ struct GemmKernels {
   //   With add == 0, C is only written, never read.
   void (*block)(int64_t M, int64_t N, int64_t kc, const float* a, int64_t rsa, int64_t csa, int64_t aps,
                 const float* b, int64_t psb, float* c, int64_t ldc, int add);
+  // Few rows against an unpacked transposed B: C[M, N] = (add ? C : 0) + A[M, K] * W[N, K]^T, i.e.
+  //   c[m*ldc + n] (+)= sum_k a[m*lda + k] * w[n*ldw + k]   (K >= 1; any M, fast for M <= ~6).
+  //   Each element: acc = fma over k in full vectors, in order; s = horizontal sum of acc; then
+  //   s += a_k w_k for the k tail, in order; C = C + s (or s). The order depends only on K, so any
+  //   split of N (or M) gives the same bits. With add == 0, C is only written.
+  void (*nt_small)(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* w,
+                   int64_t ldw, float* c, int64_t ldc, int add);
 };
 
 }  // namespace gated

@@ -3,9 +3,12 @@
 // Forward: one GEMM projects every time step's input straight into the cache's gates block
 // (x [T*B, D] * W_ih^T -> [T*B, 4H]), then one parallel region runs the time loop. Each thread owns
 // the hidden units [u0, u1) (split in multiples of the GEMM panel width), packs the 4 gates' rows of
-// W_hh for its units once, and per step computes its [B, 4*w] slice of h_prev * W_hh^T, then the
+// W_hh for its units once (for a step or two of a few rows it reads them in place instead:
+// seq::recurrent_in_place), and per step computes its [B, 4*w] slice of h_prev * W_hh^T, then the
 // fused gate update for its units (activating the cached gates in place), and meets the others at
-// one barrier (h is double-buffered, so no second barrier is needed).
+// one barrier (h is double-buffered, so no second barrier is needed). Inference (cache == nullptr)
+// runs the same arithmetic with the gates and the c / tanh(c) rows in the thread's workspace arena
+// (seq_common.h), so its results are bit-identical to a forward that keeps the cache.
 // Backward: reverse walk; per step each thread computes the gate gradients dG of its units, a
 // barrier, then its columns of dh_prev = dG_step * W_hh (dG_step double-buffered: one barrier per
 // step). dW_ih, dW_hh, dx are one GEMM each over all T*B rows afterwards; biases and peepholes are
@@ -29,37 +32,54 @@ void lstm_forward(const LstmForwardArgs& a) {
     return;
   }
   const CellKernels& ck = kernels().cell;
+  const bool keep = a.cache != nullptr;  // null: inference, nothing kept for backward
+  // Workspace (thread arena): bias [4H], h double buffer [2, B, H], c state [B, H], the step's
+  // recurrent product [B, 4H]; for inference also the input projection / activated gates
+  // [T*B, 4H] (the cache's gates block otherwise) and the new c / tanh(c) rows [B, H].
+  float *bias, *hbuf, *cst, *gh, *gates = a.cache, *c_new = nullptr, *t_new = nullptr;
+  seq::Workspace ws;
+  ws.add(&bias, GH);
+  ws.add(&hbuf, 2 * B * H);
+  ws.add(&cst, B * H);
+  ws.add(&gh, B * GH);
+  if (!keep) {
+    ws.add(&gates, TB * GH);
+    ws.add(&c_new, B * H);
+    ws.add(&t_new, B * H);
+  }
+  ws.take();
   // Cache blocks: [gates 4H | hPrev H | cPrev H | c H | tanh(c) H], each [T, B, width].
-  float* gates = a.cache;
-  float* hprev = gates + TB * GH;
-  float* cprev = hprev + TB * H;
-  float* cc = cprev + TB * H;
-  float* tc = cc + TB * H;
+  float* hprev = keep ? gates + TB * GH : nullptr;
+  float* cprev = keep ? hprev + TB * H : nullptr;
+  float* cc = keep ? cprev + TB * H : nullptr;
+  float* tc = keep ? cc + TB * H : nullptr;
 
   seq::gemm(false, true, TB, GH, D, in.x, D, in.w_ih, D, gates, GH, false);
-  seq::zero_masked_rows(in, gates, GH);
-  for (float* blk : {hprev, cprev, cc, tc, a.y}) seq::zero_masked_rows(in, blk, H);
+  seq::zero_masked_rows(in, a.y, H);
+  if (keep) {
+    seq::zero_masked_rows(in, gates, GH);
+    for (float* blk : {hprev, cprev, cc, tc}) seq::zero_masked_rows(in, blk, H);
+  }
 
-  seq::Buffer bias(GH), hbuf(2 * B * H), cst(B * H), gh(B * GH);
-  seq::fold_bias(in, G, G, bias.get());
-  seq::copy_or_zero(hbuf.get(), a.h0, B * H);
-  seq::copy_or_zero(cst.get(), a.c0, B * H);
+  seq::fold_bias(in, G, G, bias);
+  seq::copy_or_zero(hbuf, a.h0, B * H);
+  seq::copy_or_zero(cst, a.c0, B * H);
   const float* pw = a.w_peep;  // (p_i, p_o, p_f)
   const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+  const bool in_place = seq::recurrent_in_place(S, B);  // few steps: W_hh unpacked
 
   parallel(seq::loop_threads(B, G, H, P), [&](const Team& team) {
     int64_t u0, u1;
     split_range(H, P, team.tid, team.size, &u0, &u1);
     const int64_t w = u1 - u0;
-    std::vector<float>& tmp = seq::thread_scratch();
-    PackedB& pk = seq::thread_pack(0);
-    if (w > 0) seq::pack_unit_slice(in.w_hh, H, 0, G, u0, u1, tmp, &pk);
+    PackedB* pk = in_place ? nullptr : &seq::thread_pack(0);
+    if (w > 0 && pk) seq::pack_unit_slice(in.w_hh, H, 0, G, u0, u1, seq::thread_scratch(), pk);
     for (int64_t s = 0; s < S; s++) {
-      const float* hc = hbuf.get() + (s & 1) * B * H;
-      float* hn = hbuf.get() + ((s + 1) & 1) * B * H;
+      const float* hc = hbuf + (s & 1) * B * H;
+      float* hn = hbuf + ((s + 1) & 1) * B * H;
       if (w > 0) {
-        float* ghs = gh.get() + G * u0;  // this thread's [B, 4*w] slice, gate stride w
-        sgemm_packed(B, 0, G * w, hc, H, pk, ghs, GH, false);
+        float* ghs = gh + G * u0;  // this thread's [B, 4*w] slice, gate stride w
+        seq::recurrent_product(B, H, hc, H, in.w_hh, 0, G, u0, u1, pk, ghs, GH);
         for (int64_t b = 0; b < B; b++) {
           const int64_t t = seq::time_at(in, b, s);
           float* hnb = hn + b * H + u0;
@@ -69,22 +89,34 @@ void lstm_forward(const LstmForwardArgs& a) {
             continue;
           }
           const int64_t row = t * B + b, o = row * H + u0;
-          float* cs = cst.get() + b * H + u0;
+          float* cs = cst + b * H + u0;
           float* grow = gates + row * GH + u0;
-          memcpy(hprev + o, hcb, sizeof(float) * w);
-          memcpy(cprev + o, cs, sizeof(float) * w);
-          ck.lstm_forward_row(w, grow, bias.get() + u0, H, ghs + b * GH, w,
-                              pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
-                              pw ? pw + 2 * H + u0 : nullptr, cprev + o, grow, cc + o, tc + o, hnb);
-          memcpy(cs, cc + o, sizeof(float) * w);
+          // c_prev, c, tanh(c): the cache rows when kept, else the state and per-row scratch.
+          const float* cp;
+          float *cn, *tn;
+          if (keep) {
+            memcpy(hprev + o, hcb, sizeof(float) * w);
+            memcpy(cprev + o, cs, sizeof(float) * w);
+            cp = cprev + o;
+            cn = cc + o;
+            tn = tc + o;
+          } else {  // c_prev is read from the state before the row is written to c_new
+            cp = cs;
+            cn = c_new + b * H + u0;
+            tn = t_new + b * H + u0;
+          }
+          ck.lstm_forward_row(w, grow, bias + u0, H, ghs + b * GH, w, pw ? pw + u0 : nullptr,
+                              pw ? pw + H + u0 : nullptr, pw ? pw + 2 * H + u0 : nullptr, cp, grow,
+                              cn, tn, hnb);
+          memcpy(cs, cn, sizeof(float) * w);
           memcpy(a.y + o, hnb, sizeof(float) * w);
         }
       }
       team.barrier();
     }
   });
-  memcpy(a.h_n, hbuf.get() + (S & 1) * B * H, sizeof(float) * B * H);
-  memcpy(a.c_n, cst.get(), sizeof(float) * B * H);
+  memcpy(a.h_n, hbuf + (S & 1) * B * H, sizeof(float) * B * H);
+  memcpy(a.c_n, cst, sizeof(float) * B * H);
 }
 
 void lstm_backward(const LstmBackwardArgs& a) {
@@ -113,11 +145,18 @@ void lstm_backward(const LstmBackwardArgs& a) {
   const float* tc = cc + TB * H;
   const float* pw = a.w_peep;
 
-  // dG [T*B, 4H]: pre-activation gate gradients at (t, b); rows never visited stay zero.
-  seq::Buffer dG(TB * GH), dA(2 * B * GH), dh(B * H), dc(B * H);
-  seq::zero_masked_rows(in, dG.get(), GH);
-  seq::copy_or_zero(dh.get(), a.dh_n, B * H);
-  seq::copy_or_zero(dc.get(), a.dc_n, B * H);
+  // Workspace (thread arena): dG [T*B, 4H], the pre-activation gate gradients at (t, b) (masked
+  // rows zeroed); dA [2, B, 4H] (double-buffered hidden-side dG of a step), dh, dc [B, H].
+  float *dG, *dA, *dh, *dc;
+  seq::Workspace ws;
+  ws.add(&dG, TB * GH);
+  ws.add(&dA, 2 * B * GH);
+  ws.add(&dh, B * H);
+  ws.add(&dc, B * H);
+  ws.take();
+  seq::zero_masked_rows(in, dG, GH);
+  seq::copy_or_zero(dh, a.dh_n, B * H);
+  seq::copy_or_zero(dc, a.dc_n, B * H);
   PackedB& pk = seq::thread_pack(0);  // op(B) = W_hh [4H, H]: dh_prev = dG_step * W_hh
   pack_b(false, GH, H, in.w_hh, H, &pk);
   const int64_t S = seq::num_steps(in), P = gemm_panel_width();
@@ -128,7 +167,7 @@ void lstm_backward(const LstmBackwardArgs& a) {
     const int64_t w = u1 - u0;
     for (int64_t k = 0; k < S; k++) {
       const int64_t s = S - 1 - k;
-      float* da = dA.get() + (k & 1) * B * GH;  // [B, 4H] hidden-side dG of this step
+      float* da = dA + (k & 1) * B * GH;  // [B, 4H] hidden-side dG of this step
       for (int64_t b = 0; b < B && w > 0; b++) {
         const int64_t t = seq::time_at(in, b, s);
         if (t < 0) {  // no step here: dh, dc carried, no contribution through W_hh
@@ -136,20 +175,20 @@ void lstm_backward(const LstmBackwardArgs& a) {
           continue;
         }
         const int64_t row = t * B + b, o = row * H + u0;
-        ck.lstm_backward_row(w, dh.get() + b * H + u0, a.dy ? a.dy + o : nullptr,
-                             dc.get() + b * H + u0, gates + row * GH + u0, H, cprev + o, tc + o,
+        ck.lstm_backward_row(w, dh + b * H + u0, a.dy ? a.dy + o : nullptr,
+                             dc + b * H + u0, gates + row * GH + u0, H, cprev + o, tc + o,
                              pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
-                             pw ? pw + 2 * H + u0 : nullptr, dG.get() + row * GH + u0,
+                             pw ? pw + 2 * H + u0 : nullptr, dG + row * GH + u0,
                              da + b * GH + u0);
       }
       team.barrier();
-      if (w > 0) sgemm_packed(B, u0, u1, da, GH, pk, dh.get(), H, true);
+      if (w > 0) sgemm_packed(B, u0, u1, da, GH, pk, dh, H, true);
     }
   });
-  memcpy(g.dh0, dh.get(), sizeof(float) * B * H);
-  memcpy(a.dc0, dc.get(), sizeof(float) * B * H);
+  memcpy(g.dh0, dh, sizeof(float) * B * H);
+  memcpy(a.dc0, dc, sizeof(float) * B * H);
 
-  const float* dg = dG.get();
+  const float* dg = dG;
   seq::gemm(true, false, GH, D, TB, dg, GH, in.x, D, g.dw_ih, D, false);
   seq::gemm(true, false, GH, H, TB, dg, GH, hprev, H, g.dw_hh, H, false);
   seq::gemm(false, false, TB, D, GH, dg, GH, in.w_ih, D, g.dx, D, false);

@@ -19,32 +19,41 @@ void rnn_forward(const RnnForwardArgs& a) {
   }
   const CellKernels& ck = kernels().cell;
   const int act = (int)a.act;
-  // Cache blocks: [hPrev H | hNew H], each [T, B, H]. y is the input projection's scratch until
-  // each row is overwritten by its h (masked rows are zeroed).
+  // Cache blocks: [hPrev H | hNew H], each [T, B, H]; none for inference (cache == nullptr). y is
+  // the input projection's scratch until each row is overwritten by its h (masked rows are zeroed).
+  const bool keep = a.cache != nullptr;
   float* hprev = a.cache;
-  float* hnew = hprev + TB * H;
+  float* hnew = keep ? hprev + TB * H : nullptr;
   float* gx = a.y;
   seq::gemm(false, true, TB, H, D, in.x, D, in.w_ih, D, gx, H, false);
-  for (float* blk : {hprev, hnew, a.y}) seq::zero_masked_rows(in, blk, H);
+  seq::zero_masked_rows(in, a.y, H);
+  if (keep)
+    for (float* blk : {hprev, hnew}) seq::zero_masked_rows(in, blk, H);
 
-  seq::Buffer bias(H), hbuf(2 * B * H), gh(B * H);
-  seq::fold_bias(in, 1, 1, bias.get());
-  seq::copy_or_zero(hbuf.get(), a.h0, B * H);
+  // Workspace (thread arena): bias [H], h double buffer [2, B, H], the step's product [B, H].
+  float *bias, *hbuf, *gh;
+  seq::Workspace ws;
+  ws.add(&bias, H);
+  ws.add(&hbuf, 2 * B * H);
+  ws.add(&gh, B * H);
+  ws.take();
+  seq::fold_bias(in, 1, 1, bias);
+  seq::copy_or_zero(hbuf, a.h0, B * H);
   const int64_t S = seq::num_steps(in), P = gemm_panel_width();
+  const bool in_place = seq::recurrent_in_place(S, B);  // few steps: W_hh unpacked
 
   parallel(seq::loop_threads(B, 1, H, P), [&](const Team& team) {
     int64_t u0, u1;
     split_range(H, P, team.tid, team.size, &u0, &u1);
     const int64_t w = u1 - u0;
-    std::vector<float>& tmp = seq::thread_scratch();
-    PackedB& pk = seq::thread_pack(0);
-    if (w > 0) seq::pack_unit_slice(in.w_hh, H, 0, 1, u0, u1, tmp, &pk);
+    PackedB* pk = in_place ? nullptr : &seq::thread_pack(0);
+    if (w > 0 && pk) seq::pack_unit_slice(in.w_hh, H, 0, 1, u0, u1, seq::thread_scratch(), pk);
     for (int64_t s = 0; s < S; s++) {
-      const float* hc = hbuf.get() + (s & 1) * B * H;
-      float* hn = hbuf.get() + ((s + 1) & 1) * B * H;
+      const float* hc = hbuf + (s & 1) * B * H;
+      float* hn = hbuf + ((s + 1) & 1) * B * H;
       if (w > 0) {
-        float* ghs = gh.get() + u0;
-        sgemm_packed(B, 0, w, hc, H, pk, ghs, H, false);
+        float* ghs = gh + u0;
+        seq::recurrent_product(B, H, hc, H, in.w_hh, 0, 1, u0, u1, pk, ghs, H);
         for (int64_t b = 0; b < B; b++) {
           const int64_t t = seq::time_at(in, b, s);
           float* hnb = hn + b * H + u0;
@@ -54,16 +63,16 @@ void rnn_forward(const RnnForwardArgs& a) {
             continue;
           }
           const int64_t o = (t * B + b) * H + u0;
-          memcpy(hprev + o, hcb, sizeof(float) * w);
-          ck.rnn_forward_row(w, gx + o, bias.get() + u0, ghs + b * H, act, hnb);
-          memcpy(hnew + o, hnb, sizeof(float) * w);
+          if (keep) memcpy(hprev + o, hcb, sizeof(float) * w);
+          ck.rnn_forward_row(w, gx + o, bias + u0, ghs + b * H, act, hnb);
+          if (keep) memcpy(hnew + o, hnb, sizeof(float) * w);
           memcpy(a.y + o, hnb, sizeof(float) * w);
         }
       }
       team.barrier();
     }
   });
-  memcpy(a.h_n, hbuf.get() + (S & 1) * B * H, sizeof(float) * B * H);
+  memcpy(a.h_n, hbuf + (S & 1) * B * H, sizeof(float) * B * H);
 }
 
 void rnn_backward(const RnnBackwardArgs& a) {
@@ -87,9 +96,16 @@ void rnn_backward(const RnnBackwardArgs& a) {
   const float* hprev = a.cache;
   const float* hnew = hprev + TB * H;
 
-  seq::Buffer dG(TB * H), dA(2 * B * H), dh(B * H);
-  seq::zero_masked_rows(in, dG.get(), H);
-  seq::copy_or_zero(dh.get(), a.dh_n, B * H);
+  // Workspace (thread arena): dG [T*B, H] (masked rows zeroed), dA [2, B, H] (double-buffered
+  // hidden-side dG of a step), dh [B, H].
+  float *dG, *dA, *dh;
+  seq::Workspace ws;
+  ws.add(&dG, TB * H);
+  ws.add(&dA, 2 * B * H);
+  ws.add(&dh, B * H);
+  ws.take();
+  seq::zero_masked_rows(in, dG, H);
+  seq::copy_or_zero(dh, a.dh_n, B * H);
   PackedB& pk = seq::thread_pack(0);
   pack_b(false, H, H, in.w_hh, H, &pk);
   const int64_t S = seq::num_steps(in), P = gemm_panel_width();
@@ -100,7 +116,7 @@ void rnn_backward(const RnnBackwardArgs& a) {
     const int64_t w = u1 - u0;
     for (int64_t k = 0; k < S; k++) {
       const int64_t s = S - 1 - k;
-      float* da = dA.get() + (k & 1) * B * H;
+      float* da = dA + (k & 1) * B * H;
       for (int64_t b = 0; b < B && w > 0; b++) {
         const int64_t t = seq::time_at(in, b, s);
         if (t < 0) {
@@ -108,16 +124,16 @@ void rnn_backward(const RnnBackwardArgs& a) {
           continue;
         }
         const int64_t o = (t * B + b) * H + u0;
-        ck.rnn_backward_row(w, dh.get() + b * H + u0, a.dy ? a.dy + o : nullptr, hnew + o, act,
-                            dG.get() + o, da + b * H + u0);
+        ck.rnn_backward_row(w, dh + b * H + u0, a.dy ? a.dy + o : nullptr, hnew + o, act,
+                            dG + o, da + b * H + u0);
       }
       team.barrier();
-      if (w > 0) sgemm_packed(B, u0, u1, da, H, pk, dh.get(), H, true);
+      if (w > 0) sgemm_packed(B, u0, u1, da, H, pk, dh, H, true);
     }
   });
-  memcpy(g.dh0, dh.get(), sizeof(float) * B * H);
+  memcpy(g.dh0, dh, sizeof(float) * B * H);
 
-  const float* dg = dG.get();
+  const float* dg = dG;
   seq::gemm(true, false, H, D, TB, dg, H, in.x, D, g.dw_ih, D, false);
   seq::gemm(true, false, H, H, TB, dg, H, hprev, H, g.dw_hh, H, false);
   seq::gemm(false, false, TB, D, H, dg, H, in.w_ih, D, g.dx, D, false);

@@ -144,6 +144,27 @@ function run(backend: Backend, v: Variant, s: ShapeSet, seed: number): Record<st
   return { ...f, ...g };
 }
 
+/** Forward outputs (y, hN, cN) with `keepCache` as given; the cache must be null exactly when false. */
+function runForward(backend: Backend, v: Variant, s: ShapeSet, seed: number, keepCache: boolean): Record<string, Float32Array | null> {
+  const { common, c0, weightPeephole } = buildArgs(v, s, seed);
+  const f =
+    v.cell === 'rnn' ? backend.rnnForward({ ...common, nonlinearity: v.nonlinearity, keepCache })
+    : v.cell === 'lstm' ? backend.lstmForward({ ...common, c0, weightPeephole: v.peephole ? weightPeephole : null, keepCache })
+    : backend.gruForward({ ...common, resetAfter: v.resetAfter, keepCache });
+  expect(f.cache === null, `${backend.name} ${v.label} cache presence`).toBe(!keepCache);
+  return { y: f.y, hN: f.hN, cN: 'cN' in f ? (f.cN as Float32Array) : null };
+}
+
+function expectBits(actual: Float32Array | null, expected: Float32Array | null, label: string): void {
+  expect(actual === null, `${label}: presence`).toBe(expected === null);
+  if (actual === null || expected === null) return;
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  let first = -1;
+  for (let i = 0; i < e.length && first < 0; i++) if (a[i] !== e[i]) first = i;
+  expect(first, `${label}: first differing element`).toBe(-1);
+}
+
 describe.each(isas)('native (%s) vs pure-JS', (isa) => {
   beforeAll(() => {
     expect(internals.setIsa(isa)).toBe(true);
@@ -158,6 +179,27 @@ describe.each(isas)('native (%s) vs pure-JS', (isa) => {
       const actual = run(nativeBackend, v, s, 1000 + i);
       expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
       for (const key of Object.keys(expected)) expectParity(actual[key], expected[key], `${v.label} ${key}`);
+    });
+  });
+});
+
+// Inference (keepCache: false): the native kernels run without a cache (workspace from the thread's
+// arena) and must give exactly the bits of the cached forward; the JS backend skips the cache too.
+describe.each(isas)('keepCache: false (%s)', (isa) => {
+  beforeAll(() => {
+    expect(internals.setIsa(isa)).toBe(true);
+  });
+  afterAll(() => {
+    internals.setIsa(internals.bestIsa());
+  });
+
+  describe.each(variants)('$label', (v) => {
+    it.each(shapeSets.map((s, i) => [describeSet(s), s, i] as const))('%s', (_name, s, i) => {
+      const kept = runForward(nativeBackend, v, s, 1000 + i, true);
+      const none = runForward(nativeBackend, v, s, 1000 + i, false);
+      for (const key of Object.keys(kept)) expectBits(none[key], kept[key], `${v.label} ${key} native keepCache false vs true`);
+      const js = runForward(jsBackend, v, s, 1000 + i, false);
+      for (const key of Object.keys(kept)) expectParity(none[key], js[key], `${v.label} ${key} vs JS`);
     });
   });
 });

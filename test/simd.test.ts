@@ -1,18 +1,21 @@
 /**
  * The vectorized kernels against their references, at sizes that leave SIMD tails:
  * - sgemm (every transpose combination, accumulate or not, strided operands) against the plain
- *   triple loop, for each instruction set the CPU has;
+ *   triple loop, for each instruction set the CPU has, and its unpacked small-M path (few rows
+ *   against a transposed B) with the same bits for 1, 2 and 3 threads;
  * - exp, sigmoid and tanh against float64 Math over [-30, 30]: sigmoid and tanh within 1e-6
  *   absolute, exp within 1e-6 relative (absolute error is meaningless for float32 near e^30);
  *   and the same value gives the same result whether it lands in a vector or in the scalar tail.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { getThreads, setThreads } from '../lib/index.js';
 import { loadAddon } from '../lib/native.js';
 import { expectClose, Rng } from './helpers/index.js';
 
 const { internals } = loadAddon();
 const isas = [...new Set(['scalar', internals.bestIsa()])];
+const defaultThreads = getThreads();
 afterAll(() => internals.setIsa(internals.bestIsa()));
 
 const sizes = [1, 7, 9, 33, 257];
@@ -43,6 +46,33 @@ describe.each(isas)('%s kernels', (isa) => {
         }
       }
     }
+  });
+
+  it('sgemm with few rows and B transposed (the unpacked small-M kernel) matches the reference, for any thread count', () => {
+    expect(internals.setIsa(isa)).toBe(true);
+    const rng = new Rng(12);
+    // M up to 6 (kGemmSmallM) and one past it; N and K leave tails in W's 8-row blocks and in k.
+    for (const M of [1, 2, 3, 4, 5, 6, 7]) {
+      for (const [N, K] of [[1, 1], [7, 9], [9, 33], [17, 8], [2048, 256], [100, 513]]) {
+        for (const accumulate of [false, true]) {
+          const lda = K + 3, ldb = K + 2, ldc = N + 5;
+          const A = rng.randn(M * lda), W = rng.randn(N * ldb), C0 = rng.randn(M * ldc);
+          const want = C0.slice();
+          internals.sgemmReference(false, true, M, N, K, A, lda, W, ldb, want, ldc, accumulate);
+          let first: Float32Array | null = null;
+          for (const threads of [1, 2, 3]) {
+            setThreads(threads);
+            const got = C0.slice();
+            internals.sgemm(false, true, M, N, K, A, lda, W, ldb, got, ldc, accumulate);
+            const label = `${isa} small-M sgemm ${M}x${N}x${K} acc=${accumulate} threads=${threads}`;
+            expectClose(got, want, { atol: 1e-5 * K, rtol: 1e-5 }, label);
+            if (first) expect(Array.from(got), `${label}: same bits as 1 thread`).toEqual(Array.from(first));
+            else first = got;
+          }
+        }
+      }
+    }
+    setThreads(defaultThreads);
   });
 
   const grid = Float32Array.from({ length: 600001 }, (_, i) => -30 + i * 1e-4);

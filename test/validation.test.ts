@@ -148,6 +148,8 @@ function cases(op: Op): Case[] {
   list.push({ name: 'lengths Int32Array out of range', patch: { lengths: new Int32Array([T + 1, 0]) }, error: ValueError, argument: 'lengths' });
   list.push({ name: 'lengths Float32Array', patch: { lengths: new Float32Array(B) }, error: ValueError, argument: 'lengths' });
   list.push({ name: 'reverse not boolean', patch: { reverse: 'yes' }, error: ValueError, argument: 'reverse' });
+  list.push({ name: 'keepCache not boolean', patch: { keepCache: 'no' }, error: ValueError, argument: 'keepCache' });
+  list.push({ name: 'keepCache 0', patch: { keepCache: 0 }, error: ValueError, argument: 'keepCache' });
   if (cellOf(op) === 'rnn') {
     list.push({ name: 'nonlinearity unknown', patch: { nonlinearity: 'sigmoid' }, error: ValueError, argument: 'nonlinearity' });
     list.push({ name: 'nonlinearity not string', patch: { nonlinearity: 1 }, error: ValueError, argument: 'nonlinearity' });
@@ -178,6 +180,17 @@ describe.each(BACKENDS)('ops validation (%s backend)', (backend) => {
 
       it.each(cases(op).map((c) => [c.name, c] as const))('%s', (_name, c) => {
         expectArgError(() => call(op, { ...validArgs(op), ...c.patch }, { backend }), c.error, c.argument, c.messagePart);
+      });
+
+      it.runIf(!isBackward(op))('keepCache: false returns no cache (sync and async); true and absent return one', async () => {
+        if (backend === 'native' && !nativeAvailable()) return;
+        const kept = call(op, { ...validArgs(op), keepCache: true }, { backend }) as { cache: unknown };
+        expect(kept.cache).toBeInstanceOf(Float32Array);
+        const none = call(op, { ...validArgs(op), keepCache: false }, { backend }) as { cache: unknown; y: unknown };
+        expect(none.cache).toBeNull();
+        expect(none.y).toBeInstanceOf(Float32Array);
+        const noneAsync = (await callAsync(op, { ...validArgs(op), keepCache: false }, { backend })) as { cache: unknown };
+        expect(noneAsync.cache).toBeNull();
       });
 
       it('async variant rejects with the same error', async () => {
@@ -298,6 +311,15 @@ describe.runIf(nativeAvailable())('raw addon checks', () => {
         expectCode(() => raw(op, { ...rawArgs(op), async: 'yes' }), 'ERR_GATED_VALUE', 'async');
         if (cellOf(op) === 'rnn') expectCode(() => raw(op, { ...rawArgs(op), nonlinearity: 'gelu' }), 'ERR_GATED_VALUE', 'nonlinearity');
         if (cellOf(op) === 'gru') expectCode(() => raw(op, { ...rawArgs(op), resetAfter: 0 }), 'ERR_GATED_VALUE', 'resetAfter');
+        if (!isBackward(op)) {
+          expectCode(() => raw(op, { ...rawArgs(op), keepCache: 'no' }), 'ERR_GATED_VALUE', 'keepCache');
+          // keepCache false: the cache must be absent (a given one would silently stay unwritten).
+          expectCode(() => raw(op, { ...rawArgs(op), keepCache: false }), 'ERR_GATED_VALUE', 'cache');
+          expect(raw(op, { ...rawArgs(op), keepCache: false, cache: null })).toBeUndefined();
+          expect(raw(op, { ...rawArgs(op), keepCache: false, cache: undefined })).toBeUndefined();
+          // keepCache true (or absent) still requires it.
+          expectCode(() => raw(op, { ...rawArgs(op), keepCache: true, cache: null }), 'ERR_GATED_VALUE', 'cache');
+        }
         for (const out of OUTPUTS[op]) {
           if (out.startsWith('dBias') || out === 'dWeightPeephole') continue;
           expectCode(() => raw(op, { ...rawArgs(op), [out]: undefined }), 'ERR_GATED_VALUE', out);

@@ -12,9 +12,9 @@
 import { GatedError, NativeError, ShapeError, ValueError } from '../errors.js';
 import { loadAddon, type NativeCallArgs, type NativeCellOp } from '../native.js';
 import type {
-  Backend, GruBackwardArgs, GruForwardArgs, GruForwardResult, GruGrads, LstmBackwardArgs,
-  LstmForwardArgs, LstmForwardResult, LstmGrads, RnnBackwardArgs, RnnForwardArgs, RnnForwardResult,
-  RnnGrads, SeqBackwardExtra, SeqForwardArgs, SeqGrads,
+  Backend, ForwardResult, GruBackwardArgs, GruForwardArgs, GruForwardResult, GruGrads,
+  LstmBackwardArgs, LstmForwardArgs, LstmForwardResult, LstmGrads, RnnBackwardArgs, RnnForwardArgs,
+  RnnForwardResult, RnnGrads, SeqBackwardExtra, SeqForwardArgs, SeqForwardResult, SeqGrads,
 } from './types.js';
 import { cacheSize } from './types.js';
 
@@ -81,12 +81,31 @@ function backwardInputs(a: SeqBackwardExtra): NativeCallArgs {
   return { cache: a.cache, dy: a.dy ?? null, dhN: a.dhN ?? null };
 }
 
-/** Forward outputs [T,B,H], [B,H] and the cache. */
-function forwardOutputs(cell: 'rnn' | 'lstm' | 'gru', a: SeqForwardArgs): RnnForwardResult {
+/**
+ * An output array for the addon to fill. The kernels overwrite every element of every output they
+ * are given (native/cells.h; native/tests/cells_test.cc pre-fills outputs with poison to prove it),
+ * so large ones are allocated without the zero fill of `new Float32Array(n)`: for a training step's
+ * 16 MB cache that fill is a whole extra pass over memory. Small ones keep the plain constructor.
+ */
+function outputArray(n: number): Float32Array {
+  if (n < 16384) return new Float32Array(n);
+  const bytes = Buffer.allocUnsafeSlow(4 * n); // its own ArrayBuffer, byteOffset 0, not pooled
+  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/** A forward result before its type is narrowed by the arguments: the cache may be absent. */
+type AnyForward<R extends SeqForwardResult> = Omit<R, 'cache'> & { readonly cache: Float32Array | null };
+
+/**
+ * Forward outputs [T,B,H], [B,H] and the cache (null when `keepCache` is false: the addon then runs
+ * its inference mode and allocates nothing per call, see native/cells.h).
+ */
+function forwardOutputs(cell: 'rnn' | 'lstm' | 'gru', a: SeqForwardArgs): AnyForward<RnnForwardResult> {
+  const keepCache = a.keepCache ?? true;
   return {
-    y: new Float32Array(a.seqLen * a.batch * a.hiddenSize),
-    hN: new Float32Array(a.batch * a.hiddenSize),
-    cache: new Float32Array(cacheSize(cell, a)),
+    y: outputArray(a.seqLen * a.batch * a.hiddenSize),
+    hN: outputArray(a.batch * a.hiddenSize),
+    cache: keepCache ? outputArray(cacheSize(cell, a)) : null,
   };
 }
 
@@ -94,12 +113,12 @@ function forwardOutputs(cell: 'rnn' | 'lstm' | 'gru', a: SeqForwardArgs): RnnFor
 function gradOutputs(gates: number, a: SeqForwardArgs): SeqGrads {
   const gh = gates * a.hiddenSize;
   return {
-    dx: new Float32Array(a.seqLen * a.batch * a.inputSize),
-    dh0: new Float32Array(a.batch * a.hiddenSize),
-    dWeightIh: new Float32Array(gh * a.inputSize),
-    dWeightHh: new Float32Array(gh * a.hiddenSize),
-    dBiasIh: a.biasIh ? new Float32Array(gh) : null,
-    dBiasHh: a.biasHh ? new Float32Array(gh) : null,
+    dx: outputArray(a.seqLen * a.batch * a.inputSize),
+    dh0: outputArray(a.batch * a.hiddenSize),
+    dWeightIh: outputArray(gh * a.inputSize),
+    dWeightHh: outputArray(gh * a.hiddenSize),
+    dBiasIh: a.biasIh ? outputArray(gh) : null,
+    dBiasHh: a.biasHh ? outputArray(gh) : null,
   };
 }
 
@@ -107,9 +126,9 @@ function gradOutputs(gates: number, a: SeqForwardArgs): SeqGrads {
 
 type Prepared<R> = readonly [NativeCallArgs, R];
 
-function rnnForwardCall(a: RnnForwardArgs): Prepared<RnnForwardResult> {
+function rnnForwardCall(a: RnnForwardArgs): Prepared<AnyForward<RnnForwardResult>> {
   const out = forwardOutputs('rnn', a);
-  return [{ ...inputs(a), nonlinearity: a.nonlinearity ?? 'tanh', ...out }, out];
+  return [{ ...inputs(a), nonlinearity: a.nonlinearity ?? 'tanh', keepCache: out.cache !== null, ...out }, out];
 }
 
 function rnnBackwardCall(a: RnnBackwardArgs): Prepared<RnnGrads> {
@@ -117,16 +136,17 @@ function rnnBackwardCall(a: RnnBackwardArgs): Prepared<RnnGrads> {
   return [{ ...inputs(a), ...backwardInputs(a), nonlinearity: a.nonlinearity ?? 'tanh', ...out }, out];
 }
 
-function lstmForwardCall(a: LstmForwardArgs): Prepared<LstmForwardResult> {
-  const out: LstmForwardResult = { ...forwardOutputs('lstm', a), cN: new Float32Array(a.batch * a.hiddenSize) };
-  return [{ ...inputs(a), c0: a.c0 ?? null, weightPeephole: a.weightPeephole ?? null, ...out }, out];
+function lstmForwardCall(a: LstmForwardArgs): Prepared<AnyForward<LstmForwardResult>> {
+  const out = { ...forwardOutputs('lstm', a), cN: outputArray(a.batch * a.hiddenSize) };
+  const fields = { ...inputs(a), c0: a.c0 ?? null, weightPeephole: a.weightPeephole ?? null, keepCache: out.cache !== null };
+  return [{ ...fields, ...out }, out];
 }
 
 function lstmBackwardCall(a: LstmBackwardArgs): Prepared<LstmGrads> {
   const out: LstmGrads = {
     ...gradOutputs(4, a),
-    dc0: new Float32Array(a.batch * a.hiddenSize),
-    dWeightPeephole: a.weightPeephole ? new Float32Array(3 * a.hiddenSize) : null,
+    dc0: outputArray(a.batch * a.hiddenSize),
+    dWeightPeephole: a.weightPeephole ? outputArray(3 * a.hiddenSize) : null,
   };
   return [
     {
@@ -141,9 +161,9 @@ function lstmBackwardCall(a: LstmBackwardArgs): Prepared<LstmGrads> {
   ];
 }
 
-function gruForwardCall(a: GruForwardArgs): Prepared<GruForwardResult> {
+function gruForwardCall(a: GruForwardArgs): Prepared<AnyForward<GruForwardResult>> {
   const out = forwardOutputs('gru', a);
-  return [{ ...inputs(a), resetAfter: a.resetAfter ?? true, ...out }, out];
+  return [{ ...inputs(a), resetAfter: a.resetAfter ?? true, keepCache: out.cache !== null, ...out }, out];
 }
 
 function gruBackwardCall(a: GruBackwardArgs): Prepared<GruGrads> {
@@ -168,21 +188,39 @@ function async_<A, R>(op: OpName, prepare: (a: A) => Prepared<R>): (a: A) => Pro
 }
 
 /**
+ * The forward ops, typed by their arguments ({@link ForwardResult}): the prepared outputs carry a
+ * cache exactly when `keepCache` is not false, which is what the result type states.
+ */
+function forwardSync<Args extends SeqForwardArgs, R extends SeqForwardResult>(
+  op: OpName, prepare: (a: Args) => Prepared<AnyForward<R>>,
+): <A extends Args>(a: A) => ForwardResult<A, R> {
+  const run = sync(op, prepare);
+  return <A extends Args>(a: A) => run(a) as ForwardResult<A, R>;
+}
+
+function forwardAsync<Args extends SeqForwardArgs, R extends SeqForwardResult>(
+  op: OpName, prepare: (a: Args) => Prepared<AnyForward<R>>,
+): <A extends Args>(a: A) => Promise<ForwardResult<A, R>> {
+  const run = async_(op, prepare);
+  return async <A extends Args>(a: A) => (await run(a)) as ForwardResult<A, R>;
+}
+
+/**
  * The native addon as a {@link Backend}. Every method throws a {@link NativeError} (with the loader's
  * error as `cause`) when the addon could not be loaded.
  */
 export const nativeBackend: Backend = {
   name: 'native',
-  rnnForward: sync('rnnForward', rnnForwardCall),
+  rnnForward: forwardSync<RnnForwardArgs, RnnForwardResult>('rnnForward', rnnForwardCall),
   rnnBackward: sync('rnnBackward', rnnBackwardCall),
-  lstmForward: sync('lstmForward', lstmForwardCall),
+  lstmForward: forwardSync<LstmForwardArgs, LstmForwardResult>('lstmForward', lstmForwardCall),
   lstmBackward: sync('lstmBackward', lstmBackwardCall),
-  gruForward: sync('gruForward', gruForwardCall),
+  gruForward: forwardSync<GruForwardArgs, GruForwardResult>('gruForward', gruForwardCall),
   gruBackward: sync('gruBackward', gruBackwardCall),
-  rnnForwardAsync: async_('rnnForward', rnnForwardCall),
+  rnnForwardAsync: forwardAsync<RnnForwardArgs, RnnForwardResult>('rnnForward', rnnForwardCall),
   rnnBackwardAsync: async_('rnnBackward', rnnBackwardCall),
-  lstmForwardAsync: async_('lstmForward', lstmForwardCall),
+  lstmForwardAsync: forwardAsync<LstmForwardArgs, LstmForwardResult>('lstmForward', lstmForwardCall),
   lstmBackwardAsync: async_('lstmBackward', lstmBackwardCall),
-  gruForwardAsync: async_('gruForward', gruForwardCall),
+  gruForwardAsync: forwardAsync<GruForwardArgs, GruForwardResult>('gruForward', gruForwardCall),
   gruBackwardAsync: async_('gruBackward', gruBackwardCall),
 };

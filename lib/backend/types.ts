@@ -43,6 +43,13 @@ export interface SeqForwardArgs extends SeqSizes {
   readonly lengths?: Int32Array | readonly number[] | null;
   /** Run each sequence backwards in time (the second half of a bidirectional layer). Default: false. */
   readonly reverse?: boolean;
+  /**
+   * Keep the activations backward needs and return them as `cache` (`8*T*B*H` floats for an LSTM).
+   * `false` is inference: no cache is allocated or written, the result's `cache` is `null` (and its
+   * type says so when the literal `false` is passed, so it cannot reach a backward call), and `y`,
+   * `hN`, `cN` are exactly the same as with a cache. Backward ignores this field. Default: `true`.
+   */
+  readonly keepCache?: boolean;
 }
 
 /** Arguments every cell's backward takes besides its forward's. */
@@ -60,9 +67,19 @@ export interface SeqForwardResult {
   readonly y: Float32Array;
   /** Final hidden state `[B, H]`. */
   readonly hN: Float32Array;
-  /** Saved activations for backward (layout: native/cells.h). */
+  /** Saved activations for backward (layout: native/cells.h). See {@link ForwardResult} for `keepCache: false`. */
   readonly cache: Float32Array;
 }
+
+/**
+ * What a forward call with arguments `A` returns: `R` (the cell's result) when the cache is kept, and
+ * `R` with `cache: null` when `A` has `keepCache: false`. A `keepCache` typed as plain `boolean`
+ * gives `R` (the check is by type, so pass the literal `false` for inference). The tuple form keeps
+ * the check from distributing (an argument typed `never` still gives an object type).
+ */
+export type ForwardResult<A, R extends SeqForwardResult> = [A] extends [{ readonly keepCache: false }]
+  ? Omit<R, 'cache'> & { readonly cache: null }
+  : R;
 
 export interface SeqGrads {
   /** `[T, B, D]` */
@@ -133,18 +150,18 @@ export type BackendName = 'native' | 'js';
  */
 export interface Backend {
   readonly name: BackendName;
-  rnnForward(args: RnnForwardArgs): RnnForwardResult;
+  rnnForward<A extends RnnForwardArgs>(args: A): ForwardResult<A, RnnForwardResult>;
   rnnBackward(args: RnnBackwardArgs): RnnGrads;
-  lstmForward(args: LstmForwardArgs): LstmForwardResult;
+  lstmForward<A extends LstmForwardArgs>(args: A): ForwardResult<A, LstmForwardResult>;
   lstmBackward(args: LstmBackwardArgs): LstmGrads;
-  gruForward(args: GruForwardArgs): GruForwardResult;
+  gruForward<A extends GruForwardArgs>(args: A): ForwardResult<A, GruForwardResult>;
   gruBackward(args: GruBackwardArgs): GruGrads;
   /** The same calls off the main thread (native: a libuv worker; js: runs inline, then resolves). */
-  rnnForwardAsync(args: RnnForwardArgs): Promise<RnnForwardResult>;
+  rnnForwardAsync<A extends RnnForwardArgs>(args: A): Promise<ForwardResult<A, RnnForwardResult>>;
   rnnBackwardAsync(args: RnnBackwardArgs): Promise<RnnGrads>;
-  lstmForwardAsync(args: LstmForwardArgs): Promise<LstmForwardResult>;
+  lstmForwardAsync<A extends LstmForwardArgs>(args: A): Promise<ForwardResult<A, LstmForwardResult>>;
   lstmBackwardAsync(args: LstmBackwardArgs): Promise<LstmGrads>;
-  gruForwardAsync(args: GruForwardArgs): Promise<GruForwardResult>;
+  gruForwardAsync<A extends GruForwardArgs>(args: A): Promise<ForwardResult<A, GruForwardResult>>;
   gruBackwardAsync(args: GruBackwardArgs): Promise<GruGrads>;
 }
 

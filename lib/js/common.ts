@@ -162,6 +162,8 @@ export interface JsSeqForwardArgs<A extends FloatArray> extends SeqSizes {
   readonly lengths?: Int32Array | readonly number[] | null;
   /** Default false. */
   readonly reverse?: boolean;
+  /** Default true; false: no cache is allocated or written (the result's `cache` is null). */
+  readonly keepCache?: boolean;
 }
 
 /** What backward takes besides the forward arguments. */
@@ -174,14 +176,14 @@ export interface JsSeqBackwardExtra<A extends FloatArray> {
   readonly dhN?: A | null;
 }
 
-/** What every cell's forward returns (+ `cN` for the LSTM). */
-export interface JsSeqForwardResult<A extends FloatArray> {
+/** What every cell's forward returns (+ `cN` for the LSTM). `C`: the cache's type (null: not kept). */
+export interface JsSeqForwardResult<A extends FloatArray, C extends A | null = A> {
   /** `[T, B, H]` */
   readonly y: A;
   /** `[B, H]` */
   readonly hN: A;
-  /** Layout: native/cells.h. */
-  readonly cache: A;
+  /** Layout: native/cells.h; null when `keepCache` was false. */
+  readonly cache: C;
 }
 
 /** What every cell's backward returns (+ `dc0`, `dWeightPeephole` for the LSTM). */

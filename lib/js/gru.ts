@@ -34,8 +34,12 @@ function cacheLayout(rows: number, H: number) {
   };
 }
 
-/** Whole-sequence GRU forward. Returns `y`, `hN` and the cache (`5*T*B*H`). */
-export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsSeqForwardResult<A> {
+/** Whole-sequence GRU forward. Returns `y`, `hN` and the cache (`5*T*B*H`; null when `keepCache` is false). */
+export function gruForward<A extends FloatArray>(
+  args: JsGruForwardArgs<A> & { readonly keepCache: false },
+): JsSeqForwardResult<A, null>;
+export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsSeqForwardResult<A>;
+export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsSeqForwardResult<A, A | null> {
   const { x, weightHh, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;
   const resetAfter = args.resetAfter ?? true;
   const reverse = args.reverse ?? false;
@@ -45,7 +49,7 @@ export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsS
   const L = cacheLayout(rows, H);
 
   const y = allocLike(x, rows * H);
-  const cache = allocLike(x, 5 * rows * H);
+  const cache = args.keepCache === false ? null : allocLike(x, 5 * rows * H);
 
   const xw = projectInputs(x, args.weightIh, args.biasIh, rows, D, G); // [T*B, 3H]
   const whhT = transpose(weightHh, G, H); // [H, 3H], packed once
@@ -83,11 +87,13 @@ export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsS
         const n = Math.tanh(xw[xr + 2 * H + j] + (resetAfter ? r * hnBlock : hnBlock));
         const hNew = (1 - z) * n + z * hPrev;
 
-        cache[L.gates + xr + j] = r;
-        cache[L.gates + xr + H + j] = z;
-        cache[L.gates + xr + 2 * H + j] = n;
-        cache[L.hPrev + row * H + j] = hPrev;
-        cache[L.hn + row * H + j] = resetAfter ? hnBlock : r * hPrev;
+        if (cache) {
+          cache[L.gates + xr + j] = r;
+          cache[L.gates + xr + H + j] = z;
+          cache[L.gates + xr + 2 * H + j] = n;
+          cache[L.hPrev + row * H + j] = hPrev;
+          cache[L.hn + row * H + j] = resetAfter ? hnBlock : r * hPrev;
+        }
         y[row * H + j] = hNew;
         h[b * H + j] = hNew;
       }

@@ -29,7 +29,7 @@ export interface JsLstmBackwardArgs<A extends FloatArray> extends JsLstmForwardA
   readonly dcN?: A | null;
 }
 /** LstmForwardResult over any {@link FloatArray}. */
-export interface JsLstmForwardResult<A extends FloatArray> extends JsSeqForwardResult<A> {
+export interface JsLstmForwardResult<A extends FloatArray, C extends A | null = A> extends JsSeqForwardResult<A, C> {
   /** `[B, H]` */
   readonly cN: A;
 }
@@ -52,8 +52,12 @@ function cacheLayout(rows: number, H: number) {
   };
 }
 
-/** Whole-sequence LSTM forward. Returns `y`, `hN`, `cN` and the cache (`8*T*B*H`). */
-export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): JsLstmForwardResult<A> {
+/** Whole-sequence LSTM forward. Returns `y`, `hN`, `cN` and the cache (`8*T*B*H`; null when `keepCache` is false). */
+export function lstmForward<A extends FloatArray>(
+  args: JsLstmForwardArgs<A> & { readonly keepCache: false },
+): JsLstmForwardResult<A, null>;
+export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): JsLstmForwardResult<A>;
+export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): JsLstmForwardResult<A, A | null> {
   const { x, weightHh, weightPeephole: peep, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;
   const reverse = args.reverse ?? false;
   const lengths = resolveLengths(args.lengths, B, T);
@@ -62,7 +66,7 @@ export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): J
   const L = cacheLayout(rows, H);
 
   const y = allocLike(x, rows * H);
-  const cache = allocLike(x, 8 * rows * H);
+  const cache = args.keepCache === false ? null : allocLike(x, 8 * rows * H);
 
   const xw = projectInputs(x, args.weightIh, args.biasIh, rows, D, G); // [T*B, 4H]
   const whhT = transpose(weightHh, G, H); // [H, 4H], packed once
@@ -91,14 +95,16 @@ export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): J
         const tanhC = Math.tanh(cNew);
         const hNew = o * tanhC;
 
-        cache[L.gates + xr + j] = i;
-        cache[L.gates + xr + H + j] = f;
-        cache[L.gates + xr + 2 * H + j] = g;
-        cache[L.gates + xr + 3 * H + j] = o;
-        cache[L.hPrev + row * H + j] = h[b * H + j];
-        cache[L.cPrev + row * H + j] = cPrev;
-        cache[L.c + row * H + j] = cNew;
-        cache[L.tanhC + row * H + j] = tanhC;
+        if (cache) {
+          cache[L.gates + xr + j] = i;
+          cache[L.gates + xr + H + j] = f;
+          cache[L.gates + xr + 2 * H + j] = g;
+          cache[L.gates + xr + 3 * H + j] = o;
+          cache[L.hPrev + row * H + j] = h[b * H + j];
+          cache[L.cPrev + row * H + j] = cPrev;
+          cache[L.c + row * H + j] = cNew;
+          cache[L.tanhC + row * H + j] = tanhC;
+        }
         y[row * H + j] = hNew;
         h[b * H + j] = hNew;
         c[b * H + j] = cNew;

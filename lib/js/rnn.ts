@@ -20,8 +20,12 @@ export interface JsRnnForwardArgs<A extends FloatArray> extends JsSeqForwardArgs
 /** RnnBackwardArgs over any {@link FloatArray}. */
 export type JsRnnBackwardArgs<A extends FloatArray> = JsRnnForwardArgs<A> & JsSeqBackwardExtra<A>;
 
-/** Whole-sequence RNN forward. Returns `y [T, B, H]`, `hN [B, H]` and the cache (`2*T*B*H`). */
-export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsSeqForwardResult<A> {
+/** Whole-sequence RNN forward. Returns `y [T, B, H]`, `hN [B, H]` and the cache (`2*T*B*H`; null when `keepCache` is false). */
+export function rnnForward<A extends FloatArray>(
+  args: JsRnnForwardArgs<A> & { readonly keepCache: false },
+): JsSeqForwardResult<A, null>;
+export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsSeqForwardResult<A>;
+export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsSeqForwardResult<A, A | null> {
   const { x, weightHh, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;
   const isRelu = args.nonlinearity === 'relu';
   const reverse = args.reverse ?? false;
@@ -29,7 +33,7 @@ export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsS
   const rows = T * B;
 
   const y = allocLike(x, rows * H);
-  const cache = allocLike(x, 2 * rows * H);
+  const cache = args.keepCache === false ? null : allocLike(x, 2 * rows * H);
   const hPrevOff = 0;
   const hNewOff = rows * H;
 
@@ -48,8 +52,10 @@ export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsS
       for (let j = 0; j < H; j++) {
         const pre = xw[row * H + j] + hw[b * H + j];
         const hNew = isRelu ? relu(pre) : Math.tanh(pre);
-        cache[hPrevOff + row * H + j] = h[b * H + j];
-        cache[hNewOff + row * H + j] = hNew;
+        if (cache) {
+          cache[hPrevOff + row * H + j] = h[b * H + j];
+          cache[hNewOff + row * H + j] = hNew;
+        }
         y[row * H + j] = hNew;
         h[b * H + j] = hNew;
       }

@@ -3,7 +3,8 @@
 // Each cell op (rnnForward, rnnBackward, lstmForward, lstmBackward, gruForward, gruBackward) takes ONE
 // plain object with the field names of lib/backend/types.ts plus the preallocated outputs
 // (y, hN, cN, cache / dx, dh0, dc0, dWeightIh, dWeightHh, dBiasIh, dBiasHh, dWeightPeephole) and
-// `async`. Every field is checked here again (args.h), even though lib/validate.ts checked it first:
+// `async`. Forward also takes `keepCache` (default true; false: no cache, which must then be absent or
+// null). Every field is checked here again (args.h), even though lib/validate.ts checked it first:
 // a wrong length here would be a heap overflow, not an exception.
 //
 //   async false (default): the kernel runs on the calling thread; returns undefined.
@@ -36,6 +37,7 @@
 #include "dispatch.h"
 #include "gemm.h"
 #include "pool.h"
+#include "train_binding.h"
 
 namespace gated_binding {
 namespace {
@@ -187,6 +189,19 @@ gated::SeqGrads ReadGrads(Fields& f, Gates g, const SeqShape& s) {
   return gr;
 }
 
+// Forward's cache: required when keepCache is true (the default); when keepCache is false it must be
+// absent (undefined or null) and the kernel runs in inference mode (cache nullptr, cells.h).
+float* ForwardCache(Fields& f, int64_t width, const SeqShape& s) {
+  const bool keep = f.Bool("keepCache", true);
+  if (keep) return f.F32("cache", CacheExtent(f, width, s), Presence::Required);
+  Napi::Value v = f.Get("cache");
+  if (!v.IsUndefined() && !v.IsNull()) {
+    Throw(f.Env(), kValue,
+          "cache: expected undefined or null when keepCache is false, got " + Describe(v));
+  }
+  return nullptr;
+}
+
 template <class J>
 void PointLengths(J* job) {
   job->args.in.lengths = job->lengths.empty() ? nullptr : job->lengths.data();
@@ -195,7 +210,7 @@ void PointLengths(J* job) {
 // ---- the six cell ops ----
 
 Napi::Value RnnForward(const Napi::CallbackInfo& info) {
-  Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "nonlinearity", "y", "hN", "cache"});
+  Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "nonlinearity", "y", "hN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::RnnForwardArgs, gated::rnn_forward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {1}, &job->lengths);
@@ -204,7 +219,7 @@ Napi::Value RnnForward(const Napi::CallbackInfo& info) {
   a.h0 = f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", a.in.s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", a.in.s), Presence::Required);
-  a.cache = f.F32("cache", CacheExtent(f, 2, a.in.s), Presence::Required);
+  a.cache = ForwardCache(f, 2, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "rnnForward", std::move(job), async);
@@ -229,7 +244,7 @@ Napi::Value RnnBackward(const Napi::CallbackInfo& info) {
 
 Napi::Value LstmForward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0],
-           {GATED_COMMON_FIELDS, "c0", "weightPeephole", "y", "hN", "cN", "cache"});
+           {GATED_COMMON_FIELDS, "c0", "weightPeephole", "y", "hN", "cN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::LstmForwardArgs, gated::lstm_forward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {4}, &job->lengths);
@@ -241,7 +256,7 @@ Napi::Value LstmForward(const Napi::CallbackInfo& info) {
   a.y = f.F32("y", SeqOutExtent(f, "y", s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", s), Presence::Required);
   a.c_n = f.F32("cN", StateExtent(f, "cN", s), Presence::Required);
-  a.cache = f.F32("cache", CacheExtent(f, 8, s), Presence::Required);
+  a.cache = ForwardCache(f, 8, s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "lstmForward", std::move(job), async);
@@ -274,7 +289,7 @@ Napi::Value LstmBackward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GruForward(const Napi::CallbackInfo& info) {
-  Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "resetAfter", "y", "hN", "cache"});
+  Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "resetAfter", "y", "hN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::GruForwardArgs, gated::gru_forward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {3}, &job->lengths);
@@ -282,7 +297,7 @@ Napi::Value GruForward(const Napi::CallbackInfo& info) {
   a.h0 = f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", a.in.s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", a.in.s), Presence::Required);
-  a.cache = f.F32("cache", CacheExtent(f, 5, a.in.s), Presence::Required);
+  a.cache = ForwardCache(f, 5, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "gruForward", std::move(job), async);
@@ -462,6 +477,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("mathSigmoid", GATED_FN(MathKernel<1>, "mathSigmoid"));
   internals.Set("mathTanh", GATED_FN(MathKernel<2>, "mathTanh"));
   exports.Set("internals", internals);
+  RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
   return exports;
 }
 

@@ -262,25 +262,27 @@ SeqInputs seq_inputs(const Problem& p) {
 
 const float kPoison = 12345.0f;  // outputs are pre-filled with it: every one must be overwritten
 
-FOut run_forward(const Problem& p) {
+// keep_cache false: inference mode (cache nullptr); o.cache stays empty.
+FOut run_forward(const Problem& p, bool keep_cache = true) {
   const Config& c = p.c;
   FOut o;
   o.y.assign((size_t)(c.T * c.B * c.H), kPoison);
   o.h_n.assign((size_t)(c.B * c.H), kPoison);
   o.c_n.assign((size_t)(c.B * c.H), c.cell == LSTM ? kPoison : 0.0f);
-  o.cache.assign((size_t)cache_size(c), kPoison);
+  if (keep_cache) o.cache.assign((size_t)cache_size(c), kPoison);
+  float* cache = keep_cache ? o.cache.data() : nullptr;
   SeqInputs in = seq_inputs(p);
   const float* h0 = c.state0 ? p.h0.data() : nullptr;
   if (c.cell == LSTM) {
     LstmForwardArgs a{in, c.peep ? p.peep.data() : nullptr, h0, c.state0 ? p.c0.data() : nullptr,
-                      o.y.data(), o.h_n.data(), o.c_n.data(), o.cache.data()};
+                      o.y.data(), o.h_n.data(), o.c_n.data(), cache};
     lstm_forward(a);
   } else if (gates_of(c.cell) == 3) {
-    GruForwardArgs a{in, c.cell == GRU_AFTER, h0, o.y.data(), o.h_n.data(), o.cache.data()};
+    GruForwardArgs a{in, c.cell == GRU_AFTER, h0, o.y.data(), o.h_n.data(), cache};
     gru_forward(a);
   } else {
     RnnForwardArgs a{in, c.cell == RNN_RELU ? RnnActivation::Relu : RnnActivation::Tanh, h0,
-                     o.y.data(), o.h_n.data(), o.cache.data()};
+                     o.y.data(), o.h_n.data(), cache};
     rnn_forward(a);
   }
   return o;
@@ -365,6 +367,15 @@ void check_forward(const Problem& p) {
   if (p.c.cell == LSTM)
     check_close(n + " c_n", got.c_n.data(), want.c_n.data(), want.c_n.size(), tol, tol);
   check_close(n + " cache", got.cache.data(), want.cache.data(), want.cache.size(), tol, tol);
+  // Inference (no cache): the same bits for every output. Run twice: the second call reuses the
+  // thread's workspace arena, which then holds the first call's values, not fresh memory.
+  for (int rep = 0; rep < 2; rep++) {
+    FOut inf = run_forward(p, false);
+    const std::string r = n + " inference#" + std::to_string(rep);
+    check_bits(r + " y", inf.y, got.y);
+    check_bits(r + " h_n", inf.h_n, got.h_n);
+    check_bits(r + " c_n", inf.c_n, got.c_n);
+  }
 }
 
 // Central differences of the double loss w.r.t. `max_n` elements of one parameter (all when it has

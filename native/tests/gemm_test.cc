@@ -114,7 +114,9 @@ static void run_problem(const Problem& p, const char* isa) {
     std::vector<float> cp = p.C0;
     sgemm_packed(p.M, 0, p.N, p.A.data(), p.lda, pb, cp.data(), p.ldc, p.acc);
     check_result(p, cp, "sgemm_packed");
-    CHECK(memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
+    // sgemm shares the packed kernels' order except on its unpacked small-M path (gemm.h).
+    const bool small_path = p.tb && p.M <= kGemmSmallM;
+    CHECK(small_path || memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
           "%s sgemm_packed not bit-identical to sgemm (M=%lld N=%lld K=%lld)", isa, (long long)p.M,
           (long long)p.N, (long long)p.K);
     const int64_t np = (p.N + w - 1) / w;
@@ -129,6 +131,32 @@ static void run_problem(const Problem& p, const char* isa) {
             "%s sgemm_packed split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa, parts, (long long)p.M,
             (long long)p.N, (long long)p.K);
     }
+  }
+}
+
+// sgemm_nt_small (C (+)= A W^T, W row-major [N, K] read in place) against the scalar reference, at
+// sizes that leave tails in k (K % 8), in the 8-row blocks of W and in the 3-row chunks of A; and
+// any split of N (or of M) must give the same bits as the whole call.
+static void run_nt_small(int64_t M, int64_t N, int64_t K, bool acc, const char* isa) {
+  Problem p = make(false, true, M, N, K, acc);
+  std::vector<float> c = p.C0;
+  sgemm_nt_small(M, N, K, p.A.data(), p.lda, p.B.data(), p.ldb, c.data(), p.ldc, acc);
+  check_result(p, c, "sgemm_nt_small");
+  for (int64_t cut : {(int64_t)1, (int64_t)5, (int64_t)8, N / 2}) {
+    if (cut <= 0 || cut >= N) continue;
+    std::vector<float> cq = p.C0;
+    sgemm_nt_small(M, cut, K, p.A.data(), p.lda, p.B.data(), p.ldb, cq.data(), p.ldc, acc);
+    sgemm_nt_small(M, N - cut, K, p.A.data(), p.lda, p.B.data() + cut * p.ldb, p.ldb, cq.data() + cut, p.ldc, acc);
+    CHECK(memcmp(cq.data(), c.data(), c.size() * sizeof(float)) == 0,
+          "%s sgemm_nt_small N split at %lld not bit-identical (M=%lld N=%lld K=%lld)", isa, (long long)cut,
+          (long long)M, (long long)N, (long long)K);
+  }
+  for (int64_t m = 0; m < M; m++) {  // one row at a time: the 1-row tiles give the same bits
+    std::vector<float> cr(c.begin() + m * p.ldc, c.begin() + (m + 1) * p.ldc);
+    std::vector<float> c1(p.C0.begin() + m * p.ldc, p.C0.begin() + (m + 1) * p.ldc);
+    sgemm_nt_small(1, N, K, p.A.data() + m * p.lda, p.lda, p.B.data(), p.ldb, c1.data(), p.ldc, acc);
+    CHECK(c1 == cr, "%s sgemm_nt_small row %lld alone not bit-identical (M=%lld N=%lld K=%lld)", isa,
+          (long long)m, (long long)M, (long long)N, (long long)K);
   }
 }
 
@@ -163,6 +191,13 @@ int main() {
         }
       }
     }
+    for (int64_t M = 1; M <= 8; M++)
+      for (int64_t N : {1, 7, 8, 9, 17, 64})
+        for (int64_t K : {1, 7, 8, 9, 33, 257})
+          for (int acc = 0; acc < 2; acc++) {
+            run_nt_small(M, N, K, acc, isa);
+            count++;
+          }
     // K = 0: C = 0 (not accumulating) or unchanged.
     {
       std::vector<float> C(6, std::numeric_limits<float>::quiet_NaN());
