@@ -108,7 +108,7 @@ export function loadAddon(): NativeAddon {
     const err = new NativeError(
       `the native addon could not be loaded from ${where} (${cause}); ` +
         `no prebuilt binary fits this platform and none was compiled: run \`npm rebuild gated\` ` +
-        `(npm 11 skips install scripts unless allowed: \`npm install-scripts approve gated\` first), ` +
+        `(if npm skipped its install script: \`npm install-scripts approve gated\` first), ` +
         `or use the 'js' backend`,
     );
     Object.defineProperty(err, 'cause', { value: loadError, enumerable: false, configurable: true, writable: true });
