@@ -37,6 +37,7 @@
 #include "dispatch.h"
 #include "gemm.h"
 #include "pool.h"
+#include "nn_binding.h"
 #include "train_binding.h"
 
 namespace gated_binding {
@@ -477,6 +478,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("mathSigmoid", GATED_FN(MathKernel<1>, "mathSigmoid"));
   internals.Set("mathTanh", GATED_FN(MathKernel<2>, "mathTanh"));
   exports.Set("internals", internals);
+  RegisterNnOps(env, exports);     // exports.nn (nn_binding.cc)
   RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
   return exports;
 }

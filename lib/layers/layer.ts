@@ -1,0 +1,101 @@
+/**
+ * The layer abstraction. A layer owns its weights (created once by {@link Layer.build}) and runs a
+ * whole batch per call: `forward` returns the output and a `backward` closure (the tape) that takes
+ * the output's gradient, ADDS the parameters' gradients into their `grad` arrays (so a layer used
+ * twice, or called twice before a step, accumulates; {@link Layer.zeroGrad} resets them) and returns
+ * the input's gradient (null for token ids, which have none).
+ *
+ * Forward and backward are async: the recurrent layers run the ops' `...Async` variants, so with the
+ * native backend the event loop keeps running during training.
+ */
+import type { BackendName } from '../backend/types.js';
+import type { Rng } from '../random.js';
+import type { Kind, Value } from './values.js';
+
+/** One trainable array of a layer or model. */
+export interface Parameter {
+  /** PyTorch `state_dict` name: relative to the layer (`weight`, `bias_hh_l1_reverse`), or the model (`0.weight`). */
+  readonly name: string;
+  /** The values, updated in place by optimizers. */
+  readonly value: Float32Array;
+  /** The gradient, same length; backward adds into it. */
+  readonly grad: Float32Array;
+  /** PyTorch shape, e.g. `[4 * hiddenSize, inputSize]`. */
+  readonly shape: readonly number[];
+}
+
+/** What every forward call gets. */
+export interface ForwardContext {
+  /** Training mode: dropout is active. */
+  readonly training: boolean;
+  /** The generator for dropout masks. */
+  readonly rng: Rng;
+  /** Which kernels run: `'native'` or `'js'`. */
+  readonly backend: BackendName;
+}
+
+/**
+ * The final (or initial) state of a recurrent layer, PyTorch's `(h_n, c_n)` layout:
+ * `[numLayers * numDirections, B, hiddenSize]`, layer-major, forward direction before reverse.
+ */
+export interface RecurrentState {
+  /** `[L*D*B*H]`. */
+  readonly h: Float32Array;
+  /** `[L*D*B*H]` for an LSTM, else null. */
+  readonly c: Float32Array | null;
+}
+
+/** The result of one forward call: the output and the way back. */
+export interface LayerStep {
+  /** The output. */
+  readonly y: Value;
+  /** The final state of a recurrent layer built with `returnState: true`; null otherwise. */
+  readonly state: RecurrentState | null;
+  /**
+   * Back through this call. `dy` has the output's data layout (`[T*B*F]` or `[B*F]`); `dState`, for a
+   * recurrent layer, is the gradient with respect to `state` (default: zero). Adds parameter
+   * gradients; resolves to the input's gradient (null for Tokens).
+   */
+  backward(dy: Float32Array, dState?: RecurrentState | null): Promise<Float32Array | null>;
+  /** After backward: the gradient with respect to the initial state given to forward (recurrent layers), else null. */
+  initialStateGrad(): RecurrentState | null;
+}
+
+/** The kinds a layer accepts, each mapped to the kind it gives for it. */
+export type KindMap = { readonly [K in Kind]?: Kind };
+
+/**
+ * A layer. `M` maps each input kind it accepts to its output kind (e.g. dense:
+ * `{ sequence: 'sequence', vector: 'vector' }`); the model builder checks kinds with it at compile time.
+ */
+export interface Layer<M extends KindMap = KindMap> {
+  /** The accepted input kinds and the output kind of each (also checked at run time). */
+  readonly kinds: M;
+  /** What the layer is (`'dense'`, `'lstm'`, ...). */
+  readonly type: string;
+  /**
+   * Creates the weights for `inputFeatures` input features (for Tokens: the input's vocabulary
+   * size) from `rng`, once; returns the output features. A second call with the same size does
+   * nothing; with another size it throws a ValueError.
+   */
+  build(inputFeatures: number, rng: Rng): number;
+  /** The trainable arrays, in PyTorch `state_dict` order (empty before build). */
+  parameters(): readonly Parameter[];
+  /** Sets every parameter's gradient to zero. */
+  zeroGrad(): void;
+  /**
+   * Runs the layer on a whole batch. `initialState` (recurrent layers only, `[L*D, B, H]` each):
+   * default zeros.
+   */
+  forward(x: Value, ctx: ForwardContext, initialState?: RecurrentState | null): Promise<LayerStep>;
+}
+
+/** A parameter with a zeroed gradient. */
+export function parameter(name: string, value: Float32Array, shape: readonly number[]): Parameter {
+  return { name, value, grad: new Float32Array(value.length), shape };
+}
+
+/** Adds `src` into `dst` element-wise (gradient accumulation). */
+export function addInto(dst: Float32Array, src: ArrayLike<number>): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
