@@ -440,19 +440,6 @@ Napi::Value MathKernel(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Every export goes through Guard: a std::exception other than Napi::Error (std::bad_alloc while
-// copying arguments) becomes a JS error instead of std::terminate (node-addon-api only converts
-// Napi::Error unless NODE_ADDON_API_CPP_EXCEPTIONS_ALL is defined).
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value Guard(const Napi::CallbackInfo& info) {
-  try {
-    return Fn(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    Throw(info.Env(), kNative, std::string("native error: ") + e.what());
-  }
-}
 
 #define GATED_FN(fn, name) Napi::Function::New(env, Guard<fn>, name)
 

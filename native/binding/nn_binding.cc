@@ -132,27 +132,15 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Like binding.cc's Guard: a std::exception other than Napi::Error becomes a JS error with code
-// ERR_GATED_NATIVE instead of std::terminate.
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value NnGuard(const Napi::CallbackInfo& info) {
-  try {
-    return Fn(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    Throw(info.Env(), kNative, std::string("native error: ") + e.what());
-  }
-}
 
 }  // namespace
 
 void RegisterNnOps(Napi::Env env, Napi::Object exports) {
   Napi::Object nn = Napi::Object::New(env);
-  nn.Set("linearForward", Napi::Function::New(env, NnGuard<LinearForward>, "linearForward"));
-  nn.Set("linearBackward", Napi::Function::New(env, NnGuard<LinearBackward>, "linearBackward"));
-  nn.Set("embeddingForward", Napi::Function::New(env, NnGuard<EmbeddingForward>, "embeddingForward"));
-  nn.Set("embeddingBackward", Napi::Function::New(env, NnGuard<EmbeddingBackward>, "embeddingBackward"));
+  nn.Set("linearForward", Napi::Function::New(env, Guard<LinearForward>, "linearForward"));
+  nn.Set("linearBackward", Napi::Function::New(env, Guard<LinearBackward>, "linearBackward"));
+  nn.Set("embeddingForward", Napi::Function::New(env, Guard<EmbeddingForward>, "embeddingForward"));
+  nn.Set("embeddingBackward", Napi::Function::New(env, Guard<EmbeddingBackward>, "embeddingBackward"));
   exports.Set("nn", nn);
 }
 

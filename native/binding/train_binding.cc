@@ -300,31 +300,19 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Like binding.cc's Guard: a std::exception other than Napi::Error (std::bad_alloc while copying
-// arguments) becomes a JS error with code ERR_GATED_NATIVE instead of std::terminate.
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value TrainGuard(const Napi::CallbackInfo& info) {
-  try {
-    return Fn(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    Throw(info.Env(), kNative, std::string("native error: ") + e.what());
-  }
-}
 
 }  // namespace
 
 void RegisterTrainOps(Napi::Env env, Napi::Object exports) {
   Napi::Object train = Napi::Object::New(env);
-  train.Set("softmaxCrossEntropy", Napi::Function::New(env, TrainGuard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
-  train.Set("bceWithLogits", Napi::Function::New(env, TrainGuard<PointwiseLoss<0>>, "bceWithLogits"));
-  train.Set("mse", Napi::Function::New(env, TrainGuard<PointwiseLoss<1>>, "mse"));
-  train.Set("sgdStep", Napi::Function::New(env, TrainGuard<SgdStep>, "sgdStep"));
-  train.Set("adamStep", Napi::Function::New(env, TrainGuard<AdamStep>, "adamStep"));
-  train.Set("rmspropStep", Napi::Function::New(env, TrainGuard<RmspropStep>, "rmspropStep"));
-  train.Set("clipGradNorm", Napi::Function::New(env, TrainGuard<ClipGradNorm>, "clipGradNorm"));
-  train.Set("clipGradValue", Napi::Function::New(env, TrainGuard<ClipGradValue>, "clipGradValue"));
+  train.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
+  train.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
+  train.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
+  train.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));
+  train.Set("adamStep", Napi::Function::New(env, Guard<AdamStep>, "adamStep"));
+  train.Set("rmspropStep", Napi::Function::New(env, Guard<RmspropStep>, "rmspropStep"));
+  train.Set("clipGradNorm", Napi::Function::New(env, Guard<ClipGradNorm>, "clipGradNorm"));
+  train.Set("clipGradValue", Napi::Function::New(env, Guard<ClipGradValue>, "clipGradValue"));
   exports.Set("train", train);
 }
 
