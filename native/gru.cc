@@ -151,18 +151,7 @@ void gru_backward(const GruBackwardArgs& a) {
   const SeqInputs& in = a.in;
   const SeqGrads& g = a.g;
   const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, G = 3, GH = G * H, TB = T * B;
-  if (H <= 0) {
-    seq::copy_or_zero(g.dx, nullptr, TB * D);
-    return;
-  }
-  if (TB <= 0) {
-    seq::copy_or_zero(g.dh0, a.dh_n, B * H);
-    seq::copy_or_zero(g.dw_ih, nullptr, GH * D);
-    seq::copy_or_zero(g.dw_hh, nullptr, GH * H);
-    if (g.db_ih) seq::copy_or_zero(g.db_ih, nullptr, GH);
-    if (g.db_hh) seq::copy_or_zero(g.db_hh, nullptr, GH);
-    return;
-  }
+  if (seq::backward_trivial(in, g, G, a.dh_n)) return;
   const CellKernels& ck = kernels().cell;
   const bool after = a.reset_after;
   const float* gates = a.cache;

@@ -122,19 +122,12 @@ void lstm_forward(const LstmForwardArgs& a) {
 void lstm_backward(const LstmBackwardArgs& a) {
   const SeqInputs& in = a.in;
   const SeqGrads& g = a.g;
-  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, G = 4, GH = G * H, TB = T * B;
-  if (H <= 0) {  // no gates: nothing reaches x
-    seq::copy_or_zero(g.dx, nullptr, TB * D);
-    return;
-  }
-  if (TB <= 0) {
-    seq::copy_or_zero(g.dh0, a.dh_n, B * H);
-    seq::copy_or_zero(a.dc0, a.dc_n, B * H);
-    seq::copy_or_zero(g.dw_ih, nullptr, GH * D);
-    seq::copy_or_zero(g.dw_hh, nullptr, GH * H);
-    if (g.db_ih) seq::copy_or_zero(g.db_ih, nullptr, GH);
-    if (g.db_hh) seq::copy_or_zero(g.db_hh, nullptr, GH);
-    if (a.w_peep && a.dw_peep) seq::copy_or_zero(a.dw_peep, nullptr, 3 * H);
+  const int64_t T = in.s.T, B = in.s.B, H = in.s.H, G = 4, GH = G * H, TB = T * B;
+  if (seq::backward_trivial(in, g, G, a.dh_n)) {
+    if (H > 0) {
+      seq::copy_or_zero(a.dc0, a.dc_n, B * H);
+      if (a.w_peep && a.dw_peep) seq::copy_or_zero(a.dw_peep, nullptr, 3 * H);
+    }
     return;
   }
   const CellKernels& ck = kernels().cell;
@@ -189,15 +182,7 @@ void lstm_backward(const LstmBackwardArgs& a) {
   memcpy(a.dc0, dc, sizeof(float) * B * H);
 
   const float* dg = dG;
-  seq::gemm(true, false, GH, D, TB, dg, GH, in.x, D, g.dw_ih, D, false);
-  seq::gemm(true, false, GH, H, TB, dg, GH, hprev, H, g.dw_hh, H, false);
-  seq::gemm(false, false, TB, D, GH, dg, GH, in.w_ih, D, g.dx, D, false);
-  // Both biases enter every pre-activation unscaled: each gets the column sums of dG.
-  if (g.db_ih || g.db_hh) {
-    float* db = g.db_ih ? g.db_ih : g.db_hh;
-    seq::col_sum(TB, GH, dg, GH, db);
-    if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * GH);
-  }
+  seq::weight_grads(in, g, G, dg, hprev);
   if (pw && a.dw_peep) {  // (p_i, p_o, p_f): i and f see c_prev, o sees c
     seq::col_dot(TB, H, dg, GH, cprev, H, a.dw_peep);
     seq::col_dot(TB, H, dg + 3 * H, GH, cc, H, a.dw_peep + H);

@@ -78,19 +78,8 @@ void rnn_forward(const RnnForwardArgs& a) {
 void rnn_backward(const RnnBackwardArgs& a) {
   const SeqInputs& in = a.in;
   const SeqGrads& g = a.g;
-  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, TB = T * B;
-  if (H <= 0) {
-    seq::copy_or_zero(g.dx, nullptr, TB * D);
-    return;
-  }
-  if (TB <= 0) {
-    seq::copy_or_zero(g.dh0, a.dh_n, B * H);
-    seq::copy_or_zero(g.dw_ih, nullptr, H * D);
-    seq::copy_or_zero(g.dw_hh, nullptr, H * H);
-    if (g.db_ih) seq::copy_or_zero(g.db_ih, nullptr, H);
-    if (g.db_hh) seq::copy_or_zero(g.db_hh, nullptr, H);
-    return;
-  }
+  const int64_t T = in.s.T, B = in.s.B, H = in.s.H, TB = T * B;
+  if (seq::backward_trivial(in, g, 1, a.dh_n)) return;
   const CellKernels& ck = kernels().cell;
   const int act = (int)a.act;
   const float* hprev = a.cache;
@@ -133,15 +122,7 @@ void rnn_backward(const RnnBackwardArgs& a) {
   });
   memcpy(g.dh0, dh, sizeof(float) * B * H);
 
-  const float* dg = dG;
-  seq::gemm(true, false, H, D, TB, dg, H, in.x, D, g.dw_ih, D, false);
-  seq::gemm(true, false, H, H, TB, dg, H, hprev, H, g.dw_hh, H, false);
-  seq::gemm(false, false, TB, D, H, dg, H, in.w_ih, D, g.dx, D, false);
-  if (g.db_ih || g.db_hh) {
-    float* db = g.db_ih ? g.db_ih : g.db_hh;
-    seq::col_sum(TB, H, dg, H, db);
-    if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * H);
-  }
+  seq::weight_grads(in, g, 1, dG, hprev);
 }
 
 }  // namespace gated

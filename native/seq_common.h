@@ -214,5 +214,40 @@ inline void fold_bias(const SeqInputs& in, int64_t G, int64_t g_split, float* bi
   }
 }
 
+// Backward of a call with no work: H == 0 (nothing reaches x: dx = 0) or T*B == 0 (the final-state
+// gradient passes straight to dh0, weight gradients are zero). Returns true when it handled the call.
+// Cell-specific outputs (dc0, dw_peep) are the caller's.
+inline bool backward_trivial(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dh_n) {
+  const int64_t B = in.s.B, D = in.s.D, H = in.s.H, TB = in.s.T * B, GH = G * H;
+  if (H <= 0) {
+    copy_or_zero(g.dx, nullptr, TB * D);
+    return true;
+  }
+  if (TB > 0) return false;
+  copy_or_zero(g.dh0, dh_n, B * H);
+  copy_or_zero(g.dw_ih, nullptr, GH * D);
+  copy_or_zero(g.dw_hh, nullptr, GH * H);
+  if (g.db_ih) copy_or_zero(g.db_ih, nullptr, GH);
+  if (g.db_hh) copy_or_zero(g.db_hh, nullptr, GH);
+  return true;
+}
+
+// After the reverse loop, for cells whose biases both enter every pre-activation unscaled (RNN,
+// LSTM): with dG [T*B, G*H] the pre-activation gradients and h_prev [T*B, H] from the cache,
+// dW_ih = dG^T x, dW_hh = dG^T h_prev, dx = dG W_ih (one GEMM each over all rows), and both bias
+// gradients are the column sums of dG.
+inline void weight_grads(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dG,
+                         const float* hprev) {
+  const int64_t D = in.s.D, H = in.s.H, TB = in.s.T * in.s.B, GH = G * H;
+  gemm(true, false, GH, D, TB, dG, GH, in.x, D, g.dw_ih, D, false);
+  gemm(true, false, GH, H, TB, dG, GH, hprev, H, g.dw_hh, H, false);
+  gemm(false, false, TB, D, GH, dG, GH, in.w_ih, D, g.dx, D, false);
+  if (g.db_ih || g.db_hh) {
+    float* db = g.db_ih ? g.db_ih : g.db_hh;
+    col_sum(TB, GH, dG, GH, db);
+    if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * GH);
+  }
+}
+
 }  // namespace seq
 }  // namespace gated
