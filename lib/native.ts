@@ -11,14 +11,17 @@
  * backend then throws a {@link NativeError} whose `cause` is the loader's error, while the pure-JS
  * backend keeps working.
  *
- * The addon's surface (native/binding/binding.cc) is internal; only lib/backend/native.ts and tests
- * call it.
+ * The addon's surface (native/binding/binding.cc) is internal; only lib/backend/native.ts,
+ * lib/train/native.ts, lib/nn/native.ts and tests call it. Its optional parts (`exports.train`,
+ * `exports.nn`) are reached through {@link addonPart}.
  */
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeError } from './errors.js';
+import type { NativeNnOps } from './nn/native.js';
+import type { NativeTrainOps } from './train/native.js';
 
 /** One argument object of a raw cell op: the fields of lib/backend/types.ts plus outputs and `async`. */
 export type NativeCallArgs = { readonly [field: string]: unknown };
@@ -58,7 +61,17 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   internals: NativeInternals;
+  /** The training ops (native/binding/train_binding.cc); absent when the addon was built without them. */
+  train?: NativeTrainOps;
+  /** The layer kernels (native/binding/nn_binding.cc); absent when the addon was built without them. */
+  nn?: NativeNnOps;
 }
+
+/** The addon's optional parts, and what each holds (for the error when one is missing). */
+const PARTS = { train: 'training kernels', nn: 'layer kernels' } as const;
+
+/** Name of an optional part of the addon: `'train'` or `'nn'`. */
+export type AddonPartName = keyof typeof PARTS;
 
 /** Folder holding package.json, binding.gyp, build/ and prebuilds/. */
 export const packageRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -115,4 +128,40 @@ export function loadAddon(): NativeAddon {
     throw err;
   }
   return loaded;
+}
+
+/** Whether the addon loads and has its optional part `exports[name]`. Triggers loading; never throws. */
+export function addonHasPart(name: AddonPartName): boolean {
+  tryLoad();
+  return loaded?.[name] !== undefined;
+}
+
+/**
+ * The addon's optional part `exports[name]`. Throws a {@link NativeError} when the addon cannot be
+ * loaded (see {@link loadAddon}) or was built without that part.
+ */
+export function addonPart<K extends AddonPartName>(name: K): NonNullable<NativeAddon[K]> {
+  const part: NativeAddon[K] = loadAddon()[name];
+  if (part === undefined) {
+    throw new NativeError(
+      `the native addon has no ${PARTS[name]} (exports.${name}): rebuild it (\`npm run build:native\`), or use the 'js' backend`,
+    );
+  }
+  return part;
+}
+
+/**
+ * Runs `fn` on the addon's optional part `exports[name]` ({@link addonPart}); what it throws goes
+ * through `mapError` (lib/backend/native.ts's `mapNativeError`, passed in because that module imports
+ * this one).
+ */
+export function callAddonPart<K extends AddonPartName, R>(
+  name: K, fn: (part: NonNullable<NativeAddon[K]>) => R, mapError: (err: unknown) => unknown,
+): R {
+  const part = addonPart(name);
+  try {
+    return fn(part);
+  } catch (err) {
+    throw mapError(err);
+  }
 }

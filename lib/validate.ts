@@ -19,12 +19,17 @@
  * - Backward: `cache` has the cell's cache size (types.ts `cacheSize`), `dy` is `[T, B, H]`,
  *   `dhN` / `dcN` are `[B, H]`.
  * Optional arrays may be `undefined` or `null`. Unknown extra fields are ignored.
+ *
+ * The same building blocks ({@link objectArgs}, {@link backendOption}, {@link checkSize},
+ * {@link product}, {@link checkF32}, {@link checkI32}, {@link checkBool}) check the arguments of the
+ * layer kernels (lib/nn/kernels.ts) and the training kernels (lib/train/kernels.ts), so every op
+ * words the same mistake the same way.
  */
 import { types } from 'node:util';
 
 import { ShapeError, ValueError } from './errors.js';
 import type {
-  GruBackwardArgs, GruForwardArgs, LstmBackwardArgs, LstmForwardArgs, RnnBackwardArgs,
+  BackendName, GruBackwardArgs, GruForwardArgs, LstmBackwardArgs, LstmForwardArgs, RnnBackwardArgs,
   RnnForwardArgs, SeqSizes,
 } from './backend/types.js';
 import { cacheWidth } from './backend/types.js';
@@ -35,7 +40,8 @@ export const MAX_ELEMENTS = 2 ** 31 - 1;
 type Cell = keyof typeof cacheWidth;
 const GATES: Record<Cell, number> = { rnn: 1, lstm: 4, gru: 3 };
 
-type Fields = Readonly<Record<string, unknown>>;
+/** An argument object read field by field. */
+export type Fields = Readonly<Record<string, unknown>>;
 
 /** A short description of a value for messages: "a Float64Array", "the number 1.5", "null". */
 export function describe(v: unknown): string {
@@ -71,31 +77,47 @@ function isResizable(buffer: ArrayBufferLike): boolean {
   return !types.isSharedArrayBuffer(buffer) && (buffer as { resizable?: unknown }).resizable === true;
 }
 
-function objectArgs(args: unknown): Fields {
+/** `args` as an object to read fields from; a ValueError naming `name` for anything else (null included). */
+export function objectArgs(args: unknown, name = 'args'): Fields {
   if (typeof args !== 'object' || args === null) {
-    throw new ValueError(`expected an object, got ${describe(args)}`, 'args');
+    throw new ValueError(`expected an object, got ${describe(args)}`, name);
   }
   return args as Fields;
 }
 
-/** A size: an integer in [0, MAX_ELEMENTS]. */
-export function checkSize(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_ELEMENTS) {
-    throw new ValueError(`expected an integer in [0, ${MAX_ELEMENTS}], got ${describe(value)}`, name);
+/** `options.backend` of a kernel call (`options` itself may be omitted): 'native' (the default) or 'js'. */
+export function backendOption(options: unknown): BackendName {
+  if (options === undefined) return 'native';
+  const b = objectArgs(options, 'options').backend;
+  if (b === undefined) return 'native';
+  if (b !== 'native' && b !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(b)}`, 'options.backend');
+  return b;
+}
+
+/** An integer in [lo, hi]. */
+export function checkInt(value: unknown, name: string, lo: number, hi: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi) {
+    throw new ValueError(`expected an integer in [${lo}, ${hi}], got ${describe(value)}`, name);
   }
   return value;
 }
 
+/** A size: an integer in [0, MAX_ELEMENTS]. */
+export function checkSize(value: unknown, name: string): number {
+  return checkInt(value, name, 0, MAX_ELEMENTS);
+}
+
 /** An expected element count and its formula, e.g. `4*hiddenSize*inputSize = 4*32*32`. */
-interface Extent {
+export interface Extent {
   readonly value: number;
   readonly formula: string;
 }
 
-type Factor = readonly [label: string, value: number];
+/** One factor of an {@link Extent}: its label in the formula and its value. */
+export type Factor = readonly [label: string, value: number];
 
 /** The product of `factors`; a ShapeError naming `arg` when it exceeds MAX_ELEMENTS. */
-function product(arg: string, factors: readonly Factor[]): Extent {
+export function product(arg: string, factors: readonly Factor[]): Extent {
   const formula = `${factors.map((f) => f[0]).join('*')} = ${factors.map((f) => f[1]).join('*')}`;
   // At most four factors, each <= 2^31-1: the double product is exact while it is <= 2^53 and
   // correctly above the limit otherwise (a zero factor makes it 0, never NaN).
@@ -107,28 +129,55 @@ function product(arg: string, factors: readonly Factor[]): Extent {
   return { value, formula };
 }
 
-function checkF32(fields: Fields, name: string, extent: Extent, required: boolean): void {
-  const v = fields[name];
-  if (!required && (v === undefined || v === null)) return;
-  if (!types.isFloat32Array(v)) {
-    throw new ValueError(`expected a Float32Array of length ${extent.value} (${extent.formula}), got ${describe(v)}`, name);
-  }
-  if (isDetached(v.buffer)) {
-    throw new ValueError(`expected a Float32Array of length ${extent.value} (${extent.formula}), got one whose ArrayBuffer is detached`, name);
-  }
-  if (isResizable(v.buffer)) {
-    throw new ValueError('expected a Float32Array on a fixed-length buffer, got one on a resizable ArrayBuffer', name);
-  }
-  if (v.length !== extent.value) {
-    throw new ShapeError(`expected length ${extent.value} (${extent.formula}), got ${v.length}`, name);
-  }
+/** A typed array class as the checks see it: its name and its brand check (realm-independent). */
+interface ArrayKind<T extends Float32Array | Int32Array> {
+  readonly article: string;
+  readonly is: (v: unknown) => v is T;
 }
 
-function checkBool(fields: Fields, name: string): void {
+const F32: ArrayKind<Float32Array> = { article: 'a Float32Array', is: types.isFloat32Array };
+const I32: ArrayKind<Int32Array> = { article: 'an Int32Array', is: types.isInt32Array };
+
+/** `fields[name]` of `kind` on an attached, fixed-length buffer, of `extent.value` elements when given. */
+function checkArray<T extends Float32Array | Int32Array>(
+  kind: ArrayKind<T>, fields: Fields, name: string, extent: Extent | undefined, required: boolean,
+): T | null {
   const v = fields[name];
-  if (v !== undefined && typeof v !== 'boolean') {
-    throw new ValueError(`expected a boolean, got ${describe(v)}`, name);
+  if (!required && (v === undefined || v === null)) return null;
+  const what = extent === undefined ? kind.article : `${kind.article} of length ${extent.value} (${extent.formula})`;
+  if (!kind.is(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
+  if (isDetached(v.buffer)) throw new ValueError(`expected ${what}, got one whose ArrayBuffer is detached`, name);
+  if (isResizable(v.buffer)) {
+    throw new ValueError(`expected ${kind.article} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
   }
+  if (extent !== undefined && v.length !== extent.value) {
+    throw new ShapeError(`expected length ${extent.value} (${extent.formula}), got ${v.length}`, name);
+  }
+  return v;
+}
+
+/**
+ * `fields[name]` as a Float32Array (exactly, on an attached fixed-length buffer) of `extent.value`
+ * elements, or of any length when `extent` is undefined. When not `required`, undefined or null
+ * gives null.
+ */
+export function checkF32(fields: Fields, name: string, extent?: Extent, required?: true): Float32Array;
+export function checkF32(fields: Fields, name: string, extent: Extent | undefined, required: boolean): Float32Array | null;
+export function checkF32(fields: Fields, name: string, extent?: Extent, required = true): Float32Array | null {
+  return checkArray(F32, fields, name, extent, required);
+}
+
+/** {@link checkF32} for an Int32Array (always required). */
+export function checkI32(fields: Fields, name: string, extent?: Extent): Int32Array {
+  return checkArray(I32, fields, name, extent, true) as Int32Array;
+}
+
+/** `fields[name]` as a boolean; `dflt` when undefined. */
+export function checkBool(fields: Fields, name: string, dflt = false): boolean {
+  const v = fields[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v)}`, name);
+  return v;
 }
 
 function checkLengths(fields: Fields, batch: number, seqLen: number): void {
@@ -251,7 +300,5 @@ export function validateGruBackward(args: unknown): asserts args is GruBackwardA
 
 /** Throws a ValueError unless `n` is an integer thread count in [1, 256]. */
 export function validateThreads(n: unknown): asserts n is number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 256) {
-    throw new ValueError(`expected an integer in [1, 256], got ${describe(n)}`, 'n');
-  }
+  checkInt(n, 'n', 1, 256);
 }

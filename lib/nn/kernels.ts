@@ -15,67 +15,30 @@
  * a {@link ValueError} for a wrong type or value, each naming the argument, e.g.
  * `ids: ids[4] = 12 is outside [0, vocabSize = 10)`.
  */
-import { types } from 'node:util';
-
-import { ShapeError, ValueError } from '../errors.js';
+import { ValueError } from '../errors.js';
 import * as js from '../js/nn.js';
-import { checkSize, describe, MAX_ELEMENTS } from '../validate.js';
+import type { BackendName } from '../backend/types.js';
+import {
+  backendOption, checkBool, checkF32, checkI32, checkSize, describe, type Fields, objectArgs, product,
+} from '../validate.js';
 import { callNativeNn } from './native.js';
-
-/** Which implementation runs a call. */
-export type NnBackendName = 'native' | 'js';
 
 /** Per-call options. */
 export interface NnCallOptions {
   /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
-  readonly backend?: NnBackendName;
+  readonly backend?: BackendName;
 }
 
-type Args = Readonly<Record<string, unknown>>;
-
-function objectArgs(args: unknown, name = 'args'): Args {
-  if (typeof args !== 'object' || args === null) throw new ValueError(`expected an object, got ${describe(args)}`, name);
-  return args as Args;
-}
-
-function backendOf(options: unknown): NnBackendName {
-  if (options === undefined) return 'native';
-  const b = objectArgs(options, 'options').backend;
-  if (b === undefined) return 'native';
-  if (b !== 'native' && b !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(b)}`, 'options.backend');
-  return b;
-}
-
-/** The element count `a*b` (formula for messages), a ShapeError naming `name` past MAX_ELEMENTS. */
-function extent(name: string, labels: string, a: number, b: number): { value: number; formula: string } {
-  const value = a * b;
-  const formula = `${labels} = ${a}*${b}`;
-  if (value > MAX_ELEMENTS) throw new ShapeError(`expected length ${formula} exceeds the limit of ${MAX_ELEMENTS} elements`, name);
-  return { value, formula };
-}
-
-function f32(a: Args, name: string, e: { value: number; formula: string }, required: true): Float32Array;
-function f32(a: Args, name: string, e: { value: number; formula: string }, required: false): Float32Array | null;
-function f32(a: Args, name: string, e: { value: number; formula: string }, required: boolean): Float32Array | null {
-  const v = a[name];
-  if (!required && (v === undefined || v === null)) return null;
-  const what = `a Float32Array of length ${e.value} (${e.formula})`;
-  if (!types.isFloat32Array(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
-  if (v.length !== e.value) throw new ShapeError(`expected length ${e.value} (${e.formula}), got ${v.length}`, name);
-  return v;
-}
-
-function idsOf(a: Args, rows: number, vocabSize: number): Int32Array {
-  const v = a.ids;
-  if (!types.isInt32Array(v)) throw new ValueError(`expected an Int32Array of length ${rows} (rows), got ${describe(v)}`, 'ids');
-  if (v.length !== rows) throw new ShapeError(`expected length ${rows} (rows), got ${v.length}`, 'ids');
-  for (let n = 0; n < rows; n++) {
-    if (v[n] < 0 || v[n] >= vocabSize) throw new ValueError(`ids[${n}] = ${v[n]} is outside [0, vocabSize = ${vocabSize})`, 'ids');
+/** `ids`, each in [0, vocabSize). */
+function idsOf(a: Fields, vocabSize: number): Int32Array {
+  const ids = checkI32(a, 'ids');
+  for (let n = 0; n < ids.length; n++) {
+    if (ids[n] < 0 || ids[n] >= vocabSize) throw new ValueError(`ids[${n}] = ${ids[n]} is outside [0, vocabSize = ${vocabSize})`, 'ids');
   }
-  return v;
+  return ids;
 }
 
-function paddingIndexOf(a: Args, vocabSize: number): number {
+function paddingIndexOf(a: Fields, vocabSize: number): number {
   const v = a.paddingIndex;
   if (v === undefined || v === null) return -1;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < -1 || v >= vocabSize) {
@@ -120,19 +83,19 @@ export interface LinearBackwardArgs extends LinearSizes {
   readonly inputGradient?: boolean;
 }
 
-function linearSizes(a: Args): LinearSizes {
+function linearSizes(a: Fields): LinearSizes {
   return { rows: checkSize(a.rows, 'rows'), inFeatures: checkSize(a.inFeatures, 'inFeatures'), outFeatures: checkSize(a.outFeatures, 'outFeatures') };
 }
 
 /** y `[rows, outFeatures]` = x W^T + b. */
 export function linearForward(args: LinearForwardArgs, options?: NnCallOptions): Float32Array {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
-  const x = f32(a, 'x', extent('x', 'rows*inFeatures', rows, inFeatures), true);
-  const weight = f32(a, 'weight', extent('weight', 'outFeatures*inFeatures', outFeatures, inFeatures), true);
-  const bias = f32(a, 'bias', extent('bias', 'outFeatures*1', outFeatures, 1), false);
-  const y = new Float32Array(extent('y', 'rows*outFeatures', rows, outFeatures).value);
+  const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
+  const weight = checkF32(a, 'weight', product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]));
+  const bias = checkF32(a, 'bias', product('bias', [['outFeatures', outFeatures]]), false);
+  const y = new Float32Array(product('y', [['rows', rows], ['outFeatures', outFeatures]]).value);
   if (backend === 'js') js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y);
   else callNativeNn((ops) => ops.linearForward({ rows, inFeatures, outFeatures, x, weight, bias, y }));
   return y;
@@ -141,16 +104,15 @@ export function linearForward(args: LinearForwardArgs, options?: NnCallOptions):
 /** Adds dy^T x to dWeight and the column sums of dy to dBias; returns dx = dy W `[rows, inFeatures]` (or null). */
 export function linearBackward(args: LinearBackwardArgs, options?: NnCallOptions): Float32Array | null {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
-  const x = f32(a, 'x', extent('x', 'rows*inFeatures', rows, inFeatures), true);
-  const wExtent = extent('weight', 'outFeatures*inFeatures', outFeatures, inFeatures);
-  const weight = f32(a, 'weight', wExtent, true);
-  const dy = f32(a, 'dy', extent('dy', 'rows*outFeatures', rows, outFeatures), true);
-  const dWeight = f32(a, 'dWeight', { ...wExtent }, true);
-  const dBias = f32(a, 'dBias', extent('dBias', 'outFeatures*1', outFeatures, 1), false);
-  const wantDx = a.inputGradient ?? true;
-  if (typeof wantDx !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(wantDx)}`, 'inputGradient');
+  const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
+  const wExtent = product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]);
+  const weight = checkF32(a, 'weight', wExtent);
+  const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['outFeatures', outFeatures]]));
+  const dWeight = checkF32(a, 'dWeight', wExtent);
+  const dBias = checkF32(a, 'dBias', product('dBias', [['outFeatures', outFeatures]]), false);
+  const wantDx = checkBool(a, 'inputGradient', true);
   const dx = wantDx ? new Float32Array(rows * inFeatures) : null;
   if (backend === 'js') js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true);
   else {
@@ -194,14 +156,14 @@ export interface EmbeddingBackwardArgs {
 /** out `[rows, dim]` = the table rows of `ids` (zeros at the padding index). */
 export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOptions): Float32Array {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
-  const weight = f32(a, 'weight', extent('weight', 'vocabSize*dim', vocabSize, dim), true);
-  const rows = types.isInt32Array(a.ids) ? a.ids.length : 0;
-  const ids = idsOf(a, rows, vocabSize);
+  const weight = checkF32(a, 'weight', product('weight', [['vocabSize', vocabSize], ['dim', dim]]));
+  const ids = idsOf(a, vocabSize);
+  const rows = ids.length;
   const paddingIndex = paddingIndexOf(a, vocabSize);
-  const out = new Float32Array(extent('out', 'rows*dim', rows, dim).value);
+  const out = new Float32Array(product('out', [['rows', rows], ['dim', dim]]).value);
   if (backend === 'js') js.embeddingForward(ids, weight, rows, dim, paddingIndex, out);
   else callNativeNn((ops) => ops.embeddingForward({ rows, vocabSize, dim, ids, weight, paddingIndex, out }));
   return out;
@@ -210,14 +172,14 @@ export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOpt
 /** Adds each dy row into the dWeight row of its id (the padding row excepted). */
 export function embeddingBackward(args: EmbeddingBackwardArgs, options?: NnCallOptions): void {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
-  const rows = types.isInt32Array(a.ids) ? a.ids.length : 0;
-  const ids = idsOf(a, rows, vocabSize);
-  const dy = f32(a, 'dy', extent('dy', 'rows*dim', rows, dim), true);
+  const ids = idsOf(a, vocabSize);
+  const rows = ids.length;
+  const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['dim', dim]]));
   const paddingIndex = paddingIndexOf(a, vocabSize);
-  const dWeight = f32(a, 'dWeight', extent('dWeight', 'vocabSize*dim', vocabSize, dim), true);
+  const dWeight = checkF32(a, 'dWeight', product('dWeight', [['vocabSize', vocabSize], ['dim', dim]]));
   if (backend === 'js') js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true);
   else {
     callNativeNn((ops) => ops.embeddingBackward({

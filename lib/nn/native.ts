@@ -1,12 +1,11 @@
 /**
  * The native layer kernels (native/binding/nn_binding.cc, `exports.nn` of the addon) as typed
- * functions. Internal: lib/nn/kernels.ts validates arguments and calls these; tests call
- * {@link nativeNnAvailable}. Addon errors become ShapeError / ValueError / NativeError through the
- * same mapping as the cell ops.
+ * functions (lib/native.ts's {@link addonPart} loads them). Internal: lib/nn/kernels.ts validates
+ * arguments and calls these; tests call {@link nativeNnAvailable}. Addon errors become ShapeError /
+ * ValueError / NativeError through the same mapping as the cell ops.
  */
 import { mapNativeError } from '../backend/native.js';
-import { NativeError } from '../errors.js';
-import { loadAddon, nativeAvailable, type NativeCallArgs } from '../native.js';
+import { addonHasPart, callAddonPart, type NativeCallArgs } from '../native.js';
 
 /** `exports.nn` of the addon; each op takes one object (field names: nn_binding.cc) and writes its outputs in place. */
 export interface NativeNnOps {
@@ -16,13 +15,9 @@ export interface NativeNnOps {
   embeddingBackward(args: NativeCallArgs): undefined;
 }
 
-function nnExport(): NativeNnOps | undefined {
-  return (loadAddon() as unknown as { readonly nn?: NativeNnOps }).nn;
-}
-
 /** Whether the addon loads and has the layer kernels. Never throws. */
 export function nativeNnAvailable(): boolean {
-  return nativeAvailable() && nnExport() !== undefined;
+  return addonHasPart('nn');
 }
 
 /**
@@ -30,15 +25,5 @@ export function nativeNnAvailable(): boolean {
  * {@link NativeError} when the addon cannot be loaded or was built without them.
  */
 export function callNativeNn<R>(fn: (ops: NativeNnOps) => R): R {
-  const ops = nnExport(); // loadAddon throws NativeError when the addon is missing
-  if (ops === undefined) {
-    throw new NativeError(
-      "the native addon has no layer kernels (exports.nn): rebuild it (`npm run build:native`), or use the 'js' backend",
-    );
-  }
-  try {
-    return fn(ops);
-  } catch (err) {
-    throw mapNativeError(err);
-  }
+  return callAddonPart('nn', fn, mapNativeError);
 }

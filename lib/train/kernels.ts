@@ -16,79 +16,35 @@
  * Arrays are Float32Array (targets Int32Array), on fixed-length, attached buffers. State buffers are
  * the caller's: allocate them zeroed with the parameter's length, keep them between steps.
  */
-import { types } from 'node:util';
-
-import { ShapeError, ValueError } from '../errors.js';
+import { ValueError } from '../errors.js';
 import * as js from '../js/train.js';
-import { describe, MAX_ELEMENTS } from '../validate.js';
+import type { BackendName } from '../backend/types.js';
+import {
+  backendOption, checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields,
+  objectArgs, product,
+} from '../validate.js';
 import { callNativeTrain } from './native.js';
-
-/** Which implementation runs a call. */
-export type TrainBackendName = 'native' | 'js';
 
 /** Per-call options. */
 export interface TrainCallOptions {
   /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
-  readonly backend?: TrainBackendName;
+  readonly backend?: BackendName;
 }
 
 /** How per-row losses are combined. */
 export type Reduction = js.Reduction;
 
 // ---------------------------------------------------------------------------------------------
-// validation
+// validation (the shared checks are lib/validate.ts's; these are the training ops' own)
 
-type Args = Readonly<Record<string, unknown>>;
-
-function objectArgs(args: unknown, name = 'args'): Args {
-  if (typeof args !== 'object' || args === null) throw new ValueError(`expected an object, got ${describe(args)}`, name);
-  return args as Args;
+/** The extent `n` elements, written as `<of>.length = n` in messages. */
+function lengthOf(of: string, n: number): Extent {
+  return { value: n, formula: `${of}.length = ${n}` };
 }
 
-function backendOf(options: unknown): TrainBackendName {
-  if (options === undefined) return 'native';
-  const o = objectArgs(options, 'options');
-  const b = o.backend;
-  if (b === undefined) return 'native';
-  if (b !== 'native' && b !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(b)}`, 'options.backend');
-  return b;
-}
-
-function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0 || types.isSharedArrayBuffer(buffer)) return false;
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-function checkBuffer(v: ArrayBufferView, name: string, what: string): void {
-  if (isDetached(v.buffer)) throw new ValueError(`expected ${what}, got one whose ArrayBuffer is detached`, name);
-  if (!types.isSharedArrayBuffer(v.buffer) && (v.buffer as { resizable?: unknown }).resizable === true) {
-    throw new ValueError(`expected ${what} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
-  }
-}
-
-/** A Float32Array; of `length` elements (formula in messages) when given. */
-function f32(a: Args, name: string, length?: number, formula?: string): Float32Array {
-  const v = a[name];
-  const what = length === undefined ? 'a Float32Array' : `a Float32Array of length ${length} (${formula})`;
-  if (!types.isFloat32Array(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
-  checkBuffer(v, name, what);
-  if (length !== undefined && v.length !== length) throw new ShapeError(`expected length ${length} (${formula}), got ${v.length}`, name);
-  return v;
-}
-
-function optF32(a: Args, name: string, length: number, formula: string): Float32Array | null {
-  const v = a[name];
-  return v === undefined || v === null ? null : f32(a, name, length, formula);
-}
-
-/** Optional weights: Float32Array [length], every element finite and >= 0. */
-function weightsOf(a: Args, length: number, formula: string): Float32Array | null {
-  const w = optF32(a, 'weights', length, formula);
+/** Optional weights: Float32Array of `extent`, every element finite and >= 0. */
+function weightsOf(a: Fields, extent: Extent): Float32Array | null {
+  const w = checkF32(a, 'weights', extent, false);
   if (w) {
     for (let i = 0; i < w.length; i++) {
       if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
@@ -100,7 +56,7 @@ function weightsOf(a: Args, length: number, formula: string): Float32Array | nul
 }
 
 /** An optional finite number in a range (`[`/`(` inclusive or not); undefined: dflt. */
-function num(a: Args, name: string, dflt: number, lo: number, hi = Infinity, loOpen = false, hiOpen = false): number {
+function num(a: Fields, name: string, dflt: number, lo: number, hi = Infinity, loOpen = false, hiOpen = false): number {
   const v = a[name];
   if (v === undefined) return dflt;
   const range = `${loOpen ? '(' : '['}${lo}, ${hi === Infinity ? 'Infinity)' : `${hi}${hiOpen ? ')' : ']'}`}`;
@@ -110,39 +66,18 @@ function num(a: Args, name: string, dflt: number, lo: number, hi = Infinity, loO
   return v;
 }
 
-function int(a: Args, name: string, dflt: number | undefined, lo: number, hi: number): number {
-  const v = a[name];
-  if (v === undefined && dflt !== undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-    throw new ValueError(`expected an integer in [${lo}, ${hi}], got ${describe(v)}`, name);
-  }
-  return v;
-}
-
-function bool(a: Args, name: string, dflt: boolean): boolean {
-  const v = a[name];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v)}`, name);
-  return v;
-}
-
-function reductionOf(a: Args): Reduction {
+function reductionOf(a: Fields): Reduction {
   const v = a.reduction;
   if (v === undefined) return 'mean';
   if (v !== 'mean' && v !== 'sum') throw new ValueError(`expected 'mean' or 'sum', got ${describe(v)}`, 'reduction');
   return v;
 }
 
-function gradList(a: Args): Float32Array[] {
+function gradList(a: Fields): Float32Array[] {
   const v = a.grads;
   if (!Array.isArray(v)) throw new ValueError(`expected an Array of Float32Arrays, got ${describe(v)}`, 'grads');
   const list = v as readonly unknown[];
-  return list.map((g, k) => {
-    const name = `grads[${k}]`;
-    if (!types.isFloat32Array(g)) throw new ValueError(`expected a Float32Array, got ${describe(g)}`, name);
-    checkBuffer(g, name, 'a Float32Array');
-    return g;
-  });
+  return list.map((g, k) => checkF32({ [`grads[${k}]`]: g }, `grads[${k}]`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,16 +120,13 @@ export interface SoftmaxCrossEntropyResult {
 /** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
 export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): SoftmaxCrossEntropyResult {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const C = int(a, 'numClasses', undefined, 0, MAX_ELEMENTS);
-  const t = a.targets;
-  if (!types.isInt32Array(t)) throw new ValueError(`expected an Int32Array, got ${describe(t)}`, 'targets');
-  checkBuffer(t, 'targets', 'an Int32Array');
+  const backend = backendOption(options);
+  const C = checkSize(a.numClasses, 'numClasses');
+  const t = checkI32(a, 'targets');
   const N = t.length;
-  if (N * C > MAX_ELEMENTS) throw new ShapeError(`expected length N*numClasses = ${N}*${C} exceeds the limit of ${MAX_ELEMENTS} elements`, 'logits');
-  const logits = f32(a, 'logits', N * C, `N*numClasses = ${N}*${C}`);
-  const weights = weightsOf(a, N, `N = targets.length = ${N}`);
-  const ignoreIndex = int(a, 'ignoreIndex', -100, -(2 ** 31), 2 ** 31 - 1);
+  const logits = checkF32(a, 'logits', product('logits', [['N', N], ['numClasses', C]]));
+  const weights = weightsOf(a, { value: N, formula: `N = targets.length = ${N}` });
+  const ignoreIndex = a.ignoreIndex === undefined ? -100 : checkInt(a.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1);
   const reduction = reductionOf(a);
   for (let i = 0; i < N; i++) {
     const ti = t[i];
@@ -234,14 +166,14 @@ export interface BceWithLogitsResult {
 /** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
 export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOptions): BceWithLogitsResult {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const x = f32(a, 'logits');
+  const backend = backendOption(options);
+  const x = checkF32(a, 'logits');
   const n = x.length;
-  const y = f32(a, 'targets', n, `logits.length = ${n}`);
+  const y = checkF32(a, 'targets', lengthOf('logits', n));
   for (let i = 0; i < n; i++) {
     if (!(y[i] >= 0 && y[i] <= 1)) throw new ValueError(`targets[${i}] = ${y[i]} is outside [0, 1]`, 'targets');
   }
-  const w = weightsOf(a, n, `logits.length = ${n}`);
+  const w = weightsOf(a, lengthOf('logits', n));
   const reduction = reductionOf(a);
   const dLogits = new Float32Array(n);
   const loss = backend === 'js'
@@ -272,11 +204,11 @@ export interface MseResult {
 /** Mean squared error, w (p - t)^2. */
 export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const p = f32(a, 'predictions');
+  const backend = backendOption(options);
+  const p = checkF32(a, 'predictions');
   const n = p.length;
-  const t = f32(a, 'targets', n, `predictions.length = ${n}`);
-  const w = weightsOf(a, n, `predictions.length = ${n}`);
+  const t = checkF32(a, 'targets', lengthOf('predictions', n));
+  const w = weightsOf(a, lengthOf('predictions', n));
   const reduction = reductionOf(a);
   const dPredictions = new Float32Array(n);
   const loss = backend === 'js'
@@ -318,24 +250,24 @@ export interface SgdStepArgs {
 /** One SGD step in place. */
 export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const param = f32(a, 'param');
+  const backend = backendOption(options);
+  const param = checkF32(a, 'param');
   const n = param.length;
-  const f = `param.length = ${n}`;
-  const grad = f32(a, 'grad', n, f);
-  const step = int(a, 'step', undefined, 1, MAX_STEP);
+  const f = lengthOf('param', n);
+  const grad = checkF32(a, 'grad', f);
+  const step = checkInt(a.step, 'step', 1, MAX_STEP);
   const h: js.SgdHyper = {
     lr: num(a, 'lr', 1e-3, 0),
     momentum: num(a, 'momentum', 0, 0),
     dampening: num(a, 'dampening', 0, 0),
     weightDecay: num(a, 'weightDecay', 0, 0),
-    nesterov: bool(a, 'nesterov', false),
+    nesterov: checkBool(a, 'nesterov', false),
   };
   if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
     throw new ValueError(`requires momentum > 0 and dampening = 0, got momentum ${h.momentum}, dampening ${h.dampening}`, 'nesterov');
   }
-  const buf = optF32(a, 'momentumBuffer', n, f);
-  if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  const buf = checkF32(a, 'momentumBuffer', f, false);
+  if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
   if (backend === 'js') js.sgdStep(param, grad, buf, n, h, step);
   else callNativeTrain((ops) => ops.sgdStep({ size: n, param, grad, momentumBuffer: buf, ...h, step }));
 }
@@ -376,14 +308,14 @@ export function adamwStep(args: AdamStepArgs, options?: TrainCallOptions): void 
 
 function adamLike(args: AdamStepArgs, options: TrainCallOptions | undefined, adamw: boolean): void {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const param = f32(a, 'param');
+  const backend = backendOption(options);
+  const param = checkF32(a, 'param');
   const n = param.length;
-  const f = `param.length = ${n}`;
-  const grad = f32(a, 'grad', n, f);
-  const expAvg = f32(a, 'expAvg', n, f);
-  const expAvgSq = f32(a, 'expAvgSq', n, f);
-  const step = int(a, 'step', undefined, 1, MAX_STEP);
+  const f = lengthOf('param', n);
+  const grad = checkF32(a, 'grad', f);
+  const expAvg = checkF32(a, 'expAvg', f);
+  const expAvgSq = checkF32(a, 'expAvgSq', f);
+  const step = checkInt(a.step, 'step', 1, MAX_STEP);
   let beta1 = 0.9;
   let beta2 = 0.999;
   if (a.betas !== undefined) {
@@ -393,7 +325,7 @@ function adamLike(args: AdamStepArgs, options: TrainCallOptions | undefined, ada
     beta1 = num({ 'betas[0]': pair[0] }, 'betas[0]', 0.9, 0, 1, false, true);
     beta2 = num({ 'betas[1]': pair[1] }, 'betas[1]', 0.999, 0, 1, false, true);
   }
-  const decoupled = bool(a, 'decoupledWeightDecay', adamw);
+  const decoupled = checkBool(a, 'decoupledWeightDecay', adamw);
   const h: js.AdamHyper = {
     lr: num(a, 'lr', 1e-3, 0),
     beta1,
@@ -440,24 +372,24 @@ export interface RmspropStepArgs {
 /** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
 export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): void {
   const a = objectArgs(args);
-  const backend = backendOf(options);
-  const param = f32(a, 'param');
+  const backend = backendOption(options);
+  const param = checkF32(a, 'param');
   const n = param.length;
-  const f = `param.length = ${n}`;
-  const grad = f32(a, 'grad', n, f);
-  const squareAvg = f32(a, 'squareAvg', n, f);
+  const f = lengthOf('param', n);
+  const grad = checkF32(a, 'grad', f);
+  const squareAvg = checkF32(a, 'squareAvg', f);
   const h: js.RmspropHyper = {
     lr: num(a, 'lr', 1e-2, 0),
     alpha: num(a, 'alpha', 0.99, 0, 1),
     eps: num(a, 'eps', 1e-8, 0),
     weightDecay: num(a, 'weightDecay', 0, 0),
     momentum: num(a, 'momentum', 0, 0),
-    centered: bool(a, 'centered', false),
+    centered: checkBool(a, 'centered', false),
   };
-  const gradAvg = optF32(a, 'gradAvg', n, f);
-  if (h.centered && !gradAvg) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when centered, got ${describe(a.gradAvg)}`, 'gradAvg');
-  const buf = optF32(a, 'momentumBuffer', n, f);
-  if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  const gradAvg = checkF32(a, 'gradAvg', f, false);
+  if (h.centered && !gradAvg) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when centered, got ${describe(a.gradAvg)}`, 'gradAvg');
+  const buf = checkF32(a, 'momentumBuffer', f, false);
+  if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
   const ga = h.centered ? gradAvg : null;
   const mb = h.momentum > 0 ? buf : null;
   if (backend === 'js') js.rmspropStep(param, grad, squareAvg, ga, mb, n, h);
@@ -478,7 +410,7 @@ export interface ClipGradNormArgs {
  */
 export function clipGradNorm(args: ClipGradNormArgs, options?: TrainCallOptions): number {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   if (a.maxNorm === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'maxNorm');
   const maxNorm = num(a, 'maxNorm', 0, 0);
   const grads = gradList(a);
@@ -496,7 +428,7 @@ export interface ClipGradValueArgs {
 /** Clamps every gradient element into [-clipValue, clipValue] in place (NaN stays NaN). */
 export function clipGradValue(args: ClipGradValueArgs, options?: TrainCallOptions): void {
   const a = objectArgs(args);
-  const backend = backendOf(options);
+  const backend = backendOption(options);
   if (a.clipValue === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'clipValue');
   const clipValue = num(a, 'clipValue', 0, 0, 3.4028234663852886e38);
   const grads = gradList(a);

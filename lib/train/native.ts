@@ -1,14 +1,13 @@
 /**
  * The native training ops (native/binding/train_binding.cc, `exports.train` of the addon) as typed
- * functions. Internal: lib/train/kernels.ts validates arguments and calls these; tests call
- * {@link nativeTrainAvailable}.
+ * functions (lib/native.ts's {@link addonPart} loads them). Internal: lib/train/kernels.ts validates
+ * arguments and calls these; tests call {@link nativeTrainAvailable}.
  *
  * Addon errors (`code` ERR_GATED_SHAPE / ERR_GATED_VALUE / ERR_GATED_NATIVE) become ShapeError /
  * ValueError / NativeError through the same mapping as the cell ops.
  */
 import { mapNativeError } from '../backend/native.js';
-import { NativeError } from '../errors.js';
-import { loadAddon, nativeAvailable, type NativeCallArgs } from '../native.js';
+import { addonHasPart, callAddonPart, type NativeCallArgs } from '../native.js';
 
 /** What the addon's softmaxCrossEntropy returns (dLogits and correct are written in place). */
 export interface NativeCrossEntropyTotals {
@@ -29,13 +28,9 @@ export interface NativeTrainOps {
   clipGradValue(args: NativeCallArgs): undefined;
 }
 
-function trainExport(): NativeTrainOps | undefined {
-  return (loadAddon() as unknown as { readonly train?: NativeTrainOps }).train;
-}
-
 /** Whether the addon loads and has the training ops. Never throws. */
 export function nativeTrainAvailable(): boolean {
-  return nativeAvailable() && trainExport() !== undefined;
+  return addonHasPart('train');
 }
 
 /**
@@ -43,15 +38,5 @@ export function nativeTrainAvailable(): boolean {
  * {@link NativeError} when the addon cannot be loaded or was built without the training ops.
  */
 export function callNativeTrain<R>(fn: (ops: NativeTrainOps) => R): R {
-  const ops = trainExport(); // loadAddon throws NativeError when the addon is missing
-  if (ops === undefined) {
-    throw new NativeError(
-      "the native addon has no training kernels (exports.train): rebuild it (`npm run build:native`), or use the 'js' backend",
-    );
-  }
-  try {
-    return fn(ops);
-  } catch (err) {
-    throw mapNativeError(err);
-  }
+  return callAddonPart('train', fn, mapNativeError);
 }
