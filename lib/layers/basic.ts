@@ -8,7 +8,7 @@ import type { Rng } from '../random.js';
 import { describe } from '../validate.js';
 import { boolOr, checkBuilt, checkInput, checkRebuild, oneOf, optionsObject, positiveInt, rate } from './checks.js';
 import { glorotUniform } from './init.js';
-import { type ForwardContext, type Layer, type LayerStep, type Parameter, parameter } from './layer.js';
+import { type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter } from './layer.js';
 import { rowsOf, type Sequence, type Tokens, type Value, type Vector, withData } from './values.js';
 
 /** Kinds of the layers that map a float value to the same kind. */
@@ -51,6 +51,14 @@ class EmbeddingLayer implements Layer<TokenKinds> {
       throw new ValueError(`expected an integer in [0, vocabSize = ${this.vocabSize}), got ${describe(p)}`, 'paddingIndex');
     }
     this.paddingIndex = p ?? -1;
+  }
+
+  get config(): LayerConfig {
+    return { vocabSize: this.vocabSize, dim: this.dim, paddingIndex: this.paddingIndex >= 0 ? this.paddingIndex : null };
+  }
+
+  plan(): LayerPlan {
+    return { outputFeatures: this.dim, parameters: [{ name: 'weight', shape: [this.vocabSize, this.dim] }] };
   }
 
   build(inputFeatures: number, rng: Rng): number {
@@ -114,6 +122,14 @@ class OneHotLayer implements Layer<TokenKinds> {
 
   constructor(options: OneHotOptions) {
     this.vocabSize = positiveInt(optionsObject(options, 'options').vocabSize, 'vocabSize');
+  }
+
+  get config(): LayerConfig {
+    return { vocabSize: this.vocabSize };
+  }
+
+  plan(): LayerPlan {
+    return { outputFeatures: this.vocabSize, parameters: [] };
   }
 
   build(inputFeatures: number): number {
@@ -202,6 +218,16 @@ class DenseLayer implements Layer<SameKinds> {
     this.useBias = boolOr(o.useBias, true, 'useBias');
   }
 
+  get config(): LayerConfig {
+    return { units: this.units, activation: this.activation, useBias: this.useBias };
+  }
+
+  plan(inputFeatures: number): LayerPlan {
+    const parameters = [{ name: 'weight', shape: [this.units, inputFeatures] }];
+    if (this.useBias) parameters.push({ name: 'bias', shape: [this.units] });
+    return { outputFeatures: this.units, parameters };
+  }
+
   build(inputFeatures: number, rng: Rng): number {
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'dense');
@@ -285,6 +311,14 @@ class DropoutLayer implements Layer<SameKinds> {
     const o = optionsObject(options, 'options');
     if (o.rate === undefined) throw new ValueError('expected a number in [0, 1), got undefined', 'rate');
     this.rate = rate(o.rate, 'rate');
+  }
+
+  get config(): LayerConfig {
+    return { rate: this.rate };
+  }
+
+  plan(inputFeatures: number): LayerPlan {
+    return { outputFeatures: inputFeatures, parameters: [] };
   }
 
   build(inputFeatures: number): number {

@@ -3,7 +3,7 @@
  * abstraction, and the layers. Models that chain them: lib/models/sequential.ts.
  */
 export { tokens, sequence, vector, type Kind, type Tokens, type Sequence, type Vector, type Value, type ValueOf, type TokensInit, type SequenceInit, type VectorInit } from './values.js';
-export type { Layer, LayerStep, Parameter, ForwardContext, RecurrentState, KindMap } from './layer.js';
+export type { Layer, LayerStep, Parameter, ForwardContext, RecurrentState, KindMap, JsonValue, LayerConfig, LayerPlan } from './layer.js';
 export {
   embedding, oneHot, dense, dropout,
   type EmbeddingOptions, type OneHotOptions, type DenseOptions, type DropoutOptions, type Activation, type SameKinds, type TokenKinds,

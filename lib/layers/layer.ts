@@ -74,6 +74,18 @@ export interface Layer<M extends KindMap = KindMap> {
   /** What the layer is (`'dense'`, `'lstm'`, ...). */
   readonly type: string;
   /**
+   * The construction options with every default filled in, as plain JSON: the factory of `type`
+   * given this object makes an equal layer (what lib/models/serialize.ts saves). Optional so that a
+   * user's own layer still fits the interface; a layer without it cannot be saved.
+   */
+  readonly config?: LayerConfig;
+  /**
+   * What {@link Layer.build} would create for `inputFeatures`, without allocating: the output
+   * features and each parameter's name and shape, in `parameters()` order. Lets a loader check a
+   * description against a file before it allocates anything. Optional, as `config`.
+   */
+  plan?(inputFeatures: number): LayerPlan;
+  /**
    * Creates the weights for `inputFeatures` input features (for Tokens: the input's vocabulary
    * size) from `rng`, once; returns the output features. A second call with the same size does
    * nothing; with another size it throws a ValueError.
@@ -88,6 +100,20 @@ export interface Layer<M extends KindMap = KindMap> {
    * default zeros.
    */
   forward(x: Value, ctx: ForwardContext, initialState?: RecurrentState | null): Promise<LayerStep>;
+}
+
+/** A JSON value (what a layer's {@link Layer.config} holds). */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** A layer's construction options as plain JSON. */
+export type LayerConfig = { readonly [key: string]: JsonValue };
+
+/** What {@link Layer.plan} gives. */
+export interface LayerPlan {
+  /** Output features (per step or per row). */
+  readonly outputFeatures: number;
+  /** Each parameter's name (relative to the layer) and PyTorch shape, in `parameters()` order. */
+  readonly parameters: readonly { readonly name: string; readonly shape: readonly number[] }[];
 }
 
 /** A parameter with a zeroed gradient. */

@@ -23,7 +23,9 @@ import { describe } from '../validate.js';
 import { applyMask, dropoutMask } from './basic.js';
 import { boolOr, checkBuilt, checkInput, checkRebuild, oneOf, optionsObject, positiveInt, rate } from './checks.js';
 import { glorotUniform, orthogonal } from './init.js';
-import { addInto, type ForwardContext, type Layer, type LayerStep, type Parameter, parameter, type RecurrentState } from './layer.js';
+import {
+  addInto, type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter, type RecurrentState,
+} from './layer.js';
 import type { Sequence, Value, Vector } from './values.js';
 
 /** How the two directions of a bidirectional layer's output are combined. */
@@ -229,6 +231,43 @@ class RecurrentLayer implements Layer {
     this.o = normalize(cell, options);
     const out = this.o.returnSequences ? 'sequence' : 'vector';
     this.kinds = this.o.steps !== null ? { vector: out } : { sequence: out };
+  }
+
+  get config(): LayerConfig {
+    const o = this.o;
+    return {
+      hiddenSize: o.hiddenSize,
+      numLayers: o.numLayers,
+      dropout: o.dropout,
+      bidirectional: o.directions === 2,
+      mergeMode: o.mergeMode,
+      returnSequences: o.returnSequences,
+      returnState: o.returnState,
+      stateInput: o.steps === null ? null : { steps: o.steps },
+      ...(this.type === 'rnn' ? { nonlinearity: o.nonlinearity } : {}),
+      ...(this.type === 'lstm' ? { peepholes: o.peepholes } : {}),
+      ...(this.type === 'gru' ? { resetAfter: o.resetAfter } : {}),
+    };
+  }
+
+  plan(inputFeatures: number): LayerPlan {
+    const { hiddenSize: H, numLayers: L, directions: D, steps } = this.o;
+    const G = GATES[this.type];
+    const parameters: { name: string; shape: number[] }[] = [];
+    for (let l = 0; l < L; l++) {
+      const inSize = l === 0 ? (steps !== null ? 0 : inputFeatures) : D * H;
+      for (let d = 0; d < D; d++) {
+        const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
+        parameters.push(
+          { name: `weight_ih${sfx}`, shape: [G * H, inSize] },
+          { name: `weight_hh${sfx}`, shape: [G * H, H] },
+          { name: `bias_ih${sfx}`, shape: [G * H] },
+          { name: `bias_hh${sfx}`, shape: [G * H] },
+        );
+        if (this.o.peepholes) parameters.push({ name: `weight_peephole${sfx}`, shape: [3 * H] });
+      }
+    }
+    return { outputFeatures: this.outputFeatures, parameters };
   }
 
   /** Sizes of the initial state: L*D*H features per sequence. */

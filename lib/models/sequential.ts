@@ -100,6 +100,10 @@ export interface Model<In extends Kind, Out extends Kind> {
   readonly outputFeatures: number;
   /** The layers, in order. */
   readonly layers: readonly Layer[];
+  /** The input spec the model was started from. */
+  readonly input: InputSpec<In>;
+  /** The name each layer was added with (`.add(layer, name)`), or null where it is named by its position. */
+  readonly layerNames: readonly (string | null)[];
   /** The kernels the layers run on; may be changed between calls. */
   backend: BackendName;
   /** Runs every layer; training mode draws dropout masks. */
@@ -166,6 +170,7 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
   readonly outputKind: Out;
   readonly outputFeatures: number;
   readonly layers: readonly Layer[];
+  readonly layerNames: readonly (string | null)[];
   backend: BackendName;
   private readonly spec: InputSpec<In>;
   private readonly entries: readonly Entry[];
@@ -178,8 +183,13 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
     this.outputKind = outKind;
     this.outputFeatures = features;
     this.layers = entries.map((e) => e.layer);
+    this.layerNames = entries.map((e) => e.name);
     this.rng = rng;
     this.backend = backend;
+  }
+
+  get input(): InputSpec<In> {
+    return this.spec;
   }
 
   async forward(x: ValueOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
