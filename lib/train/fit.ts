@@ -1,0 +1,498 @@
+/**
+ * `fit`, `evaluate`, `predict`: the training loop over a {@link Model}.
+ *
+ *   const history = await fit(model, batches, {
+ *     epochs: 10, loss: 'softmaxCrossEntropy', optimizer: adam({ lr: 1e-2 }), metrics: ['accuracy'],
+ *     validationData: dev, earlyStopping: { patience: 2 }, signal: controller.signal,
+ *     onBatchEnd: ({ epoch, batch, loss, examplesPerSecond }) => bar.update(...),
+ *   });
+ *
+ * Each batch: `model.forward(x, { training: true })` -> loss kernel -> `backward` -> (signal checked)
+ * -> `optimizer.step` -> `zeroGrad`, then the loop yields to the event loop (a macrotask) so that
+ * timers and servers keep running; the recurrent ops themselves run off the main thread on the
+ * native backend. A batch's update is all-or-nothing: when the signal fires during a batch, its
+ * gradients are dropped and `fit` rejects with an {@link AbortError}, leaving the weights as after the
+ * last completed batch (an already-aborted signal rejects before anything runs).
+ *
+ * Targets follow the output and the loss: `softmaxCrossEntropy` takes class ids (Int32Array) — one per
+ * row of the output: `[T*B]` (time-major, row t*B+b) for a Sequence, `[B]` for a Vector — where
+ * `ignoreIndex` rows count for nothing; `bceWithLogits` and `mse` take a Float32Array of the output's
+ * length. Steps of a Sequence at or past its `lengths` are masked out of every loss and metric.
+ * Losses are means over the counted rows (elements for bce/mse); epoch figures are means over all the
+ * epoch's counted rows. Reproducible: the model's seed and `seed` (batch shuffling) fix every draw.
+ */
+import type { BackendName } from '../backend/types.js';
+import { AbortError, ShapeError, ValueError } from '../errors.js';
+import type { Kind, Value, ValueOf } from '../layers/values.js';
+import type { Model } from '../models/sequential.js';
+import { Rng } from '../random.js';
+import { describe } from '../validate.js';
+import { bceWithLogits, mse, softmaxCrossEntropy } from './kernels.js';
+import { METRIC_NAMES, type MetricName } from './metrics.js';
+import { adam, type Optimizer } from './optimizers.js';
+
+/** The losses `fit` can train with. */
+export type LossName = 'softmaxCrossEntropy' | 'bceWithLogits' | 'mse';
+
+/** The target type of a loss: class ids for softmax cross-entropy, floats for the others. */
+export type TargetOf<L extends LossName> = L extends 'softmaxCrossEntropy' ? Int32Array : Float32Array;
+
+/** One batch: an input of the model's input kind and its targets (see the module comment for layouts). */
+export interface Batch<In extends Kind, L extends LossName = 'softmaxCrossEntropy'> {
+  /** The input value. */
+  readonly x: ValueOf<In>;
+  /** The targets. */
+  readonly target: TargetOf<L>;
+}
+
+/** Batches: an array or other re-iterable, or a function of the epoch (0-based) giving the epoch's batches. */
+export type Data<B> = Iterable<B> | AsyncIterable<B> | ((epoch: number) => Iterable<B> | AsyncIterable<B>);
+
+/** Names a monitored quantity: `'loss'`, `'valLoss'`, a metric, or `'val'` + the capitalized metric. */
+export type MonitorName = 'loss' | 'valLoss' | MetricName | `val${Capitalize<MetricName>}`;
+
+/** Options of early stopping. */
+export interface EarlyStoppingOptions {
+  /** What to watch (accuracy: higher is better; the rest: lower). Default: `'valLoss'` with validation data, else `'loss'`. */
+  readonly monitor?: MonitorName;
+  /** Epochs without improvement before stopping (0 behaves as 1: stop at the first), an integer >= 0. Default: 0 (Keras'). */
+  readonly patience?: number;
+  /** Smallest change that counts as an improvement, >= 0. Default: 0. */
+  readonly minDelta?: number;
+}
+
+/** What `onBatchEnd` gets. */
+export interface BatchLog {
+  /** Epoch, 0-based. */
+  readonly epoch: number;
+  /** Batch within the epoch, 0-based. */
+  readonly batch: number;
+  /** This batch's loss. */
+  readonly loss: number;
+  /** This batch's value of the first metric, or null without metrics. */
+  readonly metric: number | null;
+  /** This batch's value of every metric. */
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Examples (sequences) in this batch. */
+  readonly examples: number;
+  /** Examples per second so far in this epoch. */
+  readonly examplesPerSecond: number;
+}
+
+/** What `onEpochEnd` gets, and what {@link History} lists. */
+export interface EpochLog {
+  /** Epoch, 0-based. */
+  readonly epoch: number;
+  /** Batches run. */
+  readonly batches: number;
+  /** Mean training loss over the epoch's counted rows. */
+  readonly loss: number;
+  /** The epoch's value of the first metric, or null without metrics. */
+  readonly metric: number | null;
+  /** The epoch's value of every metric. */
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Validation loss, or null without validation data. */
+  readonly valLoss: number | null;
+  /** Validation metrics, or null without validation data. */
+  readonly valMetrics: Readonly<Record<string, number>> | null;
+  /** Training examples per second over the epoch. */
+  readonly examplesPerSecond: number;
+}
+
+/** What {@link fit} resolves to. */
+export interface History {
+  /** One entry per epoch run. */
+  readonly epochs: readonly EpochLog[];
+  /** Training loss per epoch. */
+  readonly loss: readonly number[];
+  /** Validation loss per epoch (empty without validation data). */
+  readonly valLoss: readonly number[];
+  /** Whether early stopping ended the run. */
+  readonly stoppedEarly: boolean;
+}
+
+/** Options of {@link fit}. */
+export interface FitOptions<In extends Kind = Kind, L extends LossName = LossName> {
+  /** Passes over the data, an integer >= 1. Required. */
+  readonly epochs: number;
+  /** The loss. Default: `'softmaxCrossEntropy'`. */
+  readonly loss?: L;
+  /** The optimizer (holds its state; reuse it to continue training). Default: `adam()` (lr 1e-3). */
+  readonly optimizer?: Optimizer;
+  /** Metrics computed per batch and per epoch (softmaxCrossEntropy only). Default: none. */
+  readonly metrics?: readonly MetricName[];
+  /** Target of softmax cross-entropy that counts for nothing. Default: -100. */
+  readonly ignoreIndex?: number;
+  /** Evaluated after every epoch (inference mode). Default: none. */
+  readonly validationData?: Data<Batch<In, L>>;
+  /** Stop when the monitored quantity stops improving. Default: off. */
+  readonly earlyStopping?: EarlyStoppingOptions;
+  /** Shuffle the batch order every epoch (only for array data). Default: false. */
+  readonly shuffle?: boolean;
+  /** Seed of the shuffling generator. Default: 0. */
+  readonly seed?: number;
+  /** Called after each batch (awaited when it returns a Promise). */
+  readonly onBatchEnd?: (log: BatchLog) => void | Promise<void>;
+  /** Called after each epoch, after validation (awaited when it returns a Promise). */
+  readonly onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+  /** Stops training between batches; `fit` then rejects with an AbortError. */
+  readonly signal?: AbortSignal;
+  /** Kernels for the layers, the loss and the optimizer during the fit. Default: the model's `backend`. */
+  readonly backend?: BackendName;
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions<L extends LossName = LossName> {
+  /** The loss. Default: `'softmaxCrossEntropy'`. */
+  readonly loss?: L;
+  /** Metrics (softmaxCrossEntropy only). Default: none. */
+  readonly metrics?: readonly MetricName[];
+  /** Target of softmax cross-entropy that counts for nothing. Default: -100. */
+  readonly ignoreIndex?: number;
+  /** Stops between batches with an AbortError. */
+  readonly signal?: AbortSignal;
+  /** Kernels. Default: the model's `backend`. */
+  readonly backend?: BackendName;
+}
+
+/** What {@link evaluate} resolves to. */
+export interface Evaluation {
+  /** Mean loss over the counted rows. */
+  readonly loss: number;
+  /** Every metric's value. */
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Examples (sequences) seen. */
+  readonly examples: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// validation
+
+type Obj = Readonly<Record<string, unknown>>;
+
+function intOpt(o: Obj, key: string, dflt: number | undefined, lo: number): number {
+  const v = o[key];
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo) throw new ValueError(`expected an integer >= ${lo}, got ${describe(v)}`, `options.${key}`);
+  return v;
+}
+
+function fnOpt(o: Obj, key: string): void {
+  if (o[key] !== undefined && typeof o[key] !== 'function') throw new ValueError(`expected a function, got ${describe(o[key])}`, `options.${key}`);
+}
+
+interface Common {
+  readonly loss: LossName;
+  readonly metrics: readonly MetricName[];
+  readonly ignoreIndex: number;
+  readonly signal: AbortSignal | null;
+  readonly backend: BackendName | null;
+}
+
+function commonOptions(o: Obj): Common {
+  const loss = o.loss ?? 'softmaxCrossEntropy';
+  if (loss !== 'softmaxCrossEntropy' && loss !== 'bceWithLogits' && loss !== 'mse') {
+    throw new ValueError(`expected 'softmaxCrossEntropy', 'bceWithLogits' or 'mse', got ${describe(loss)}`, 'options.loss');
+  }
+  const m = o.metrics ?? [];
+  if (!Array.isArray(m)) throw new ValueError(`expected an array of metric names, got ${describe(m)}`, 'options.metrics');
+  (m as unknown[]).forEach((name, i) => {
+    if (!METRIC_NAMES.includes(name as MetricName)) throw new ValueError(`expected one of ${METRIC_NAMES.join(', ')}, got ${describe(name)}`, `options.metrics[${i}]`);
+  });
+  if (m.length > 0 && loss !== 'softmaxCrossEntropy') throw new ValueError(`metrics need the softmaxCrossEntropy loss, got ${loss}`, 'options.metrics');
+  const ignoreIndex = o.ignoreIndex === undefined ? -100 : o.ignoreIndex;
+  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) throw new ValueError(`expected an integer, got ${describe(ignoreIndex)}`, 'options.ignoreIndex');
+  const signal = o.signal ?? null;
+  if (signal !== null && !(signal instanceof AbortSignal)) throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
+  const backend = o.backend ?? null;
+  if (backend !== null && backend !== 'native' && backend !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(backend)}`, 'options.backend');
+  return { loss, metrics: m as MetricName[], ignoreIndex, signal: signal as AbortSignal | null, backend: backend as BackendName | null };
+}
+
+function checkModel(model: unknown): Model<Kind, Kind> {
+  const m = model as Model<Kind, Kind> | null;
+  if (typeof m !== 'object' || m === null || typeof m.forward !== 'function' || typeof m.parameters !== 'function' || typeof m.zeroGrad !== 'function') {
+    throw new ValueError(`expected a model (sequential(...).build()), got ${describe(model)}`, 'model');
+  }
+  return m;
+}
+
+function checkData(data: unknown, name: string, epochs: number): void {
+  if (typeof data === 'function') return;
+  const d = data as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown; next?: unknown } | null;
+  if (typeof d !== 'object' || d === null || (typeof d[Symbol.iterator] !== 'function' && typeof d[Symbol.asyncIterator] !== 'function')) {
+    throw new ValueError(`expected an iterable of batches or a function of the epoch, got ${describe(data)}`, name);
+  }
+  if (typeof d.next === 'function' && epochs > 1) {
+    throw new ValueError('a one-shot iterator cannot be read for several epochs: pass an array or a function of the epoch', name);
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | null): void {
+  if (signal?.aborted) throw new AbortError();
+}
+
+const tick = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+// ---------------------------------------------------------------------------------------------
+// one batch's loss
+
+interface BatchResult {
+  readonly loss: number;
+  readonly grad: Float32Array;
+  /** Counted rows (CE) or elements (bce/mse): the weight of this batch's loss in an epoch mean. */
+  readonly count: number;
+  readonly correct: number;
+  readonly examples: number;
+}
+
+function rowMask(y: Value): { rows: number; features: number; mask: Float32Array | null; examples: number } {
+  if (y.kind === 'tokens') throw new ValueError('the model gives token ids; a loss needs float outputs', 'model');
+  if (y.kind === 'vector') return { rows: y.batch, features: y.features, mask: null, examples: y.batch };
+  const { seqLen: T, batch: B, lengths } = y;
+  if (!lengths) return { rows: T * B, features: y.features, mask: null, examples: B };
+  const mask = new Float32Array(T * B);
+  for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) mask[t * B + b] = t < lengths[b] ? 1 : 0;
+  return { rows: T * B, features: y.features, mask, examples: B };
+}
+
+function batchLoss(y: Value, target: unknown, c: Common, backend: BackendName, where: string): BatchResult {
+  const { rows, features, mask, examples } = rowMask(y);
+  const data = (y as { data: Float32Array }).data;
+  if (c.loss === 'softmaxCrossEntropy') {
+    if (!(target instanceof Int32Array)) throw new ValueError(`expected an Int32Array of class ids, got ${describe(target)}`, `${where}.target`);
+    if (target.length !== rows) {
+      throw new ShapeError(`expected length ${rows} (${y.kind === 'sequence' ? 'seqLen*batch' : 'batch'}: one class per output row), got ${target.length}`, `${where}.target`);
+    }
+    const r = softmaxCrossEntropy({ logits: data, targets: target, numClasses: features, weights: mask, ignoreIndex: c.ignoreIndex }, { backend });
+    return { loss: r.loss, grad: r.dLogits, count: r.weightSum, correct: r.numCorrect, examples };
+  }
+  if (!(target instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(target)}`, `${where}.target`);
+  if (target.length !== data.length) throw new ShapeError(`expected length ${data.length} (the output's), got ${target.length}`, `${where}.target`);
+  let weights: Float32Array | null = null;
+  let count = data.length;
+  if (mask) {
+    weights = new Float32Array(data.length);
+    count = 0;
+    for (let r = 0; r < rows; r++) {
+      if (mask[r] === 0) continue;
+      weights.fill(1, r * features, (r + 1) * features);
+      count += features;
+    }
+  }
+  const r = c.loss === 'mse'
+    ? (() => { const m = mse({ predictions: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dPredictions }; })()
+    : (() => { const m = bceWithLogits({ logits: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dLogits }; })();
+  const scale = count > 0 ? 1 / count : 0;
+  for (let i = 0; i < r.grad.length; i++) r.grad[i] *= scale;
+  return { loss: r.loss * scale, grad: r.grad, count, correct: 0, examples };
+}
+
+/** Sums over batches turned into the epoch's loss and metrics. */
+class Totals {
+  private lossSum = 0;
+  private count = 0;
+  private correct = 0;
+  examples = 0;
+  batches = 0;
+
+  add(r: BatchResult): void {
+    this.lossSum += r.loss * r.count;
+    this.count += r.count;
+    this.correct += r.correct;
+    this.examples += r.examples;
+    this.batches++;
+  }
+
+  get loss(): number {
+    return this.count > 0 ? this.lossSum / this.count : 0;
+  }
+
+  metrics(names: readonly MetricName[]): Record<string, number> {
+    return metricValues(names, this.loss, this.correct, this.count);
+  }
+}
+
+function metricValues(names: readonly MetricName[], meanCe: number, correct: number, count: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    out[n] = n === 'accuracy' ? (count > 0 ? correct / count : 0) : n === 'perplexity' ? Math.exp(meanCe) : meanCe / Math.LN2;
+  }
+  return out;
+}
+
+async function* batchesOf<B>(data: Data<B>, epoch: number, order: Rng | null): AsyncGenerator<B> {
+  const src = typeof data === 'function' ? data(epoch) : data;
+  if (order && Array.isArray(src)) {
+    const perm = order.permutation(src.length);
+    for (let i = 0; i < perm.length; i++) yield (src as B[])[perm[i]];
+    return;
+  }
+  if (typeof (src as AsyncIterable<B>)[Symbol.asyncIterator] === 'function') {
+    for await (const b of src as AsyncIterable<B>) yield b;
+  } else if (typeof (src as Iterable<B>)[Symbol.iterator] === 'function') {
+    for (const b of src as Iterable<B>) yield b;
+  } else {
+    throw new ValueError(`the data function gave ${describe(src)} for epoch ${epoch}, not an iterable of batches`, 'data');
+  }
+}
+
+function checkBatch(b: unknown, where: string): { x: Value; target: unknown } {
+  if (typeof b !== 'object' || b === null || typeof (b as { x?: unknown }).x !== 'object' || (b as { x?: unknown }).x === null) {
+    throw new ValueError(`expected a batch {x, target}, got ${describe(b)}`, where);
+  }
+  return b as { x: Value; target: unknown };
+}
+
+async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: Common, backend: BackendName, name: string, epoch: number): Promise<Evaluation> {
+  const totals = new Totals();
+  let i = 0;
+  for await (const raw of batchesOf(data, epoch, null)) {
+    throwIfAborted(c.signal);
+    const where = `${name}[${i}]`;
+    const b = checkBatch(raw, where);
+    const s = await model.forward(b.x as never, { training: false });
+    totals.add(batchLoss(s.y as Value, b.target, c, backend, where));
+    i++;
+    await tick();
+  }
+  return { loss: totals.loss, metrics: totals.metrics(c.metrics), examples: totals.examples };
+}
+
+function withBackend<T>(model: Model<Kind, Kind>, backend: BackendName | null, run: () => Promise<T>): Promise<T> {
+  if (backend === null || backend === model.backend) return run();
+  const saved = model.backend;
+  model.backend = backend;
+  return run().finally(() => {
+    model.backend = saved;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the public functions
+
+/** Trains `model` on `data`; resolves to the per-epoch history (see the module comment). */
+export async function fit<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
+  model: Model<In, Out>, data: Data<Batch<In, NoInfer<L>>>, options: FitOptions<In, L>,
+): Promise<History> {
+  const m = checkModel(model);
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
+  const o = options as unknown as Obj;
+  const epochs = intOpt(o, 'epochs', undefined, 1);
+  const c = commonOptions(o);
+  checkData(data, 'data', epochs);
+  if (o.validationData !== undefined) checkData(o.validationData, 'options.validationData', epochs);
+  const opt = (o.optimizer ?? adam()) as Optimizer;
+  if (typeof opt !== 'object' || opt === null || typeof opt.step !== 'function' || typeof opt.setEpoch !== 'function') {
+    throw new ValueError(`expected an optimizer (sgd(), adam(), ...), got ${describe(o.optimizer)}`, 'options.optimizer');
+  }
+  fnOpt(o, 'onBatchEnd');
+  fnOpt(o, 'onEpochEnd');
+  if (o.shuffle !== undefined && typeof o.shuffle !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(o.shuffle)}`, 'options.shuffle');
+  const seed = intOpt(o, 'seed', 0, 0);
+  const hasVal = options.validationData !== undefined;
+  let early: { monitor: MonitorName; patience: number; minDelta: number; max: boolean } | null = null;
+  if (o.earlyStopping !== undefined) {
+    const e = o.earlyStopping as Obj;
+    if (typeof e !== 'object' || e === null) throw new ValueError(`expected an object, got ${describe(e)}`, 'options.earlyStopping');
+    const monitor = (e.monitor ?? (hasVal ? 'valLoss' : 'loss')) as MonitorName;
+    const known = ['loss', 'valLoss', ...c.metrics, ...c.metrics.map((n) => `val${n[0].toUpperCase()}${n.slice(1)}`)];
+    if (!known.includes(monitor) || (monitor.startsWith('val') && !hasVal)) {
+      throw new ValueError(`expected one of ${known.filter((k) => hasVal || !k.startsWith('val')).join(', ')} (metrics must be listed in options.metrics; val* needs validationData), got ${describe(e.monitor)}`, 'options.earlyStopping.monitor');
+    }
+    const patience = e.patience ?? 0;
+    if (typeof patience !== 'number' || !Number.isSafeInteger(patience) || patience < 0) throw new ValueError(`expected an integer >= 0, got ${describe(patience)}`, 'options.earlyStopping.patience');
+    const minDelta = e.minDelta ?? 0;
+    if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0) throw new ValueError(`expected a finite number >= 0, got ${describe(minDelta)}`, 'options.earlyStopping.minDelta');
+    early = { monitor, patience, minDelta, max: /accuracy$/i.test(monitor) };
+  }
+  throwIfAborted(c.signal);
+
+  return withBackend(m, c.backend, async () => {
+    const backend = m.backend;
+    const order = options.shuffle ? new Rng(seed) : null;
+    const params = m.parameters();
+    const logs: EpochLog[] = [];
+    let best = early?.max ? -Infinity : Infinity;
+    let wait = 0;
+    let stoppedEarly = false;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      opt.setEpoch(epoch);
+      const totals = new Totals();
+      const start = performance.now();
+      let i = 0;
+      for await (const raw of batchesOf(data as Data<unknown>, epoch, order)) {
+        throwIfAborted(c.signal);
+        const where = `data[${i}]`;
+        const b = checkBatch(raw, where);
+        m.zeroGrad();
+        const s = await m.forward(b.x as never, { training: true });
+        const r = batchLoss(s.y as Value, b.target, c, backend, where);
+        await s.backward(r.grad);
+        if (c.signal?.aborted) {
+          m.zeroGrad(); // all-or-nothing: this batch's gradients are dropped, the weights untouched
+          throw new AbortError();
+        }
+        opt.step(params, { backend });
+        m.zeroGrad();
+        totals.add(r);
+        if (options.onBatchEnd) {
+          const mv = metricValues(c.metrics, r.loss, r.correct, r.count);
+          const secs = (performance.now() - start) / 1000;
+          await options.onBatchEnd({
+            epoch, batch: i, loss: r.loss, metric: c.metrics.length > 0 ? mv[c.metrics[0]] : null, metrics: mv,
+            examples: r.examples, examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
+          });
+        }
+        i++;
+        await tick();
+      }
+      const secs = (performance.now() - start) / 1000;
+      const metrics = totals.metrics(c.metrics);
+      let val: Evaluation | null = null;
+      if (options.validationData !== undefined) val = await runEvaluation(m, options.validationData as Data<unknown>, c, backend, 'options.validationData', epoch);
+      const log: EpochLog = {
+        epoch, batches: totals.batches, loss: totals.loss, metric: c.metrics.length > 0 ? metrics[c.metrics[0]] : null, metrics,
+        valLoss: val ? val.loss : null, valMetrics: val ? val.metrics : null, examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
+      };
+      logs.push(log);
+      if (options.onEpochEnd) await options.onEpochEnd(log);
+      if (early) {
+        const mon = early.monitor;
+        const value = mon === 'loss' ? log.loss : mon === 'valLoss' ? (log.valLoss as number)
+          : mon.startsWith('val') ? (log.valMetrics as Record<string, number>)[`${mon[3].toLowerCase()}${mon.slice(4)}`] : log.metrics[mon];
+        const improved = early.max ? value > best + early.minDelta : value < best - early.minDelta;
+        if (improved) {
+          best = value;
+          wait = 0;
+        } else if (++wait >= Math.max(1, early.patience)) {
+          stoppedEarly = true;
+          break;
+        }
+      }
+      throwIfAborted(c.signal);
+    }
+    return {
+      epochs: logs, loss: logs.map((l) => l.loss), valLoss: logs.filter((l) => l.valLoss !== null).map((l) => l.valLoss as number), stoppedEarly,
+    };
+  });
+}
+
+/** Mean loss and metrics of `model` (inference mode) over `data`. */
+export async function evaluate<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
+  model: Model<In, Out>, data: Iterable<Batch<In, L>> | AsyncIterable<Batch<In, L>>, options: EvaluateOptions<L> = {},
+): Promise<Evaluation> {
+  const m = checkModel(model);
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
+  const c = commonOptions(options as unknown as Obj);
+  checkData(data, 'data', 1);
+  throwIfAborted(c.signal);
+  return withBackend(m, c.backend, () => runEvaluation(m, data as Data<unknown>, c, m.backend, 'data', 0));
+}
+
+/** The model's output for `x` in inference mode (no dropout). */
+export async function predict<In extends Kind, Out extends Kind>(model: Model<In, Out>, x: ValueOf<In>): Promise<ValueOf<Out>> {
+  const m = checkModel(model);
+  const s = await m.forward(x as never, { training: false });
+  return s.y as ValueOf<Out>;
+}
