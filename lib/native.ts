@@ -20,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeError } from './errors.js';
+import type { NativeJordanOps } from './nn/jordan.js';
 import type { NativeNnOps } from './nn/native.js';
 import type { NativeTrainOps } from './train/native.js';
 
@@ -65,12 +66,14 @@ export interface NativeAddon {
   train?: NativeTrainOps;
   /** The layer kernels (native/binding/nn_binding.cc); absent when the addon was built without them. */
   nn?: NativeNnOps;
+  /** The Jordan network kernels (native/binding/jordan_binding.cc); absent when the addon was built without them. */
+  jordan?: NativeJordanOps;
 }
 
 /** The addon's optional parts, and what each holds (for the error when one is missing). */
-const PARTS = { train: 'training kernels', nn: 'layer kernels' } as const;
+const PARTS = { train: 'training kernels', nn: 'layer kernels', jordan: 'Jordan network kernels' } as const;
 
-/** Name of an optional part of the addon: `'train'` or `'nn'`. */
+/** Name of an optional part of the addon: `'train'`, `'nn'` or `'jordan'`. */
 export type AddonPartName = keyof typeof PARTS;
 
 /** Folder holding package.json, binding.gyp, build/ and prebuilds/. */

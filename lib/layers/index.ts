@@ -12,3 +12,4 @@ export {
   rnn, lstm, gru,
   type RecurrentOptions, type RnnOptions, type LstmOptions, type GruOptions, type MergeMode, type RecurrentKinds, type RecurrentOutput,
 } from './recurrent.js';
+export { jordan, type JordanOptions, type JordanKinds } from './jordan.js';

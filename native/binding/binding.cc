@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "args.h"
+#include "jordan_binding.h"
 #include "cells.h"
 #include "dispatch.h"
 #include "gemm.h"
@@ -467,6 +468,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("internals", internals);
   RegisterNnOps(env, exports);     // exports.nn (nn_binding.cc)
   RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
+  RegisterJordanOps(env, exports);  // exports.jordan (jordan_binding.cc)
   return exports;
 }
 
