@@ -293,11 +293,72 @@ function fuzzInternals() {
   }
 }
 
+// The addon's other parts (exports.train, exports.nn, exports.jordan): argument objects built from
+// each op family's real field names, every field a random pick of small sizes, short or right-length
+// Float32Arrays, Int32Arrays with in- or out-of-range ids, enum strings and junk. Most calls are
+// malformed; some are valid and run the kernel. Same rule: no crash, only gated error codes.
+const PART_FIELDS = {
+  train: {
+    names: ['logits', 'target', 'weights', 'dLogits', 'input', 'dInput', 'param', 'grad', 'momentumBuffer',
+      'expAvg', 'expAvgSq', 'squareAvg', 'gradAvg', 'rows', 'numClasses', 'size', 'reduction', 'ignoreIndex',
+      'lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'beta1', 'beta2', 'eps', 'alpha', 'step',
+      'centered', 'decoupledWeightDecay', 'maxNorm', 'clipValue', 'grads'],
+    enums: ['mean', 'sum', 'none'],
+  },
+  nn: {
+    names: ['x', 'y', 'weight', 'bias', 'dy', 'dx', 'dWeight', 'dBias', 'ids', 'out', 'rows', 'inFeatures',
+      'outFeatures', 'vocabSize', 'dim', 'paddingIndex', 'accumulate'],
+    enums: [],
+  },
+  jordan: {
+    names: ['seqLen', 'batch', 'inputSize', 'hiddenSize', 'outputSize', 'x', 'weightIh', 'weightHy', 'weightHo',
+      'biasIh', 'biasHh', 'biasHo', 'y0', 'lengths', 'reverse', 'activation', 'outputActivation', 'y', 'yN', 'h',
+      'cache', 'dy', 'dyN', 'dx', 'dy0', 'dWeightIh', 'dWeightHy', 'dWeightHo', 'dBiasIh', 'dBiasHh', 'dBiasHo'],
+    enums: ['tanh', 'relu', 'sigmoid', 'linear'],
+  },
+};
+
+function partValue(enums) {
+  switch (int(0, 9)) {
+    case 0: case 1: return int(0, 4); // a small size
+    case 2: case 3: return f32(int(0, 24)); // an array of some length
+    case 4: return Int32Array.from({ length: int(0, 6) }, () => int(-2, 6)); // ids, some out of range
+    case 5: return enums.length ? pick(enums) : pick(JUNK());
+    case 6: return chance(0.5);
+    case 7: return pick(HUGE);
+    case 8: return Array.from({ length: int(0, 3) }, () => f32(int(0, 8))); // a gradient list
+    default: return pick(JUNK());
+  }
+}
+
+function fuzzParts() {
+  const available = Object.keys(PART_FIELDS).filter((k) => addon[k] && typeof addon[k] === 'object');
+  if (available.length === 0) return;
+  const part = pick(available);
+  const fns = Object.keys(addon[part]).filter((k) => typeof addon[part][k] === 'function');
+  if (fns.length === 0) return;
+  const { names, enums } = PART_FIELDS[part];
+  const args = {};
+  for (const name of names) if (chance(0.6)) args[name] = partValue(enums);
+  stats.parts = (stats.parts ?? 0) + 1;
+  stats.calls++;
+  try {
+    addon[part][pick(fns)](chance(0.03) ? pick(JUNK()) : args);
+    stats.returned++;
+  } catch (err) {
+    classify('threw', err);
+  }
+}
+
 const opNames = Object.keys(OPS);
 const started = Date.now();
 for (let i = 0; i < CALLS; i++) {
   if (chance(0.08)) {
     fuzzInternals();
+    continue;
+  }
+  if (chance(0.15)) {
+    fuzzParts();
     continue;
   }
   const op = pick(opNames);
