@@ -43,6 +43,7 @@
  */
 import { type Kind } from '../layers/values.js';
 import { dense, dropout, embedding, oneHot } from '../layers/basic.js';
+import { jordan } from '../layers/jordan.js';
 import { gru, lstm, rnn } from '../layers/recurrent.js';
 import type { KindMap, Layer, LayerConfig } from '../layers/layer.js';
 import { FormatError, GatedError, ValueError } from '../errors.js';
@@ -109,6 +110,7 @@ const FACTORIES: Readonly<Record<string, Factory>> = {
   rnn: (c) => rnn(c as never) as unknown as Layer,
   lstm: (c) => lstm(c as never) as unknown as Layer,
   gru: (c) => gru(c as never) as unknown as Layer,
+  jordan: (c) => jordan(c as never) as unknown as Layer,
 };
 
 /** The layer types a model file may name. */

@@ -13,6 +13,7 @@ import { FileError } from '../../lib/io/atomic.js';
 import { type Tensor, decodeSafetensors, encodeSafetensors } from '../../lib/io/safetensors.js';
 import {
   dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Kind, type Sequence, type Value, type Vector,
+  jordan,
 } from '../../lib/layers/index.js';
 import {
   METADATA_KEYS, decodeModel, describeModel, encodeModel, layerFromConfig, layerTypes, loadModel, loadModelAsync,
@@ -81,6 +82,14 @@ const cases: Case[] = [
       .add(dropout({ rate: 0.25 }))
       .add(dense({ units: 2 }), 'head')
       .build({ seed: 8, backend: 'js' }) as AnyModel,
+    x: () => seqBatch(3),
+  },
+  {
+    name: 'sequence input: Jordan network + dense',
+    build: () => sequential(input.sequence({ features: 3 }))
+      .add(jordan({ hiddenSize: 4, outputSize: 3, outputActivation: 'sigmoid' }))
+      .add(dense({ units: 2 }))
+      .build({ seed: 10, backend: 'js' }) as AnyModel,
     x: () => seqBatch(3),
   },
   {
@@ -186,6 +195,7 @@ describe('round trips', () => {
     const layers = [
       embedding({ vocabSize: 3, dim: 2 }), oneHot({ vocabSize: 3 }), dense({ units: 2, activation: 'relu' }),
       dropout({ rate: 0.5 }), rnn({ hiddenSize: 2 }), lstm({ hiddenSize: 2, returnState: true }), gru({ hiddenSize: 2, dropout: 0.1 }),
+      jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }),
     ];
     expect(layers.map((l) => l.type).sort()).toEqual([...layerTypes].sort());
     for (const l of layers) expect(layerFromConfig(l.type, l.config!).config).toEqual(l.config);
