@@ -10,23 +10,6 @@
 namespace gated {
 namespace {
 
-inline int64_t seq_len(const JordanInputs& in, int64_t b) { return in.lengths ? in.lengths[b] : in.s.T; }
-inline int64_t time_at(const JordanInputs& in, int64_t b, int64_t s) {
-  const int64_t len = seq_len(in, b);
-  if (s >= len) return -1;
-  return in.reverse ? len - 1 - s : s;
-}
-inline int64_t num_steps(const JordanInputs& in) {
-  if (!in.lengths) return in.s.T;
-  int64_t m = 0;
-  for (int64_t b = 0; b < in.s.B; b++) m = in.lengths[b] > m ? in.lengths[b] : m;
-  return m;
-}
-inline void zero_masked(const JordanInputs& in, float* block, int64_t width) {
-  if (!in.lengths || width == 0 || !block) return;
-  for (int64_t b = 0; b < in.s.B; b++)
-    for (int64_t t = seq_len(in, b); t < in.s.T; t++) memset(block + (t * in.s.B + b) * width, 0, sizeof(float) * width);
-}
 inline float act_h(float v, int act) {
   if (act == 1) return v > 0.0f ? v : 0.0f;
   return tanhf(v);
@@ -83,18 +66,18 @@ void jordan_forward(const JordanForwardArgs& a) {
   for (int64_t j = 0; j < H; j++) bias[j] = (in.b_ih ? in.b_ih[j] : 0.0f) + (in.b_hh ? in.b_hh[j] : 0.0f);
   if (B * H > 0) memset(hs, 0, sizeof(float) * B * H);
 
-  const int64_t S = num_steps(in);
+  const int64_t S = seq::num_steps(in);
   for (int64_t s = 0; s < S; s++) {
     seq::gemm(false, true, B, H, O, yr, O, in.w_hy, O, gh, H, false);  // gh = y_prev W_hy^T
     for (int64_t b = 0; b < B; b++) {
-      const int64_t t = time_at(in, b, s);
+      const int64_t t = seq::time_at(in, b, s);
       if (t < 0) continue;
       const int64_t r = t * B + b;
       for (int64_t j = 0; j < H; j++) hs[b * H + j] = act_h(gx[r * H + j] + bias[j] + gh[b * H + j], in.act);
     }
     seq::gemm(false, true, B, O, H, hs, H, in.w_ho, H, zo, O, false);  // zo = h W_ho^T
     for (int64_t b = 0; b < B; b++) {
-      const int64_t t = time_at(in, b, s);
+      const int64_t t = seq::time_at(in, b, s);
       if (t < 0) continue;
       const int64_t r = t * B + b;
       if (keep) {
@@ -136,10 +119,10 @@ void jordan_backward(const JordanBackwardArgs& a) {
   if (TB * O > 0) memset(dZo, 0, sizeof(float) * TB * O);
   seq::copy_or_zero(dyr, a.dy_n, B * O);
 
-  const int64_t S = TB > 0 ? num_steps(in) : 0;
+  const int64_t S = TB > 0 ? seq::num_steps(in) : 0;
   for (int64_t s = S - 1; s >= 0; s--) {
     for (int64_t b = 0; b < B; b++) {
-      const int64_t t = time_at(in, b, s);
+      const int64_t t = seq::time_at(in, b, s);
       if (t < 0) {
         for (int64_t k = 0; k < O; k++) dzo[b * O + k] = 0.0f;
         continue;
@@ -153,7 +136,7 @@ void jordan_backward(const JordanBackwardArgs& a) {
     }
     seq::gemm(false, false, B, H, O, dzo, O, in.w_ho, H, dh, H, false);  // dh = dzo W_ho
     for (int64_t b = 0; b < B; b++) {
-      const int64_t t = time_at(in, b, s);
+      const int64_t t = seq::time_at(in, b, s);
       if (t < 0) {
         for (int64_t j = 0; j < H; j++) dzh[b * H + j] = 0.0f;
         continue;
@@ -167,7 +150,7 @@ void jordan_backward(const JordanBackwardArgs& a) {
     }
     seq::gemm(false, false, B, O, H, dzh, H, in.w_hy, O, dyp, O, false);  // dy_prev = dzh W_hy
     for (int64_t b = 0; b < B; b++) {
-      if (time_at(in, b, s) < 0) continue;  // finished: the fed-back gradient passes unchanged
+      if (seq::time_at(in, b, s) < 0) continue;  // finished: the fed-back gradient passes unchanged
       for (int64_t k = 0; k < O; k++) dyr[b * O + k] = dyp[b * O + k];
     }
   }

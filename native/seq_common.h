@@ -68,17 +68,22 @@ class Workspace {
   int64_t total_ = 0;
 };
 
-inline int64_t seq_len(const SeqInputs& in, int64_t b) { return in.lengths ? in.lengths[b] : in.s.T; }
+// The helpers below take any inputs struct with `s.T`, `s.B`, `lengths` and `reverse` (SeqInputs, and
+// the Jordan cell's JordanInputs).
+template <class In>
+inline int64_t seq_len(const In& in, int64_t b) { return in.lengths ? in.lengths[b] : in.s.T; }
 
 // Time index of batch row b at processing step s, or -1 when b has no step s (s >= len_b).
-inline int64_t time_at(const SeqInputs& in, int64_t b, int64_t s) {
+template <class In>
+inline int64_t time_at(const In& in, int64_t b, int64_t s) {
   const int64_t len = seq_len(in, b);
   if (s >= len) return -1;
   return in.reverse ? len - 1 - s : s;
 }
 
 // Number of processing steps: the longest sequence.
-inline int64_t num_steps(const SeqInputs& in) {
+template <class In>
+inline int64_t num_steps(const In& in) {
   if (!in.lengths) return in.s.T;
   int64_t m = 0;
   for (int64_t b = 0; b < in.s.B; b++) m = in.lengths[b] > m ? in.lengths[b] : m;
@@ -86,7 +91,8 @@ inline int64_t num_steps(const SeqInputs& in) {
 }
 
 // Zeroes the rows (t, b) with t >= len_b of a [T, B, width] block.
-inline void zero_masked_rows(const SeqInputs& in, float* block, int64_t width) {
+template <class In>
+inline void zero_masked_rows(const In& in, float* block, int64_t width) {
   if (!in.lengths || width == 0) return;
   for (int64_t b = 0; b < in.s.B; b++)
     for (int64_t t = seq_len(in, b); t < in.s.T; t++)
