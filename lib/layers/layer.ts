@@ -32,6 +32,11 @@ export interface ForwardContext {
   readonly rng: Rng;
   /** Which kernels run: `'native'` or `'js'`. */
   readonly backend: BackendName;
+  /**
+   * Recurrent layers give their final state (`LayerStep.state`) even when built without
+   * `returnState`: stateful training and streaming carry it into the next call. Default: false.
+   */
+  readonly keepState?: boolean;
 }
 
 /**

@@ -388,7 +388,7 @@ class RecurrentLayer implements Layer {
       ? { kind: 'sequence', data: merge(this.o.mergeMode, last.map((r) => r.y), T * B, H), seqLen: T, batch: B, features: F, lengths }
       : { kind: 'vector', data: merge(this.o.mergeMode, last.map((r) => r.hN), B, H), batch: B, features: F };
     let state: RecurrentState | null = null;
-    if (this.o.returnState) {
+    if (this.o.returnState || ctx.keepState) {
       const h = new Float32Array(stateLen);
       const c = isLstm ? new Float32Array(stateLen) : null;
       tapes.forEach((t, l) => t.results.forEach((r, d) => {

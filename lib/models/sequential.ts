@@ -21,8 +21,13 @@ import { ValueError } from '../errors.js';
 import { checkInput, positiveInt } from '../layers/checks.js';
 import type { KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
 import type { Kind, Value, ValueOf } from '../layers/values.js';
+import type { AtomicWriteOptions } from '../io/atomic.js';
 import { Rng } from '../random.js';
+import {
+  type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
+} from '../train/fit.js';
 import { describe } from '../validate.js';
+import { saveModelAsync } from './serialize.js';
 
 /** The description of a model's input. */
 export interface InputSpec<K extends Kind> {
@@ -75,13 +80,15 @@ export interface ModelForwardOptions {
   readonly rng?: Rng;
   /** Initial states of recurrent layers, by layer position. Default: zeros. */
   readonly initialStates?: ReadonlyMap<number, RecurrentState>;
+  /** Give every recurrent layer's final state in `states`, not only those built with `returnState`. Default: false. */
+  readonly keepStates?: boolean;
 }
 
 /** What {@link Model.forward} gives. */
 export interface ModelStep<Out extends Kind> {
   /** The output. */
   readonly y: ValueOf<Out>;
-  /** Final states of the recurrent layers built with `returnState: true`, by layer position. */
+  /** Final states of the recurrent layers built with `returnState: true` (every one with `keepStates`), by layer position. */
   readonly states: ReadonlyMap<number, RecurrentState>;
   /**
    * Back through the whole model from the output's gradient (`dy` in `y`'s data layout): adds every
@@ -112,6 +119,20 @@ export interface Model<In extends Kind, Out extends Kind> {
   parameters(): readonly Parameter[];
   /** Zeroes every gradient. */
   zeroGrad(): void;
+  /** Trains the model on `data` (lib/train/fit.ts's {@link fit}); resolves to the per-epoch history. */
+  fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History>;
+  /** Mean loss and metrics over `data` in inference mode ({@link evaluate}). */
+  evaluate<L extends LossName = 'softmaxCrossEntropy'>(
+    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
+  ): Promise<Evaluation>;
+  /** The output for `x` in inference mode (no dropout). */
+  predict(x: ValueOf<In>): Promise<ValueOf<Out>>;
+  /**
+   * Writes the model (its description and weights, PyTorch names) to one safetensors file,
+   * atomically: the file at `path` is either the old one or the new one, never half-written.
+   * Read it back with `loadModel`.
+   */
+  save(path: string, options?: AtomicWriteOptions): Promise<void>;
 }
 
 interface Entry {
@@ -194,7 +215,7 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
 
   async forward(x: ValueOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
     checkInput(x as Value, [this.spec.kind], this.spec.features, 'the model');
-    const ctx = { training: options.training ?? false, rng: options.rng ?? this.rng, backend: this.backend };
+    const ctx = { training: options.training ?? false, rng: options.rng ?? this.rng, backend: this.backend, keepState: options.keepStates ?? false };
     const steps: LayerStep[] = [];
     const states = new Map<number, RecurrentState>();
     let v: Value = x as Value;
@@ -227,6 +248,24 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
 
   zeroGrad(): void {
     for (const l of this.layers) l.zeroGrad();
+  }
+
+  fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History> {
+    return fit<In, Out, L>(this, data, options);
+  }
+
+  evaluate<L extends LossName = 'softmaxCrossEntropy'>(
+    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
+  ): Promise<Evaluation> {
+    return evaluate<In, Out, L>(this, data, options);
+  }
+
+  predict(x: ValueOf<In>): Promise<ValueOf<Out>> {
+    return predict(this, x);
+  }
+
+  save(path: string, options?: AtomicWriteOptions): Promise<void> {
+    return saveModelAsync(this, path, options);
   }
 }
 

@@ -24,7 +24,8 @@
 import type { BackendName } from '../backend/types.js';
 import { AbortError, ShapeError, ValueError } from '../errors.js';
 import type { Kind, Value, ValueOf } from '../layers/values.js';
-import type { Model } from '../models/sequential.js';
+import type { RecurrentState } from '../layers/layer.js';
+import type { Model, ModelForwardOptions, ModelStep } from '../models/sequential.js';
 import { Rng } from '../random.js';
 import { describe } from '../validate.js';
 import { bceWithLogits, mse, softmaxCrossEntropy } from './kernels.js';
@@ -34,15 +35,38 @@ import { adam, type Optimizer } from './optimizers.js';
 /** The losses `fit` can train with. */
 export type LossName = 'softmaxCrossEntropy' | 'bceWithLogits' | 'mse';
 
-/** The target type of a loss: class ids for softmax cross-entropy, floats for the others. */
-export type TargetOf<L extends LossName> = L extends 'softmaxCrossEntropy' ? Int32Array : Float32Array;
+declare const rowsOf: unique symbol;
+
+/**
+ * Class ids for softmax cross-entropy. The optional phantom `Out` records, at the type level only,
+ * (`never`: unmarked) which output they are for: one id per step of a Sequence (`'sequence'`: tagging, language models)
+ * or one per example of a Vector (`'vector'`: classification). A plain Int32Array fits either; ids
+ * marked with {@link stepTargets} or {@link sequenceTargets} given to the other kind of model are a
+ * compile error (the lengths are checked at run time too).
+ */
+export type ClassTargets<Out extends Kind = never> = Int32Array & { readonly [rowsOf]?: Out };
+
+/** Marks `ids` as one class per output step, row `t*B+b` (for a model whose output is a Sequence). Returns `ids`. */
+export function stepTargets(ids: Int32Array): ClassTargets<'sequence'> {
+  if (!(ids instanceof Int32Array)) throw new ValueError(`expected an Int32Array, got ${describe(ids)}`, 'ids');
+  return ids;
+}
+
+/** Marks `ids` as one class per example (for a model whose output is a Vector). Returns `ids`. */
+export function sequenceTargets(ids: Int32Array): ClassTargets<'vector'> {
+  if (!(ids instanceof Int32Array)) throw new ValueError(`expected an Int32Array, got ${describe(ids)}`, 'ids');
+  return ids;
+}
+
+/** The target type of a loss for an output kind: class ids for softmax cross-entropy, floats for the others. */
+export type TargetOf<L extends LossName, Out extends Kind = never> = L extends 'softmaxCrossEntropy' ? ClassTargets<Out> : Float32Array;
 
 /** One batch: an input of the model's input kind and its targets (see the module comment for layouts). */
-export interface Batch<In extends Kind, L extends LossName = 'softmaxCrossEntropy'> {
+export interface Batch<In extends Kind, L extends LossName = 'softmaxCrossEntropy', Out extends Kind = never> {
   /** The input value. */
   readonly x: ValueOf<In>;
   /** The targets. */
-  readonly target: TargetOf<L>;
+  readonly target: TargetOf<L, Out>;
 }
 
 /** Batches: an array or other re-iterable, or a function of the epoch (0-based) giving the epoch's batches. */
@@ -112,7 +136,7 @@ export interface History {
 }
 
 /** Options of {@link fit}. */
-export interface FitOptions<In extends Kind = Kind, L extends LossName = LossName> {
+export interface FitOptions<In extends Kind = Kind, L extends LossName = LossName, Out extends Kind = never> {
   /** Passes over the data, an integer >= 1. Required. */
   readonly epochs: number;
   /** The loss. Default: `'softmaxCrossEntropy'`. */
@@ -123,8 +147,15 @@ export interface FitOptions<In extends Kind = Kind, L extends LossName = LossNam
   readonly metrics?: readonly MetricName[];
   /** Target of softmax cross-entropy that counts for nothing. Default: -100. */
   readonly ignoreIndex?: number;
-  /** Evaluated after every epoch (inference mode). Default: none. */
-  readonly validationData?: Data<Batch<In, L>>;
+  /**
+   * Truncated BPTT over a long stream: every recurrent layer's final state becomes its initial state
+   * in the next batch, so consecutive batches must continue each other track by track (as
+   * `streamWindows` makes them) and keep one batch size. Gradients stop at batch edges (the carried
+   * state is a constant). The state starts from zeros at every epoch and every evaluation. Default: false.
+   */
+  readonly stateful?: boolean;
+  /** Evaluated after every epoch (inference mode; stateful when training is). Default: none. */
+  readonly validationData?: Data<Batch<In, L, Out>>;
   /** Stop when the monitored quantity stops improving. Default: off. */
   readonly earlyStopping?: EarlyStoppingOptions;
   /** Shuffle the batch order every epoch (only for array data). Default: false. */
@@ -149,6 +180,8 @@ export interface EvaluateOptions<L extends LossName = LossName> {
   readonly metrics?: readonly MetricName[];
   /** Target of softmax cross-entropy that counts for nothing. Default: -100. */
   readonly ignoreIndex?: number;
+  /** Carry recurrent states from batch to batch (see {@link FitOptions.stateful}). Default: false. */
+  readonly stateful?: boolean;
   /** Stops between batches with an AbortError. */
   readonly signal?: AbortSignal;
   /** Kernels. Default: the model's `backend`. */
@@ -185,6 +218,7 @@ interface Common {
   readonly loss: LossName;
   readonly metrics: readonly MetricName[];
   readonly ignoreIndex: number;
+  readonly stateful: boolean;
   readonly signal: AbortSignal | null;
   readonly backend: BackendName | null;
 }
@@ -202,11 +236,13 @@ function commonOptions(o: Obj): Common {
   if (m.length > 0 && loss !== 'softmaxCrossEntropy') throw new ValueError(`metrics need the softmaxCrossEntropy loss, got ${loss}`, 'options.metrics');
   const ignoreIndex = o.ignoreIndex === undefined ? -100 : o.ignoreIndex;
   if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) throw new ValueError(`expected an integer, got ${describe(ignoreIndex)}`, 'options.ignoreIndex');
+  const stateful = o.stateful ?? false;
+  if (typeof stateful !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(stateful)}`, 'options.stateful');
   const signal = o.signal ?? null;
   if (signal !== null && !(signal instanceof AbortSignal)) throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
   const backend = o.backend ?? null;
   if (backend !== null && backend !== 'native' && backend !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(backend)}`, 'options.backend');
-  return { loss, metrics: m as MetricName[], ignoreIndex, signal: signal as AbortSignal | null, backend: backend as BackendName | null };
+  return { loss, metrics: m as MetricName[], ignoreIndex, stateful, signal: signal as AbortSignal | null, backend: backend as BackendName | null };
 }
 
 function checkModel(model: unknown): Model<Kind, Kind> {
@@ -337,6 +373,32 @@ async function* batchesOf<B>(data: Data<B>, epoch: number, order: Rng | null): A
   }
 }
 
+/**
+ * The recurrent states carried from batch to batch by stateful training and evaluation (nothing is
+ * carried otherwise): what `model.forward` is given and keeps.
+ */
+class Carry {
+  private states: ReadonlyMap<number, RecurrentState> | undefined;
+  private batch = -1;
+
+  constructor(private readonly on: boolean) {}
+
+  /** Forward options for the batch `x` (a ShapeError when a stateful run changes the batch size). */
+  options(x: Value, training: boolean, where: string): ModelForwardOptions {
+    if (!this.on) return { training };
+    if (this.batch >= 0 && x.batch !== this.batch) {
+      throw new ShapeError(`stateful: every batch carries on the previous one's ${this.batch} tracks, got a batch of ${x.batch}`, `${where}.x`);
+    }
+    this.batch = x.batch;
+    return { training, keepStates: true, initialStates: this.states };
+  }
+
+  /** Keeps the final states of the batch just run. */
+  keep(step: ModelStep<Kind>): void {
+    if (this.on) this.states = step.states;
+  }
+}
+
 function checkBatch(b: unknown, where: string): { x: Value; target: unknown } {
   if (typeof b !== 'object' || b === null || typeof (b as { x?: unknown }).x !== 'object' || (b as { x?: unknown }).x === null) {
     throw new ValueError(`expected a batch {x, target}, got ${describe(b)}`, where);
@@ -346,12 +408,14 @@ function checkBatch(b: unknown, where: string): { x: Value; target: unknown } {
 
 async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: Common, backend: BackendName, name: string, epoch: number): Promise<Evaluation> {
   const totals = new Totals();
+  const carry = new Carry(c.stateful);
   let i = 0;
   for await (const raw of batchesOf(data, epoch, null)) {
     throwIfAborted(c.signal);
     const where = `${name}[${i}]`;
     const b = checkBatch(raw, where);
-    const s = await model.forward(b.x as never, { training: false });
+    const s = await model.forward(b.x as never, carry.options(b.x, false, where));
+    carry.keep(s);
     totals.add(batchLoss(s.y as Value, b.target, c, backend, where));
     i++;
     await tick();
@@ -373,7 +437,7 @@ function withBackend<T>(model: Model<Kind, Kind>, backend: BackendName | null, r
 
 /** Trains `model` on `data`; resolves to the per-epoch history (see the module comment). */
 export async function fit<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
-  model: Model<In, Out>, data: Data<Batch<In, NoInfer<L>>>, options: FitOptions<In, L>,
+  model: Model<In, Out>, data: Data<Batch<In, NoInfer<L>, NoInfer<Out>>>, options: FitOptions<In, L, NoInfer<Out>>,
 ): Promise<History> {
   const m = checkModel(model);
   if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
@@ -419,6 +483,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
     for (let epoch = 0; epoch < epochs; epoch++) {
       opt.setEpoch(epoch);
       const totals = new Totals();
+      const carry = new Carry(c.stateful);
       const start = performance.now();
       let i = 0;
       for await (const raw of batchesOf(data as Data<unknown>, epoch, order)) {
@@ -426,7 +491,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
         const where = `data[${i}]`;
         const b = checkBatch(raw, where);
         m.zeroGrad();
-        const s = await m.forward(b.x as never, { training: true });
+        const s = await m.forward(b.x as never, carry.options(b.x, true, where));
         const r = batchLoss(s.y as Value, b.target, c, backend, where);
         await s.backward(r.grad);
         if (c.signal?.aborted) {
@@ -435,6 +500,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
         }
         opt.step(params, { backend });
         m.zeroGrad();
+        carry.keep(s);
         totals.add(r);
         if (options.onBatchEnd) {
           const mv = metricValues(c.metrics, r.loss, r.correct, r.count);
@@ -480,7 +546,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
 
 /** Mean loss and metrics of `model` (inference mode) over `data`. */
 export async function evaluate<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
-  model: Model<In, Out>, data: Iterable<Batch<In, L>> | AsyncIterable<Batch<In, L>>, options: EvaluateOptions<L> = {},
+  model: Model<In, Out>, data: Iterable<Batch<In, L, NoInfer<Out>>> | AsyncIterable<Batch<In, L, NoInfer<Out>>>, options: EvaluateOptions<L> = {},
 ): Promise<Evaluation> {
   const m = checkModel(model);
   if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
