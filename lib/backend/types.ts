@@ -12,6 +12,9 @@
  * - `cache` is what forward keeps for backward; its layout is documented in native/cells.h and is the
  *   same for both backends.
  */
+import { ValueError } from '../errors.js';
+import { checkSize, describe } from '../validate.js';
+
 
 /** Sizes of one whole-sequence call. All are non-negative integers. */
 export interface SeqSizes {
@@ -167,6 +170,9 @@ export interface Backend {
 
 /** Cache sizes in floats (native/cells.h). */
 export const cacheWidth = { rnn: 2, lstm: 8, gru: 5 } as const;
+/** Floats in the forward cache of `cell` for the sizes `s` (what backward's `cache` must hold). */
 export function cacheSize(cell: keyof typeof cacheWidth, s: SeqSizes): number {
-  return cacheWidth[cell] * s.seqLen * s.batch * s.hiddenSize;
+  if (!Object.hasOwn(cacheWidth, cell as PropertyKey)) throw new ValueError(`expected 'rnn', 'lstm' or 'gru', got ${describe(cell)}`, 'cell');
+  if (typeof s !== 'object' || s === null) throw new ValueError(`expected an object { seqLen, batch, hiddenSize }, got ${describe(s)}`, 'sizes');
+  return cacheWidth[cell] * checkSize(s.seqLen, 'seqLen') * checkSize(s.batch, 'batch') * checkSize(s.hiddenSize, 'hiddenSize');
 }

@@ -76,6 +76,7 @@ export interface IdBatch {
  * @param seqs at least one sequence of int32 ids (empty sequences are allowed).
  */
 export function padBatch(seqs: readonly (Int32Array | readonly number[])[], options: PadBatchOptions = {}): IdBatch {
+  if (typeof options !== 'object' || options === null) throw new ValueError('expected an object', 'options');
   const padId = options.padId ?? 0;
   const timeMajor = options.timeMajor ?? true;
   if (!Number.isInteger(padId) || padId < INT32_MIN || padId > INT32_MAX) {

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import { FormatError, ValueError } from '../errors.js';
+import { toFileError } from '../io/atomic.js';
 import { defaultRng, type Rng } from '../random.js';
 
 /** A file location: a path string or a `file:` URL. */
@@ -24,7 +25,15 @@ function describe(path: DataPath): string {
 
 async function readUtf8(path: DataPath): Promise<string> {
   if (typeof path !== 'string' && !(path instanceof URL)) throw new ValueError('expected a path string or URL', 'path');
-  return readFile(path, 'utf8');
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw toFileError(error, describe(path), `cannot read ${describe(path)}`);
+  }
+}
+
+function checkText(text: unknown): asserts text is string {
+  if (typeof text !== 'string') throw new ValueError(`expected a string, got ${typeof text}`, 'text');
 }
 
 /** Lines of `text` with their 1-based numbers; BOM dropped, `\r\n` accepted, blank lines skipped. */
@@ -70,6 +79,7 @@ export interface LabelledText {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseLabelledTsv(text: string, source = '<text>'): LabelledText[] {
+  checkText(text);
   const out: LabelledText[] = [];
   for (const [line, lineNo] of lines(text)) {
     const [label, sentence] = twoFields(line, source, lineNo, 'LABEL<TAB>SENTENCE');
@@ -102,6 +112,7 @@ export interface TaggedSentence {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseTaggedCorpus(text: string, source = '<text>'): TaggedSentence[] {
+  checkText(text);
   const out: TaggedSentence[] = [];
   for (const [line, lineNo] of lines(text)) {
     const words: string[] = [];
@@ -153,6 +164,7 @@ function parseNumber(field: string): number | null {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseTimeSeriesCsv(text: string, source = '<text>'): TimeSeries {
+  checkText(text);
   const times: string[] = [];
   const values: number[] = [];
   let header = true;
@@ -201,6 +213,7 @@ export interface ParallelPair {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseParallelTsv(text: string, source = '<text>'): ParallelPair[] {
+  checkText(text);
   const out: ParallelPair[] = [];
   for (const [line, lineNo] of lines(text)) {
     const [src, tgt] = twoFields(line, source, lineNo, 'SOURCE<TAB>TARGET');

@@ -57,7 +57,8 @@ interface Checked {
 }
 
 /** Validates {@link SamplingOptions}; each error names its field. */
-export function checkSamplingOptions(options: unknown, name = 'options'): Checked {
+export function checkSamplingOptions(options: unknown, name: string = 'options'): Checked {
+  if (typeof name !== 'string' || name === '') name = 'options';
   if (options === undefined) return { temperature: 1, topK: null, topP: 1 };
   if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, name);
   const o = options as SamplingOptions;

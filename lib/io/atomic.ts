@@ -146,6 +146,8 @@ export async function writeFileAtomicAsync(
  * @throws {FileError} if `dir` cannot be listed.
  */
 export function cleanupTempFiles(dir: string, base: string): string[] {
+  if (typeof dir !== 'string' || dir === '') throw new ValueError(`expected a directory path, got ${dir === null ? 'null' : typeof dir}`, 'dir');
+  if (typeof base !== 'string' || base === '') throw new ValueError(`expected a file name, got ${base === null ? 'null' : typeof base}`, 'base');
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -555,6 +555,9 @@ function halfTable(): Float32Array {
  * An F32 tensor's own `data` is returned as is, not copied.
  */
 export function toFloat32(tensor: Tensor): Float32Array {
+  if (typeof tensor !== 'object' || tensor === null || !ArrayBuffer.isView((tensor as { data?: unknown }).data)) {
+    throw new ValueError(`expected a tensor { dtype, shape, data }, got ${describe(tensor)}`, 'tensor');
+  }
   switch (tensor.dtype) {
     case 'F32':
       return tensor.data;
