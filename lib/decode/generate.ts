@@ -4,22 +4,21 @@
  *
  *   const model = sequential(input.tokens({ vocabSize: V }))
  *     .add(embedding({ vocabSize: V, dim: 32 }))
- *     .add(lstm({ hiddenSize: 128, returnState: true }))   // returnState: the state is carried
+ *     .add(lstm({ hiddenSize: 128 }))
  *     .add(dense({ units: V }))
  *     .build({ seed: 1 });
  *   const ids = await generate(model, { prompt, maxTokens: 200, strategy: { temperature: 0.8, topP: 0.9 }, seed: 7 });
  *
  * How it runs (inference only: no dropout, and no backward is ever taken):
  * - {@link decoder} runs the prompt through the model once (batch 1), then one token per step.
- * - **State carrying** (`mode: 'state'`, chosen by default whenever possible): every recurrent layer
- *   was built with `returnState: true`, so the prompt's call gives each layer's final state
- *   (`LayerStep.state`), and each next step runs a one-step sequence from those states
- *   (`initialState`), O(1) work per token.
- * - **Recomputation** (`mode: 'recompute'`): a recurrent layer built without `returnState` does not
- *   expose its final state (an LSTM's cell state and a stacked layer's lower states are nowhere in
- *   its output), so the model's API leaves no other way than to re-run the whole prefix for every
- *   new token, O(length) work per token. `mode: 'auto'` (the default) falls back to it only then;
- *   asking for `'state'` on such a model is a ValueError naming the layer.
+ * - **State carrying** (`mode: 'state'`, chosen by default whenever possible): the layers run with
+ *   `keepState`, so the prompt's call gives every recurrent layer's final state (`LayerStep.state`),
+ *   and each next step runs a one-step sequence from those states (`initialState`), O(1) work per
+ *   token.
+ * - **Recomputation** (`mode: 'recompute'`): re-runs the whole prefix for every new token, O(length)
+ *   work per token. `mode: 'auto'` (the default) falls back to it only for a layer of the user's own
+ *   that keeps state but does not give it (no `keepState` support); asking for `'state'` on such a
+ *   model is a ValueError naming the layer.
  * Both give the same logits up to float rounding (tested).
  *
  * Layers run directly with their forward context (`backend` chosen per call, `training: false`),
@@ -179,12 +178,12 @@ export async function decoder(
   const backend = checkBackend(options.backend, m);
   const want = checkMode(options.mode);
   // Eval mode draws no dropout mask; the generator is only there because the context needs one.
-  const ctx: ForwardContext = { training: false, rng: new Rng(0), backend };
+  const ctx: ForwardContext = { training: false, rng: new Rng(0), backend, keepState: true };
   const layers = m.layers;
   const first = await run(layers, ids, ctx, null);
   const missing = first.stateless.findIndex((s, i) => !s && !first.states.has(i));
   if (want === 'state' && missing >= 0) {
-    throw new ValueError(`layers[${missing}] (${layers[missing].type}) does not return its state: build it with returnState: true, or use mode 'recompute'`, 'mode');
+    throw new ValueError(`layers[${missing}] (${layers[missing].type}) does not give its state (no keepState support): use mode 'recompute'`, 'mode');
   }
   const mode: 'state' | 'recompute' = want === 'recompute' || missing >= 0 ? 'recompute' : 'state';
   let tokens = ids;

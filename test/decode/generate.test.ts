@@ -1,6 +1,6 @@
 /**
- * lib/decode/generate.ts: a tiny character LM (test/layers/learn.test.ts's recipe, with
- * `returnState: true`) trained on "hello world " continues a prompt exactly under greedy decoding
+ * lib/decode/generate.ts: a tiny character LM (test/layers/learn.test.ts's recipe) trained on
+ * "hello world " continues a prompt exactly under greedy decoding
  * and mostly at a low temperature; carrying the recurrent state gives the same logits as re-running
  * the whole prefix (and as one model.forward over the whole sequence) on every available backend.
  */
@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { decoder, generate, generateWithLogProbs } from '../../lib/decode/index.js';
 import { AbortError, ValueError } from '../../lib/errors.js';
-import { dense, embedding, gru, lstm, rnn, tokens } from '../../lib/layers/index.js';
+import { dense, embedding, gru, lstm, rnn, tokens, type Layer } from '../../lib/layers/index.js';
 import { input, sequential, type Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import { losses, optimizers } from '../../lib/train/kernels.js';
@@ -137,8 +137,18 @@ describe.each(backends.map((b) => [b.name] as const))('carried state vs the whol
 });
 
 describe('models and options generate refuses', () => {
-  it('a recurrent layer without returnState falls back to recomputation; mode state is refused', async () => {
-    const m = sequential(input.tokens({ vocabSize: 4 })).add(embedding({ vocabSize: 4, dim: 3 })).add(lstm({ hiddenSize: 3 }))
+  it('carries the state of layers built without returnState; a layer that hides its state falls back to recomputation', async () => {
+    const plain = sequential(input.tokens({ vocabSize: 4 })).add(embedding({ vocabSize: 4, dim: 3 })).add(lstm({ hiddenSize: 3 }))
+      .add(dense({ units: 4 })).build({ seed: 1, backend: 'js' });
+    expect((await decoder(plain, [1, 2])).mode).toBe('state');
+    // A user's own layer that keeps state between steps but does not give it (no keepState support).
+    const inner = lstm({ hiddenSize: 3 });
+    const hiding: Layer<{ readonly sequence: 'sequence' }> = {
+      kinds: { sequence: 'sequence' }, type: 'myRecurrent',
+      build: (f, rng) => inner.build(f, rng), parameters: () => inner.parameters(), zeroGrad: () => inner.zeroGrad(),
+      forward: async (x, ctx, init) => ({ ...(await inner.forward(x, { ...ctx, keepState: false }, init)), state: null }),
+    };
+    const m = sequential(input.tokens({ vocabSize: 4 })).add(embedding({ vocabSize: 4, dim: 3 })).add(hiding)
       .add(dense({ units: 4 })).build({ seed: 1, backend: 'js' });
     expect((await decoder(m, [1, 2])).mode).toBe('recompute');
     await expect(decoder(m, [1, 2], { mode: 'state' })).rejects.toMatchObject({ name: 'ValueError', argument: 'mode' });
