@@ -7,6 +7,7 @@
  * - Training: optimizers ({@link adam}, {@link sgd}, ...), schedules, metrics, {@link fit}.
  * - Decoding: {@link generate}, {@link greedy}, {@link sample} (temperature, top-k, top-p).
  * - Data: readers of the shared formats, {@link Vocabulary}, {@link padBatch}, {@link streamWindows}, ...
+ * - Serving: {@link SessionPool} (streaming sessions with dynamic batching).
  * - Files: safetensors ({@link saveSafetensors}, {@link loadSafetensors}), atomic writes.
  * - {@link ops}: the fused whole-sequence RNN / LSTM / GRU forward and backward ops (sync and async).
  * - {@link getBackend}, {@link setDefaultBackend}: choose the native addon or the pure-JS backend.
@@ -41,6 +42,9 @@ export {
 export * from './train/index.js';
 export * from './decode/index.js';
 export * from './data/index.js';
+export {
+  SessionPool, type Session, type SessionPoolOptions, type SessionSnapshot, type SessionGenerateOptions, type StepInput, type PoolStats,
+} from './serve/sessions.js';
 
 /** This package's version (from its package.json). */
 export const version: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;

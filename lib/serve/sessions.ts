@@ -1,0 +1,445 @@
+/**
+ * Streaming inference: a {@link Session} holds one client's recurrent state (every layer's) and
+ * advances it as input arrives; a {@link SessionPool} advances many sessions of one model together.
+ *
+ *   const pool = new SessionPool(model, { maxBatch: 64 });
+ *   const s = pool.open();
+ *   const logits = await s.feed([12, 7, 3]);              // [3 * V]: one row per fed step
+ *   for await (const id of s.generate({ maxTokens: 50, strategy: { temperature: 0.8 }, seed: 1 })) write(id);
+ *   const saved = s.snapshot();                            // ... later: pool.open(saved) goes on from there
+ *
+ * Dynamic batching: `feed` queues its steps. The pool runs one batch at a time; when the model is
+ * idle, a batch starts at the next macrotask (or after `maxDelayMs`, when set) with every step queued
+ * by then, and steps arriving while a batch runs go together in the next one. Queued steps of equal
+ * length (up to `maxBatch` sessions) share one `model.forward` call: their states are gathered into
+ * the `[L, B, H]` initial states and scattered back after. So a step waits at most for the batch in
+ * flight (plus `maxDelayMs`), and throughput grows with the number of clients. Each session's steps
+ * run in the order they were fed, and results are those of running the session alone (batching
+ * changes only the grouping of rows: every kernel computes each row on its own).
+ *
+ * Models: tokens or float sequences in. Recurrent layers must be unidirectional (a bidirectional
+ * layer needs the whole sequence) and take a Sequence (not `stateInput`); other layers are taken to
+ * act on each step alone. The output of a feed is the model's output for the fed steps: `[n * F]` for
+ * a Sequence output, or `[F]` (the state after the last step) for a Vector output.
+ */
+import { AbortError, ShapeError, ValueError } from '../errors.js';
+import type { RecurrentState } from '../layers/layer.js';
+import type { Kind, Value } from '../layers/values.js';
+import { sequence, tokens } from '../layers/values.js';
+import type { Model } from '../models/sequential.js';
+import { Rng } from '../random.js';
+import { describe } from '../validate.js';
+import { greedy, sample, type SamplingOptions } from '../decode/sample.js';
+
+/** What a session is fed: token ids (a tokens model) or `[n * features]` floats (a sequence model). */
+export type StepInput<In extends Kind> = In extends 'tokens' ? Int32Array | readonly number[] : Float32Array;
+
+/** Options of {@link SessionPool}. */
+export interface SessionPoolOptions {
+  /** Most sessions advanced by one call, an integer >= 1 (1: no batching). Default: 64. */
+  readonly maxBatch?: number;
+  /** How long an idle pool waits for more steps before it starts a batch, in ms (>= 0). Default: 0 (the next macrotask). */
+  readonly maxDelayMs?: number;
+}
+
+/** A session's state: steps fed so far and every recurrent layer's state (copies). */
+export interface SessionSnapshot {
+  /** Steps fed so far. */
+  readonly steps: number;
+  /** One entry per recurrent layer: its position in the model, `h` `[K * H]` and (LSTM) `c` (K = numLayers). */
+  readonly states: readonly { readonly layer: number; readonly h: Float32Array; readonly c: Float32Array | null }[];
+}
+
+/** Options of {@link Session.generate}. */
+export interface SessionGenerateOptions {
+  /** Token ids fed first. Default: none (continue after what was fed; then at least one step must have been). */
+  readonly prompt?: Int32Array | readonly number[];
+  /** Most tokens to generate (a stop token counts), an integer >= 0. Required. */
+  readonly maxTokens: number;
+  /** `'greedy'` or `{ temperature?, topK?, topP? }`. Default: `'greedy'`. */
+  readonly strategy?: 'greedy' | SamplingOptions;
+  /** Seed of the draws. Default: 0. */
+  readonly seed?: number;
+  /** Token id(s) that end generation (included as the last token). Default: none. */
+  readonly stopToken?: number | readonly number[];
+  /** Stops between tokens with an AbortError. */
+  readonly signal?: AbortSignal;
+}
+
+/** Counters of a pool (what batching achieved). */
+export interface PoolStats {
+  /** Model calls made. */
+  readonly batches: number;
+  /** Session steps requests served (one per feed). */
+  readonly requests: number;
+  /** Mean sessions per call. */
+  readonly meanBatch: number;
+}
+
+/** A recurrent layer of the model: where it is and its state's sizes per session. */
+interface Slot {
+  readonly layer: number;
+  /** State rows per session (numLayers). */
+  readonly K: number;
+  /** Floats per row. */
+  readonly H: number;
+  readonly hasC: boolean;
+}
+
+interface Request {
+  readonly session: SessionImpl;
+  readonly steps: number;
+  readonly ids: Int32Array | null;
+  readonly data: Float32Array | null;
+  resolve(y: Float32Array): void;
+  reject(e: unknown): void;
+}
+
+const RECURRENT = new Set(['rnn', 'lstm', 'gru', 'jordan']);
+
+function slotsOf(model: Model<Kind, Kind>): Slot[] {
+  const slots: Slot[] = [];
+  model.layers.forEach((l, i) => {
+    if (!RECURRENT.has(l.type)) return;
+    const c = l.config;
+    if (!c) throw new ValueError(`layers[${i}] (${l.type}) has no config: its state size is unknown`, 'model');
+    if (c.bidirectional === true) throw new ValueError(`layers[${i}] (${l.type}) is bidirectional: it needs the whole sequence, so it cannot stream`, 'model');
+    if (c.stateInput !== null && c.stateInput !== undefined) throw new ValueError(`layers[${i}] (${l.type}) takes its state from a Vector (stateInput): it cannot stream`, 'model');
+    const K = typeof c.numLayers === 'number' ? c.numLayers : 1;
+    const H = (l.type === 'jordan' ? c.outputSize : c.hiddenSize) as number;
+    slots.push({ layer: i, K, H, hasC: l.type === 'lstm' });
+  });
+  return slots;
+}
+
+/** A set of sessions over one model whose steps are batched (see the module comment). */
+export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
+  readonly model: Model<In, Out>;
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private readonly slots: readonly Slot[];
+  private queue: Request[] = [];
+  private running = false;
+  private scheduled = false;
+  private closed = false;
+  private batches = 0;
+  private requests = 0;
+
+  constructor(model: Model<In, Out>, options: SessionPoolOptions = {}) {
+    if (typeof model !== 'object' || model === null || typeof model.forward !== 'function' || !Array.isArray(model.layers)) {
+      throw new ValueError(`expected a model, got ${describe(model)}`, 'model');
+    }
+    if (model.inputKind !== 'tokens' && model.inputKind !== 'sequence') {
+      throw new ValueError(`expected a model taking tokens or a sequence, got one taking a ${String(model.inputKind)}`, 'model');
+    }
+    if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
+    const maxBatch = options.maxBatch ?? 64;
+    if (typeof maxBatch !== 'number' || !Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new ValueError(`expected an integer >= 1, got ${describe(maxBatch)}`, 'options.maxBatch');
+    const maxDelayMs = options.maxDelayMs ?? 0;
+    if (typeof maxDelayMs !== 'number' || !Number.isFinite(maxDelayMs) || maxDelayMs < 0) throw new ValueError(`expected a finite number >= 0, got ${describe(maxDelayMs)}`, 'options.maxDelayMs');
+    this.model = model;
+    this.maxBatch = maxBatch;
+    this.maxDelayMs = maxDelayMs;
+    this.slots = slotsOf(model as Model<Kind, Kind>);
+  }
+
+  /** A new session (zero states), or one going on from `snapshot`. */
+  open(snapshot?: SessionSnapshot): Session<In, Out> {
+    if (this.closed) throw new ValueError('the pool is closed', 'pool');
+    const s = new SessionImpl(this as unknown as PoolAccess, this.zeroStates());
+    if (snapshot !== undefined) s.restoreNow(snapshot);
+    return s as unknown as Session<In, Out>;
+  }
+
+  /** What batching achieved so far. */
+  get stats(): PoolStats {
+    return { batches: this.batches, requests: this.requests, meanBatch: this.batches > 0 ? this.requests / this.batches : 0 };
+  }
+
+  /** Refuses new sessions and steps; steps queued but not started reject with an AbortError. */
+  close(): void {
+    this.closed = true;
+    const q = this.queue;
+    this.queue = [];
+    for (const r of q) r.reject(new AbortError('the session pool was closed'));
+  }
+
+  // --- used by sessions -------------------------------------------------------------------
+
+  /** @internal */
+  zeroStates(): Map<number, RecurrentState> {
+    return new Map(this.slots.map((s) => [s.layer, { h: new Float32Array(s.K * s.H), c: s.hasC ? new Float32Array(s.K * s.H) : null }]));
+  }
+
+  /** @internal */
+  checkSnapshotStates(states: unknown): Map<number, RecurrentState> {
+    if (!Array.isArray(states)) throw new ValueError(`expected an array, got ${describe(states)}`, 'snapshot.states');
+    const out = new Map<number, RecurrentState>();
+    if (states.length !== this.slots.length) throw new ShapeError(`expected ${this.slots.length} layer states (one per recurrent layer), got ${states.length}`, 'snapshot.states');
+    this.slots.forEach((slot, i) => {
+      const e = states[i] as { layer?: unknown; h?: unknown; c?: unknown } | null;
+      const where = `snapshot.states[${i}]`;
+      if (typeof e !== 'object' || e === null || e.layer !== slot.layer) throw new ValueError(`expected the state of layers[${slot.layer}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
+      const n = slot.K * slot.H;
+      const arr = (v: unknown, name: string): Float32Array => {
+        if (!(v instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(v)}`, `${where}.${name}`);
+        if (v.length !== n) throw new ShapeError(`expected length ${n} (numLayers*${slot.H}), got ${v.length}`, `${where}.${name}`);
+        for (let j = 0; j < v.length; j++) if (!Number.isFinite(v[j])) throw new ValueError(`${name}[${j}] is ${v[j]}`, `${where}.${name}`);
+        return v.slice();
+      };
+      out.set(slot.layer, { h: arr(e.h, 'h'), c: slot.hasC ? arr(e.c, 'c') : null });
+    });
+    return out;
+  }
+
+  /** @internal */
+  get stateSlots(): readonly Slot[] {
+    return this.slots;
+  }
+
+  /** @internal */
+  enqueue(r: Request): void {
+    if (this.closed) {
+      r.reject(new AbortError('the session pool was closed'));
+      return;
+    }
+    this.queue.push(r);
+    if (this.running || this.scheduled) return;
+    this.scheduled = true;
+    const start = (): void => {
+      this.scheduled = false;
+      void this.drain();
+    };
+    if (this.maxDelayMs > 0) setTimeout(start, this.maxDelayMs);
+    else setImmediate(start);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        // Equal step counts share a call (no padding): the first request's count, in arrival order.
+        const n = this.queue[0].steps;
+        const group: Request[] = [];
+        const rest: Request[] = [];
+        for (const r of this.queue) (r.steps === n && group.length < this.maxBatch ? group : rest).push(r);
+        this.queue = rest;
+        await this.run(group);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(group: Request[]): Promise<void> {
+    const B = group.length;
+    const T = group[0].steps;
+    this.batches++;
+    this.requests += B;
+    try {
+      let x: Value;
+      if (this.model.inputKind === 'tokens') {
+        const ids = new Int32Array(T * B);
+        group.forEach((r, b) => { for (let t = 0; t < T; t++) ids[t * B + b] = (r.ids as Int32Array)[t]; });
+        x = tokens({ ids, seqLen: T, batch: B });
+      } else {
+        const F = this.model.input.features;
+        const data = new Float32Array(T * B * F);
+        group.forEach((r, b) => { for (let t = 0; t < T; t++) data.set((r.data as Float32Array).subarray(t * F, (t + 1) * F), (t * B + b) * F); });
+        x = sequence({ data, seqLen: T, batch: B, features: F });
+      }
+      // Gather: [K, 1, H] per session -> [K, B, H].
+      const initialStates = new Map<number, RecurrentState>();
+      for (const s of this.slots) {
+        const h = new Float32Array(s.K * B * s.H);
+        const c = s.hasC ? new Float32Array(s.K * B * s.H) : null;
+        group.forEach((r, b) => {
+          const st = r.session.states.get(s.layer) as RecurrentState;
+          for (let k = 0; k < s.K; k++) {
+            h.set(st.h.subarray(k * s.H, (k + 1) * s.H), (k * B + b) * s.H);
+            if (c && st.c) c.set(st.c.subarray(k * s.H, (k + 1) * s.H), (k * B + b) * s.H);
+          }
+        });
+        initialStates.set(s.layer, { h, c });
+      }
+      const step = await this.model.forward(x as never, { training: false, keepStates: true, initialStates });
+      const y = step.y as Value;
+      if (y.kind === 'tokens') throw new ValueError('the model gives token ids, not floats', 'model');
+      const F = y.features;
+      group.forEach((r, b) => {
+        // Scatter the final states back, then the session's rows of the output.
+        const next = new Map<number, RecurrentState>();
+        for (const s of this.slots) {
+          const st = step.states.get(s.layer) as RecurrentState;
+          const h = new Float32Array(s.K * s.H);
+          const c = s.hasC ? new Float32Array(s.K * s.H) : null;
+          for (let k = 0; k < s.K; k++) {
+            h.set(st.h.subarray((k * B + b) * s.H, (k * B + b + 1) * s.H), k * s.H);
+            if (c && st.c) c.set(st.c.subarray((k * B + b) * s.H, (k * B + b + 1) * s.H), k * s.H);
+          }
+          next.set(s.layer, { h, c });
+        }
+        r.session.advance(next, T);
+        if (y.kind === 'vector') {
+          r.resolve(y.data.slice(b * F, (b + 1) * F));
+        } else {
+          const out = new Float32Array(T * F);
+          for (let t = 0; t < T; t++) out.set(y.data.subarray((t * B + b) * F, (t * B + b + 1) * F), t * F);
+          r.resolve(out);
+        }
+      });
+    } catch (e) {
+      for (const r of group) r.reject(e);
+    }
+  }
+}
+
+/** What a session needs of its pool. */
+interface PoolAccess {
+  readonly model: Model<Kind, Kind>;
+  readonly stateSlots: readonly Slot[];
+  checkSnapshotStates(states: unknown): Map<number, RecurrentState>;
+  enqueue(r: Request): void;
+}
+
+/** One client's stream through a model (create with {@link SessionPool.open}). */
+export interface Session<In extends Kind, Out extends Kind> {
+  /** Steps fed so far. */
+  readonly steps: number;
+  /**
+   * Advances the state by the given steps (ids for a tokens model, `[n * features]` floats for a
+   * sequence model); resolves to the outputs for them (`[n * F]`, or `[F]` for a Vector output). Steps
+   * fed before the previous feed resolved run after it.
+   */
+  feed(input: StepInput<In>): Promise<Float32Array>;
+  /**
+   * Generates tokens (a tokens model whose output is a Sequence of next-token logits), yielding each
+   * as soon as it is chosen; every yielded token is fed back, so the session goes on after it.
+   */
+  generate(this: Session<'tokens', 'sequence'>, options: SessionGenerateOptions): AsyncGenerator<number, void, undefined>;
+  /** A copy of the state (what {@link SessionPool.open} and {@link Session.restore} take). */
+  snapshot(): SessionSnapshot;
+  /** Replaces the state with a snapshot of a session of the same model (after pending feeds). */
+  restore(snapshot: SessionSnapshot): void;
+}
+
+class SessionImpl {
+  states: Map<number, RecurrentState>;
+  steps = 0;
+  private last: Float32Array | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly pool: PoolAccess, states: Map<number, RecurrentState>) {
+    this.states = states;
+  }
+
+  /** @internal Called by the pool with the state after `n` more steps. */
+  advance(states: Map<number, RecurrentState>, n: number): void {
+    this.states = states;
+    this.steps += n;
+  }
+
+  feed(input: unknown): Promise<Float32Array> {
+    const m = this.pool.model;
+    let ids: Int32Array | null = null;
+    let data: Float32Array | null = null;
+    let steps: number;
+    if (m.inputKind === 'tokens') {
+      if (!(input instanceof Int32Array) && !Array.isArray(input)) return Promise.reject(new ValueError(`expected token ids (an Int32Array or an array), got ${describe(input)}`, 'input'));
+      const src = input as ArrayLike<unknown>;
+      const V = m.input.features;
+      ids = new Int32Array(src.length);
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= V) {
+          return Promise.reject(new ValueError(`expected a token id in [0, ${V}), got ${describe(v)}`, `input[${i}]`));
+        }
+        ids[i] = v;
+      }
+      steps = ids.length;
+    } else {
+      const F = m.input.features;
+      if (!(input instanceof Float32Array)) return Promise.reject(new ValueError(`expected a Float32Array of steps * ${F} features, got ${describe(input)}`, 'input'));
+      if (input.length % F !== 0) return Promise.reject(new ShapeError(`expected a multiple of features = ${F}, got ${input.length}`, 'input'));
+      for (let i = 0; i < input.length; i++) if (!Number.isFinite(input[i])) return Promise.reject(new ValueError(`input[${i}] is ${input[i]}`, 'input'));
+      data = input.slice();
+      steps = input.length / F;
+    }
+    if (steps === 0) return Promise.resolve(new Float32Array(0));
+    const result = this.chain.then(() => new Promise<Float32Array>((resolve, reject) => {
+      this.pool.enqueue({ session: this, steps, ids, data, resolve, reject });
+    })).then((y) => {
+      this.last = y;
+      return y;
+    });
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  async *generate(options: SessionGenerateOptions): AsyncGenerator<number, void, undefined> {
+    const m = this.pool.model;
+    if (m.inputKind !== 'tokens' || m.outputKind !== 'sequence') throw new ValueError('generate needs a tokens model whose output is a Sequence of logits', 'session');
+    if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
+    const max = options.maxTokens;
+    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) throw new ValueError(`expected an integer >= 0, got ${describe(max)}`, 'options.maxTokens');
+    const V = m.outputFeatures;
+    if (V !== m.input.features) throw new ValueError(`the model's outputs (${V}) are not over its input vocabulary (${m.input.features})`, 'session');
+    const stopList: readonly unknown[] = options.stopToken === undefined ? [] : Array.isArray(options.stopToken) ? options.stopToken : [options.stopToken];
+    stopList.forEach((t, i) => {
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= V) throw new ValueError(`expected a token id in [0, ${V}), got ${describe(t)}`, Array.isArray(options.stopToken) ? `options.stopToken[${i}]` : 'options.stopToken');
+    });
+    const stops = new Set(stopList as number[]);
+    const strategy = options.strategy ?? 'greedy';
+    const rng = new Rng(options.seed ?? 0);
+    const signal = options.signal;
+    const lastRow = (y: Float32Array): Float32Array => y.subarray(y.length - V);
+    let logits: Float32Array;
+    if (options.prompt !== undefined && (options.prompt as ArrayLike<number>).length > 0) {
+      logits = lastRow(await this.feed(options.prompt));
+    } else {
+      await this.chain;
+      if (this.last === null || this.last.length < V) throw new ValueError('nothing was fed yet: give a prompt', 'options.prompt');
+      logits = lastRow(this.last);
+    }
+    for (let i = 0; i < max; i++) {
+      if (signal?.aborted) throw new AbortError();
+      const id = strategy === 'greedy' ? greedy(logits) : sample(logits, { ...strategy, rng });
+      logits = lastRow(await this.feed([id]));
+      yield id;
+      if (stops.has(id)) return;
+    }
+  }
+
+  snapshot(): SessionSnapshot {
+    return {
+      steps: this.steps,
+      states: this.pool.stateSlots.map((s) => {
+        const st = this.states.get(s.layer) as RecurrentState;
+        return { layer: s.layer, h: st.h.slice(), c: st.c ? st.c.slice() : null };
+      }),
+    };
+  }
+
+  restore(snapshot: SessionSnapshot): void {
+    const apply = this.checked(snapshot);
+    this.chain = this.chain.then(apply);
+  }
+
+  /** @internal For a session with nothing pending: applies at once. */
+  restoreNow(snapshot: SessionSnapshot): void {
+    this.checked(snapshot)();
+  }
+
+  private checked(snapshot: SessionSnapshot): () => void {
+    if (typeof snapshot !== 'object' || snapshot === null) throw new ValueError(`expected a snapshot, got ${describe(snapshot)}`, 'snapshot');
+    const steps = snapshot.steps;
+    if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
+    const states = this.pool.checkSnapshotStates(snapshot.states);
+    return () => {
+      this.states = states;
+      this.steps = steps;
+      this.last = null;
+    };
+  }
+}
