@@ -10,8 +10,8 @@
  * `mergeMode` applies to the layer's output only. The reverse direction is the op's `reverse: true`
  * with the same `lengths`: each sequence runs from its own last valid step back to 0.
  *
- * Jordan networks (the previous OUTPUT fed back into the state) are not here: they need a fused op
- * of their own (the recurrence goes through the output layer), which the kernels do not have yet.
+ * Jordan networks (the previous OUTPUT fed back into the state) are in lib/layers/jordan.ts: their
+ * recurrence goes through the output layer, so they have a fused op of their own (lib/nn/jordan.ts).
  */
 import type {
   BackendName, GruForwardArgs, LstmForwardArgs, RnnForwardArgs, RnnNonlinearity, SeqGrads,
