@@ -19,7 +19,8 @@
         "native/binding/binding.cc",
         "native/binding/train_binding.cc",
         "native/binding/nn_binding.cc",
-        "native/binding/jordan_binding.cc"
+        "native/binding/jordan_binding.cc",
+        "native/binding/worker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -32,3 +32,6 @@ export class NativeError extends GatedError {}
 
 /** A file is not in the expected format: truncated, corrupt, wrong dtype or not matching its description. */
 export class FormatError extends GatedError {}
+
+/** The object is in use in a way that excludes this call (e.g. `fit` on a model that is already training). */
+export class BusyError extends GatedError {}

@@ -1,6 +1,7 @@
 /**
  * The non-recurrent layers: token inputs (`embedding`, `oneHot`), `dense` (per step on a Sequence,
- * or on a Vector) and `dropout`. Each runs one kernel call per batch (lib/nn/kernels.ts).
+ * or on a Vector) and `dropout`. Each runs one kernel call per batch (lib/nn/kernels.ts), through
+ * the kernels' `...Async` twins: with the native backend the work runs on a libuv worker thread.
  */
 import { ValueError } from '../errors.js';
 import { nnKernels } from '../nn/kernels.js';
@@ -91,10 +92,10 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     const t = x as Tokens;
     const w = this.weight as Parameter;
     const base = { vocabSize: this.vocabSize, dim: this.dim, paddingIndex: this.paddingIndex };
-    const data = nnKernels.embeddingForward({ ...base, ids: t.ids, weight: w.value }, { backend: ctx.backend });
+    const data = await nnKernels.embeddingForwardAsync({ ...base, ids: t.ids, weight: w.value }, { backend: ctx.backend });
     const y: Sequence = { kind: 'sequence', data, seqLen: t.seqLen, batch: t.batch, features: this.dim, lengths: t.lengths };
     return step(y, async (dy) => {
-      nnKernels.embeddingBackward({ ...base, ids: t.ids, dy, dWeight: w.grad }, { backend: ctx.backend });
+      await nnKernels.embeddingBackwardAsync({ ...base, ids: t.ids, dy, dWeight: w.grad }, { backend: ctx.backend });
       return null;
     });
   }
@@ -257,11 +258,11 @@ class DenseLayer implements Layer<SameKinds> {
     const b = this.bias;
     const sizes = { rows: rowsOf(v), inFeatures: this.inputFeatures, outFeatures: this.units };
     const backend = { backend: ctx.backend };
-    const y = nnKernels.linearForward({ ...sizes, x: v.data, weight: w.value, bias: b?.value ?? null }, backend);
+    const y = await nnKernels.linearForwardAsync({ ...sizes, x: v.data, weight: w.value, bias: b?.value ?? null }, backend);
     activate(this.activation, y);
     return step(withData(v, y, this.units), async (dy) => {
       const dz = activationGrad(this.activation, y, dy);
-      return nnKernels.linearBackward({ ...sizes, x: v.data, weight: w.value, dy: dz, dWeight: w.grad, dBias: b?.grad ?? null }, backend);
+      return nnKernels.linearBackwardAsync({ ...sizes, x: v.data, weight: w.value, dy: dz, dWeight: w.grad, dBias: b?.grad ?? null }, backend);
     });
   }
 }

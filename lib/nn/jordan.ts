@@ -14,6 +14,12 @@
  * throws a {@link NativeError} when the addon cannot be loaded or lacks `exports.jordan`. Arguments
  * are checked here before any backend runs (the addon checks them again): a {@link ShapeError} for a
  * wrong length, a {@link ValueError} for a wrong type or value, each naming the argument.
+ *
+ * {@link jordanForwardAsync} / {@link jordanBackwardAsync} take the same arguments and resolve to the
+ * same results: with the native backend the kernel runs on a libuv worker thread and the event loop
+ * keeps running (bit-identical results to the sync op); with `'js'` it runs inline before resolving.
+ * Errors, validation ones included, reject the promise with the same typed error the sync op throws.
+ * Inputs must not be modified, nor their buffers transferred, until the promise settles.
  */
 import { mapNativeError } from '../backend/native.js';
 import { ShapeError, ValueError } from '../errors.js';
@@ -23,14 +29,18 @@ import {
   backendOption, checkBool, checkF32, checkSize, describe, type Fields, objectArgs, product,
 } from '../validate.js';
 import type { NnCallOptions } from './kernels.js';
+import type { NativeOp } from './native.js';
 
 export type { JordanActivation, JordanOutputActivation, JordanSizes } from '../js/jordan.js';
 export { jordanCacheSize } from '../js/jordan.js';
 
-/** `exports.jordan` of the addon (field names: native/binding/jordan_binding.cc). */
+/**
+ * `exports.jordan` of the addon (field names: native/binding/jordan_binding.cc), sync or with
+ * `async: true` ({@link NativeOp}).
+ */
 export interface NativeJordanOps {
-  forward(args: NativeCallArgs): undefined;
-  backward(args: NativeCallArgs): undefined;
+  readonly forward: NativeOp<undefined>;
+  readonly backward: NativeOp<undefined>;
 }
 
 /** Whether the addon loads and has the Jordan kernels. Never throws. */
@@ -175,8 +185,31 @@ function cacheExtent(s: js.JordanSizes) {
   return product('cache', [['seqLen', s.seqLen], ['batch', s.batch], ['2*outputSize+hiddenSize', 2 * s.outputSize + s.hiddenSize]]);
 }
 
-/** Whole-sequence forward. */
-export function jordanForward(args: JordanForwardArgs, options?: NnCallOptions): JordanForwardResult {
+/**
+ * A validated call: with the js backend, the twin to run (it allocates its own outputs); with the
+ * native one, the op, its fields and the outputs already allocated.
+ */
+type Planned<R> =
+  | { readonly backend: 'js'; readonly js: () => R }
+  | { readonly backend: 'native'; readonly op: keyof NativeJordanOps; readonly fields: NativeCallArgs; readonly result: R };
+
+function run<R>(p: Planned<R>): R {
+  if (p.backend === 'js') return p.js();
+  callAddonPart('jordan', (ops) => ops[p.op](p.fields), mapNativeError);
+  return p.result;
+}
+
+async function runAsync<R>(p: Planned<R>): Promise<R> {
+  if (p.backend === 'js') return p.js();
+  try {
+    await callAddonPart('jordan', (ops) => ops[p.op]({ ...p.fields, async: true }), mapNativeError);
+  } catch (err) {
+    throw mapNativeError(err);
+  }
+  return p.result;
+}
+
+function planForward(args: JordanForwardArgs, options: NnCallOptions | undefined): Planned<JordanForwardResult> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const { sizes, common } = checkCommon(a);
@@ -184,8 +217,13 @@ export function jordanForward(args: JordanForwardArgs, options?: NnCallOptions):
   const keepCache = checkBool(a, 'keepCache', true);
   const returnHidden = checkBool(a, 'returnHidden', false);
   if (backend === 'js') {
-    const r = js.jordanForward({ ...common, y0, keepCache });
-    return { y: r.y, yN: r.yN, h: returnHidden ? r.h : null, cache: r.cache };
+    return {
+      backend,
+      js: () => {
+        const r = js.jordanForward({ ...common, y0, keepCache });
+        return { y: r.y, yN: r.yN, h: returnHidden ? r.h : null, cache: r.cache };
+      },
+    };
   }
   const { seqLen: T, batch: B, hiddenSize: H, outputSize: O } = sizes;
   const y = new Float32Array(T * B * O);
@@ -193,12 +231,20 @@ export function jordanForward(args: JordanForwardArgs, options?: NnCallOptions):
   const h = returnHidden ? new Float32Array(T * B * H) : null;
   const cache = keepCache ? new Float32Array(js.jordanCacheSize(sizes)) : null;
   const lengths = common.lengths ?? null;
-  callAddonPart('jordan', (ops) => ops.forward({ ...common, lengths, y0, y, yN, h, cache }), mapNativeError);
-  return { y, yN, h, cache };
+  return { backend, op: 'forward', fields: { ...common, lengths, y0, y, yN, h, cache }, result: { y, yN, h, cache } };
 }
 
-/** Whole-sequence backward (BPTT through the fed-back output). */
-export function jordanBackward(args: JordanBackwardArgs, options?: NnCallOptions): JordanGrads {
+/** Whole-sequence forward. */
+export function jordanForward(args: JordanForwardArgs, options?: NnCallOptions): JordanForwardResult {
+  return run(planForward(args, options));
+}
+
+/** {@link jordanForward} off the main thread (native). Do not modify the inputs until it settles. */
+export async function jordanForwardAsync(args: JordanForwardArgs, options?: NnCallOptions): Promise<JordanForwardResult> {
+  return runAsync(planForward(args, options));
+}
+
+function planBackward(args: JordanBackwardArgs, options: NnCallOptions | undefined): Planned<JordanGrads> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const { sizes, common } = checkCommon(a);
@@ -206,7 +252,7 @@ export function jordanBackward(args: JordanBackwardArgs, options?: NnCallOptions
   const cache = checkF32(a, 'cache', cacheExtent(sizes));
   const dy = checkF32(a, 'dy', product('dy', [['seqLen', T], ['batch', B], ['outputSize', O]]), false);
   const dyN = checkF32(a, 'dyN', product('dyN', [['batch', B], ['outputSize', O]]), false);
-  if (backend === 'js') return js.jordanBackward({ ...common, cache, dy, dyN });
+  if (backend === 'js') return { backend, js: () => js.jordanBackward({ ...common, cache, dy, dyN }) };
   const g: JordanGrads = {
     dx: new Float32Array(T * B * D),
     dy0: new Float32Array(B * O),
@@ -218,9 +264,23 @@ export function jordanBackward(args: JordanBackwardArgs, options?: NnCallOptions
     dBiasHo: new Float32Array(O),
   };
   const lengths = common.lengths ?? null;
-  callAddonPart('jordan', (ops) => ops.backward({ ...common, lengths, cache, dy, dyN, ...g }), mapNativeError);
-  return g;
+  return { backend, op: 'backward', fields: { ...common, lengths, cache, dy, dyN, ...g }, result: g };
 }
 
-/** The Jordan network op. */
-export const jordanKernels = { forward: jordanForward, backward: jordanBackward } as const;
+/** Whole-sequence backward (BPTT through the fed-back output). */
+export function jordanBackward(args: JordanBackwardArgs, options?: NnCallOptions): JordanGrads {
+  return run(planBackward(args, options));
+}
+
+/**
+ * {@link jordanBackward} off the main thread (native). Do not modify the inputs (the cache
+ * included) until it settles.
+ */
+export async function jordanBackwardAsync(args: JordanBackwardArgs, options?: NnCallOptions): Promise<JordanGrads> {
+  return runAsync(planBackward(args, options));
+}
+
+/** The Jordan network op, with its `...Async` twins. */
+export const jordanKernels = {
+  forward: jordanForward, backward: jordanBackward, forwardAsync: jordanForwardAsync, backwardAsync: jordanBackwardAsync,
+} as const;

@@ -14,19 +14,51 @@
  * here before any backend runs (the addon checks them again): a {@link ShapeError} for a wrong length,
  * a {@link ValueError} for a wrong type or value, each naming the argument, e.g.
  * `ids: ids[4] = 12 is outside [0, vocabSize = 10)`.
+ *
+ * Each op has an `...Async` twin (`linearForwardAsync`, ...) with the same arguments and result as a
+ * Promise: with the native backend the kernel runs on a libuv worker thread and the event loop keeps
+ * running (bit-identical results to the sync op); with `'js'` it runs inline before resolving. Errors,
+ * validation ones included, reject the promise with the same typed error the sync op throws. Inputs
+ * and the gradient arrays passed in (`dWeight`, `dBias`) must not be modified, nor their buffers
+ * transferred, until the promise settles: the kernel reads and writes them while JavaScript runs.
  */
 import { ValueError } from '../errors.js';
 import * as js from '../js/nn.js';
 import type { BackendName } from '../backend/types.js';
+import type { NativeCallArgs } from '../native.js';
 import {
   backendOption, checkBool, checkF32, checkI32, checkSize, describe, type Fields, objectArgs, product,
 } from '../validate.js';
-import { callNativeNn } from './native.js';
+import { callNativeNn, callNativeNnAsync, type NativeNnOps } from './native.js';
 
 /** Per-call options. */
 export interface NnCallOptions {
   /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
   readonly backend?: BackendName;
+}
+
+/**
+ * A validated call: the backend, the native op and its fields, the JS twin, and what the call
+ * returns once the outputs are written (allocated before either backend runs).
+ */
+interface Planned<R> {
+  readonly backend: BackendName;
+  readonly op: keyof NativeNnOps;
+  readonly fields: NativeCallArgs;
+  readonly js: () => void;
+  readonly result: R;
+}
+
+function run<R>(p: Planned<R>): R {
+  if (p.backend === 'js') p.js();
+  else callNativeNn((ops) => ops[p.op](p.fields));
+  return p.result;
+}
+
+async function runAsync<R>(p: Planned<R>): Promise<R> {
+  if (p.backend === 'js') p.js();
+  else await callNativeNnAsync((ops) => ops[p.op]({ ...p.fields, async: true }));
+  return p.result;
 }
 
 /** `ids`, each in [0, vocabSize). */
@@ -87,8 +119,7 @@ function linearSizes(a: Fields): LinearSizes {
   return { rows: checkSize(a.rows, 'rows'), inFeatures: checkSize(a.inFeatures, 'inFeatures'), outFeatures: checkSize(a.outFeatures, 'outFeatures') };
 }
 
-/** y `[rows, outFeatures]` = x W^T + b. */
-export function linearForward(args: LinearForwardArgs, options?: NnCallOptions): Float32Array {
+function planLinearForward(args: LinearForwardArgs, options: NnCallOptions | undefined): Planned<Float32Array> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
@@ -96,13 +127,26 @@ export function linearForward(args: LinearForwardArgs, options?: NnCallOptions):
   const weight = checkF32(a, 'weight', product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]));
   const bias = checkF32(a, 'bias', product('bias', [['outFeatures', outFeatures]]), false);
   const y = new Float32Array(product('y', [['rows', rows], ['outFeatures', outFeatures]]).value);
-  if (backend === 'js') js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y);
-  else callNativeNn((ops) => ops.linearForward({ rows, inFeatures, outFeatures, x, weight, bias, y }));
-  return y;
+  return {
+    backend,
+    op: 'linearForward',
+    fields: { rows, inFeatures, outFeatures, x, weight, bias, y },
+    js: () => js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y),
+    result: y,
+  };
 }
 
-/** Adds dy^T x to dWeight and the column sums of dy to dBias; returns dx = dy W `[rows, inFeatures]` (or null). */
-export function linearBackward(args: LinearBackwardArgs, options?: NnCallOptions): Float32Array | null {
+/** y `[rows, outFeatures]` = x W^T + b. */
+export function linearForward(args: LinearForwardArgs, options?: NnCallOptions): Float32Array {
+  return run(planLinearForward(args, options));
+}
+
+/** {@link linearForward} off the main thread (native). Do not modify the inputs until it settles. */
+export async function linearForwardAsync(args: LinearForwardArgs, options?: NnCallOptions): Promise<Float32Array> {
+  return runAsync(planLinearForward(args, options));
+}
+
+function planLinearBackward(args: LinearBackwardArgs, options: NnCallOptions | undefined): Planned<Float32Array | null> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
@@ -114,13 +158,26 @@ export function linearBackward(args: LinearBackwardArgs, options?: NnCallOptions
   const dBias = checkF32(a, 'dBias', product('dBias', [['outFeatures', outFeatures]]), false);
   const wantDx = checkBool(a, 'inputGradient', true);
   const dx = wantDx ? new Float32Array(rows * inFeatures) : null;
-  if (backend === 'js') js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true);
-  else {
-    callNativeNn((ops) => ops.linearBackward({
-      rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true,
-    }));
-  }
-  return dx;
+  return {
+    backend,
+    op: 'linearBackward',
+    fields: { rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true },
+    js: () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true),
+    result: dx,
+  };
+}
+
+/** Adds dy^T x to dWeight and the column sums of dy to dBias; returns dx = dy W `[rows, inFeatures]` (or null). */
+export function linearBackward(args: LinearBackwardArgs, options?: NnCallOptions): Float32Array | null {
+  return run(planLinearBackward(args, options));
+}
+
+/**
+ * {@link linearBackward} off the main thread (native). Do not modify the inputs, `dWeight` or
+ * `dBias` until it settles.
+ */
+export async function linearBackwardAsync(args: LinearBackwardArgs, options?: NnCallOptions): Promise<Float32Array | null> {
+  return runAsync(planLinearBackward(args, options));
 }
 
 /** Arguments of {@link embeddingForward}. */
@@ -153,8 +210,7 @@ export interface EmbeddingBackwardArgs {
   readonly dWeight: Float32Array;
 }
 
-/** out `[rows, dim]` = the table rows of `ids` (zeros at the padding index). */
-export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOptions): Float32Array {
+function planEmbeddingForward(args: EmbeddingForwardArgs, options: NnCallOptions | undefined): Planned<Float32Array> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
@@ -164,13 +220,26 @@ export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOpt
   const rows = ids.length;
   const paddingIndex = paddingIndexOf(a, vocabSize);
   const out = new Float32Array(product('out', [['rows', rows], ['dim', dim]]).value);
-  if (backend === 'js') js.embeddingForward(ids, weight, rows, dim, paddingIndex, out);
-  else callNativeNn((ops) => ops.embeddingForward({ rows, vocabSize, dim, ids, weight, paddingIndex, out }));
-  return out;
+  return {
+    backend,
+    op: 'embeddingForward',
+    fields: { rows, vocabSize, dim, ids, weight, paddingIndex, out },
+    js: () => js.embeddingForward(ids, weight, rows, dim, paddingIndex, out),
+    result: out,
+  };
 }
 
-/** Adds each dy row into the dWeight row of its id (the padding row excepted). */
-export function embeddingBackward(args: EmbeddingBackwardArgs, options?: NnCallOptions): void {
+/** out `[rows, dim]` = the table rows of `ids` (zeros at the padding index). */
+export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOptions): Float32Array {
+  return run(planEmbeddingForward(args, options));
+}
+
+/** {@link embeddingForward} off the main thread (native). Do not modify the inputs until it settles. */
+export async function embeddingForwardAsync(args: EmbeddingForwardArgs, options?: NnCallOptions): Promise<Float32Array> {
+  return runAsync(planEmbeddingForward(args, options));
+}
+
+function planEmbeddingBackward(args: EmbeddingBackwardArgs, options: NnCallOptions | undefined): Planned<undefined> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
@@ -180,13 +249,30 @@ export function embeddingBackward(args: EmbeddingBackwardArgs, options?: NnCallO
   const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['dim', dim]]));
   const paddingIndex = paddingIndexOf(a, vocabSize);
   const dWeight = checkF32(a, 'dWeight', product('dWeight', [['vocabSize', vocabSize], ['dim', dim]]));
-  if (backend === 'js') js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true);
-  else {
-    callNativeNn((ops) => ops.embeddingBackward({
-      rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true,
-    }));
-  }
+  return {
+    backend,
+    op: 'embeddingBackward',
+    fields: { rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true },
+    js: () => js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true),
+    result: undefined,
+  };
 }
 
-/** The layer kernels. */
-export const nnKernels = { linearForward, linearBackward, embeddingForward, embeddingBackward } as const;
+/** Adds each dy row into the dWeight row of its id (the padding row excepted). */
+export function embeddingBackward(args: EmbeddingBackwardArgs, options?: NnCallOptions): void {
+  run(planEmbeddingBackward(args, options));
+}
+
+/**
+ * {@link embeddingBackward} off the main thread (native). Do not modify the inputs or `dWeight`
+ * until it settles.
+ */
+export async function embeddingBackwardAsync(args: EmbeddingBackwardArgs, options?: NnCallOptions): Promise<void> {
+  await runAsync(planEmbeddingBackward(args, options));
+}
+
+/** The layer kernels, each with its `...Async` twin. */
+export const nnKernels = {
+  linearForward, linearBackward, embeddingForward, embeddingBackward,
+  linearForwardAsync, linearBackwardAsync, embeddingForwardAsync, embeddingBackwardAsync,
+} as const;

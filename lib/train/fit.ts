@@ -28,7 +28,7 @@ import type { RecurrentState } from '../layers/layer.js';
 import type { Model, ModelForwardOptions, ModelStep } from '../models/sequential.js';
 import { Rng } from '../random.js';
 import { describe } from '../validate.js';
-import { bceWithLogits, mse, softmaxCrossEntropy } from './kernels.js';
+import { bceWithLogitsAsync, mseAsync, softmaxCrossEntropyAsync } from './kernels.js';
 import { METRIC_NAMES, type MetricName } from './metrics.js';
 import { adam, type Optimizer } from './optimizers.js';
 
@@ -292,7 +292,7 @@ function rowMask(y: Value): { rows: number; features: number; mask: Float32Array
   return { rows: T * B, features: y.features, mask, examples: B };
 }
 
-function batchLoss(y: Value, target: unknown, c: Common, backend: BackendName, where: string): BatchResult {
+async function batchLoss(y: Value, target: unknown, c: Common, backend: BackendName, where: string): Promise<BatchResult> {
   const { rows, features, mask, examples } = rowMask(y);
   const data = (y as { data: Float32Array }).data;
   if (c.loss === 'softmaxCrossEntropy') {
@@ -300,7 +300,7 @@ function batchLoss(y: Value, target: unknown, c: Common, backend: BackendName, w
     if (target.length !== rows) {
       throw new ShapeError(`expected length ${rows} (${y.kind === 'sequence' ? 'seqLen*batch' : 'batch'}: one class per output row), got ${target.length}`, `${where}.target`);
     }
-    const r = softmaxCrossEntropy({ logits: data, targets: target, numClasses: features, weights: mask, ignoreIndex: c.ignoreIndex }, { backend });
+    const r = await softmaxCrossEntropyAsync({ logits: data, targets: target, numClasses: features, weights: mask, ignoreIndex: c.ignoreIndex }, { backend });
     return { loss: r.loss, grad: r.dLogits, count: r.weightSum, correct: r.numCorrect, examples };
   }
   if (!(target instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(target)}`, `${where}.target`);
@@ -317,8 +317,8 @@ function batchLoss(y: Value, target: unknown, c: Common, backend: BackendName, w
     }
   }
   const r = c.loss === 'mse'
-    ? (() => { const m = mse({ predictions: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dPredictions }; })()
-    : (() => { const m = bceWithLogits({ logits: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dLogits }; })();
+    ? await (async () => { const m = await mseAsync({ predictions: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dPredictions }; })()
+    : await (async () => { const m = await bceWithLogitsAsync({ logits: data, targets: target, weights, reduction: 'sum' }, { backend }); return { loss: m.loss, grad: m.dLogits }; })();
   const scale = count > 0 ? 1 / count : 0;
   for (let i = 0; i < r.grad.length; i++) r.grad[i] *= scale;
   return { loss: r.loss * scale, grad: r.grad, count, correct: 0, examples };
@@ -416,7 +416,7 @@ async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: C
     const b = checkBatch(raw, where);
     const s = await model.forward(b.x as never, carry.options(b.x, false, where));
     carry.keep(s);
-    totals.add(batchLoss(s.y as Value, b.target, c, backend, where));
+    totals.add(await batchLoss(s.y as Value, b.target, c, backend, where));
     i++;
     await tick();
   }
@@ -492,13 +492,13 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
         const b = checkBatch(raw, where);
         m.zeroGrad();
         const s = await m.forward(b.x as never, carry.options(b.x, true, where));
-        const r = batchLoss(s.y as Value, b.target, c, backend, where);
+        const r = await batchLoss(s.y as Value, b.target, c, backend, where);
         await s.backward(r.grad);
         if (c.signal?.aborted) {
           m.zeroGrad(); // all-or-nothing: this batch's gradients are dropped, the weights untouched
           throw new AbortError();
         }
-        opt.step(params, { backend });
+        await opt.step(params, { backend });
         m.zeroGrad();
         carry.keep(s);
         totals.add(r);

@@ -15,15 +15,24 @@
  * argument, e.g. `targets: targets[3] = 12 is outside [0, numClasses = 10) and is not ignoreIndex (-100)`.
  * Arrays are Float32Array (targets Int32Array), on fixed-length, attached buffers. State buffers are
  * the caller's: allocate them zeroed with the parameter's length, keep them between steps.
+ *
+ * Every kernel has an `...Async` twin (`softmaxCrossEntropyAsync`, `adamStepAsync`, ...) with the
+ * same arguments and its result as a Promise: with the native backend the kernel runs on a libuv
+ * worker thread and the event loop keeps running (bit-identical results to the sync kernel); with
+ * `'js'` it runs inline before resolving. Errors, validation ones included, reject the promise with
+ * the same typed error the sync kernel throws. The arrays passed in (inputs, parameters, state
+ * buffers, gradients) must not be modified, nor their buffers transferred, until the promise
+ * settles: the kernel reads and writes them while JavaScript runs.
  */
 import { ValueError } from '../errors.js';
 import * as js from '../js/train.js';
 import type { BackendName } from '../backend/types.js';
+import type { NativeCallArgs } from '../native.js';
 import {
   backendOption, checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields,
   objectArgs, product,
 } from '../validate.js';
-import { callNativeTrain } from './native.js';
+import { callNativeTrain, callNativeTrainAsync, type NativeTrainResults } from './native.js';
 
 /** Per-call options. */
 export interface TrainCallOptions {
@@ -33,6 +42,34 @@ export interface TrainCallOptions {
 
 /** How per-row losses are combined. */
 export type Reduction = js.Reduction;
+
+// ---------------------------------------------------------------------------------------------
+// running a validated call on either backend, sync or async
+
+/**
+ * A validated call: the backend, the native op and its fields, the JS twin (returning what the
+ * native op returns), and the call's result built from that raw value once the outputs are written.
+ */
+interface Planned<K extends keyof NativeTrainResults, R> {
+  readonly backend: BackendName;
+  readonly op: K;
+  readonly fields: NativeCallArgs;
+  readonly js: () => NativeTrainResults[K];
+  readonly result: (raw: NativeTrainResults[K]) => R;
+}
+
+function run<K extends keyof NativeTrainResults, R>(p: Planned<K, R>): R {
+  const raw = p.backend === 'js' ? p.js() : callNativeTrain((ops) => ops[p.op](p.fields));
+  return p.result(raw);
+}
+
+async function runAsync<K extends keyof NativeTrainResults, R>(p: Planned<K, R>): Promise<R> {
+  const raw = p.backend === 'js' ? p.js() : await callNativeTrainAsync((ops) => ops[p.op]({ ...p.fields, async: true }));
+  return p.result(raw);
+}
+
+/** A step kernel's result: nothing (the arrays were updated in place). */
+const nothing = (): void => undefined;
 
 // ---------------------------------------------------------------------------------------------
 // validation (the shared checks are lib/validate.ts's; these are the training ops' own)
@@ -117,8 +154,9 @@ export interface SoftmaxCrossEntropyResult {
   readonly weightSum: number;
 }
 
-/** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
-export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): SoftmaxCrossEntropyResult {
+function planSoftmaxCrossEntropy(
+  args: SoftmaxCrossEntropyArgs, options: TrainCallOptions | undefined,
+): Planned<'softmaxCrossEntropy', SoftmaxCrossEntropyResult> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const C = checkSize(a.numClasses, 'numClasses');
@@ -136,12 +174,23 @@ export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: Tra
   }
   const dLogits = new Float32Array(N * C);
   const correct = new Uint8Array(N);
-  const totals = backend === 'js'
-    ? js.softmaxCrossEntropy(logits, t, weights, N, C, ignoreIndex, reduction, dLogits, correct)
-    : callNativeTrain((ops) => ops.softmaxCrossEntropy({
-      rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct,
-    }));
-  return { loss: totals.loss, dLogits, correct, numCorrect: totals.numCorrect, weightSum: totals.weightSum };
+  return {
+    backend,
+    op: 'softmaxCrossEntropy',
+    fields: { rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct },
+    js: () => js.softmaxCrossEntropy(logits, t, weights, N, C, ignoreIndex, reduction, dLogits, correct),
+    result: (totals) => ({ loss: totals.loss, dLogits, correct, numCorrect: totals.numCorrect, weightSum: totals.weightSum }),
+  };
+}
+
+/** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
+export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): SoftmaxCrossEntropyResult {
+  return run(planSoftmaxCrossEntropy(args, options));
+}
+
+/** {@link softmaxCrossEntropy} off the main thread (native). Do not modify the inputs until it settles. */
+export async function softmaxCrossEntropyAsync(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): Promise<SoftmaxCrossEntropyResult> {
+  return runAsync(planSoftmaxCrossEntropy(args, options));
 }
 
 /** Arguments of {@link bceWithLogits}. */
@@ -163,8 +212,7 @@ export interface BceWithLogitsResult {
   readonly dLogits: Float32Array;
 }
 
-/** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
-export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOptions): BceWithLogitsResult {
+function planBceWithLogits(args: BceWithLogitsArgs, options: TrainCallOptions | undefined): Planned<'bceWithLogits', BceWithLogitsResult> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const x = checkF32(a, 'logits');
@@ -176,10 +224,23 @@ export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOption
   const w = weightsOf(a, lengthOf('logits', n));
   const reduction = reductionOf(a);
   const dLogits = new Float32Array(n);
-  const loss = backend === 'js'
-    ? js.bceWithLogits(x, y, w, n, reduction, dLogits)
-    : callNativeTrain((ops) => ops.bceWithLogits({ size: n, input: x, target: y, weights: w, reduction, dInput: dLogits }));
-  return { loss, dLogits };
+  return {
+    backend,
+    op: 'bceWithLogits',
+    fields: { size: n, input: x, target: y, weights: w, reduction, dInput: dLogits },
+    js: () => js.bceWithLogits(x, y, w, n, reduction, dLogits),
+    result: (loss) => ({ loss, dLogits }),
+  };
+}
+
+/** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
+export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOptions): BceWithLogitsResult {
+  return run(planBceWithLogits(args, options));
+}
+
+/** {@link bceWithLogits} off the main thread (native). Do not modify the inputs until it settles. */
+export async function bceWithLogitsAsync(args: BceWithLogitsArgs, options?: TrainCallOptions): Promise<BceWithLogitsResult> {
+  return runAsync(planBceWithLogits(args, options));
 }
 
 /** Arguments of {@link mse}. */
@@ -201,8 +262,7 @@ export interface MseResult {
   readonly dPredictions: Float32Array;
 }
 
-/** Mean squared error, w (p - t)^2. */
-export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
+function planMse(args: MseArgs, options: TrainCallOptions | undefined): Planned<'mse', MseResult> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const p = checkF32(a, 'predictions');
@@ -211,14 +271,27 @@ export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
   const w = weightsOf(a, lengthOf('predictions', n));
   const reduction = reductionOf(a);
   const dPredictions = new Float32Array(n);
-  const loss = backend === 'js'
-    ? js.mse(p, t, w, n, reduction, dPredictions)
-    : callNativeTrain((ops) => ops.mse({ size: n, input: p, target: t, weights: w, reduction, dInput: dPredictions }));
-  return { loss, dPredictions };
+  return {
+    backend,
+    op: 'mse',
+    fields: { size: n, input: p, target: t, weights: w, reduction, dInput: dPredictions },
+    js: () => js.mse(p, t, w, n, reduction, dPredictions),
+    result: (loss) => ({ loss, dPredictions }),
+  };
 }
 
-/** The loss functions. */
-export const losses = { softmaxCrossEntropy, bceWithLogits, mse } as const;
+/** Mean squared error, w (p - t)^2. */
+export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
+  return run(planMse(args, options));
+}
+
+/** {@link mse} off the main thread (native). Do not modify the inputs until it settles. */
+export async function mseAsync(args: MseArgs, options?: TrainCallOptions): Promise<MseResult> {
+  return runAsync(planMse(args, options));
+}
+
+/** The loss functions, each with its `...Async` twin. */
+export const losses = { softmaxCrossEntropy, bceWithLogits, mse, softmaxCrossEntropyAsync, bceWithLogitsAsync, mseAsync } as const;
 
 // ---------------------------------------------------------------------------------------------
 // optimizers
@@ -247,8 +320,7 @@ export interface SgdStepArgs {
   readonly nesterov?: boolean;
 }
 
-/** One SGD step in place. */
-export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
+function planSgdStep(args: SgdStepArgs, options: TrainCallOptions | undefined): Planned<'sgdStep', void> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const param = checkF32(a, 'param');
@@ -268,8 +340,26 @@ export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
   }
   const buf = checkF32(a, 'momentumBuffer', f, false);
   if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
-  if (backend === 'js') js.sgdStep(param, grad, buf, n, h, step);
-  else callNativeTrain((ops) => ops.sgdStep({ size: n, param, grad, momentumBuffer: buf, ...h, step }));
+  return {
+    backend,
+    op: 'sgdStep',
+    fields: { size: n, param, grad, momentumBuffer: buf, ...h, step },
+    js: () => {
+      js.sgdStep(param, grad, buf, n, h, step);
+      return undefined;
+    },
+    result: nothing,
+  };
+}
+
+/** One SGD step in place. */
+export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
+  run(planSgdStep(args, options));
+}
+
+/** {@link sgdStep} off the main thread (native). Do not touch the arrays until it settles. */
+export async function sgdStepAsync(args: SgdStepArgs, options?: TrainCallOptions): Promise<void> {
+  await runAsync(planSgdStep(args, options));
 }
 
 /** Arguments of {@link adamStep} (torch.optim.Adam) and {@link adamwStep} (torch.optim.AdamW). */
@@ -298,15 +388,25 @@ export interface AdamStepArgs {
 
 /** One Adam step in place (or AdamW's with `decoupledWeightDecay: true`). */
 export function adamStep(args: AdamStepArgs, options?: TrainCallOptions): void {
-  adamLike(args, options, false);
+  run(planAdam(args, options, false));
 }
 
 /** One AdamW step in place: {@link adamStep} with decoupled weight decay, default weightDecay 1e-2. */
 export function adamwStep(args: AdamStepArgs, options?: TrainCallOptions): void {
-  adamLike(args, options, true);
+  run(planAdam(args, options, true));
 }
 
-function adamLike(args: AdamStepArgs, options: TrainCallOptions | undefined, adamw: boolean): void {
+/** {@link adamStep} off the main thread (native). Do not touch the arrays until it settles. */
+export async function adamStepAsync(args: AdamStepArgs, options?: TrainCallOptions): Promise<void> {
+  await runAsync(planAdam(args, options, false));
+}
+
+/** {@link adamwStep} off the main thread (native). Do not touch the arrays until it settles. */
+export async function adamwStepAsync(args: AdamStepArgs, options?: TrainCallOptions): Promise<void> {
+  await runAsync(planAdam(args, options, true));
+}
+
+function planAdam(args: AdamStepArgs, options: TrainCallOptions | undefined, adamw: boolean): Planned<'adamStep', void> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const param = checkF32(a, 'param');
@@ -334,13 +434,19 @@ function adamLike(args: AdamStepArgs, options: TrainCallOptions | undefined, ada
     weightDecay: num(a, 'weightDecay', adamw ? 1e-2 : 0, 0),
     decoupled,
   };
-  if (backend === 'js') js.adamStep(param, grad, expAvg, expAvgSq, n, h, step);
-  else {
-    callNativeTrain((ops) => ops.adamStep({
+  return {
+    backend,
+    op: 'adamStep',
+    fields: {
       size: n, param, grad, expAvg, expAvgSq, lr: h.lr, beta1, beta2, eps: h.eps,
       weightDecay: h.weightDecay, decoupledWeightDecay: decoupled, step,
-    }));
-  }
+    },
+    js: () => {
+      js.adamStep(param, grad, expAvg, expAvgSq, n, h, step);
+      return undefined;
+    },
+    result: nothing,
+  };
 }
 
 /** Arguments of {@link rmspropStep} (torch.optim.RMSprop). */
@@ -369,8 +475,7 @@ export interface RmspropStepArgs {
   readonly centered?: boolean;
 }
 
-/** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
-export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): void {
+function planRmspropStep(args: RmspropStepArgs, options: TrainCallOptions | undefined): Planned<'rmspropStep', void> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   const param = checkF32(a, 'param');
@@ -392,8 +497,26 @@ export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): 
   if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
   const ga = h.centered ? gradAvg : null;
   const mb = h.momentum > 0 ? buf : null;
-  if (backend === 'js') js.rmspropStep(param, grad, squareAvg, ga, mb, n, h);
-  else callNativeTrain((ops) => ops.rmspropStep({ size: n, param, grad, squareAvg, gradAvg: ga, momentumBuffer: mb, ...h }));
+  return {
+    backend,
+    op: 'rmspropStep',
+    fields: { size: n, param, grad, squareAvg, gradAvg: ga, momentumBuffer: mb, ...h },
+    js: () => {
+      js.rmspropStep(param, grad, squareAvg, ga, mb, n, h);
+      return undefined;
+    },
+    result: nothing,
+  };
+}
+
+/** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
+export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): void {
+  run(planRmspropStep(args, options));
+}
+
+/** {@link rmspropStep} off the main thread (native). Do not touch the arrays until it settles. */
+export async function rmspropStepAsync(args: RmspropStepArgs, options?: TrainCallOptions): Promise<void> {
+  await runAsync(planRmspropStep(args, options));
 }
 
 /** Arguments of {@link clipGradNorm} (torch.nn.utils.clip_grad_norm_, L2). */
@@ -409,12 +532,27 @@ export interface ClipGradNormArgs {
  * gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
  */
 export function clipGradNorm(args: ClipGradNormArgs, options?: TrainCallOptions): number {
+  return run(planClipGradNorm(args, options));
+}
+
+/** {@link clipGradNorm} off the main thread (native). Do not touch the gradients until it settles. */
+export async function clipGradNormAsync(args: ClipGradNormArgs, options?: TrainCallOptions): Promise<number> {
+  return runAsync(planClipGradNorm(args, options));
+}
+
+function planClipGradNorm(args: ClipGradNormArgs, options: TrainCallOptions | undefined): Planned<'clipGradNorm', number> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   if (a.maxNorm === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'maxNorm');
   const maxNorm = num(a, 'maxNorm', 0, 0);
   const grads = gradList(a);
-  return backend === 'js' ? js.clipGradNorm(grads, maxNorm) : callNativeTrain((ops) => ops.clipGradNorm({ grads, maxNorm }));
+  return {
+    backend,
+    op: 'clipGradNorm',
+    fields: { grads, maxNorm },
+    js: () => js.clipGradNorm(grads, maxNorm),
+    result: (norm) => norm,
+  };
 }
 
 /** Arguments of {@link clipGradValue} (torch.nn.utils.clip_grad_value_). */
@@ -427,14 +565,34 @@ export interface ClipGradValueArgs {
 
 /** Clamps every gradient element into [-clipValue, clipValue] in place (NaN stays NaN). */
 export function clipGradValue(args: ClipGradValueArgs, options?: TrainCallOptions): void {
+  run(planClipGradValue(args, options));
+}
+
+/** {@link clipGradValue} off the main thread (native). Do not touch the gradients until it settles. */
+export async function clipGradValueAsync(args: ClipGradValueArgs, options?: TrainCallOptions): Promise<void> {
+  await runAsync(planClipGradValue(args, options));
+}
+
+function planClipGradValue(args: ClipGradValueArgs, options: TrainCallOptions | undefined): Planned<'clipGradValue', void> {
   const a = objectArgs(args);
   const backend = backendOption(options);
   if (a.clipValue === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'clipValue');
   const clipValue = num(a, 'clipValue', 0, 0, 3.4028234663852886e38);
   const grads = gradList(a);
-  if (backend === 'js') js.clipGradValue(grads, clipValue);
-  else callNativeTrain((ops) => ops.clipGradValue({ grads, clipValue }));
+  return {
+    backend,
+    op: 'clipGradValue',
+    fields: { grads, clipValue },
+    js: () => {
+      js.clipGradValue(grads, clipValue);
+      return undefined;
+    },
+    result: nothing,
+  };
 }
 
-/** The optimizer steps and clipping. */
-export const optimizers = { sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue } as const;
+/** The optimizer steps and clipping, each with its `...Async` twin. */
+export const optimizers = {
+  sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue,
+  sgdStepAsync, adamStepAsync, adamwStepAsync, rmspropStepAsync, clipGradNormAsync, clipGradValueAsync,
+} as const;

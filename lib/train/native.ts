@@ -7,7 +7,8 @@
  * ValueError / NativeError through the same mapping as the cell ops.
  */
 import { mapNativeError } from '../backend/native.js';
-import { addonHasPart, callAddonPart, type NativeCallArgs } from '../native.js';
+import { addonHasPart, callAddonPart } from '../native.js';
+import type { NativeOp } from '../nn/native.js';
 
 /** What the addon's softmaxCrossEntropy returns (dLogits and correct are written in place). */
 export interface NativeCrossEntropyTotals {
@@ -16,17 +17,23 @@ export interface NativeCrossEntropyTotals {
   readonly numCorrect: number;
 }
 
-/** `exports.train` of the addon; each op takes one object (field names: train_binding.cc). */
-export interface NativeTrainOps {
-  softmaxCrossEntropy(args: NativeCallArgs): NativeCrossEntropyTotals;
-  bceWithLogits(args: NativeCallArgs): number;
-  mse(args: NativeCallArgs): number;
-  sgdStep(args: NativeCallArgs): undefined;
-  adamStep(args: NativeCallArgs): undefined;
-  rmspropStep(args: NativeCallArgs): undefined;
-  clipGradNorm(args: NativeCallArgs): number;
-  clipGradValue(args: NativeCallArgs): undefined;
+/** What each training op returns (sync) or its promise resolves to (`async: true`). */
+export interface NativeTrainResults {
+  softmaxCrossEntropy: NativeCrossEntropyTotals;
+  bceWithLogits: number;
+  mse: number;
+  sgdStep: undefined;
+  adamStep: undefined;
+  rmspropStep: undefined;
+  clipGradNorm: number;
+  clipGradValue: undefined;
 }
+
+/**
+ * `exports.train` of the addon; each op takes one object (field names: train_binding.cc), sync or
+ * with `async: true` ({@link NativeOp}).
+ */
+export type NativeTrainOps = { readonly [K in keyof NativeTrainResults]: NativeOp<NativeTrainResults[K]> };
 
 /** Whether the addon loads and has the training ops. Never throws. */
 export function nativeTrainAvailable(): boolean {
@@ -39,4 +46,17 @@ export function nativeTrainAvailable(): boolean {
  */
 export function callNativeTrain<R>(fn: (ops: NativeTrainOps) => R): R {
   return callAddonPart('train', fn, mapNativeError);
+}
+
+/**
+ * {@link callNativeTrain} for an async call (`fn` passes `async: true`): resolves to what the op's
+ * promise resolves to; every failure (addon missing, argument error, kernel failure) rejects with
+ * the typed error.
+ */
+export async function callNativeTrainAsync<R>(fn: (ops: NativeTrainOps) => Promise<R>): Promise<R> {
+  try {
+    return await callAddonPart('train', fn, mapNativeError);
+  } catch (err) {
+    throw mapNativeError(err);
+  }
 }

@@ -4,20 +4,28 @@
  * PyTorch's semantics and defaults (torch.optim.SGD, Adam, AdamW, RMSprop).
  *
  *   const opt = adam({ lr: stepDecay({ lr: 1e-3, stepSize: 10, gamma: 0.5 }), clipNorm: 1 });
- *   ... backward ...; opt.step(model.parameters()); model.zeroGrad();
+ *   ... await backward ...; await opt.step(model.parameters()); model.zeroGrad();
  *
  * Each `step(params)` (1) evaluates the learning rate (a number, or a schedule called with the
  * current epoch and the number of steps taken so far), (2) clips the gradients in place (`clipValue`
  * first, then `clipNorm`: torch.nn.utils.clip_grad_value_ / clip_grad_norm_ over all the gradients
- * together), (3) runs one step kernel per parameter. Buffers are allocated zeroed on the first step.
- * `state()` gives copies of everything (plain typed arrays and numbers); `loadState` on an optimizer
- * built with the same options continues bit-identically.
+ * together), (3) runs one step kernel per parameter, in order. Buffers are allocated zeroed on the
+ * first step. `state()` gives copies of everything (plain typed arrays and numbers); `loadState` on an
+ * optimizer built with the same options continues bit-identically.
+ *
+ * `step` is async: it runs the clipping and step kernels through their `...Async` twins, so with the
+ * native backend they run on a libuv worker thread and the event loop keeps serving during the
+ * update (the results are bit-identical to the sync kernels'). Await each step before the next, and
+ * do not touch the parameters, their gradients, `state()` or `loadState()` until it settles: a second
+ * `step` while one is running rejects with a {@link BusyError} (and `loadState` throws one).
  */
 import type { BackendName } from '../backend/types.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { BusyError, ShapeError, ValueError } from '../errors.js';
 import type { Parameter } from '../layers/layer.js';
 import { describe } from '../validate.js';
-import { adamStep, adamwStep, clipGradNorm, clipGradValue, rmspropStep, sgdStep } from './kernels.js';
+import {
+  adamStepAsync, adamwStepAsync, clipGradNormAsync, clipGradValueAsync, rmspropStepAsync, sgdStepAsync,
+} from './kernels.js';
 
 /** A learning rate as a function of the epoch (0-based) and the number of steps taken before this one (0-based). */
 export type LrSchedule = (epoch: number, step: number) => number;
@@ -63,8 +71,12 @@ export interface Optimizer {
   setEpoch(epoch: number): void;
   /** The learning rate the next step will use. */
   currentLr(): number;
-  /** Clips the gradients (in place) and updates every parameter in place. */
-  step(params: readonly Parameter[], options?: StepOptions): StepInfo;
+  /**
+   * Clips the gradients (in place) and updates every parameter in place, off the main thread with the
+   * native backend. Resolves once every parameter is updated; argument errors reject. Do not touch
+   * the parameters or gradients until it settles.
+   */
+  step(params: readonly Parameter[], options?: StepOptions): Promise<StepInfo>;
   /** A copy of the state. */
   state(): OptimizerState;
   /** Restores a state from {@link state} (copied in). */
@@ -178,7 +190,8 @@ function checkParams(params: unknown): readonly Parameter[] {
 // ---------------------------------------------------------------------------------------------
 // the shared machinery
 
-type Kernel = (params: readonly Parameter[], slots: Record<string, Float32Array[]>, lr: number, step: number, backend: BackendName) => void;
+/** Updates every parameter, awaiting one step kernel after the other (in parameter order). */
+type Kernel = (params: readonly Parameter[], slots: Record<string, Float32Array[]>, lr: number, step: number, backend: BackendName) => Promise<void>;
 
 class BaseOptimizer implements Optimizer {
   readonly type: OptimizerType;
@@ -191,6 +204,7 @@ class BaseOptimizer implements Optimizer {
   private readonly clipValue: number | null;
   private readonly backend: BackendName;
   private readonly kernel: Kernel;
+  private running = false;
 
   constructor(type: OptimizerType, o: Readonly<Record<string, unknown>>, prefix: string, lr: number | LrSchedule, slotNames: readonly string[], kernel: Kernel) {
     this.type = type;
@@ -226,7 +240,8 @@ class BaseOptimizer implements Optimizer {
     return v;
   }
 
-  step(params: readonly Parameter[], options?: StepOptions): StepInfo {
+  async step(params: readonly Parameter[], options?: StepOptions): Promise<StepInfo> {
+    if (this.running) throw new BusyError('a step is already running: await it before starting the next', 'optimizer');
     checkParams(params);
     const backend = backendOpt(options?.backend, 'options.backend', this.backend);
     const lr = this.currentLr();
@@ -244,11 +259,16 @@ class BaseOptimizer implements Optimizer {
       });
     }
     const grads = params.map((p) => p.grad);
-    if (this.clipValue !== null) clipGradValue({ grads, clipValue: this.clipValue }, { backend });
-    const gradNorm = this.clipNorm !== null ? clipGradNorm({ grads, maxNorm: this.clipNorm }, { backend }) : null;
-    this.kernel(params, this.slots, lr, this.steps + 1, backend);
-    this.steps++;
-    return { lr, gradNorm };
+    this.running = true;
+    try {
+      if (this.clipValue !== null) await clipGradValueAsync({ grads, clipValue: this.clipValue }, { backend });
+      const gradNorm = this.clipNorm !== null ? await clipGradNormAsync({ grads, maxNorm: this.clipNorm }, { backend }) : null;
+      await this.kernel(params, this.slots, lr, this.steps + 1, backend);
+      this.steps++;
+      return { lr, gradNorm };
+    } finally {
+      this.running = false;
+    }
   }
 
   state(): OptimizerState {
@@ -258,6 +278,7 @@ class BaseOptimizer implements Optimizer {
   }
 
   loadState(state: OptimizerState): void {
+    if (this.running) throw new BusyError('a step is running: await it before loading a state', 'optimizer');
     if (typeof state !== 'object' || state === null) throw new ValueError(`expected an object, got ${describe(state)}`, 'state');
     if (state.type !== this.type) throw new ValueError(`expected '${this.type}', got ${describe(state.type)}`, 'state.type');
     for (const k of ['step', 'epoch'] as const) {
@@ -301,11 +322,14 @@ export function sgd(options: SgdOptions = {}): Optimizer {
     throw new ValueError(`requires momentum > 0 and dampening = 0, got momentum ${momentum}, dampening ${dampening}`, 'options.nesterov');
   }
   const slots = momentum !== 0 ? ['momentumBuffer'] : [];
-  return new BaseOptimizer('sgd', o, 'options', lr, slots, (params, s, lrNow, step, backend) => {
-    params.forEach((p, i) => sgdStep({
-      param: p.value, grad: p.grad, momentumBuffer: momentum !== 0 ? s.momentumBuffer[i] : null, step, lr: lrNow,
-      momentum, dampening, weightDecay, nesterov,
-    }, { backend }));
+  return new BaseOptimizer('sgd', o, 'options', lr, slots, async (params, s, lrNow, step, backend) => {
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      await sgdStepAsync({
+        param: p.value, grad: p.grad, momentumBuffer: momentum !== 0 ? s.momentumBuffer[i] : null, step, lr: lrNow,
+        momentum, dampening, weightDecay, nesterov,
+      }, { backend });
+    }
   });
 }
 
@@ -325,11 +349,14 @@ function adamLike(type: 'adam' | 'adamw', options: AdamOptions): Optimizer {
   }
   const eps = numOpt(o, 'eps', 'options', 1e-8, 0);
   const weightDecay = numOpt(o, 'weightDecay', 'options', type === 'adamw' ? 1e-2 : 0, 0);
-  const kernel = type === 'adamw' ? adamwStep : adamStep;
-  return new BaseOptimizer(type, o, 'options', lr, ['expAvg', 'expAvgSq'], (params, s, lrNow, step, backend) => {
-    params.forEach((p, i) => kernel({
-      param: p.value, grad: p.grad, expAvg: s.expAvg[i], expAvgSq: s.expAvgSq[i], step, lr: lrNow, betas, eps, weightDecay,
-    }, { backend }));
+  const kernel = type === 'adamw' ? adamwStepAsync : adamStepAsync;
+  return new BaseOptimizer(type, o, 'options', lr, ['expAvg', 'expAvgSq'], async (params, s, lrNow, step, backend) => {
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      await kernel({
+        param: p.value, grad: p.grad, expAvg: s.expAvg[i], expAvgSq: s.expAvgSq[i], step, lr: lrNow, betas, eps, weightDecay,
+      }, { backend });
+    }
   });
 }
 
@@ -353,11 +380,14 @@ export function rmsprop(options: RmspropOptions = {}): Optimizer {
   const momentum = numOpt(o, 'momentum', 'options', 0, 0);
   const centered = boolOpt(o, 'centered', 'options', false);
   const slots = ['squareAvg', ...(centered ? ['gradAvg'] : []), ...(momentum > 0 ? ['momentumBuffer'] : [])];
-  return new BaseOptimizer('rmsprop', o, 'options', lr, slots, (params, s, lrNow, _step, backend) => {
-    params.forEach((p, i) => rmspropStep({
-      param: p.value, grad: p.grad, squareAvg: s.squareAvg[i], gradAvg: centered ? s.gradAvg[i] : null,
-      momentumBuffer: momentum > 0 ? s.momentumBuffer[i] : null, lr: lrNow, alpha, eps, weightDecay, momentum, centered,
-    }, { backend }));
+  return new BaseOptimizer('rmsprop', o, 'options', lr, slots, async (params, s, lrNow, _step, backend) => {
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      await rmspropStepAsync({
+        param: p.value, grad: p.grad, squareAvg: s.squareAvg[i], gradAvg: centered ? s.gradAvg[i] : null,
+        momentumBuffer: momentum > 0 ? s.momentumBuffer[i] : null, lr: lrNow, alpha, eps, weightDecay, momentum, centered,
+      }, { backend });
+    }
   });
 }
 

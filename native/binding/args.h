@@ -13,7 +13,7 @@
 //      buffer that another property holds.
 //   2. The checks below only inspect the values read in phase 1 (type tags, lengths, raw numbers);
 //      none of them can call back into JavaScript, so a pointer taken in phase 2 stays valid until the
-//      callback returns (sync), or for as long as the array is referenced (async, see binding.cc).
+//      callback returns (sync), or for as long as the array is referenced (async, see worker.h).
 // What N-API cannot see: whether a buffer is resizable. A caller who shrinks a resizable ArrayBuffer
 // (or detaches one) while an async call runs breaks the async contract; lib/validate.ts rejects
 // resizable buffers on the public path.
@@ -261,6 +261,30 @@ class Fields {
     }
   }
 
+  // An Int32Array of exactly e.value elements, COPIED into *out (values that index memory must not
+  // change between their check and the kernel: the caller checks the copy, the kernel reads it).
+  void Int32Copy(const char* name, const Extent& e, std::vector<int32_t>* out) const {
+    Napi::Value v = Get(name);
+    out->clear();
+    std::string expect = std::string(name) + ": expected an Int32Array of length " +
+                         std::to_string(e.value) + " (" + e.formula + ")";
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Throw(env_, kValue, expect + ", got " + Describe(v));
+    }
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    if (a.ArrayBuffer().IsDetached()) {
+      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
+    }
+    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(e.value)) {
+      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
+    }
+    if (e.value > 0) out->assign(a.Data(), a.Data() + e.value);
+  }
+
+  // Keeps `o` referenced while an async call runs (arrays read other than through F32).
+  void Hold(const Napi::Object& o) { held_.push_back(o); }
+
+  // Every array an async worker must keep referenced (worker.h).
   const std::vector<Napi::Object>& held() const { return held_; }
 
  private:

@@ -11,18 +11,9 @@
 //   async true: returns a Promise; the kernel runs in a Napi::AsyncWorker on a libuv thread and the
 //     promise resolves to undefined once the outputs are written.
 //
-// Lifetimes in async mode (why references are held): the worker keeps raw float pointers into the
-// typed arrays' backing stores. A backing store lives as long as its ArrayBuffer, so the worker holds
-// a persistent reference (Napi::ObjectReference) to every typed array it reads or writes from its
-// constructor (main thread) until it is destroyed after OnOK/OnError (main thread). Without them the
-// caller could drop its last reference and the GC could free memory the worker is writing to.
-// Execute() runs on the worker thread and touches no napi_env / Napi value: everything it needs was
-// copied into a plain C++ struct (the Job) in the constructor. The `lengths` values are copied too,
-// so changing them during the call cannot send a kernel out of bounds.
-// What references cannot prevent: the caller detaching (transferring) an input's ArrayBuffer or
-// writing to the arrays before the promise settles. Inputs must not be touched until then; the TS
-// layer documents this (lib/ops.ts). Outputs are allocated by the TS layer and not visible to callers
-// until the promise resolves.
+// Sync and async calls go through Dispatch (worker.h, which also explains the lifetimes in async
+// mode). The `lengths` values are copied into the job, so changing them during the call cannot send
+// a kernel out of bounds.
 #include <napi.h>
 #include <stdint.h>
 
@@ -40,17 +31,12 @@
 #include "pool.h"
 #include "nn_binding.h"
 #include "train_binding.h"
+#include "worker.h"
 
 namespace gated_binding {
 namespace {
 
 using gated::SeqShape;
-
-// One kernel call with its arguments, owned by the calling thread (sync) or by the worker (async).
-struct Job {
-  virtual ~Job() = default;
-  virtual void Run() = 0;
-};
 
 template <class A, void (*Kernel)(const A&)>
 struct CellJob final : Job {
@@ -58,63 +44,6 @@ struct CellJob final : Job {
   std::vector<int32_t> lengths;  // owned copy; args.in.lengths points into it (or is null)
   void Run() override { Kernel(args); }
 };
-
-// Runs a Job off the main thread and settles a promise. See "Lifetimes" at the top of this file.
-class KernelWorker final : public Napi::AsyncWorker {
- public:
-  KernelWorker(Napi::Env env, const char* name, std::unique_ptr<Job> job,
-               const std::vector<Napi::Object>& held)
-      : Napi::AsyncWorker(env, name),
-        job_(std::move(job)),
-        deferred_(Napi::Promise::Deferred::New(env)) {
-    refs_.reserve(held.size());
-    for (const Napi::Object& o : held) refs_.push_back(Napi::Persistent(o));
-  }
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  // Worker thread: raw pointers only.
-  void Execute() override {
-    try {
-      job_->Run();
-    } catch (const std::exception& e) {
-      SetError(std::string("native kernel failed: ") + e.what());
-    } catch (...) {
-      SetError("native kernel failed");
-    }
-  }
-  // Main thread (AsyncWorker opens a HandleScope around both).
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Object err = e.Value();
-    err.Set("code", Napi::String::New(Env(), kNative));
-    deferred_.Reject(err);
-  }
-
- private:
-  std::unique_ptr<Job> job_;
-  Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> refs_;  // released when the worker is deleted (main thread)
-};
-
-// Runs the job now (sync) or queues it (async). Kernel exceptions (std::bad_alloc for a workspace)
-// become JS errors with code ERR_GATED_NATIVE, never an abort.
-Napi::Value Dispatch(const Fields& f, const char* name, std::unique_ptr<Job> job, bool async) {
-  Napi::Env env = f.Env();
-  if (async) {
-    auto* worker = new KernelWorker(env, name, std::move(job), f.held());
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();  // the worker deletes itself after OnOK/OnError
-    return promise;
-  }
-  try {
-    job->Run();
-  } catch (const std::exception& e) {
-    Throw(env, kNative, std::string(name) + ": native kernel failed: " + e.what());
-  }
-  return env.Undefined();
-}
 
 // ---- argument reading shared by the cells ----
 

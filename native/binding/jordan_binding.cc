@@ -1,35 +1,51 @@
 // jordan_binding.cc: the N-API surface of the Jordan network (native/jordan.h), exports.jordan.
 //
-// Each op takes ONE plain object (the field names lib/nn/jordan.ts sends) and runs synchronously.
-// Every field is checked here with args.h (all properties read first, then checks that cannot run
-// user code).
+// Each op takes ONE plain object (the field names lib/nn/jordan.ts sends). Every field is checked
+// here with args.h (all properties read first, then checks that cannot run user code); `lengths` is
+// copied and checked on the copy (as the cells do), so a change to the JS array during an async call
+// cannot send the kernel out of bounds.
 //
 //   forward {seqLen, batch, inputSize, hiddenSize, outputSize, x [T*B*D], weightIh [H*D],
 //       weightHy [H*O], weightHo [O*H], biasIh? [H], biasHh? [H], biasHo? [O], y0? [B*O],
 //       lengths? Int32Array [B], reverse (default false), activation 'tanh'|'relu' (default tanh),
 //       outputActivation 'tanh'|'sigmoid'|'linear' (default tanh),
-//       y [T*B*O] out, yN [B*O] out, h? [T*B*H] out, cache? [T*B*(2*O+H)] out}
+//       y [T*B*O] out, yN [B*O] out, h? [T*B*H] out, cache? [T*B*(2*O+H)] out, async}
 //   backward {the same inputs (not y0, y, yN, h), cache [T*B*(2*O+H)], dy? [T*B*O], dyN? [B*O],
 //       dx [T*B*D] out, dy0 [B*O] out, dWeightIh, dWeightHy, dWeightHo out,
-//       dBiasIh? [H], dBiasHh? [H], dBiasHo? [O] out}
+//       dBiasIh? [H], dBiasHh? [H], dBiasHo? [O] out, async}
+//   async (default false): false runs the kernel on the calling thread and returns undefined; true
+//     returns a Promise resolved (to undefined) once the kernel ran on a libuv worker thread
+//     (worker.h: the arrays stay referenced until then and must not be touched by the caller).
 // Errors: `code` ERR_GATED_SHAPE / ERR_GATED_VALUE / ERR_GATED_NATIVE, message "<argument>: ..."
+// (args.h), thrown (also with async true: arguments are checked before anything is queued).
 #include "jordan_binding.h"
 
 #include <napi.h>
 #include <stdint.h>
 
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
 #include "jordan.h"
+#include "worker.h"
 
 namespace gated_binding {
 namespace {
 
+// A kernel call with its arguments; args.in.lengths points into `lengths` (or is null).
+template <class A, void (*Kernel)(const A&)>
+struct JordanJob final : Job {
+  A args{};
+  std::vector<int32_t> lengths;  // owned copy (checked)
+  void Run() override { Kernel(args); }
+};
+
 struct Common {
   gated::JordanInputs in;
-  std::vector<int32_t> lengths;
+  std::vector<int32_t>* lengths;  // the job's
 };
 
 // Reads and checks the inputs shared by forward and backward.
@@ -45,8 +61,8 @@ void ReadCommon(Napi::Env env, Fields& f, Common* c) {
   in.b_ih = f.F32("biasIh", Product(env, "biasIh", {{"hiddenSize", H}}), Presence::Optional);
   in.b_hh = f.F32("biasHh", Product(env, "biasHh", {{"hiddenSize", H}}), Presence::Optional);
   in.b_ho = f.F32("biasHo", Product(env, "biasHo", {{"outputSize", O}}), Presence::Optional);
-  f.Lengths("lengths", B, T, &c->lengths);
-  in.lengths = c->lengths.empty() ? nullptr : c->lengths.data();
+  f.Lengths("lengths", B, T, c->lengths);
+  in.lengths = c->lengths->empty() ? nullptr : c->lengths->data();
   in.reverse = f.Bool("reverse", false);
   in.act = f.Enum("activation", {"tanh", "relu"});
   in.act_out = static_cast<gated::JordanOutActivation>(f.Enum("outputActivation", {"tanh", "sigmoid", "linear"}));
@@ -64,30 +80,32 @@ Extent CacheExtent(Napi::Env env, const gated::JordanShape& s) {
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0], {JORDAN_COMMON_FIELDS, "y0", "y", "yN", "h", "cache"});
-  Common c;
+  Fields f(env, info[0], {JORDAN_COMMON_FIELDS, "y0", "y", "yN", "h", "cache", "async"});
+  auto job = std::make_unique<JordanJob<gated::JordanForwardArgs, gated::jordan_forward>>();
+  Common c{{}, &job->lengths};
   ReadCommon(env, f, &c);
   const gated::JordanShape& s = c.in.s;
-  gated::JordanForwardArgs a;
+  gated::JordanForwardArgs& a = job->args;
   a.in = c.in;
   a.y0 = f.F32("y0", Product(env, "y0", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Optional);
   a.y = f.F32("y", Product(env, "y", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}), Presence::Required);
   a.y_n = f.F32("yN", Product(env, "yN", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Required);
   a.h = f.F32("h", Product(env, "h", {{"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}}), Presence::Optional);
   a.cache = f.F32("cache", CacheExtent(env, s), Presence::Optional);
-  gated::jordan_forward(a);
-  return env.Undefined();
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "jordanForward", std::move(job), async);
 }
 
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
            {JORDAN_COMMON_FIELDS, "cache", "dy", "dyN", "dx", "dy0", "dWeightIh", "dWeightHy", "dWeightHo",
-            "dBiasIh", "dBiasHh", "dBiasHo"});
-  Common c;
+            "dBiasIh", "dBiasHh", "dBiasHo", "async"});
+  auto job = std::make_unique<JordanJob<gated::JordanBackwardArgs, gated::jordan_backward>>();
+  Common c{{}, &job->lengths};
   ReadCommon(env, f, &c);
   const gated::JordanShape& s = c.in.s;
-  gated::JordanBackwardArgs a;
+  gated::JordanBackwardArgs& a = job->args;
   a.in = c.in;
   a.cache = f.F32("cache", CacheExtent(env, s), Presence::Required);
   a.dy = f.F32("dy", Product(env, "dy", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}), Presence::Optional);
@@ -100,8 +118,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   a.db_ih = f.F32("dBiasIh", Product(env, "dBiasIh", {{"hiddenSize", s.H}}), Presence::Optional);
   a.db_hh = f.F32("dBiasHh", Product(env, "dBiasHh", {{"hiddenSize", s.H}}), Presence::Optional);
   a.db_ho = f.F32("dBiasHo", Product(env, "dBiasHo", {{"outputSize", s.O}}), Presence::Optional);
-  gated::jordan_backward(a);
-  return env.Undefined();
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "jordanBackward", std::move(job), async);
 }
 
 #undef JORDAN_COMMON_FIELDS

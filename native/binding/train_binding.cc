@@ -1,39 +1,47 @@
 // train_binding.cc: the N-API surface of the training kernels (native/train.h), exports.train.
 //
-// Each op takes ONE plain object (field names below, the same as lib/train/native.ts sends) and
-// runs synchronously on the calling thread: a loss or an optimizer step is a single memory-bound
-// pass over arrays the size of one layer's parameters, far shorter than a sequence's BPTT, so the
-// cost of an async worker would outweigh the work. Every field is checked here again with args.h
-// (two phases: all properties read first, then checks that cannot run user code), because a wrong
-// length or an out-of-range class id here would be an out-of-bounds access, not an exception.
+// Each op takes ONE plain object (field names below, the same as lib/train/native.ts sends). A loss
+// or an optimizer step is a single memory-bound pass over arrays the size of one layer's
+// parameters, but a training step runs many of them, so every op can also run off the main thread
+// (`async`). Every field is checked here again with args.h (two phases: all properties read first,
+// then checks that cannot run user code), because a wrong length or an out-of-range class id here
+// would be an out-of-bounds access, not an exception. `targets` is copied and checked on the copy,
+// so a change to the JS array during an async call cannot send the kernel out of bounds.
 //
 //   softmaxCrossEntropy {rows, numClasses, logits [rows*numClasses], targets Int32Array [rows],
 //       weights? [rows], ignoreIndex (int32, default -100), reduction ('mean' | 'sum'),
-//       dLogits [rows*numClasses] out, correct? Uint8Array [rows] out}
+//       dLogits [rows*numClasses] out, correct? Uint8Array [rows] out, async}
 //       -> {loss, weightSum, numCorrect}
 //   bceWithLogits / mse {size, input [size], target [size], weights? [size], reduction,
-//       dInput [size] out} -> loss
-//   sgdStep {size, param, grad, momentumBuffer?, lr, momentum, dampening, weightDecay, nesterov, step}
+//       dInput [size] out, async} -> loss
+//   sgdStep {size, param, grad, momentumBuffer?, lr, momentum, dampening, weightDecay, nesterov, step,
+//       async}
 //   adamStep {size, param, grad, expAvg, expAvgSq, lr, beta1, beta2, eps, weightDecay,
-//       decoupledWeightDecay, step}
+//       decoupledWeightDecay, step, async}
 //   rmspropStep {size, param, grad, squareAvg, gradAvg?, momentumBuffer?, lr, alpha, eps,
-//       weightDecay, momentum, centered}
-//   clipGradNorm {grads: Float32Array[], maxNorm} -> total norm (before clipping)
-//   clipGradValue {grads: Float32Array[], clipValue}
+//       weightDecay, momentum, centered, async}
+//   clipGradNorm {grads: Float32Array[], maxNorm, async} -> total norm (before clipping)
+//   clipGradValue {grads: Float32Array[], clipValue, async}
+//   async (default false): false runs the kernel on the calling thread and returns the value shown
+//     (or undefined); true returns a Promise resolved to that value once the kernel ran on a libuv
+//     worker thread (worker.h: the arrays stay referenced until then and must not be touched).
 // Errors: `code` ERR_GATED_SHAPE / ERR_GATED_VALUE / ERR_GATED_NATIVE, message "<argument>: ..."
-// (args.h), mapped to ShapeError / ValueError / NativeError by lib/backend/native.ts's mapNativeError.
+// (args.h), thrown (also with async true: arguments are checked before anything is queued); mapped
+// to ShapeError / ValueError / NativeError by lib/backend/native.ts's mapNativeError.
 #include "train_binding.h"
 
 #include <napi.h>
 #include <stdint.h>
 
 #include <cmath>
-#include <exception>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
 #include "train.h"
+#include "worker.h"
 
 namespace gated_binding {
 namespace {
@@ -76,8 +84,9 @@ gated::Reduction ReadReduction(const Fields& f) {
 }
 
 // A typed array of `type` with exactly `length` elements; its data pointer (non-null when length 0:
-// g_empty_floats, never dereferenced). nullptr when optional and undefined/null.
-void* Typed(const Fields& f, const char* name, napi_typedarray_type type, const char* type_name,
+// g_empty_floats, never dereferenced). nullptr when optional and undefined/null. The array is held
+// by an async call (Fields::Hold).
+void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* type_name,
             const Extent& e, Presence presence) {
   Napi::Value v = f.Get(name);
   if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
@@ -91,6 +100,7 @@ void* Typed(const Fields& f, const char* name, napi_typedarray_type type, const 
   if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
     Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
   }
+  f.Hold(a);
   uint8_t* base = static_cast<uint8_t*>(a.ArrayBuffer().Data());
   return base ? static_cast<void*>(base + a.ByteOffset()) : static_cast<void*>(g_empty_floats);
 }
@@ -112,27 +122,52 @@ const float* Weights(Fields& f, const Extent& e) {
 
 // ---- losses ----
 
+struct CrossEntropyJob final : Job {
+  const float* logits;
+  std::vector<int32_t> targets;  // owned copy (checked)
+  const float* w;
+  int64_t N, C;
+  int32_t ignore;
+  gated::Reduction red;
+  float* dlogits;
+  uint8_t* correct;
+  gated::CrossEntropyResult r{};
+  void Run() override {
+    const int32_t* t = targets.empty() ? reinterpret_cast<const int32_t*>(g_empty_floats) : targets.data();
+    r = gated::softmax_cross_entropy(logits, t, w, N, C, ignore, red, dlogits, correct);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("loss", Napi::Number::New(env, r.loss));
+    out.Set("weightSum", Napi::Number::New(env, r.weight_sum));
+    out.Set("numCorrect", Napi::Number::New(env, (double)r.num_correct));
+    return out;
+  }
+};
+
 Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
            {"rows", "numClasses", "logits", "targets", "weights", "ignoreIndex", "reduction",
-            "dLogits", "correct"});
+            "dLogits", "correct", "async"});
+  auto job = std::make_unique<CrossEntropyJob>();
   const int64_t N = f.Size("rows"), C = f.Size("numClasses");
   const Extent nc = Product(env, "logits", {{"rows", N}, {"numClasses", C}});
   const Extent rows = Product(env, "targets", {{"rows", N}});
-  const float* logits = f.F32("logits", nc, Presence::Required);
-  const int32_t* targets = static_cast<const int32_t*>(
-      Typed(f, "targets", napi_int32_array, "an Int32Array", rows, Presence::Required));
-  const float* w = Weights(f, rows);
+  job->logits = f.F32("logits", nc, Presence::Required);
+  f.Int32Copy("targets", rows, &job->targets);
+  job->w = Weights(f, rows);
   const int64_t ignore = Integer(f, "ignoreIndex", -100, INT32_MIN, INT32_MAX);
-  const gated::Reduction red = ReadReduction(f);
-  float* dlogits = f.F32("dLogits", Product(env, "dLogits", {{"rows", N}, {"numClasses", C}}),
-                         Presence::Required);
-  uint8_t* correct = static_cast<uint8_t*>(
+  job->red = ReadReduction(f);
+  job->dlogits = f.F32("dLogits", Product(env, "dLogits", {{"rows", N}, {"numClasses", C}}),
+                       Presence::Required);
+  job->correct = static_cast<uint8_t*>(
       Typed(f, "correct", napi_uint8_array, "a Uint8Array", rows, Presence::Optional));
-  // Every target is a class id or ignoreIndex: the kernel indexes the row with it.
+  const bool async = f.Bool("async", false);
+  // Every target is a class id or ignoreIndex: the kernel indexes the row with it (checked on the
+  // copy the kernel reads).
   for (int64_t i = 0; i < N; i++) {
-    const int32_t t = targets[i];
+    const int32_t t = job->targets[i];
     if (t != ignore && (t < 0 || (int64_t)t >= C)) {
       Throw(env, kValue,
             "targets: targets[" + std::to_string(i) + "] = " + std::to_string(t) +
@@ -140,47 +175,75 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
                 std::to_string(ignore) + ")");
     }
   }
-  gated::CrossEntropyResult r =
-      gated::softmax_cross_entropy(logits, targets, w, N, C, (int32_t)ignore, red, dlogits, correct);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("loss", Napi::Number::New(env, r.loss));
-  out.Set("weightSum", Napi::Number::New(env, r.weight_sum));
-  out.Set("numCorrect", Napi::Number::New(env, (double)r.num_correct));
-  return out;
+  job->N = N;
+  job->C = C;
+  job->ignore = (int32_t)ignore;
+  return Dispatch(f, "softmaxCrossEntropy", std::move(job), async);
 }
 
 // bceWithLogits (Which 0) and mse (Which 1): same fields.
 template <int Which>
+struct PointwiseLossJob final : Job {
+  const float *x, *y, *w;
+  int64_t n;
+  gated::Reduction red;
+  float* dx;
+  double loss = 0;
+  void Run() override {
+    loss = Which == 0 ? gated::bce_with_logits(x, y, w, n, red, dx) : gated::mse(x, y, w, n, red, dx);
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, loss); }
+};
+
+template <int Which>
 Napi::Value PointwiseLoss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0], {"size", "input", "target", "weights", "reduction", "dInput"});
+  Fields f(env, info[0], {"size", "input", "target", "weights", "reduction", "dInput", "async"});
+  auto job = std::make_unique<PointwiseLossJob<Which>>();
   const int64_t n = f.Size("size");
   const Extent e = Product(env, "input", {{"size", n}});
-  const float* x = f.F32("input", e, Presence::Required);
+  job->x = f.F32("input", e, Presence::Required);
   const float* y = f.F32("target", e, Presence::Required);
-  const float* w = Weights(f, e);
-  const gated::Reduction red = ReadReduction(f);
-  float* dx = f.F32("dInput", e, Presence::Required);
+  job->y = y;
+  job->w = Weights(f, e);
+  job->red = ReadReduction(f);
+  job->dx = f.F32("dInput", e, Presence::Required);
+  job->n = n;
+  const bool async = f.Bool("async", false);
   if (Which == 0) {
-    // BCE targets are probabilities.
+    // BCE targets are probabilities (a value check, not a memory bound: read in place).
     for (int64_t i = 0; i < n; i++) {
       if (!(y[i] >= 0.0f && y[i] <= 1.0f)) {
         Throw(env, kValue,
               "target: target[" + std::to_string(i) + "] = " + NumberText(y[i]) + " is outside [0, 1]");
       }
     }
-    return Napi::Number::New(env, gated::bce_with_logits(x, y, w, n, red, dx));
   }
-  return Napi::Number::New(env, gated::mse(x, y, w, n, red, dx));
+  return Dispatch(f, Which == 0 ? "bceWithLogits" : "mse", std::move(job), async);
 }
 
 // ---- optimizers ----
+
+// A kernel call bound to its arguments (the optimizer steps: no result).
+template <class F>
+struct CallJob final : Job {
+  explicit CallJob(F fn) : fn_(std::move(fn)) {}
+  void Run() override { fn_(); }
+
+ private:
+  F fn_;  // captures raw pointers and plain values only (it runs on the worker thread)
+};
+
+template <class F>
+std::unique_ptr<Job> MakeCallJob(F fn) {
+  return std::make_unique<CallJob<F>>(std::move(fn));
+}
 
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
            {"size", "param", "grad", "momentumBuffer", "lr", "momentum", "dampening", "weightDecay",
-            "nesterov", "step"});
+            "nesterov", "step", "async"});
   const int64_t n = f.Size("size");
   const Extent e = Product(env, "param", {{"size", n}});
   float* param = f.F32("param", e, Presence::Required);
@@ -196,15 +259,16 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
     Throw(env, kValue, "nesterov: requires momentum > 0 and dampening = 0");
   }
   float* buf = f.F32("momentumBuffer", e, o.momentum != 0 ? Presence::Required : Presence::Optional);
-  gated::sgd_step(param, grad, buf, n, o, step);
-  return env.Undefined();
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "sgdStep", MakeCallJob([=] { gated::sgd_step(param, grad, buf, n, o, step); }),
+                  async);
 }
 
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
            {"size", "param", "grad", "expAvg", "expAvgSq", "lr", "beta1", "beta2", "eps",
-            "weightDecay", "decoupledWeightDecay", "step"});
+            "weightDecay", "decoupledWeightDecay", "step", "async"});
   const int64_t n = f.Size("size");
   const Extent e = Product(env, "param", {{"size", n}});
   float* param = f.F32("param", e, Presence::Required);
@@ -219,15 +283,16 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   o.decoupled = f.Bool("decoupledWeightDecay", false);
   o.weight_decay = Real(f, "weightDecay", o.decoupled ? 1e-2 : 0, 0, true, kInf, true);
   const int64_t step = Integer(f, "step", 1, 1, kMaxElements);
-  gated::adam_step(param, grad, m, v, n, o, step);
-  return env.Undefined();
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "adamStep", MakeCallJob([=] { gated::adam_step(param, grad, m, v, n, o, step); }),
+                  async);
 }
 
 Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
            {"size", "param", "grad", "squareAvg", "gradAvg", "momentumBuffer", "lr", "alpha", "eps",
-            "weightDecay", "momentum", "centered"});
+            "weightDecay", "momentum", "centered", "async"});
   const int64_t n = f.Size("size");
   const Extent e = Product(env, "param", {{"size", n}});
   float* param = f.F32("param", e, Presence::Required);
@@ -242,15 +307,24 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   o.centered = f.Bool("centered", false);
   float* ga = f.F32("gradAvg", e, o.centered ? Presence::Required : Presence::Optional);
   float* buf = f.F32("momentumBuffer", e, o.momentum > 0 ? Presence::Required : Presence::Optional);
-  gated::rmsprop_step(param, grad, sq, o.centered ? ga : nullptr, o.momentum > 0 ? buf : nullptr, n, o);
-  return env.Undefined();
+  if (!o.centered) ga = nullptr;
+  if (!(o.momentum > 0)) buf = nullptr;
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "rmspropStep",
+                  MakeCallJob([=] { gated::rmsprop_step(param, grad, sq, ga, buf, n, o); }), async);
 }
 
 // ---- clipping ----
 
+// The gradient list, copied: pointers and sizes (the arrays themselves are held by an async call).
+struct GradList {
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+};
+
 // `grads`: an Array of Float32Arrays. Phase 1 reads every element (an index getter may run user
 // code); phase 2 then checks them, so no getter can detach an array after it was checked.
-void ReadGradList(const Fields& f, std::vector<float*>* ptrs, std::vector<int64_t>* sizes) {
+void ReadGradList(Fields& f, GradList* out) {
   Napi::Env env = f.Env();
   Napi::Value v = f.Get("grads");
   if (!v.IsArray()) Throw(env, kValue, "grads: expected an Array of Float32Arrays, got " + Describe(v));
@@ -267,39 +341,59 @@ void ReadGradList(const Fields& f, std::vector<float*>* ptrs, std::vector<int64_
     }
     Napi::Float32Array a = it.As<Napi::Float32Array>();
     if (a.ArrayBuffer().IsDetached()) Throw(env, kValue, name + ": expected a Float32Array, got one whose ArrayBuffer is detached");
+    f.Hold(a);
     float* p = a.Data();
-    ptrs->push_back(p ? p : g_empty_floats);
-    sizes->push_back(p ? (int64_t)a.ElementLength() : 0);
+    out->ptrs.push_back(p ? p : g_empty_floats);
+    out->sizes.push_back(p ? (int64_t)a.ElementLength() : 0);
   }
 }
 
+// A number >= 0 (at most `hi`) that must be given.
+double RequiredBound(const Fields& f, const char* name, double hi) {
+  const double d = Real(f, name, 0, 0, true, hi, true);
+  if (f.Get(name).IsUndefined() || f.Get(name).IsNull()) {
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number >= 0, got " + Describe(f.Get(name)));
+  }
+  return d;
+}
+
+struct ClipNormJob final : Job {
+  GradList g;
+  double max_norm;
+  double norm = 0;
+  void Run() override {
+    norm = gated::clip_grad_norm(g.ptrs.data(), g.sizes.data(), (int64_t)g.ptrs.size(), max_norm);
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, norm); }
+};
+
+struct ClipValueJob final : Job {
+  GradList g;
+  double clip_value;
+  void Run() override {
+    gated::clip_grad_value(g.ptrs.data(), g.sizes.data(), (int64_t)g.ptrs.size(), clip_value);
+  }
+};
+
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0], {"grads", "maxNorm"});
-  const double max_norm = Real(f, "maxNorm", 0, 0, true, kInf, true);
-  if (f.Get("maxNorm").IsUndefined() || f.Get("maxNorm").IsNull()) {
-    Throw(env, kValue, "maxNorm: expected a number >= 0, got " + Describe(f.Get("maxNorm")));
-  }
-  std::vector<float*> ptrs;
-  std::vector<int64_t> sizes;
-  ReadGradList(f, &ptrs, &sizes);
-  return Napi::Number::New(env, gated::clip_grad_norm(ptrs.data(), sizes.data(), (int64_t)ptrs.size(), max_norm));
+  Fields f(env, info[0], {"grads", "maxNorm", "async"});
+  auto job = std::make_unique<ClipNormJob>();
+  job->max_norm = RequiredBound(f, "maxNorm", kInf);
+  ReadGradList(f, &job->g);
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "clipGradNorm", std::move(job), async);
 }
 
 Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0], {"grads", "clipValue"});
-  const double c = Real(f, "clipValue", 0, 0, true, 3.4028234663852886e38, true);
-  if (f.Get("clipValue").IsUndefined() || f.Get("clipValue").IsNull()) {
-    Throw(env, kValue, "clipValue: expected a number >= 0, got " + Describe(f.Get("clipValue")));
-  }
-  std::vector<float*> ptrs;
-  std::vector<int64_t> sizes;
-  ReadGradList(f, &ptrs, &sizes);
-  gated::clip_grad_value(ptrs.data(), sizes.data(), (int64_t)ptrs.size(), c);
-  return env.Undefined();
+  Fields f(env, info[0], {"grads", "clipValue", "async"});
+  auto job = std::make_unique<ClipValueJob>();
+  job->clip_value = RequiredBound(f, "clipValue", 3.4028234663852886e38);
+  ReadGradList(f, &job->g);
+  const bool async = f.Bool("async", false);
+  return Dispatch(f, "clipGradValue", std::move(job), async);
 }
-
 
 }  // namespace
 

@@ -7,8 +7,11 @@
 // random mutations (wrong types, missing fields, NaN / negative / fractional / huge sizes, sizes whose
 // product overflows, arrays one element short or long, lengths out of range, detached buffers,
 // Float64Array instead of Float32Array, getters that throw or detach another field's buffer, Proxy
-// argument objects, async variants). Every throw and rejection is caught and classified; the process
-// must neither crash nor see an error without a gated code. The last line printed is
+// argument objects, async variants). The addon's nn / train / jordan ops get the same treatment, sync
+// and async (`async: true`): valid argument objects for each op, mutated; async calls that were
+// queued then have their ids / targets / lengths overwritten with out-of-range values (the addon
+// copied them, so the kernel must not notice). Every throw and rejection is caught and classified;
+// the process must neither crash nor see an error without a gated code. The last line printed is
 //   FUZZ_SUMMARY {"calls":...,"unexpected":0,...}
 // and the exit status is 0 when nothing unexpected happened, 1 otherwise.
 import { createRequire } from 'node:module';
@@ -331,6 +334,206 @@ function partValue(enums) {
   }
 }
 
+// Valid argument objects for every op of the parts (small sizes; optional fields sometimes absent).
+// Each returns [args, size field names, names of the Int32Array fields the addon must copy].
+const opt = (p, make) => (chance(p) ? make() : undefined);
+const maybeNull = (v) => (v === undefined && chance(0.3) ? null : v);
+const PART_OPS = {
+  nn: {
+    linearForward() {
+      const N = int(0, 4), I = int(0, 4), O = int(0, 4);
+      return [{ rows: N, inFeatures: I, outFeatures: O, x: f32(N * I), weight: f32(O * I), bias: maybeNull(opt(0.6, () => f32(O))), y: f32(N * O) },
+        ['rows', 'inFeatures', 'outFeatures'], []];
+    },
+    linearBackward() {
+      const N = int(0, 4), I = int(0, 4), O = int(0, 4);
+      return [{
+        rows: N, inFeatures: I, outFeatures: O, x: f32(N * I), weight: f32(O * I), dy: f32(N * O),
+        dx: maybeNull(opt(0.7, () => f32(N * I))), dWeight: f32(O * I), dBias: maybeNull(opt(0.6, () => f32(O))),
+        accumulate: opt(0.5, () => chance(0.5)),
+      }, ['rows', 'inFeatures', 'outFeatures'], []];
+    },
+    embeddingForward() {
+      const N = int(0, 5), V = int(1, 5), E = int(0, 4);
+      return [{
+        rows: N, vocabSize: V, dim: E, ids: Int32Array.from({ length: N }, () => int(0, V - 1)), weight: f32(V * E),
+        paddingIndex: opt(0.5, () => int(-1, V - 1)), out: f32(N * E),
+      }, ['rows', 'vocabSize', 'dim'], ['ids']];
+    },
+    embeddingBackward() {
+      const N = int(0, 5), V = int(1, 5), E = int(0, 4);
+      return [{
+        rows: N, vocabSize: V, dim: E, ids: Int32Array.from({ length: N }, () => int(0, V - 1)), dy: f32(N * E),
+        paddingIndex: opt(0.5, () => int(-1, V - 1)), dWeight: f32(V * E), accumulate: opt(0.5, () => chance(0.5)),
+      }, ['rows', 'vocabSize', 'dim'], ['ids']];
+    },
+  },
+  train: {
+    softmaxCrossEntropy() {
+      const N = int(0, 5), C = int(1, 4);
+      const ignoreIndex = opt(0.5, () => pick([-100, -1, 0, C]));
+      const ig = ignoreIndex ?? -100;
+      return [{
+        rows: N, numClasses: C, logits: f32(N * C), targets: Int32Array.from({ length: N }, () => (chance(0.2) ? ig : int(0, C - 1))),
+        weights: maybeNull(opt(0.4, () => Float32Array.from({ length: N }, () => rand() * 2))), ignoreIndex,
+        reduction: opt(0.5, () => pick(['mean', 'sum'])), dLogits: f32(N * C), correct: maybeNull(opt(0.6, () => new Uint8Array(N))),
+      }, ['rows', 'numClasses'], ['targets']];
+    },
+    bceWithLogits() {
+      const n = int(0, 8);
+      return [{ size: n, input: f32(n), target: Float32Array.from({ length: n }, rand), weights: maybeNull(opt(0.4, () => Float32Array.from({ length: n }, rand))),
+        reduction: opt(0.5, () => pick(['mean', 'sum'])), dInput: f32(n) }, ['size'], []];
+    },
+    mse() {
+      const n = int(0, 8);
+      return [{ size: n, input: f32(n), target: f32(n), weights: maybeNull(opt(0.4, () => Float32Array.from({ length: n }, rand))),
+        reduction: opt(0.5, () => pick(['mean', 'sum'])), dInput: f32(n) }, ['size'], []];
+    },
+    sgdStep() {
+      const n = int(0, 8);
+      const momentum = pick([0, 0.9]);
+      return [{
+        size: n, param: f32(n), grad: f32(n), momentumBuffer: momentum ? f32(n) : maybeNull(undefined), lr: opt(0.7, () => rand()), momentum,
+        dampening: opt(0.3, () => 0), weightDecay: opt(0.5, () => rand() * 0.1), nesterov: momentum && chance(0.5), step: int(1, 5),
+      }, ['size'], []];
+    },
+    adamStep() {
+      const n = int(0, 8);
+      return [{
+        size: n, param: f32(n), grad: f32(n), expAvg: f32(n), expAvgSq: Float32Array.from({ length: n }, rand), lr: opt(0.7, () => rand() * 0.1),
+        beta1: opt(0.5, () => 0.9), beta2: opt(0.5, () => 0.999), eps: opt(0.5, () => 1e-8), weightDecay: opt(0.5, () => 0.01),
+        decoupledWeightDecay: opt(0.5, () => chance(0.5)), step: int(1, 5),
+      }, ['size'], []];
+    },
+    rmspropStep() {
+      const n = int(0, 8);
+      const centered = chance(0.5), momentum = pick([0, 0.5]);
+      return [{
+        size: n, param: f32(n), grad: f32(n), squareAvg: Float32Array.from({ length: n }, rand), gradAvg: centered ? f32(n) : undefined,
+        momentumBuffer: momentum ? f32(n) : undefined, lr: opt(0.7, () => rand() * 0.1), alpha: opt(0.5, () => 0.9), eps: opt(0.5, () => 1e-8),
+        weightDecay: opt(0.5, () => 0.01), momentum, centered,
+      }, ['size'], []];
+    },
+    clipGradNorm() {
+      return [{ grads: Array.from({ length: int(0, 3) }, () => f32(int(0, 6))), maxNorm: pick([0, 0.5, 1, 1e9]) }, [], []];
+    },
+    clipGradValue() {
+      return [{ grads: Array.from({ length: int(0, 3) }, () => f32(int(0, 6))), clipValue: pick([0, 0.25, 1]) }, [], []];
+    },
+  },
+  jordan: {
+    forward() {
+      const [a, sizes] = jordanCommon();
+      const { seqLen: T, batch: B, hiddenSize: H, outputSize: O } = a;
+      Object.assign(a, {
+        y0: opt(0.5, () => f32(B * O)), y: f32(T * B * O), yN: f32(B * O), h: opt(0.5, () => f32(T * B * H)),
+        cache: opt(0.7, () => f32(T * B * (2 * O + H))),
+      });
+      return [a, sizes, a.lengths ? ['lengths'] : []];
+    },
+    backward() {
+      const [a, sizes] = jordanCommon();
+      const { seqLen: T, batch: B, inputSize: D, hiddenSize: H, outputSize: O } = a;
+      Object.assign(a, {
+        cache: f32(T * B * (2 * O + H)), dy: opt(0.7, () => f32(T * B * O)), dyN: opt(0.5, () => f32(B * O)), dx: f32(T * B * D),
+        dy0: f32(B * O), dWeightIh: f32(H * D), dWeightHy: f32(H * O), dWeightHo: f32(O * H),
+        dBiasIh: opt(0.5, () => f32(H)), dBiasHh: opt(0.5, () => f32(H)), dBiasHo: opt(0.5, () => f32(O)),
+      });
+      return [a, sizes, a.lengths ? ['lengths'] : []];
+    },
+  },
+};
+
+function jordanCommon() {
+  const T = int(1, 4), B = int(1, 3), D = int(1, 4), H = int(1, 4), O = int(1, 3);
+  const a = {
+    seqLen: T, batch: B, inputSize: D, hiddenSize: H, outputSize: O, x: f32(T * B * D), weightIh: f32(H * D),
+    weightHy: f32(H * O), weightHo: f32(O * H), biasIh: opt(0.5, () => f32(H)), biasHh: opt(0.5, () => f32(H)),
+    biasHo: opt(0.5, () => f32(O)), lengths: opt(0.5, () => Int32Array.from({ length: B }, () => int(0, T))),
+    reverse: opt(0.3, () => chance(0.5)), activation: opt(0.5, () => pick(['tanh', 'relu'])),
+    outputActivation: opt(0.5, () => pick(['tanh', 'sigmoid', 'linear'])),
+  };
+  return [a, ['seqLen', 'batch', 'inputSize', 'hiddenSize', 'outputSize']];
+}
+
+// One malformation of a part op's argument object (the generic cases of mutate(), with this op's sizes).
+function mutatePart(a, sizes, copied) {
+  const keys = Object.keys(a);
+  switch (int(0, 9)) {
+    case 0: delete a[pick(keys)]; break;
+    case 1: a[pick([...keys, 'async'])] = pick(JUNK()); break;
+    case 2: { const k = pick(arrayFields(a)); if (k) a[k] = new a[k].constructor(Math.max(0, a[k].length + pick([-1, 1]))); break; }
+    case 3: if (sizes.length) a[pick(sizes)] = pick(HUGE); else a[pick(keys)] = pick(HUGE); break;
+    case 4: { // an id / target / length out of range
+      const k = copied.length ? pick(copied) : null;
+      if (k && a[k].length > 0) a[k][int(0, a[k].length - 1)] = pick([-1, -100, 2 ** 31 - 1, -(2 ** 31), 5, 99]);
+      else if (Array.isArray(a.grads) && a.grads.length) a.grads[int(0, a.grads.length - 1)] = pick(JUNK());
+      break;
+    }
+    case 5: { const k = pick(arrayFields(a)); if (k) a[k] = detached(a[k].constructor, a[k].length); break; }
+    case 6: { const k = pick(arrayFields(a)); if (k) a[k] = new (pick([Float64Array, Int32Array, Uint8Array, Float32Array]))(a[k].length); break; }
+    case 7: { // a getter that throws
+      const k = pick(keys);
+      Object.defineProperty(a, k, { get() { throw new Error(USER_ERROR); }, set: replaceWith(k), enumerable: true, configurable: true });
+      break;
+    }
+    case 8: { // a getter that detaches another field's buffer while the addon reads the object
+      const victims = arrayFields(a);
+      if (victims.length === 0) break;
+      const victim = a[pick(victims)];
+      const k = pick(['async', ...keys]);
+      const value = Object.getOwnPropertyDescriptor(a, k)?.value;
+      Object.defineProperty(a, k, {
+        get() {
+          if (victim.buffer.byteLength > 0) structuredClone(victim.buffer, { transfer: [victim.buffer] });
+          return value;
+        },
+        set: replaceWith(k), enumerable: true, configurable: true,
+      });
+      break;
+    }
+    default: if (sizes.length) a[pick(sizes)] = 0; break;
+  }
+}
+
+// A valid (then usually mutated) call to one part op, sync or async. After an async call was queued,
+// the fields the addon copies (ids, targets, lengths) are overwritten with out-of-range values.
+function fuzzPartOp() {
+  const available = Object.keys(PART_OPS).filter((k) => addon[k] && typeof addon[k] === 'object');
+  if (available.length === 0) return;
+  const part = pick(available);
+  const names = Object.keys(PART_OPS[part]).filter((k) => typeof addon[part][k] === 'function');
+  if (names.length === 0) return;
+  const op = pick(names);
+  const [args, sizes, copied] = PART_OPS[part][op]();
+  for (const k of Object.keys(args)) if (args[k] === undefined && chance(0.7)) delete args[k];
+  const wantAsync = chance(0.5);
+  if (wantAsync) args.async = true;
+  const mutations = chance(0.25) ? 0 : int(1, 2);
+  for (let m = 0; m < mutations; m++) {
+    try {
+      mutatePart(args, sizes, copied);
+    } catch {
+      stats.mutationErrors = (stats.mutationErrors ?? 0) + 1;
+    }
+  }
+  const copiedArrays = copied.map((k) => Object.getOwnPropertyDescriptor(args, k)?.value).filter((v) => v instanceof Int32Array);
+  stats.partOps = (stats.partOps ?? 0) + 1;
+  stats.calls++;
+  try {
+    const r = addon[part][op](chance(0.03) ? new Proxy(args, {}) : args);
+    if (r instanceof Promise) {
+      stats.partAsync = (stats.partAsync ?? 0) + 1;
+      for (const c of copiedArrays) if (c.buffer.byteLength > 0) c.fill(pick([-(2 ** 31), 2 ** 31 - 1, -7, 1e6]));
+      pending.push(r.then(() => { stats.resolved++; }, (err) => classify('rejected', err)));
+    } else {
+      stats.returned++;
+    }
+  } catch (err) {
+    classify('threw', err);
+  }
+}
+
 function fuzzParts() {
   const available = Object.keys(PART_FIELDS).filter((k) => addon[k] && typeof addon[k] === 'object');
   if (available.length === 0) return;
@@ -340,11 +543,16 @@ function fuzzParts() {
   const { names, enums } = PART_FIELDS[part];
   const args = {};
   for (const name of names) if (chance(0.6)) args[name] = partValue(enums);
+  if (chance(0.3)) args.async = chance(0.8) ? true : pick(JUNK());
   stats.parts = (stats.parts ?? 0) + 1;
   stats.calls++;
   try {
-    addon[part][pick(fns)](chance(0.03) ? pick(JUNK()) : args);
-    stats.returned++;
+    const r = addon[part][pick(fns)](chance(0.03) ? pick(JUNK()) : args);
+    if (r instanceof Promise) {
+      pending.push(r.then(() => { stats.resolved++; }, (err) => classify('rejected', err)));
+    } else {
+      stats.returned++;
+    }
   } catch (err) {
     classify('threw', err);
   }
@@ -359,6 +567,12 @@ for (let i = 0; i < CALLS; i++) {
   }
   if (chance(0.15)) {
     fuzzParts();
+    if (pending.length >= 64) await drain();
+    continue;
+  }
+  if (chance(0.2)) {
+    fuzzPartOp();
+    if (pending.length >= 64) await drain();
     continue;
   }
   const op = pick(opNames);
