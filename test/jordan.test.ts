@@ -51,6 +51,8 @@ describe('jordan JS kernel: float64 finite differences', () => {
   cases.push({ T: 5, B: 2, D: 3, H: 4, O: 3, lengths: [3, 5], reverse: true, y0: true, activation: 'tanh', outputActivation: 'tanh' });
   cases.push({ T: 3, B: 1, D: 1, H: 1, O: 1, lengths: null, reverse: false, y0: false, activation: 'tanh', outputActivation: 'sigmoid' });
   cases.push({ T: 4, B: 2, D: 2, H: 2, O: 3, lengths: null, reverse: true, y0: true, activation: 'relu', outputActivation: 'linear' });
+  // The reverse direction of a bidirectional layer: each sequence from its own last step, one of them empty.
+  cases.push({ T: 5, B: 3, D: 2, H: 3, O: 2, lengths: [2, 0, 5], reverse: true, y0: true, activation: 'tanh', outputActivation: 'sigmoid' });
 
   for (const c of cases) {
     it(`T${c.T} B${c.B} D${c.D} H${c.H} O${c.O} ${c.activation}/${c.outputActivation} lengths=${c.lengths} reverse=${c.reverse}`, () => {

@@ -22,6 +22,7 @@ import type { Rng } from '../random.js';
 import { describe } from '../validate.js';
 import { applyMask, dropoutMask } from './basic.js';
 import { boolOr, checkBuilt, checkInput, checkRebuild, oneOf, optionsObject, positiveInt, rate } from './checks.js';
+import { concatHalves, merge, splitHalves, stateToVector, unmerge, vectorToState } from './directions.js';
 import { glorotUniform, orthogonal } from './init.js';
 import {
   addInto, type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter, type RecurrentState,
@@ -129,46 +130,6 @@ async function cellBackward(
     ? await ops.rnnBackwardAsync({ ...args, cache, dy, dhN }, o)
     : await ops.gruBackwardAsync({ ...args, cache, dy, dhN }, o);
   return { ...g, dc0: null, dWeightPeephole: null };
-}
-
-/** `[rows, 2H]` from two `[rows, H]` (forward first). */
-function concatHalves(a: Float32Array, b: Float32Array, rows: number, H: number): Float32Array {
-  const out = new Float32Array(rows * 2 * H);
-  for (let r = 0; r < rows; r++) {
-    out.set(a.subarray(r * H, (r + 1) * H), r * 2 * H);
-    out.set(b.subarray(r * H, (r + 1) * H), r * 2 * H + H);
-  }
-  return out;
-}
-
-/** The two `[rows, H]` halves of `[rows, 2H]`. */
-function splitHalves(m: Float32Array, rows: number, H: number): [Float32Array, Float32Array] {
-  const a = new Float32Array(rows * H);
-  const b = new Float32Array(rows * H);
-  for (let r = 0; r < rows; r++) {
-    a.set(m.subarray(r * 2 * H, r * 2 * H + H), r * H);
-    b.set(m.subarray(r * 2 * H + H, (r + 1) * 2 * H), r * H);
-  }
-  return [a, b];
-}
-
-function merge(mode: MergeMode, parts: readonly Float32Array[], rows: number, H: number): Float32Array {
-  if (parts.length === 1) return parts[0];
-  if (mode === 'concat') return concatHalves(parts[0], parts[1], rows, H);
-  const scale = mode === 'mean' ? 0.5 : 1;
-  const out = new Float32Array(rows * H);
-  for (let i = 0; i < out.length; i++) out[i] = (parts[0][i] + parts[1][i]) * scale;
-  return out;
-}
-
-/** The gradient of each direction's part of {@link merge}'s output. */
-function unmerge(mode: MergeMode, dy: Float32Array, dirs: number, rows: number, H: number): Float32Array[] {
-  if (dirs === 1) return [dy];
-  if (mode === 'concat') return splitHalves(dy, rows, H);
-  if (mode === 'sum') return [dy, dy];
-  const half = new Float32Array(dy.length);
-  for (let i = 0; i < dy.length; i++) half[i] = dy[i] * 0.5;
-  return [half, half];
 }
 
 interface NormalizedOptions {
@@ -438,20 +399,6 @@ class RecurrentLayer implements Layer {
     };
     return { y, state, backward, initialStateGrad: () => initialGrad };
   }
-}
-
-/** `[B, K*H]` (a Vector of K states per sequence) to `[K, B, H]` (h_0 layout). */
-function vectorToState(v: Float32Array, B: number, K: number, H: number): Float32Array {
-  const out = new Float32Array(K * B * H);
-  for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) out.set(v.subarray((b * K + k) * H, (b * K + k + 1) * H), (k * B + b) * H);
-  return out;
-}
-
-/** The inverse of {@link vectorToState}. */
-function stateToVector(s: Float32Array, B: number, K: number, H: number): Float32Array {
-  const out = new Float32Array(B * K * H);
-  for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) out.set(s.subarray((k * B + b) * H, (k * B + b + 1) * H), (b * K + k) * H);
-  return out;
 }
 
 /**
