@@ -14,7 +14,7 @@
  * - {@link setThreads}, {@link getThreads}: the native kernels' thread count.
  * - Seeds: {@link Rng}, {@link setSeed}.
  * - Typed errors: {@link ShapeError}, {@link ValueError}, {@link NativeError}, {@link AbortError},
- *   {@link FormatError}, {@link FileError}.
+ *   {@link FormatError}, {@link FileError}, {@link BusyError}.
  */
 import { createRequire } from 'node:module';
 
@@ -23,7 +23,7 @@ export type { OpOptions, Ops } from './ops.js';
 export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads } from './backend/index.js';
 export { cacheSize, cacheWidth } from './backend/types.js';
 export type * from './backend/types.js';
-export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError } from './errors.js';
+export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError } from './errors.js';
 export { FileError, writeFileAtomic, writeFileAtomicAsync, cleanupTempFiles, type AtomicWriteOptions, type FileData } from './io/atomic.js';
 export {
   encodeSafetensors, decodeSafetensors, saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, toFloat32,

@@ -27,6 +27,7 @@ import {
   type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
 } from '../train/fit.js';
 import { describe } from '../validate.js';
+import { weightsLock } from './guard.js';
 import { saveModelAsync } from './serialize.js';
 
 /** The description of a model's input. */
@@ -218,14 +219,17 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
     const ctx = { training: options.training ?? false, rng: options.rng ?? this.rng, backend: this.backend, keepState: options.keepStates ?? false };
     const steps: LayerStep[] = [];
     const states = new Map<number, RecurrentState>();
-    let v: Value = x as Value;
-    for (let i = 0; i < this.entries.length; i++) {
-      const s = await this.entries[i].layer.forward(v, ctx, options.initialStates?.get(i) ?? null);
-      if (s.state) states.set(i, s.state);
-      steps.push(s);
-      v = s.y;
-    }
-    const y = v;
+    // Under the weights lock: an optimizer step of a fit in progress never runs during it.
+    const y = await weightsLock(this).read(async () => {
+      let v: Value = x as Value;
+      for (let i = 0; i < this.entries.length; i++) {
+        const s = await this.entries[i].layer.forward(v, ctx, options.initialStates?.get(i) ?? null);
+        if (s.state) states.set(i, s.state);
+        steps.push(s);
+        v = s.y;
+      }
+      return v;
+    });
     return {
       y: y as ValueOf<Out>,
       states,

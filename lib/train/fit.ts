@@ -25,6 +25,7 @@ import type { BackendName } from '../backend/types.js';
 import { AbortError, ShapeError, ValueError } from '../errors.js';
 import type { Kind, Value, ValueOf } from '../layers/values.js';
 import type { RecurrentState } from '../layers/layer.js';
+import { beginTraining, weightsLock } from '../models/guard.js';
 import type { Model, ModelForwardOptions, ModelStep } from '../models/sequential.js';
 import { Rng } from '../random.js';
 import { describe } from '../validate.js';
@@ -471,9 +472,11 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
     early = { monitor, patience, minDelta, max: /accuracy$/i.test(monitor) };
   }
   throwIfAborted(c.signal);
+  const release = beginTraining(m);
 
   return withBackend(m, c.backend, async () => {
     const backend = m.backend;
+    const lock = weightsLock(m);
     const order = options.shuffle ? new Rng(seed) : null;
     const params = m.parameters();
     const logs: EpochLog[] = [];
@@ -498,7 +501,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
           m.zeroGrad(); // all-or-nothing: this batch's gradients are dropped, the weights untouched
           throw new AbortError();
         }
-        await opt.step(params, { backend });
+        await lock.write(() => opt.step(params, { backend }));
         m.zeroGrad();
         carry.keep(s);
         totals.add(r);
@@ -541,7 +544,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
     return {
       epochs: logs, loss: logs.map((l) => l.loss), valLoss: logs.filter((l) => l.valLoss !== null).map((l) => l.valLoss as number), stoppedEarly,
     };
-  });
+  }).finally(release);
 }
 
 /** Mean loss and metrics of `model` (inference mode) over `data`. */
