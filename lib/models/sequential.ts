@@ -271,6 +271,20 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
   save(path: string, options?: AtomicWriteOptions): Promise<void> {
     return saveModelAsync(this, path, options);
   }
+
+  /** The generator of `model` (see {@link modelRng}). */
+  static rngOf(model: SequentialModel<Kind, Kind>): Rng {
+    return model.rng;
+  }
+}
+
+/**
+ * The model's own generator (dropout masks), or null for a model not built by {@link sequential}.
+ * Internal: lib/train/checkpoint.ts saves and restores its state; not part of the public API.
+ * @internal
+ */
+export function modelRng(model: object): Rng | null {
+  return model instanceof SequentialModel ? SequentialModel.rngOf(model as SequentialModel<Kind, Kind>) : null;
 }
 
 /** Starts a model from its input spec (`input.tokens(...)`, `input.sequence(...)`, `input.vector(...)`). */

@@ -20,6 +20,15 @@
  * length. Steps of a Sequence at or past its `lengths` are masked out of every loss and metric.
  * Losses are means over the counted rows (elements for bce/mse); epoch figures are means over all the
  * epoch's counted rows. Reproducible: the model's seed and `seed` (batch shuffling) fix every draw.
+ *
+ * Checkpoints (lib/train/checkpoint.ts): with `checkpoint: { path, everyBatches, everyEpochs }` the
+ * run is saved to one file, atomically, after every N batches and/or epochs, and once more when fit
+ * ends normally (all epochs run, or early stopping); `resumeFrom: path` continues a run from such a
+ * file exactly as if it had not stopped: weights, optimizer state, both generators, carried states,
+ * the epoch's running totals, the history and early stopping's state come back, and the batches of
+ * the current epoch that were already trained are drawn again and skipped (so the data must give the
+ * same batches in the same order: an array, re-shuffled from the saved generator, or a function of
+ * the epoch / re-iterable that repeats itself). `epochs` stays the total of the run.
  */
 import type { BackendName } from '../backend/types.js';
 import { AbortError, ShapeError, ValueError } from '../errors.js';
@@ -27,8 +36,12 @@ import type { Kind, Value, ValueOf } from '../layers/values.js';
 import type { RecurrentState } from '../layers/layer.js';
 import { beginTraining, weightsLock } from '../models/guard.js';
 import type { Model, ModelForwardOptions, ModelStep } from '../models/sequential.js';
-import { Rng } from '../random.js';
+import { Rng, type RngState } from '../random.js';
 import { describe } from '../validate.js';
+import {
+  type CarriedStates, type CheckpointOptions, type EpochTotals, type FitConfig, type TrainingState, checkpointOptions, historyOf,
+  prepareCheckpoints, resumeCheckpoint, resumeOption, writeCheckpoint,
+} from './checkpoint.js';
 import { bceWithLogitsAsync, mseAsync, softmaxCrossEntropyAsync } from './kernels.js';
 import { METRIC_NAMES, type MetricName } from './metrics.js';
 import { adam, type Optimizer } from './optimizers.js';
@@ -171,6 +184,19 @@ export interface FitOptions<In extends Kind = Kind, L extends LossName = LossNam
   readonly signal?: AbortSignal;
   /** Kernels for the layers, the loss and the optimizer during the fit. Default: the model's `backend`. */
   readonly backend?: BackendName;
+  /**
+   * Save the run to one file, atomically, every `everyBatches` batches and/or `everyEpochs` epochs
+   * (neither given: every epoch), and when fit ends normally; see lib/train/checkpoint.ts. Needs a
+   * model built by `sequential` (or loaded). Default: none.
+   */
+  readonly checkpoint?: CheckpointOptions;
+  /**
+   * A checkpoint to continue from (it may be `checkpoint.path`): the model and optimizer (built as for
+   * the run that wrote it) get its state, and training goes on from its position to `epochs` (the
+   * run's total); the History includes the epochs before it. The data must give the same batches in
+   * the same order again. Default: none (start from scratch).
+   */
+  readonly resumeFrom?: string;
 }
 
 /** Options of {@link evaluate}. */
@@ -325,13 +351,22 @@ async function batchLoss(y: Value, target: unknown, c: Common, backend: BackendN
   return { loss: r.loss * scale, grad: r.grad, count, correct: 0, examples };
 }
 
-/** Sums over batches turned into the epoch's loss and metrics. */
+/** Sums over batches turned into the epoch's loss and metrics (saved and restored by checkpoints). */
 class Totals {
   private lossSum = 0;
   private count = 0;
   private correct = 0;
   examples = 0;
   batches = 0;
+
+  constructor(saved?: EpochTotals) {
+    if (saved) ({ lossSum: this.lossSum, count: this.count, correct: this.correct, examples: this.examples, batches: this.batches } = saved);
+  }
+
+  /** The sums, and `seconds` the epoch has run. */
+  saved(seconds: number): EpochTotals {
+    return { lossSum: this.lossSum, count: this.count, correct: this.correct, examples: this.examples, batches: this.batches, seconds };
+  }
 
   add(r: BatchResult): void {
     this.lossSum += r.loss * r.count;
@@ -358,8 +393,13 @@ function metricValues(names: readonly MetricName[], meanCe: number, correct: num
   return out;
 }
 
-async function* batchesOf<B>(data: Data<B>, epoch: number, order: Rng | null): AsyncGenerator<B> {
-  const src = typeof data === 'function' ? data(epoch) : data;
+/** The epoch's batches as `data` gives them (called once per epoch). */
+function epochData<B>(data: Data<B>, epoch: number): Iterable<B> | AsyncIterable<B> {
+  return typeof data === 'function' ? data(epoch) : data;
+}
+
+/** The batches of `src` (the epoch's data), in an order drawn from `order` when it is an array. */
+async function* batchesOf<B>(src: Iterable<B> | AsyncIterable<B>, epoch: number, order: Rng | null): AsyncGenerator<B> {
   if (order && Array.isArray(src)) {
     const perm = order.permutation(src.length);
     for (let i = 0; i < perm.length; i++) yield (src as B[])[perm[i]];
@@ -382,7 +422,18 @@ class Carry {
   private states: ReadonlyMap<number, RecurrentState> | undefined;
   private batch = -1;
 
-  constructor(private readonly on: boolean) {}
+  /** `saved`: the states a checkpoint carried into its next batch. */
+  constructor(private readonly on: boolean, saved?: CarriedStates | null) {
+    if (on && saved) {
+      this.states = saved.states;
+      this.batch = saved.batch;
+    }
+  }
+
+  /** What to save in a checkpoint (null when nothing is carried yet). */
+  saved(): CarriedStates | null {
+    return this.on && this.states ? { batch: this.batch, states: this.states } : null;
+  }
 
   /** Forward options for the batch `x` (a ShapeError when a stateful run changes the batch size). */
   options(x: Value, training: boolean, where: string): ModelForwardOptions {
@@ -411,7 +462,7 @@ async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: C
   const totals = new Totals();
   const carry = new Carry(c.stateful);
   let i = 0;
-  for await (const raw of batchesOf(data, epoch, null)) {
+  for await (const raw of batchesOf(epochData(data, epoch), epoch, null)) {
     throwIfAborted(c.signal);
     const where = `${name}[${i}]`;
     const b = checkBatch(raw, where);
@@ -471,25 +522,64 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
     if (typeof minDelta !== 'number' || !Number.isFinite(minDelta) || minDelta < 0) throw new ValueError(`expected a finite number >= 0, got ${describe(minDelta)}`, 'options.earlyStopping.minDelta');
     early = { monitor, patience, minDelta, max: /accuracy$/i.test(monitor) };
   }
+  const plan = checkpointOptions(o.checkpoint);
+  const resumeFrom = resumeOption(o.resumeFrom);
+  const config: FitConfig = { loss: c.loss, stateful: c.stateful, shuffle: options.shuffle ?? false, seed, monitor: early?.monitor ?? null };
   throwIfAborted(c.signal);
   const release = beginTraining(m);
 
   return withBackend(m, c.backend, async () => {
     const backend = m.backend;
     const lock = weightsLock(m);
+    // Before anything is trained: checkpoints that cannot be written, or a checkpoint that does not
+    // fit, fail now, not hours later.
+    const description = plan ? await prepareCheckpoints(plan, m) : '';
+    const resumed: TrainingState | null = resumeFrom ? await resumeCheckpoint(resumeFrom, m, opt, config, epochs, lock) : null;
     const order = options.shuffle ? new Rng(seed) : null;
+    if (order && resumed?.shuffleRng) order.setState(resumed.shuffleRng);
     const params = m.parameters();
-    const logs: EpochLog[] = [];
-    let best = early?.max ? -Infinity : Infinity;
-    let wait = 0;
-    let stoppedEarly = false;
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    const logs: EpochLog[] = resumed ? [...resumed.history] : [];
+    let best = resumed?.early ? resumed.early.best : early?.max ? -Infinity : Infinity;
+    let wait = resumed?.early ? resumed.early.wait : 0;
+    let stoppedEarly = resumed?.stoppedEarly ?? false;
+    let steps = resumed?.steps ?? 0; // batches trained since the run began, across resumes
+    const first = resumed?.epoch ?? 0;
+
+    // Checkpoints: the position written last, so that the final one is not written twice.
+    let savedAt = '';
+    const save = async (state: TrainingState): Promise<void> => {
+      if (!plan) return;
+      await writeCheckpoint(plan, description, m, opt, state);
+      savedAt = `${state.epoch}:${state.batch}`;
+      if (plan.onSaved) await plan.onSaved({ path: plan.path, epoch: state.epoch, batch: state.batch, steps: state.steps });
+    };
+    const runState = (epoch: number, batch: number, epochSize: number | null, shuffleRng: RngState | null, totals: EpochTotals, carry: CarriedStates | null): TrainingState => ({
+      epoch, batch, steps, epochSize, stoppedEarly, fit: config, shuffleRng, totals, carry,
+      history: logs, early: early ? { best, wait } : null,
+    });
+    const noTotals = new Totals().saved(0);
+
+    let epoch = first;
+    for (; epoch < epochs && !stoppedEarly; epoch++) {
       opt.setEpoch(epoch);
-      const totals = new Totals();
-      const carry = new Carry(c.stateful);
-      const start = performance.now();
+      // A resumed epoch continues from the checkpoint's totals, carried states, clock and batch.
+      const resuming = resumed !== null && epoch === first;
+      const skip = resuming ? resumed.batch : 0;
+      const totals = new Totals(resuming ? resumed.totals : undefined);
+      const carry = new Carry(c.stateful, resuming ? resumed.carry : null);
+      const start = performance.now() - (resuming ? resumed.totals.seconds * 1000 : 0);
+      const orderAtStart = order?.state() ?? null; // the shuffling generator before this epoch's draw
+      const src = epochData(data as Data<unknown>, epoch);
+      const epochSize = Array.isArray(src) ? src.length : null;
+      if (resuming && skip > 0 && resumed.epochSize !== null && epochSize !== null && epochSize !== resumed.epochSize) {
+        throw new ValueError(`the checkpoint ${resumeFrom} was written with ${resumed.epochSize} batches in epoch ${epoch}, the data has ${epochSize}: resuming needs the same batches`, 'data');
+      }
       let i = 0;
-      for await (const raw of batchesOf(data as Data<unknown>, epoch, order)) {
+      for await (const raw of batchesOf(src, epoch, order)) {
+        if (i < skip) {
+          i++; // trained before the checkpoint
+          continue;
+        }
         throwIfAborted(c.signal);
         const where = `data[${i}]`;
         const b = checkBatch(raw, where);
@@ -505,6 +595,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
         m.zeroGrad();
         carry.keep(s);
         totals.add(r);
+        steps++;
         if (options.onBatchEnd) {
           const mv = metricValues(c.metrics, r.loss, r.correct, r.count);
           const secs = (performance.now() - start) / 1000;
@@ -514,7 +605,13 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
           });
         }
         i++;
+        if (plan?.everyBatches && steps % plan.everyBatches === 0) {
+          await save(runState(epoch, i, epochSize, orderAtStart, totals.saved((performance.now() - start) / 1000), carry.saved()));
+        }
         await tick();
+      }
+      if (i < skip) {
+        throw new ValueError(`the checkpoint ${resumeFrom} is at batch ${skip} of epoch ${epoch}, but the data gave ${i} batches: resuming needs the same batches in the same order`, 'data');
       }
       const secs = (performance.now() - start) / 1000;
       const metrics = totals.metrics(c.metrics);
@@ -536,14 +633,15 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
           wait = 0;
         } else if (++wait >= Math.max(1, early.patience)) {
           stoppedEarly = true;
-          break;
         }
       }
-      throwIfAborted(c.signal);
+      // An epoch-end checkpoint is at the next epoch's first batch (stoppedEarly: the run's end).
+      if (plan?.everyEpochs && (epoch + 1) % plan.everyEpochs === 0) await save(runState(epoch + 1, 0, null, order?.state() ?? null, noTotals, null));
+      if (!stoppedEarly) throwIfAborted(c.signal);
     }
-    return {
-      epochs: logs, loss: logs.map((l) => l.loss), valLoss: logs.filter((l) => l.valLoss !== null).map((l) => l.valLoss as number), stoppedEarly,
-    };
+    // The run ended normally (all epochs, or early stopping): its final state, unless just written.
+    if (plan && savedAt !== `${epoch}:0`) await save(runState(epoch, 0, null, order?.state() ?? null, noTotals, null));
+    return historyOf(logs, stoppedEarly);
   }).finally(release);
 }
 
