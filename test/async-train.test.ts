@@ -25,6 +25,7 @@ import * as tk from '../lib/train/kernels.js';
 import { callNativeTrainAsync, nativeTrainAvailable } from '../lib/train/native.js';
 import { adam, adamw, rmsprop, sgd, type Optimizer } from '../lib/train/optimizers.js';
 import { Rng } from './helpers/index.js';
+import { ticksDuring, type Ticks } from './helpers/ticks.js';
 
 type BackendName = 'native' | 'js';
 type Opts = { backend: BackendName };
@@ -495,24 +496,7 @@ describe.each(BACKENDS)('Optimizer.step (async) equals the sync kernels bit for 
 // ---------------------------------------------------------------------------------------------
 // the event loop keeps running
 
-/** Runs `start` (which queues a long async call) while a 2 ms interval counts ticks. */
-async function ticksDuring(start: () => Promise<unknown>): Promise<{ ticks: number; elapsed: number; returnedAfter: number }> {
-  let ticks = 0;
-  const timer = setInterval(() => {
-    ticks++;
-  }, 2);
-  try {
-    const t0 = performance.now();
-    const pending = start();
-    const returnedAfter = performance.now() - t0;
-    await pending;
-    return { ticks, elapsed: performance.now() - t0, returnedAfter };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-function expectResponsive(r: { ticks: number; elapsed: number; returnedAfter: number }): void {
+function expectResponsive(r: Ticks): void {
   // Only argument checks (and output allocation) run on this thread; the timer fires while the
   // worker computes (allowing for a very loaded machine). Below 100 ms there is nothing to see.
   if (r.elapsed > 100) {

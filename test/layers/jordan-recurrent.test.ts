@@ -33,6 +33,7 @@ import { nativeJordanAvailable } from '../../lib/nn/jordan.js';
 import { nativeNnAvailable } from '../../lib/nn/native.js';
 import { Rng } from '../../lib/random.js';
 import { nativeSkipReason } from '../helpers/backends.js';
+import { ticksDuring } from '../helpers/ticks.js';
 import { expectClose } from '../helpers/index.js';
 import { type Evaluation, gradCheck } from './check.js';
 
@@ -452,19 +453,11 @@ describe.runIf(nativeJordanAsync())('native jordan layer and the event loop', ()
     const layer = jordan({ hiddenSize: 192, outputSize: 48, bidirectional: true });
     layer.build(F, new Rng(1));
     const x = sequence({ data: new Rng(2).uniformArray(T2 * B2 * F, -1, 1), seqLen: T2, batch: B2, features: F, lengths: null });
-    let ticks = 0;
-    const timer = setInterval(() => {
-      ticks++;
-    }, 2);
-    try {
-      const t0 = performance.now();
+    const { ticks, elapsed } = await ticksDuring(async () => {
       const s = await layer.forward(x, { training: true, rng: new Rng(1), backend: 'native' });
       await s.backward(new Float32Array((s.y as Sequence).data.length).fill(0.01));
-      const elapsed = performance.now() - t0;
-      // Several 2 ms intervals pass during the kernels; a blocked loop would see none.
-      if (elapsed > 20) expect(ticks).toBeGreaterThanOrEqual(1);
-    } finally {
-      clearInterval(timer);
-    }
+    });
+    // Several 2 ms intervals pass during the kernels; a blocked loop would see none.
+    if (elapsed > 20) expect(ticks).toBeGreaterThanOrEqual(1);
   });
 });
