@@ -2,7 +2,7 @@
  * Character language model on Moby Dick: an LSTM learns to predict the next character, trained by
  * stateful truncated backpropagation through time, then writes some Melville of its own.
  *
- *   npx tsx examples/char-lm.ts            # default settings (4-5 minutes on a free 2-core machine)
+ *   npx tsx examples/char-lm.ts            # default settings (3.5 minutes on a free 2-core machine)
  *   npx tsx examples/char-lm.ts --quick    # tiny settings, a few seconds (a smoke test)
  *   npx tsx examples/char-lm.ts --help     # every flag with its default
  *
@@ -28,9 +28,9 @@
  *
  * Expected result with the defaults: 2.04 bits per character on the held-out part after 6 epochs
  * (train 1.92; epoch by epoch 2.29, 2.17, 2.11, 2.08, 2.06, 2.04), with English-looking words and
- * Melville's punctuation in the sample. Time on this project's 2-core x86-64 machine: the whole run
- * is about 5 minutes of CPU time on one core (measured: 307 s with --threads 1), so at most about
- * 5 minutes alone, less with the default two threads. Every number is seeded and the kernels give
+ * Melville's punctuation in the sample. Time on this project's 2-core x86-64 machine with nothing
+ * else running: 212 s with the default two threads (307 s measured with --threads 1 under load).
+ * Every number is seeded and the kernels give
  * the same results for any thread count: the same flags give the same figures and the same sample.
  */
 import { writeFile, mkdir } from 'node:fs/promises';
