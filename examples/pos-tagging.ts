@@ -38,7 +38,7 @@
  * Expected: dev token accuracy 0.959 (0.73 on the 2.4% of dev tokens whose word is unseen in
  * training); seeded, a rerun prints the same numbers. Time on the project's 2-core AMD Zen 5 VM
  * with nothing else running: 7.3 minutes (438 s). The first epoch takes 96 s and the last ones about
- * 40 s (27-35k tokens/s): the first pass pays for fresh memory (page faults) that later ones reuse.
+ * 40 s (27-35k tokens/s); why the first is slower is not yet known.
  * Published: Brown POS tagging about 95-97% token accuracy (HMM to BiLSTM; README).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
