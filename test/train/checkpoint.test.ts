@@ -38,6 +38,7 @@ import {
 } from '../../lib/train/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { buildModel, hashWeights } from '../fixtures/checkpoint-child.js';
+import { firstEqualsLast } from '../helpers/tasks.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -55,16 +56,6 @@ function freshDir(): string {
   const dir = join(scratch, `d${dirs++}`);
   mkdirSync(dir);
   return dir;
-}
-
-/** Many-to-one: is the first token equal to the last? (as in fit.test.ts) */
-function firstEqualsLast(rng: Rng, B: number): Batch<'tokens'> {
-  const V = 4, T = 6;
-  const seqs = Array.from({ length: B }, () => Array.from({ length: 3 + rng.int(4) }, () => rng.int(V)));
-  seqs.forEach((s) => { if (rng.uniform() < 0.5) s[s.length - 1] = s[0]; });
-  const ids = new Int32Array(T * B);
-  seqs.forEach((s, b) => s.forEach((id, t) => (ids[t * B + b] = id)));
-  return { x: tokens({ ids, seqLen: T, batch: B, lengths: seqs.map((s) => s.length) }), target: Int32Array.from(seqs, (s) => (s[0] === s[s.length - 1] ? 1 : 0)) };
 }
 
 function classifier(seed: number, backend: 'js' | 'native', drop = 0.3, hidden = 12): Model<'tokens', 'vector'> {

@@ -12,16 +12,7 @@ import { input, sequential, type Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import { adam, evaluate, fit, predict, sgd, type Batch } from '../../lib/train/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
-
-/** Many-to-one: is the first token equal to the last? (test/layers/learn.test.ts's task) */
-function firstEqualsLast(rng: Rng, B: number): Batch<'tokens'> {
-  const V = 4, T = 6;
-  const seqs = Array.from({ length: B }, () => Array.from({ length: 3 + rng.int(4) }, () => rng.int(V)));
-  seqs.forEach((s) => { if (rng.uniform() < 0.5) s[s.length - 1] = s[0]; });
-  const ids = new Int32Array(T * B);
-  seqs.forEach((s, b) => s.forEach((id, t) => (ids[t * B + b] = id)));
-  return { x: tokens({ ids, seqLen: T, batch: B, lengths: seqs.map((s) => s.length) }), target: Int32Array.from(seqs, (s) => (s[0] === s[s.length - 1] ? 1 : 0)) };
-}
+import { firstEqualsLast } from '../helpers/tasks.js';
 
 /** Tagging: has this token appeared before? Padding targets are 0 (masked by lengths, not ignoreIndex). */
 function seenBefore(rng: Rng, B: number): Batch<'tokens'> {
