@@ -497,11 +497,14 @@ describe.each(BACKENDS)('Optimizer.step (async) equals the sync kernels bit for 
 // the event loop keeps running
 
 function expectResponsive(r: Ticks): void {
-  // Only argument checks (and output allocation) run on this thread; the timer fires while the
-  // worker computes (allowing for a very loaded machine). Below 100 ms there is nothing to see.
+  // Only argument checks and output allocation run on this thread (measured up to half the call
+  // while parallel test files load both cores); the kernel runs after the promise is returned, and
+  // the timer fires meanwhile. A synchronous kernel would leave nothing after the return. Below
+  // 100 ms there is nothing to see.
   if (r.elapsed > 100) {
-    expect(r.returnedAfter).toBeLessThan(r.elapsed / 2);
-    expect(r.ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(r.elapsed / 20)));
+    const away = r.elapsed - r.returnedAfter;
+    expect(away).toBeGreaterThan(r.elapsed / 4);
+    expect(r.ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(away / 20)));
   }
 }
 
