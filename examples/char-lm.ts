@@ -10,8 +10,8 @@
  * - Reads `text/moby-dick.txt` from the shared data (`../shared/data`, or `$GATED_DATA`), keeps the
  *   first 95% for training and holds out the last 5% (never trained on).
  * - Characters -> ids with a vocabulary built from the training part (plus `<unk>`).
- * - Model: embedding (dim `--embed`) -> one LSTM layer (`--hidden` units, `returnState: true` so
- *   that generation carries its state, O(1) per character) -> dense to the vocabulary.
+ * - Model: embedding (dim `--embed`) -> one LSTM layer (`--hidden` units) -> dense to the
+ *   vocabulary. Generation carries the LSTM's state from character to character (O(1) each).
  * - Training: the training text is cut into `--batch` parallel tracks and walked in windows of
  *   `--window` characters (`streamWindows`); `fit({ stateful: true })` carries each track's LSTM
  *   state from one window into the next, so the model sees context longer than a window while
@@ -99,7 +99,7 @@ main(async () => {
   const V = vocab.size;
   const model = sequential(input.tokens({ vocabSize: V }))
     .add(embedding({ vocabSize: V, dim: o.embed }))
-    .add(lstm({ hiddenSize: o.hidden, returnState: true }))
+    .add(lstm({ hiddenSize: o.hidden }))
     .add(dense({ units: V }))
     .build({ seed: o.seed });
   const params = model.parameters().reduce((n, p) => n + p.value.length, 0);

@@ -5,8 +5,8 @@
  *   share held out. Characters -> ids (`Vocabulary` with `<unk>`, no padding), the training part cut
  *   into `train.batchSize` tracks walked in windows of `train.window` steps (`streamWindows`), and
  *   `model.fit(windows, { stateful: true })`: truncated BPTT, each track's state carried from one
- *   window into the next. Model: embedding -> cell (`returnState: true`, so that generation carries
- *   the state) -> dense to the vocabulary. Metric: bits per character on the held-out part.
+ *   window into the next. Model: embedding -> cell -> dense to the vocabulary (generation carries
+ *   the cell's state token to token). Metric: bits per character on the held-out part.
  * - `classifier`: `LABEL<TAB>TEXT` lines (`parseLabelledTsv`, the sentiment/*.tsv format), a seeded
  *   sample of `train.maxExamples`, a seeded `train.validation` share held out; lowercased words
  *   (`wordTokens`) cut to `train.maxLen`, a vocabulary from the training part; batches of similar
@@ -130,10 +130,9 @@ export async function train(config: JobConfig, file: DataFile, hooks: TrainHooks
 
 type RecurrentConfig = { readonly hiddenSize: number; readonly numLayers: number; readonly dropout: number };
 
-/** The language model's cell: a Sequence out, and its state (so that generation carries it). */
+/** The language model's cell: a Sequence out. */
 function sequenceCell(cell: CellName, o: RecurrentConfig) {
-  const s = { ...o, returnState: true } as const;
-  return cell === 'lstm' ? lstm(s) : cell === 'gru' ? gru(s) : rnn(s);
+  return cell === 'lstm' ? lstm(o) : cell === 'gru' ? gru(o) : rnn(o);
 }
 
 /** The classifier's cell: a Vector out, the state at each text's own last token. */
