@@ -43,7 +43,7 @@ export * from './train/index.js';
 export * from './decode/index.js';
 export * from './data/index.js';
 export {
-  SessionPool, type Session, type SessionPoolOptions, type SessionSnapshot, type SessionGenerateOptions, type StepInput, type PoolStats,
+  SessionPool, encodeSnapshot, decodeSnapshot, type Session, type SessionPoolOptions, type SessionSnapshot, type SessionGenerateOptions, type StepInput, type PoolStats,
 } from './serve/sessions.js';
 
 /** This package's version (from its package.json). */

@@ -17,12 +17,16 @@
  * run in the order they were fed, and results are those of running the session alone (batching
  * changes only the grouping of rows: every kernel computes each row on its own).
  *
+ * A snapshot is plain data; {@link encodeSnapshot} / {@link decodeSnapshot} turn it into bytes and
+ * back (a small safetensors file) to keep it in a file, a database or a cache between requests.
+ *
  * Models: tokens or float sequences in. Recurrent layers must be unidirectional (a bidirectional
  * layer needs the whole sequence) and take a Sequence (not `stateInput`); other layers are taken to
  * act on each step alone. The output of a feed is the model's output for the fed steps: `[n * F]` for
  * a Sequence output, or `[F]` (the state after the last step) for a Vector output.
  */
-import { AbortError, ShapeError, ValueError } from '../errors.js';
+import { AbortError, FormatError, ShapeError, ValueError } from '../errors.js';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '../io/safetensors.js';
 import type { RecurrentState } from '../layers/layer.js';
 import type { Kind, Value } from '../layers/values.js';
 import { sequence, tokens } from '../layers/values.js';
@@ -443,3 +447,50 @@ class SessionImpl {
     };
   }
 }
+
+const SNAPSHOT_FORMAT = 'gated.session';
+
+/**
+ * A snapshot as bytes: a safetensors file with `<layer>.h` (and `<layer>.c`) F32 tensors `[K, H]`
+ * and the step count in its metadata. {@link decodeSnapshot} reads it back.
+ */
+export function encodeSnapshot(snapshot: SessionSnapshot): Uint8Array {
+  if (typeof snapshot !== 'object' || snapshot === null || !Array.isArray(snapshot.states)) {
+    throw new ValueError(`expected a session snapshot, got ${describe(snapshot)}`, 'snapshot');
+  }
+  const { steps } = snapshot;
+  if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
+  const tensors: Record<string, Tensor> = {};
+  snapshot.states.forEach((e, i) => {
+    const where = `snapshot.states[${i}]`;
+    if (typeof e !== 'object' || e === null || !Number.isSafeInteger(e.layer) || e.layer < 0) throw new ValueError(`expected { layer, h, c }, got ${describe(e)}`, where);
+    for (const [name, a] of [['h', e.h], ['c', e.c]] as const) {
+      if (a === null && name === 'c') continue;
+      if (!(a instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(a)}`, `${where}.${name}`);
+      tensors[`${e.layer}.${name}`] = { dtype: 'F32', shape: [a.length], data: a };
+    }
+  });
+  return encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, steps: String(steps) });
+}
+
+/** Reads {@link encodeSnapshot}'s bytes (a FormatError when they are not a session snapshot). */
+export function decodeSnapshot(bytes: Uint8Array): SessionSnapshot {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  if (metadata.format !== SNAPSHOT_FORMAT) throw new FormatError(`expected a ${SNAPSHOT_FORMAT} snapshot, got format ${describe(metadata.format)}`, 'bytes');
+  const steps = Number(metadata.steps);
+  if (!Number.isSafeInteger(steps) || steps < 0 || String(steps) !== metadata.steps) throw new FormatError(`expected a step count, got ${describe(metadata.steps)}`, 'bytes');
+  const layers = new Map<number, { h: Float32Array | null; c: Float32Array | null }>();
+  for (const [name, t] of Object.entries(tensors)) {
+    const m = /^(0|[1-9]\d*)\.(h|c)$/.exec(name);
+    if (!m || t.dtype !== 'F32') throw new FormatError(`unexpected tensor ${JSON.stringify(name)} (${t.dtype})`, 'bytes');
+    const e = layers.get(Number(m[1])) ?? { h: null, c: null };
+    e[m[2] as 'h' | 'c'] = t.data.slice();
+    layers.set(Number(m[1]), e);
+  }
+  const states = [...layers.entries()].sort((a, b) => a[0] - b[0]).map(([layer, e]) => {
+    if (e.h === null) throw new FormatError(`layer ${layer} has a c but no h`, 'bytes');
+    return { layer, h: e.h, c: e.c };
+  });
+  return { steps, states };
+}
+

@@ -1,12 +1,14 @@
 /**
  * lib/serve/sessions.ts: a session fed piece by piece gives what one forward over the whole input
  * gives; batched sessions give what each gives alone; steps fed in one tick share one call;
- * snapshots resume exactly; generation matches lib/decode's `generate`; misuse gives typed errors.
+ * snapshots resume exactly (also through bytes); generation matches lib/decode's `generate`; misuse
+ * and corrupt snapshot bytes give typed errors.
  */
 import { describe, expect, it } from 'vitest';
 
 import {
-  AbortError, dense, embedding, generate, gru, input, jordan, lstm, rnn, Rng, sequence, sequential, SessionPool, ShapeError, tokens, ValueError,
+  AbortError, decodeSnapshot, dense, embedding, encodeSafetensors, encodeSnapshot, FormatError, generate, gru, input, jordan, lstm, rnn, Rng, sequence,
+  sequential, SessionPool, ShapeError, tokens, ValueError,
   type Model,
 } from '../../lib/index.js';
 import { maxAbsDiff } from '../helpers/close.js';
@@ -158,5 +160,34 @@ describe('sessions: other models and misuse', () => {
     pool.close();
     await expect(pending).rejects.toBeInstanceOf(AbortError);
     expect(() => pool.open()).toThrow(ValueError);
+  });
+});
+
+describe('session snapshots as bytes', () => {
+  it('encodeSnapshot / decodeSnapshot round-trip, and a session opened from the bytes goes on exactly', async () => {
+    const model = lm('js');
+    const pool = new SessionPool(model);
+    const a = pool.open();
+    await a.feed([1, 2, 3, 4]);
+    const bytes = encodeSnapshot(a.snapshot());
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    const back = decodeSnapshot(bytes);
+    expect(back).toEqual(a.snapshot());
+    const b = pool.open(back);
+    expect(await b.feed([5, 6])).toEqual(await a.feed([5, 6]));
+  });
+
+  it('corrupt, truncated or foreign bytes are a FormatError', async () => {
+    const s = new SessionPool(lm('js')).open();
+    await s.feed([1]);
+    const bytes = encodeSnapshot(s.snapshot());
+    expect(() => decodeSnapshot(bytes.subarray(0, bytes.length - 3))).toThrow(FormatError);
+    const bad = bytes.slice();
+    bad[3] = 0x7f; // header length
+    expect(() => decodeSnapshot(bad)).toThrow(FormatError);
+    expect(() => decodeSnapshot(encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'other' }))).toThrow(FormatError);
+    expect(() => decodeSnapshot(encodeSafetensors({ '0.x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'gated.session', steps: '1' })))
+      .toThrow(expect.objectContaining({ name: 'FormatError', message: expect.stringMatching(/0\.x/) }));
+    expect(() => encodeSnapshot({ steps: -1, states: [] })).toThrow(expect.objectContaining({ argument: 'snapshot.steps' }));
   });
 });
