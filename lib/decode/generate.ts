@@ -29,6 +29,7 @@ import type { BackendName } from '../backend/types.js';
 import { AbortError, ValueError } from '../errors.js';
 import type { ForwardContext, Layer, RecurrentState } from '../layers/layer.js';
 import type { Tokens, Value } from '../layers/values.js';
+import { weightsLock } from '../models/guard.js';
 import type { Model } from '../models/sequential.js';
 import { defaultRng, Rng } from '../random.js';
 import { describe } from '../validate.js';
@@ -146,19 +147,26 @@ function checkPrompt(prompt: unknown, V: number): Int32Array {
   return out;
 }
 
-/** Runs every layer on `ids` (batch 1) from `initial` states; gives the last step's logits and the final states. */
+/**
+ * Runs every layer of `model` on `ids` (batch 1) from `initial` states, under the model's weights lock
+ * (as `model.forward` does: a fit in progress never updates the weights meanwhile); gives the last
+ * step's logits and the final states.
+ */
 async function run(
-  layers: readonly Layer[], ids: Int32Array, ctx: ForwardContext, initial: ReadonlyMap<number, RecurrentState> | null,
+  model: Model<'tokens', 'sequence'>, ids: Int32Array, ctx: ForwardContext, initial: ReadonlyMap<number, RecurrentState> | null,
 ): Promise<{ logits: Float32Array; states: Map<number, RecurrentState>; stateless: boolean[] }> {
-  let v: Value = { kind: 'tokens', ids, seqLen: ids.length, batch: 1, lengths: null } satisfies Tokens;
+  const layers = model.layers;
+  let v = ({ kind: 'tokens', ids, seqLen: ids.length, batch: 1, lengths: null } satisfies Tokens) as Value;
   const states = new Map<number, RecurrentState>();
   const stateless: boolean[] = [];
-  for (let i = 0; i < layers.length; i++) {
-    const s = await layers[i].forward(v, ctx, initial?.get(i) ?? null);
-    if (s.state) states.set(i, s.state);
-    stateless.push(s.state === null && STATELESS.has(layers[i].type));
-    v = s.y;
-  }
+  await weightsLock(model).read(async () => {
+    for (let i = 0; i < layers.length; i++) {
+      const s = await layers[i].forward(v, ctx, initial?.get(i) ?? null);
+      if (s.state) states.set(i, s.state);
+      stateless.push(s.state === null && STATELESS.has(layers[i].type));
+      v = s.y;
+    }
+  });
   if (v.kind !== 'sequence') throw new ValueError(`expected the model to give a sequence, got a ${v.kind}`, 'model');
   const V = v.features;
   return { logits: v.data.slice(v.data.length - V), states, stateless };
@@ -180,7 +188,7 @@ export async function decoder(
   // Eval mode draws no dropout mask; the generator is only there because the context needs one.
   const ctx: ForwardContext = { training: false, rng: new Rng(0), backend, keepState: true };
   const layers = m.layers;
-  const first = await run(layers, ids, ctx, null);
+  const first = await run(m, ids, ctx, null);
   const missing = first.stateless.findIndex((s, i) => !s && !first.states.has(i));
   if (want === 'state' && missing >= 0) {
     throw new ValueError(`layers[${missing}] (${layers[missing].type}) does not give its state (no keepState support): use mode 'recompute'`, 'mode');
@@ -198,7 +206,7 @@ export async function decoder(
       const next = new Int32Array(tokens.length + 1);
       next.set(tokens);
       next[tokens.length] = t;
-      const r = mode === 'state' ? await run(layers, Int32Array.of(t), ctx, states) : await run(layers, next, ctx, null);
+      const r = mode === 'state' ? await run(m, Int32Array.of(t), ctx, states) : await run(m, next, ctx, null);
       tokens = next;
       logits = r.logits;
       states = r.states;

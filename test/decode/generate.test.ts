@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decoder, generate, generateWithLogProbs } from '../../lib/decode/index.js';
 import { AbortError, ValueError } from '../../lib/errors.js';
 import { dense, embedding, gru, lstm, rnn, tokens, type Layer } from '../../lib/layers/index.js';
+import { weightsLock } from '../../lib/models/guard.js';
 import { input, sequential, type Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import { losses, optimizers } from '../../lib/train/kernels.js';
@@ -63,6 +64,18 @@ describe.each(backends.map((b) => [b.name] as const))('generate on the %s backen
     expect(dec.mode).toBe('state');
     const out = await generate(lm, { prompt: PROMPT, maxTokens: CONTINUATION.length, strategy: 'greedy', backend });
     expect(decode(out)).toBe(CONTINUATION);
+  });
+
+  it('waits while an optimizer step holds the weights (the lock fit takes)', async () => {
+    let release = (): void => {};
+    const step = weightsLock(lm).write(() => new Promise<void>((r) => { release = r; }));
+    let done = false;
+    const out = generate(lm, { prompt: PROMPT, maxTokens: 4, backend }).then((ids) => { done = true; return ids; });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    release();
+    await step;
+    expect(decode(await out)).toBe(CONTINUATION.slice(0, 4));
   });
 
   it('greedy by recomputing the prefix gives the same text', async () => {
