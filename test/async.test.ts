@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { ops, type Backend, type BackendName } from '../lib/index.js';
 import { nativeAvailable } from '../lib/native.js';
 import { Rng } from './helpers/random.js';
+import { ticksDuring } from './helpers/ticks.js';
 
 type Cell = 'rnn' | 'lstm' | 'gru';
 type Fields = Record<string, unknown>;
@@ -111,27 +112,14 @@ describe.runIf(nativeAvailable())('native async ops', () => {
     const rng = new Rng(7);
     // About 4 GFLOP forward + 8 backward: long enough to see timers fire once the kernels are real.
     const args = forwardArgs('lstm', { T: 128, B: 32, D: 256, H: 256 }, rng);
-    let ticks = 0;
-    const timer = setInterval(() => {
-      ticks++;
-    }, 2);
-    try {
-      const t0 = performance.now();
-      const pending = ops.lstmForwardAsync(args as never);
-      const returnedAfter = performance.now() - t0;
-      const fwd = await pending;
-      const bwdPending = ops.lstmBackwardAsync(backwardArgs('lstm', args, fwd as never, rng) as never);
-      await bwdPending;
-      const elapsed = performance.now() - t0;
-      // Starting the call must not run the kernel on this thread: it returns long before the end
-      // (only argument checks and output allocation happen synchronously).
-      if (elapsed > 100) {
-        expect(returnedAfter).toBeLessThan(elapsed / 2);
-        // The timer fires while the worker computes (2 ms interval; allow a very loaded machine).
-        expect(ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(elapsed / 20)));
-      }
-    } finally {
-      clearInterval(timer);
+    const { ticks, elapsed, returnedAfter } = await ticksDuring(() =>
+      ops.lstmForwardAsync(args as never).then((fwd) => ops.lstmBackwardAsync(backwardArgs('lstm', args, fwd as never, rng) as never)));
+    // Starting the call must not run the kernel on this thread: it returns long before the end
+    // (only argument checks and output allocation happen synchronously).
+    if (elapsed > 100) {
+      expect(returnedAfter).toBeLessThan(elapsed / 2);
+      // The timer fires while the worker computes (2 ms interval; allow a very loaded machine).
+      expect(ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(elapsed / 20)));
     }
   });
 
