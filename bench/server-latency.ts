@@ -40,6 +40,7 @@ import autocannon from 'autocannon';
 import { getThreads, setThreads, version } from '../lib/index.js';
 import { DATA, FlagError, flags, main } from '../examples/lib/cli.js';
 import { startServer } from '../examples/server/server.js';
+import { readEvents } from '../examples/server/sse-client.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -185,23 +186,12 @@ function followJob(url: string, id: string): { readonly state: { examplesPerSeco
   const state = { examplesPerSecond: 0, batches: 0, firstBatch: new Promise<void>((r) => { resolveFirst = r; }) };
   void (async () => {
     const res = await fetch(`${url}/jobs/${id}/events`, { signal: controller.signal });
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!block.startsWith('event: progress')) continue;
-        const data = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as { examplesPerSecond: number; epoch: number; batch: number; batches: number };
-        state.examplesPerSecond = data.examplesPerSecond;
-        state.batches = (data.epoch - 1) * data.batches + data.batch;
-        resolveFirst();
-      }
+    for await (const e of readEvents(res)) {
+      if (e.event !== 'progress') continue;
+      const data = e.data as { examplesPerSecond: number; epoch: number; batch: number; batches: number };
+      state.examplesPerSecond = data.examplesPerSecond;
+      state.batches = (data.epoch - 1) * data.batches + data.batch;
+      resolveFirst();
     }
   })().catch(() => undefined);
   return { state, stop: () => controller.abort() };

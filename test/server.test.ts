@@ -18,17 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DATA } from '../examples/lib/cli.js';
 import { type RunningServer, startServer } from '../examples/server/server.js';
+import { readEvents, type SseEvent } from '../examples/server/sse-client.js';
 
 interface Reply {
   readonly status: number;
   readonly headers: Headers;
   readonly body: any; // parsed JSON of many shapes, checked field by field by the tests
-}
-
-interface SseEvent {
-  readonly event: string;
-  readonly id: string | null;
-  readonly data: any; // parsed JSON
 }
 
 let server: RunningServer;
@@ -51,40 +46,11 @@ async function api(method: string, path: string, body?: unknown, init: { headers
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
-/** Reads a server-sent event stream; stops (and closes the connection) when the consumer breaks. */
-async function* events(res: Response): AsyncGenerator<SseEvent> {
+/** The response's server-sent events (checked to be a 200 event stream). */
+function events(res: Response): AsyncGenerator<SseEvent> {
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = 'message';
-        let id: string | null = null;
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) continue;
-          const colon = line.indexOf(':');
-          const field = line.slice(0, colon);
-          const value = line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = value;
-          else if (field === 'id') id = value;
-          else if (field === 'data') data.push(value);
-        }
-        if (data.length > 0) yield { event, id, data: JSON.parse(data.join('\n')) };
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
+  return readEvents(res);
 }
 
 /** Every event of a job until its stream ends. */
