@@ -12,7 +12,9 @@
  */
 import { expect } from 'vitest';
 
+import type { BackendName } from '../../lib/backend/types.js';
 import type { Parameter } from '../../lib/layers/index.js';
+import { expectClose } from '../helpers/index.js';
 import { Rng } from '../../lib/random.js';
 
 /** One evaluation: outputs and the way back (gradients of the perturbable inputs). */
@@ -79,3 +81,42 @@ export async function gradCheck(
     }
   }
 }
+
+/** A layer (or model) under test with its parameters and the float inputs whose gradients are checked. */
+export interface Setup {
+  readonly params: readonly Parameter[];
+  readonly inputs: readonly Float32Array[];
+  run(): Promise<Evaluation>;
+}
+
+/** A named setup, built for either backend. */
+export interface Case {
+  readonly name: string;
+  make(backend: BackendName): Setup;
+}
+
+/**
+ * The native backend gives the JS backend's outputs, parameter gradients and input gradients
+ * (1e-4) for `c`, from the same upstream gradient; `prepare` adjusts the fresh parameters first.
+ */
+export async function expectBackendsAgree(c: Case, prepare: (params: readonly Parameter[]) => void = () => {}): Promise<void> {
+  const results = [];
+  for (const backend of ['js', 'native'] as const) {
+    const s = c.make(backend);
+    prepare(s.params);
+    for (const p of s.params) p.grad.fill(0);
+    const e = await s.run();
+    const r = new Rng(99);
+    const dInputs = await e.backward(e.outs.map((o) => r.uniformArray(o.length, -1, 1)));
+    results.push({ outs: e.outs, grads: s.params.map((p) => p.grad), dInputs });
+  }
+  const [js, nat] = results;
+  const tol = { atol: 1e-4, rtol: 1e-4 };
+  js.outs.forEach((o, k) => expectClose(nat.outs[k], o, tol, `${c.name}: output ${k}`));
+  js.grads.forEach((g, k) => expectClose(nat.grads[k], g, tol, `${c.name}: grad ${k}`));
+  js.dInputs.forEach((g, k) => {
+    if (g) expectClose(nat.dInputs[k] as Float32Array, g, tol, `${c.name}: input grad ${k}`);
+    else expect(nat.dInputs[k]).toBeNull();
+  });
+}
+

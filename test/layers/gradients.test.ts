@@ -15,21 +15,10 @@ import { nativeNnAvailable } from '../../lib/nn/native.js';
 import { Rng } from '../../lib/random.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { expectClose } from '../helpers/index.js';
-import { type Evaluation, gradCheck } from './check.js';
+import { type Case, type Evaluation, expectBackendsAgree, gradCheck } from './check.js';
 
 const T = 4, B = 3;
 const LENGTHS = new Int32Array([4, 2, 3]);
-
-interface Setup {
-  readonly params: readonly Parameter[];
-  readonly inputs: readonly Float32Array[];
-  run(): Promise<Evaluation>;
-}
-
-interface Case {
-  readonly name: string;
-  make(backend: BackendName): Setup;
-}
 
 function seqInput(features: number, lengths: Int32Array | null = LENGTHS): Sequence {
   return sequence({ data: new Rng(11).uniformArray(T * B * features, -1, 1), seqLen: T, batch: B, features, lengths });
@@ -174,25 +163,5 @@ describe('layer gradients match finite differences (js)', () => {
 const nativeReady = nativeSkipReason === null && nativeNnAvailable();
 
 describe.skipIf(!nativeReady)('native layers match the js layers', () => {
-  for (const c of cases) {
-    it(c.name, async () => {
-      const results = [];
-      for (const backend of ['js', 'native'] as const) {
-        const s = c.make(backend);
-        perturbPeepholes(s.params);
-        for (const p of s.params) p.grad.fill(0);
-        const e = await s.run();
-        const r = new Rng(99);
-        const dInputs = await e.backward(e.outs.map((o) => r.uniformArray(o.length, -1, 1)));
-        results.push({ outs: e.outs, grads: s.params.map((p) => p.grad), dInputs });
-      }
-      const [js, nat] = results;
-      const tol = { atol: 1e-4, rtol: 1e-4 };
-      js.outs.forEach((o, k) => expectClose(nat.outs[k], o, tol, `${c.name}: output ${k}`));
-      js.grads.forEach((g, k) => expectClose(nat.grads[k], g, tol, `${c.name}: grad ${k}`));
-      js.dInputs.forEach((g, k) => {
-        if (g) expectClose(nat.dInputs[k] as Float32Array, g, tol, `${c.name}: input grad ${k}`);
-      });
-    });
-  }
+  for (const c of cases) it(c.name, () => expectBackendsAgree(c, perturbPeepholes));
 });

@@ -35,7 +35,7 @@ import { Rng } from '../../lib/random.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { ticksDuring } from '../helpers/ticks.js';
 import { expectClose } from '../helpers/index.js';
-import { type Evaluation, gradCheck } from './check.js';
+import { type Case, type Evaluation, expectBackendsAgree, gradCheck } from './check.js';
 
 const T = 4, B = 3;
 const LENGTHS = new Int32Array([4, 2, 3]);
@@ -48,17 +48,6 @@ function seqInput(features: number, lengths: Int32Array | null = LENGTHS, seed =
 function perturbBiases(params: readonly Parameter[]): void {
   const r = new Rng(17);
   for (const p of params) if (p.shape.length === 1) p.value.set(r.uniformArray(p.value.length, -0.3, 0.3));
-}
-
-interface Setup {
-  readonly params: readonly Parameter[];
-  readonly inputs: readonly Float32Array[];
-  run(): Promise<Evaluation>;
-}
-
-interface Case {
-  readonly name: string;
-  make(backend: BackendName): Setup;
 }
 
 /** A model with a Jordan layer: loss on the model's output; gradients of the parameters and the float input. */
@@ -151,24 +140,7 @@ describe('jordan layer gradients match finite differences (js)', () => {
 const nativeReady = nativeSkipReason === null && nativeJordanAvailable() && nativeNnAvailable();
 
 describe.skipIf(!nativeReady)('native jordan layer matches the js one', () => {
-  for (const c of cases) {
-    it(c.name, async () => {
-      const results = [];
-      for (const backend of ['js', 'native'] as const) {
-        const s = c.make(backend);
-        for (const p of s.params) p.grad.fill(0);
-        const e = await s.run();
-        const r = new Rng(99);
-        const dInputs = await e.backward(e.outs.map((o) => r.uniformArray(o.length, -1, 1)));
-        results.push({ outs: e.outs, grads: s.params.map((p) => p.grad), dInputs });
-      }
-      const [jsr, nat] = results;
-      const tol = { atol: 1e-4, rtol: 1e-4 };
-      jsr.outs.forEach((o, k) => expectClose(nat.outs[k], o, tol, `${c.name}: output ${k}`));
-      jsr.grads.forEach((g, k) => expectClose(nat.grads[k], g, tol, `${c.name}: grad ${k}`));
-      jsr.dInputs.forEach((g, k) => expectClose(nat.dInputs[k] as Float32Array, g as Float32Array, tol, `${c.name}: input grad ${k}`));
-    });
-  }
+  for (const c of cases) it(c.name, () => expectBackendsAgree(c));
 });
 
 // ---------------------------------------------------------------------------------------------
