@@ -6,6 +6,7 @@
         "native/dispatch.cc",
         "native/isa_scalar.cc",
         "native/isa_avx2.cc",
+        "native/isa_avx512.cc",
         "native/isa_neon.cc",
         "native/gemm.cc",
         "native/pool.cc",

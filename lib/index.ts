@@ -11,7 +11,8 @@
  * - Files: safetensors ({@link saveSafetensors}, {@link loadSafetensors}), atomic writes.
  * - {@link ops}: the fused whole-sequence RNN / LSTM / GRU forward and backward ops (sync and async).
  * - {@link getBackend}, {@link setDefaultBackend}: choose the native addon or the pure-JS backend.
- * - {@link setThreads}, {@link getThreads}: the native kernels' thread count.
+ * - {@link setThreads}, {@link getThreads}: the native kernels' thread count; {@link isaInfo},
+ *   {@link setIsa}: their instruction set.
  * - Seeds: {@link Rng}, {@link setSeed}.
  * - Typed errors: {@link ShapeError}, {@link ValueError}, {@link NativeError}, {@link AbortError},
  *   {@link FormatError}, {@link FileError}, {@link BusyError}.
@@ -21,6 +22,7 @@ import { createRequire } from 'node:module';
 export { ops } from './ops.js';
 export type { OpOptions, Ops } from './ops.js';
 export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads } from './backend/index.js';
+export { isaInfo, setIsa, type IsaInfo, type IsaName } from './isa.js';
 export { cacheSize, cacheWidth } from './backend/types.js';
 export type * from './backend/types.js';
 export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError } from './errors.js';

@@ -36,6 +36,8 @@ export interface NativeInternals {
   getIsa(): string;
   bestIsa(): string;
   isaAvailable(name: string): boolean;
+  /** The active, best and available instruction sets, GATED_ISA as read at load and why it was not followed (native/dispatch.h). */
+  isaInfo(): { active: string; best: string; available: string[]; requested: string; notice: string };
   sgemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number,
@@ -95,6 +97,9 @@ function tryLoad(): void {
       const load = require('node-gyp-build') as (dir: string) => unknown;
       loaded = load(packageRoot) as NativeAddon;
     }
+    // GATED_ISA named an instruction set this CPU or build cannot run: the best one runs instead.
+    const notice = loaded.internals.isaInfo().notice;
+    if (notice !== '') process.emitWarning(notice, { code: 'GATED_ISA' });
   } catch (err) {
     loadError = err;
   }

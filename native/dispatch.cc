@@ -1,36 +1,54 @@
-// dispatch.cc: detects the CPU once and hands out the matching kernel table.
+// dispatch.cc: detects the CPU once and hands out the matching kernel table (contract: dispatch.h).
 #include "dispatch.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace gated {
 namespace {
 
-bool cpu_has_avx2_fma() {
-#if defined(__x86_64__) || defined(_M_X64)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
+constexpr int kMaxTables = 3;
 
 struct Tables {
-  KernelTable scalar{};
-  KernelTable simd{};  // avx2 or neon, when available
-  bool has_simd = false;
+  KernelTable t[kMaxTables]{};  // best first; scalar last
+  int n = 0;
+  std::string names;  // "avx512, avx2, scalar", for the notice
+  std::string requested, notice;
+  const KernelTable* initial = nullptr;
+
   Tables() {
-    fill_scalar(scalar);
 #if defined(__x86_64__) || defined(_M_X64)
-    if (cpu_has_avx2_fma()) {
-      fill_avx2(simd);
-      has_simd = true;
-    }
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    // __builtin_cpu_supports also checks that the OS saves the registers (XCR0) for AVX and AVX-512.
+    if (avx2 && __builtin_cpu_supports("avx512f")) fill_avx512(t[n++]);
+    if (avx2) fill_avx2(t[n++]);
 #elif defined(__aarch64__)
-    fill_neon(simd);
-    has_simd = true;
+    fill_neon(t[n++]);
 #endif
+    fill_scalar(t[n++]);
+    for (int i = 0; i < n; i++) names += std::string(i ? ", " : "") + t[i].isa;
+    initial = &t[0];
+    const char* env = std::getenv("GATED_ISA");
+    if (env && *env) {
+      requested.assign(env, strnlen(env, 64));
+      const KernelTable* want = find(requested.c_str());
+      if (want) {
+        initial = want;
+      } else {
+        const bool known = requested == "avx512" || requested == "avx2" || requested == "neon" || requested == "scalar";
+        notice = "GATED_ISA=" + requested + (known ? " is not available on this CPU or build" : " is not an instruction set") +
+                 " (available: " + names + "); using " + t[0].isa;
+      }
+    }
+  }
+
+  const KernelTable* find(const char* isa) const {
+    for (int i = 0; i < n; i++)
+      if (std::strcmp(isa, t[i].isa) == 0) return &t[i];
+    return nullptr;
   }
 };
 
@@ -40,15 +58,8 @@ const Tables& tables() {
 }
 
 std::atomic<const KernelTable*>& active() {
-  static std::atomic<const KernelTable*> a{tables().has_simd ? &tables().simd : &tables().scalar};
+  static std::atomic<const KernelTable*> a{tables().initial};
   return a;
-}
-
-const KernelTable* find(const char* isa) {
-  const Tables& t = tables();
-  if (std::strcmp(isa, "scalar") == 0) return &t.scalar;
-  if (t.has_simd && std::strcmp(isa, t.simd.isa) == 0) return &t.simd;
-  return nullptr;
 }
 
 }  // namespace
@@ -56,14 +67,16 @@ const KernelTable* find(const char* isa) {
 const KernelTable& kernels() { return *active().load(std::memory_order_acquire); }
 
 bool set_isa(const char* isa) {
-  const KernelTable* t = find(isa);
+  const KernelTable* t = tables().find(isa);
   if (!t) return false;
   active().store(t, std::memory_order_release);
   return true;
 }
 
-bool isa_available(const char* isa) { return find(isa) != nullptr; }
-
-const char* best_isa() { return tables().has_simd ? tables().simd.isa : "scalar"; }
+bool isa_available(const char* isa) { return tables().find(isa) != nullptr; }
+const char* available_isa(int i) { return i >= 0 && i < tables().n ? tables().t[i].isa : nullptr; }
+const char* best_isa() { return tables().t[0].isa; }
+const char* requested_isa() { return tables().requested.c_str(); }
+const char* isa_notice() { return tables().notice.c_str(); }
 
 }  // namespace gated

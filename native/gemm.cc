@@ -3,10 +3,12 @@
 //
 // Goto/BLIS structure: for each NC-column block, for each KC block of K (in k order), pack op(B) into
 // NR-column panels; for each MC-row block, pack op(A) into MR-row panels when A is transposed (a plain
-// A is read in place, its rows already contiguous in k); the micro-kernels sweep the block. Edge panels are zero-padded and edge tiles go through a local buffer, so every C element gets
-// the same arithmetic wherever it falls: per KC block acc = sum_k fma in k order from 0, then
+// A is read in place, its rows already contiguous in k); the micro-kernels sweep the block. Edge
+// panels are zero-padded and edge tiles go through a local buffer, so every C element gets the same
+// arithmetic wherever it falls: per KC block acc = sum_k fma in k order from 0, then
 // C = C + acc (C = acc for the first block when not accumulating). That order depends only on K and
-// kKC, which is what makes results bit-identical across thread counts, splits and tile positions.
+// kKC, which is what makes results bit-identical across thread counts, splits, tile positions and
+// row counts.
 #include "gemm.h"
 
 #include <string.h>
@@ -17,12 +19,13 @@
 namespace gated {
 namespace {
 
-// KC: one packed B micro-panel (KC x NR = 16 KB for NR = 16) stays in L1 while a row block of A
-// (MC x KC = 144 KB) streams from L2; the B block (KC x NC = 1 MB) lives in L2/L3.
+// KC: one packed B micro-panel (KC x NR = 16 KB for AVX2's NR = 16, 32 KB for AVX-512's 32) stays in
+// L1 while a row block of A (MC x KC = 144 KB) streams from L2; the B block (KC x NC = 1 MB) lives in
+// L2/L3.
 // kKC is part of the determinism contract (the K block boundaries): same for every path and ISA.
 constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 144;   // multiple of every ISA's MR (6)
-constexpr int64_t kNC = 1024;  // multiple of every ISA's NR (4, 8, 16)
+constexpr int64_t kMC = 144;   // multiple of every ISA's MR (6, 8)
+constexpr int64_t kNC = 1024;  // multiple of every ISA's NR (4, 8, 16, 32)
 // Below this many multiply-adds a product runs on the calling thread (a region costs a few us).
 constexpr int64_t kSerialFlops = (int64_t)1 << 20;
 // Each thread gets at least this many multiply-adds.
@@ -64,27 +67,23 @@ void pack_a(bool trans_a, const float* A, int64_t lda, int64_t m0, int64_t mc, i
   }
 }
 
-// Packs op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of nr columns, zero-padded past
-// nc: element (k, j) of panel p at bp[p*ps + k*nr + j].
-void pack_b_block(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
-                  int nr, float* bp, int64_t ps) {
-  for (int64_t p = 0; p * nr < nc; p++) {
+// Packs op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of g.nr columns, zero-padded past
+// nc: element (k, j) of panel p at bp[p*ps + k*nr + j]. A transposed B (W [N, K], the weights of
+// every forward product) goes through the ISA's transposing packer.
+void pack_b_block(const GemmKernels& g, bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc,
+                  int64_t n0, int64_t nc, float* bp, int64_t ps) {
+  if (trans_b) {  // (k, n) at B[n*ldb + k]
+    g.pack_bt(kc, nc, B + n0 * ldb + k0, ldb, bp, ps);
+    return;
+  }
+  const int nr = g.nr;
+  for (int64_t p = 0; p * nr < nc; p++) {  // (k, n) at B[k*ldb + n]
     const int64_t cols = min64(nr, nc - p * nr);
     float* dst = bp + p * ps;
-    if (trans_b) {  // (k, n) at B[n*ldb + k]
-      for (int64_t j = 0; j < cols; j++) {
-        const float* src = B + (n0 + p * nr + j) * ldb + k0;
-        for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k];
-      }
-      if (cols < nr)
-        for (int64_t k = 0; k < kc; k++)
-          for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0.0f;
-    } else {  // (k, n) at B[k*ldb + n]
-      const float* src = B + k0 * ldb + n0 + p * nr;
-      for (int64_t k = 0; k < kc; k++) {
-        for (int64_t j = 0; j < cols; j++) dst[k * nr + j] = src[k * ldb + j];
-        for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0.0f;
-      }
+    const float* src = B + k0 * ldb + n0 + p * nr;
+    for (int64_t k = 0; k < kc; k++) {
+      memcpy(dst + k * nr, src + k * ldb, sizeof(float) * (size_t)cols);
+      for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0.0f;
     }
   }
 }
@@ -101,13 +100,15 @@ float* scratch_b(int64_t n) {
   return buf.data();
 }
 
-// Whether sgemm takes the unpacked small-M path (gemm.h kGemmSmallM): a shape-only choice.
-inline bool small_nt(bool trans_a, bool trans_b, int64_t M) { return trans_b && !trans_a && M <= kGemmSmallM; }
-
 void zero_c(int64_t M, int64_t n0, int64_t n1, float* C, int64_t ldc) {
   for (int64_t m = 0; m < M; m++)
     for (int64_t n = n0; n < n1; n++) C[m * ldc + n] = 0.0f;
 }
+
+// Columns per packed B block: kNC, or for few rows (M <= kGemmSmallM, a decode step or a GEMV) a
+// few panels, so the block is packed and used while it is still in L1/L2 (a 1 MB block would go out
+// to memory and back for a product that reads it once).
+inline int64_t nc_block(const GemmKernels& g, int64_t M) { return M <= kGemmSmallM ? 4 * (int64_t)g.nr : kNC; }
 
 // C rows [m0, m1) x columns [n0, n1) of the product, on the calling thread. K >= 1.
 void gemm_range(const GemmKernels& g, bool trans_a, bool trans_b, int64_t m0, int64_t m1, int64_t n0,
@@ -116,16 +117,17 @@ void gemm_range(const GemmKernels& g, bool trans_a, bool trans_b, int64_t m0, in
   if (m1 <= m0 || n1 <= n0) return;
   const int mr = g.mr, nr = g.nr;
   const int64_t kc_max = min64(kKC, K);
-  const int64_t nc_max = min64(kNC, n1 - n0);
+  const int64_t ncb = nc_block(g, m1 - m0);
+  const int64_t nc_max = min64(ncb, n1 - n0);
   const int64_t mc_max = min64(kMC, m1 - m0);
   float* bp = scratch_b(kc_max * ((nc_max + nr - 1) / nr) * nr);
   float* ap = trans_a ? scratch_a(kc_max * ((mc_max + mr - 1) / mr) * mr) : nullptr;
-  for (int64_t jc = n0; jc < n1; jc += kNC) {
-    const int64_t nc = min64(kNC, n1 - jc);
+  for (int64_t jc = n0; jc < n1; jc += ncb) {
+    const int64_t nc = min64(ncb, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = min64(kKC, K - pc);
       const int add = accumulate || pc > 0;
-      pack_b_block(trans_b, B, ldb, pc, kc, jc, nc, nr, bp, kc * nr);
+      pack_b_block(g, trans_b, B, ldb, pc, kc, jc, nc, bp, kc * nr);
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mc = min64(kMC, m1 - ic);
         if (trans_a) {
@@ -154,25 +156,11 @@ void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     }
 }
 
-void sgemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
-                    float* C, int64_t ldc, bool accumulate) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    if (!accumulate) zero_c(M, 0, N, C, ldc);
-    return;
-  }
-  kernels().gemm.nt_small(M, N, K, A, lda, W, ldw, C, ldc, accumulate);
-}
-
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate) zero_c(M, 0, N, C, ldc);
-    return;
-  }
-  if (small_nt(trans_a, trans_b, M)) {
-    kernels().gemm.nt_small(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
   gemm_range(kernels().gemm, trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, C, ldc, accumulate);
@@ -188,17 +176,6 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
     return;
   }
   const GemmKernels& g = kernels().gemm;
-  if (small_nt(trans_a, trans_b, M)) {  // memory-bound: threads split the rows of W (N), 8 at a time
-    const int64_t units = (N + 7) / 8;
-    int64_t max_t = min64(min64(threads, units), flops / kMinFlopsPerThread);
-    parallel((int)(max_t > 1 ? max_t : 1), [&](const Team& t) {
-      int64_t u0, u1;
-      split_range(units, 1, t.tid, t.size, &u0, &u1);
-      const int64_t n0 = min64(u0 * 8, N), n1 = min64(u1 * 8, N);
-      if (n1 > n0) g.nt_small(M, n1 - n0, K, A, lda, B + n0 * ldb, ldb, C + n0, ldc, accumulate);
-    });
-    return;
-  }
   // Split in whole panels (N) or whole MR-row chunks (M): each thread packs what it needs of the
   // other operand itself. A plain A is read in place, so splitting N duplicates nothing; the wider
   // dimension is split. A transposed A is packed: splitting N makes every thread pack all of op(A),
@@ -223,7 +200,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 }
 
 void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, PackedB* out) {
-  const int nr = kernels().gemm.nr;
+  const GemmKernels& g = kernels().gemm;
+  const int nr = g.nr;
   const int64_t npanels = (N + nr - 1) / nr;
   out->K = K;
   out->N = N;
@@ -238,7 +216,7 @@ void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, Pac
   if (K <= 0 || N <= 0) return;
   // Panel p holds all K rows of its nr columns (p*K*nr + k*nr + j): one contiguous stream per panel,
   // and a KC block of it is the same layout as sgemm's packed blocks with panel stride K*nr.
-  pack_b_block(trans_b, B, ldb, 0, K, 0, N, nr, out->data.data(), K * nr);
+  pack_b_block(g, trans_b, B, ldb, 0, K, 0, N, out->data.data(), K * nr);
 }
 
 void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda, const PackedB& B, float* C,

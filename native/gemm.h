@@ -4,12 +4,15 @@
 // A[k*lda + m]. op(B) is [K,N]: B[k*ldb + n], or when trans_b, B stored [N,K] read as B[n*ldb + k].
 // C is [M,N] with row stride ldc. accumulate: C += op(A)op(B); otherwise C = op(A)op(B).
 //
-// Determinism: every element of C is reduced over K in one fixed order that depends only on the
-// shape (not on the tile it falls in or the number of threads), so results are bit-identical for
-// every thread count and for any column split given to sgemm_packed or sgemm_nt_small. Two orders
-// exist: the packed kernels' (KC blocks of k, used by sgemm in general and by sgemm_packed) and
-// the unpacked small-M kernel's (sgemm_nt_small, used by sgemm when trans_b, !trans_a and
-// M <= kGemmSmallM); which one a product gets depends only on (trans_a, trans_b, M).
+// Determinism and batch invariance: every product, whatever its path (sgemm, sgemm_serial,
+// sgemm_packed, any transpose), runs through the one packed micro-kernel of the active ISA, and every
+// element of C is reduced over K in the same fixed order: in blocks of kKC = 256 k (in k order), each
+// block's acc = 0 then one fused multiply-add per k in order, then C = C + acc (C = acc for the first
+// block when not accumulating). That order depends on K alone: not on M, on a row's position, on the
+// tile it falls in, on the column split given to sgemm_packed, or on the thread count. So a row of
+// C is bit-identical whether it is multiplied alone or with 63 others, and AVX2 and AVX-512 (both
+// fusing) give the same bits; the scalar build rounds each product separately and differs in the
+// last bits.
 #pragma once
 #include <stdint.h>
 
@@ -26,15 +29,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
-// Rows up to which sgemm multiplies A by a transposed B in place (sgemm_nt_small) rather than packing
-// op(B): below one packed micro-tile of rows (MR = 6), packing B costs about as much as the product.
+// Rows up to which a product is treated as memory-bound (a decode step, a GEMV): op(B) is packed a few
+// panels at a time and used at once, while they are in L1/L2, instead of in 1 MB blocks. A speed
+// choice only: the arithmetic is the same.
 constexpr int64_t kGemmSmallM = 6;
-
-// C[M, N] (+)= A[M, K] * W^T with W stored row-major [N, K] (row n at W + n*ldw), unpacked, on the
-// calling thread: dot products of each A row with each W row, every W row read once for all M rows.
-// For few rows (a decode step against the weights): no packing, no scratch. Any M works.
-void sgemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
-                    float* C, int64_t ldc, bool accumulate);
 
 // Plain triple loop with float accumulation in k order: the reference the fast path is tested against.
 void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,

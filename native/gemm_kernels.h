@@ -1,5 +1,6 @@
-// gemm_kernels.h: the register-blocked SGEMM micro-kernels of one instruction set (gemm.inc), driven by
-// gemm.cc (packing, cache blocking, threads). The table says the panel shapes the driver must pack.
+// gemm_kernels.h: the register-blocked SGEMM micro-kernel and the B packing of one instruction set
+// (gemm.inc), driven by gemm.cc (packing, cache blocking, threads). The table says the panel shapes
+// the driver must pack.
 #pragma once
 #include <stdint.h>
 
@@ -14,17 +15,14 @@ struct GemmKernels {
   //   B is packed in panels of nr columns (zero-padded past N), element (k, n) at
   //   b[(n / nr) * psb + k * nr + n % nr].
   //   Every C element gets acc = 0, acc = fma(a_k, b_k, acc) for k in order, then C = C + acc (or
-  //   C = acc), whichever tile or kernel variant holds it: the determinism contract of gemm.h.
-  //   With add == 0, C is only written, never read.
+  //   C = acc), whichever tile, row count or column position holds it: the determinism contract of
+  //   gemm.h. With add == 0, C is only written, never read.
   void (*block)(int64_t M, int64_t N, int64_t kc, const float* a, int64_t rsa, int64_t csa, int64_t aps,
                 const float* b, int64_t psb, float* c, int64_t ldc, int add);
-  // Few rows against an unpacked transposed B: C[M, N] = (add ? C : 0) + A[M, K] * W[N, K]^T, i.e.
-  //   c[m*ldc + n] (+)= sum_k a[m*lda + k] * w[n*ldw + k]   (K >= 1; any M, fast for M <= ~6).
-  //   Each element: acc = fma over k in full vectors, in order; s = horizontal sum of acc; then
-  //   s += a_k w_k for the k tail, in order; C = C + s (or s). The order depends only on K, so any
-  //   split of N (or M) gives the same bits. With add == 0, C is only written.
-  void (*nt_small)(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* w,
-                   int64_t ldw, float* c, int64_t ldc, int add);
+  // Packs op(B) = W^T of a row-major W [N, K] (element (k, n) at w[n*ldw + k]), k in [0, kc) and
+  // n in [0, nc), into panels of nr columns zero-padded past nc: (k, j) of panel p at
+  // bp[p*ps + k*nr + j]. kW x kW blocks are transposed in registers (vtranspose).
+  void (*pack_bt)(int64_t kc, int64_t nc, const float* w, int64_t ldw, float* bp, int64_t ps);
 };
 
 }  // namespace gated

@@ -141,7 +141,8 @@ inline std::vector<float>& thread_scratch() {
   return tmp;
 }
 
-// Whether a time loop multiplies h_prev by W_hh in place (sgemm_nt_small on W_hh's rows) instead of
+// Whether a time loop multiplies h_prev by W_hh in place (sgemm_serial on W_hh's rows, which packs a
+// few panels at a time and uses them at once) instead of
 // packing each thread's slice of W_hh once per call. Packing reads and writes the whole slice, about
 // the cost of two steps, and for few rows (B <= kGemmSmallM) a step in place streams W_hh about as
 // fast as a packed one. Measured (LSTM inference, median ms, 1 / 2 threads, packed -> in place):
@@ -163,7 +164,7 @@ inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh,
     return;
   }
   for (int64_t g = g0; g < g1; g++)
-    sgemm_nt_small(B, w, H, h, ldh, w_hh + (g * H + u0) * H, H, out + (g - g0) * w, ldo, false);
+    sgemm_serial(false, true, B, w, H, h, ldh, w_hh + (g * H + u0) * H, H, out + (g - g0) * w, ldo, false);
 }
 
 // Packs the transposed recurrent weights of units [u0, u1) of gates [g0, g1) into one matrix:

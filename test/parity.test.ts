@@ -2,8 +2,9 @@
  * Native vs pure-JS parity: every op, forward (y, hN, cN and the cache) and backward (every
  * gradient), on random shape sets that include size 1, odd sizes and SIMD tails, with and without
  * lengths, reverse, biases, initial states and peepholes, both GRU forms, both RNN activations.
- * The whole suite runs once per instruction set the CPU has (the scalar build and AVX2/NEON), so
- * the vectorized kernels and their scalar twins are both held to the reference.
+ * The whole suite runs once per instruction set this machine runs (AVX-512, AVX2 or NEON, and the
+ * scalar build; it prints which), so the vectorized kernels and their scalar twins are all held to
+ * the reference.
  *
  * Tolerance. The JS reference computes each element in float64 and rounds it to float32 when
  * stored; the native kernels accumulate in float32 with fused multiply-adds in a different order.
@@ -12,16 +13,16 @@
  * (its largest magnitude, at least 1) bounds that with room to spare while still catching any real
  * error (a wrong gate, mask or index shows up at the 1e-1 level).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { jsBackend } from '../lib/backend/js.js';
 import { nativeBackend } from '../lib/backend/native.js';
 import type { Backend, GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/backend/types.js';
-import { loadAddon } from '../lib/native.js';
 import { expectClose, Rng } from './helpers/index.js';
+import { reportIsas, testIsas, useIsa } from './helpers/isas.js';
 
-const internals = loadAddon().internals;
-const isas = [...new Set(['scalar', internals.bestIsa()])];
+const isas = testIsas;
+reportIsas('parity');
 
 type Variant =
   | { cell: 'rnn'; label: string; nonlinearity: 'tanh' | 'relu' }
@@ -166,12 +167,7 @@ function expectBits(actual: Float32Array | null, expected: Float32Array | null, 
 }
 
 describe.each(isas)('native (%s) vs pure-JS', (isa) => {
-  beforeAll(() => {
-    expect(internals.setIsa(isa)).toBe(true);
-  });
-  afterAll(() => {
-    internals.setIsa(internals.bestIsa());
-  });
+  useIsa(isa);
 
   describe.each(variants)('$label', (v) => {
     it.each(shapeSets.map((s, i) => [describeSet(s), s, i] as const))('%s', (_name, s, i) => {
@@ -186,12 +182,7 @@ describe.each(isas)('native (%s) vs pure-JS', (isa) => {
 // Inference (keepCache: false): the native kernels run without a cache (workspace from the thread's
 // arena) and must give exactly the bits of the cached forward; the JS backend skips the cache too.
 describe.each(isas)('keepCache: false (%s)', (isa) => {
-  beforeAll(() => {
-    expect(internals.setIsa(isa)).toBe(true);
-  });
-  afterAll(() => {
-    internals.setIsa(internals.bestIsa());
-  });
+  useIsa(isa);
 
   describe.each(variants)('$label', (v) => {
     it.each(shapeSets.map((s, i) => [describeSet(s), s, i] as const))('%s', (_name, s, i) => {

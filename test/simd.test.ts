@@ -1,22 +1,26 @@
 /**
  * The vectorized kernels against their references, at sizes that leave SIMD tails:
  * - sgemm (every transpose combination, accumulate or not, strided operands) against the plain
- *   triple loop, for each instruction set the CPU has, and its unpacked small-M path (few rows
- *   against a transposed B) with the same bits for 1, 2 and 3 threads;
+ *   triple loop, for each instruction set this machine runs (scalar, AVX2, AVX-512 where present),
+ *   and its few-rows path (a decode step against a transposed B) with the same bits for 1, 2 and 3
+ *   threads;
  * - exp, sigmoid and tanh against float64 Math over [-30, 30]: sigmoid and tanh within 1e-6
  *   absolute, exp within 1e-6 relative (absolute error is meaningless for float32 near e^30);
- *   and the same value gives the same result whether it lands in a vector or in the scalar tail.
+ *   and the same value gives the same result whether it lands in a vector or in the scalar tail;
+ * - AVX2 and AVX-512 give the same bits (sgemm and the math kernels), where both run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads } from '../lib/index.js';
 import { loadAddon } from '../lib/native.js';
 import { expectClose, Rng } from './helpers/index.js';
+import { initialIsa, reportIsas, testIsas } from './helpers/isas.js';
 
 const { internals } = loadAddon();
-const isas = [...new Set(['scalar', internals.bestIsa()])];
+const isas = testIsas;
 const defaultThreads = getThreads();
-afterAll(() => internals.setIsa(internals.bestIsa()));
+reportIsas('simd');
+afterAll(() => internals.setIsa(initialIsa));
 
 const sizes = [1, 7, 9, 33, 257];
 
@@ -48,10 +52,10 @@ describe.each(isas)('%s kernels', (isa) => {
     }
   });
 
-  it('sgemm with few rows and B transposed (the unpacked small-M kernel) matches the reference, for any thread count', () => {
+  it('sgemm with few rows and B transposed (the decode-step path) matches the reference, for any thread count', () => {
     expect(internals.setIsa(isa)).toBe(true);
     const rng = new Rng(12);
-    // M up to 6 (kGemmSmallM) and one past it; N and K leave tails in W's 8-row blocks and in k.
+    // M up to 6 (kGemmSmallM) and one past it; N and K leave tails in the panels and in k.
     for (const M of [1, 2, 3, 4, 5, 6, 7]) {
       for (const [N, K] of [[1, 1], [7, 9], [9, 33], [17, 8], [2048, 256], [100, 513]]) {
         for (const accumulate of [false, true]) {
@@ -128,5 +132,37 @@ describe.each(isas)('%s kernels', (isa) => {
       if (want[i] === Infinity) expect(got[i], `${name}(${x[i + 1]})`).toBeGreaterThanOrEqual(3.4e38);
       else expect(got[i], `${name}(${x[i + 1]})`).toBeCloseTo(want[i], 6);
     }
+  });
+});
+
+describe.skipIf(!(isas.includes('avx2') && isas.includes('avx512')))('avx2 vs avx512', () => {
+  it('sgemm and exp / sigmoid / tanh give the same bits', () => {
+    const rng = new Rng(13);
+    const run = (isa: string, f: () => Float32Array) => {
+      expect(internals.setIsa(isa)).toBe(true);
+      return f();
+    };
+    for (const [M, N, K] of [[1, 9, 7], [5, 300, 257], [33, 65, 300], [64, 1024, 256]]) {
+      for (const [transA, transB] of [[false, true], [false, false], [true, false]]) {
+        const lda = transA ? M : K, ldb = transB ? K : N;
+        const A = rng.randn(M * K), B = rng.randn(K * N);
+        const product = () => {
+          const C = new Float32Array(M * N);
+          internals.sgemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, false);
+          return C;
+        };
+        expect(Array.from(run('avx512', product)), `${M}x${N}x${K}`).toEqual(Array.from(run('avx2', product)));
+      }
+    }
+    const x = Float32Array.from({ length: 20011 }, (_, i) => -100 + i * 0.01);
+    for (const fn of [internals.mathExp, internals.mathSigmoid, internals.mathTanh]) {
+      const apply = () => {
+        const y = new Float32Array(x.length);
+        fn(x, y);
+        return y;
+      };
+      expect(Array.from(run('avx512', apply))).toEqual(Array.from(run('avx2', apply)));
+    }
+    internals.setIsa(initialIsa);
   });
 });

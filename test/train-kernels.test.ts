@@ -10,13 +10,14 @@ import { describe, expect, it } from 'vitest';
 
 import { NativeError, ShapeError, ValueError } from '../lib/errors.js';
 import * as jt from '../lib/js/train.js';
-import { loadAddon, nativeAvailable } from '../lib/native.js';
+import { loadAddon } from '../lib/native.js';
 import {
   adamStep, adamwStep, bceWithLogits, clipGradNorm, clipGradValue, losses, mse, optimizers, rmspropStep,
   sgdStep, softmaxCrossEntropy, type TrainCallOptions,
 } from '../lib/train/kernels.js';
 import { nativeTrainAvailable } from '../lib/train/native.js';
 import { errorOf, expectClose, Rng } from './helpers/index.js';
+import { testIsas } from './helpers/isas.js';
 
 const JS: TrainCallOptions = { backend: 'js' };
 const LN2 = Math.log(2);
@@ -249,7 +250,7 @@ describe('validation', () => {
 // parity: native vs JS (skipped until binding.cc registers exports.train)
 
 const hasTrain = nativeTrainAvailable();
-const isas = hasTrain && nativeAvailable() ? [...new Set(['scalar', loadAddon().internals.bestIsa()])] : [];
+const isas = hasTrain ? testIsas : [];
 const NATIVE: TrainCallOptions = { backend: 'native' };
 const SIZES = [1, 7, 33, 1000];
 

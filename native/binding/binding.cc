@@ -288,6 +288,19 @@ Napi::Value BestIsa(const Napi::CallbackInfo& info) {
 Napi::Value IsaAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), gated::isa_available(IsaName(info).c_str()));
 }
+// { active, best, available: [...], requested, notice } (dispatch.h).
+Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("active", Napi::String::New(env, gated::kernels().isa));
+  o.Set("best", Napi::String::New(env, gated::best_isa()));
+  Napi::Array list = Napi::Array::New(env);
+  for (int i = 0; gated::available_isa(i); i++) list.Set(i, Napi::String::New(env, gated::available_isa(i)));
+  o.Set("available", list);
+  o.Set("requested", Napi::String::New(env, gated::requested_isa()));
+  o.Set("notice", Napi::String::New(env, gated::isa_notice()));
+  return o;
+}
 
 // A Float32Array argument of at least `min_length` elements (positional, so no getters run).
 float* PositionalF32(Napi::Env env, const char* name, const Napi::Value& v, int64_t min_length,
@@ -388,6 +401,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("getIsa", GATED_FN(GetIsa, "getIsa"));
   internals.Set("bestIsa", GATED_FN(BestIsa, "bestIsa"));
   internals.Set("isaAvailable", GATED_FN(IsaAvailable, "isaAvailable"));
+  internals.Set("isaInfo", GATED_FN(IsaInfo, "isaInfo"));
   internals.Set("sgemm", GATED_FN(Sgemm<gated::sgemm>, "sgemm"));
   internals.Set("sgemmReference",
                 GATED_FN(Sgemm<gated::sgemm_reference>, "sgemmReference"));

@@ -1,7 +1,9 @@
 // cells_test.cc: RNN / LSTM / GRU whole-sequence forward and backward against a naive per-step
 // double-precision implementation (forward outputs and the cache, element by element) and against
 // central finite differences of that implementation (every gradient); 1 vs 2 threads bit-identical;
-// scalar vs AVX2 kernels close. Shapes leave SIMD tails (H = 1, 9, 257) and hit every option.
+// inference batch-invariant (a row alone gives the bits it gets among up to 64 others); all of it
+// under every ISA this machine runs; scalar vs vector kernels close, AVX2 vs AVX-512 bit-identical.
+// Shapes leave SIMD tails (H = 1, 9, 257) and hit every option.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "cells.h"
 #include "dispatch.h"
+#include "isas.h"
 #include "pool.h"
 
 using namespace gated;
@@ -445,20 +448,62 @@ void check_threads(const Problem& p) {
   set_threads(saved);
 }
 
+// Every vector ISA against the scalar build (close: the scalar build rounds products separately), and
+// the vector ISAs against each other (AVX2 and AVX-512 fuse the same operations: bit-identical).
 void check_isa(const Problem& p) {
-  if (!isa_available("avx2")) return;
-  set_isa("scalar");
-  auto a = all_outputs(p);
-  set_isa("avx2");
-  auto b = all_outputs(p);
-  set_isa(best_isa());
-  for (size_t k = 0; k < a.size(); k++) {
-    std::vector<double> want(a[k].begin(), a[k].end());
-    double scale = 0;
-    for (double v : want) scale = fabs(v) > scale ? fabs(v) : scale;
-    check_close(p.c.name() + " scalar vs avx2 output " + std::to_string(k), b[k].data(), want.data(),
-                want.size(), 1e-5 * (scale > 1 ? scale : 1), 1e-5);
+  const std::vector<std::string> isas = test_isas();
+  std::vector<std::vector<std::vector<float>>> out;
+  for (const std::string& isa : isas) {
+    set_isa(isa.c_str());
+    out.push_back(all_outputs(p));
   }
+  set_isa(best_isa());
+  const auto& ref = out.back();  // scalar comes last
+  for (size_t i = 0; i + 1 < isas.size(); i++)
+    for (size_t k = 0; k < ref.size(); k++) {
+      const std::string what = p.c.name() + " output " + std::to_string(k);
+      if (i > 0 && isas[i - 1] != "scalar") check_bits(what + " " + isas[i] + " vs " + isas[i - 1], out[i][k], out[i - 1][k]);
+      std::vector<double> want(ref[k].begin(), ref[k].end());
+      double scale = 0;
+      for (double v : want) scale = fabs(v) > scale ? fabs(v) : scale;
+      check_close(what + " scalar vs " + isas[i], out[i][k].data(), want.data(), want.size(),
+                  1e-5 * (scale > 1 ? scale : 1), 1e-5);
+    }
+}
+
+// Row b of p as a problem of its own (B = 1): its inputs, states, length and output gradients.
+Problem row_problem(const Problem& p, int64_t b) {
+  const Config& c = p.c;
+  Problem q = p;
+  q.c.B = 1;
+  const int64_t B = c.B, D = c.D, H = c.H;
+  auto rows = [&](const std::vector<float>& v, int64_t steps, int64_t width) {
+    std::vector<float> r;
+    for (int64_t t = 0; t < steps; t++) r.insert(r.end(), v.begin() + (t * B + b) * width, v.begin() + (t * B + b + 1) * width);
+    return r;
+  };
+  q.x = rows(p.x, c.T, D);
+  q.h0 = rows(p.h0, 1, H);
+  q.c0 = rows(p.c0, 1, H);
+  if (c.lengths) q.len = {p.len[b]};
+  return q;
+}
+
+// Inference (no cache): every row's y, h_n, c_n are the bits it gets when run alone.
+void check_batch_invariance(const Problem& p) {
+  const Config& c = p.c;
+  FOut all = run_forward(p, false);
+  bool ok = true;
+  for (int64_t b = 0; b < c.B && ok; b++) {
+    FOut one = run_forward(row_problem(p, b), false);
+    for (int64_t t = 0; t < c.T; t++)
+      ok = ok && memcmp(one.y.data() + t * c.H, all.y.data() + (t * c.B + b) * c.H, sizeof(float) * c.H) == 0;
+    ok = ok && memcmp(one.h_n.data(), all.h_n.data() + b * c.H, sizeof(float) * c.H) == 0;
+    ok = ok && memcmp(one.c_n.data(), all.c_n.data() + b * c.H, sizeof(float) * c.H) == 0;
+    if (!ok) printf("FAIL %s (isa %s): row %lld alone differs from the batch\n", c.name().c_str(), kernels().isa, (long long)b);
+  }
+  g_checks++;
+  if (!ok) g_failures++;
 }
 
 // Degenerate sizes: nothing out of bounds, outputs as documented.
@@ -512,48 +557,66 @@ int main() {
   const Cell cells[] = {RNN_TANH, RNN_RELU, LSTM, GRU_AFTER, GRU_BEFORE};
   const int64_t small[][4] = {{5, 3, 7, 9}, {1, 1, 1, 1}, {3, 2, 5, 1}, {4, 3, 1, 17}};
   int configs = 0;
-  // (1) + (2): forward against the naive double implementation, every gradient against finite
-  // differences, on small shapes and every option combination.
-  for (Cell cell : cells)
-    for (const auto& sh : small)
-      for (int lens = 0; lens < 2; lens++)
-        for (int rev = 0; rev < 2; rev++)
-          for (int bias = 0; bias < 3; bias++)
-            for (int peep = 0; peep < (cell == LSTM ? 2 : 1); peep++) {
-              // The state / dy options alternate with the others to keep the count down.
-              const bool state0 = ((lens + rev + bias) & 1) == 0;
-              const bool douts = ((rev + bias + peep) % 3) != 2;
-              Config c{cell, sh[0], sh[1], sh[2], sh[3], lens == 1, rev == 1, bias, peep == 1, state0, douts};
-              Problem p = make_problem(c, 1000 + configs);
-              check_forward(p);
-              check_backward(p, 100000);
-              configs++;
-            }
-  // Larger shapes: forward in full, gradients on sampled elements.
-  for (Cell cell : cells)
-    for (int lens = 0; lens < 2; lens++) {
-      Config c{cell, 5, 3, 33, 257, lens == 1, lens == 1, 1, cell == LSTM, true, true};
-      Problem p = make_problem(c, 77 + configs);
-      check_forward(p);
-      check_backward(p, 24);
-      configs++;
-    }
-  check_edges();
-  // (3) thread count does not change a bit; (4) scalar and AVX2 kernels agree. Shapes large enough
-  // that the time loop and the reductions actually split across threads.
+  std::string ran;
+  for (const std::string& isa : test_isas()) {
+    set_isa(isa.c_str());
+    ran += (ran.empty() ? "" : ", ") + isa;
+    // (1) + (2): forward against the naive double implementation, every gradient against finite
+    // differences, on small shapes and every option combination.
+    for (Cell cell : cells)
+      for (const auto& sh : small)
+        for (int lens = 0; lens < 2; lens++)
+          for (int rev = 0; rev < 2; rev++)
+            for (int bias = 0; bias < 3; bias++)
+              for (int peep = 0; peep < (cell == LSTM ? 2 : 1); peep++) {
+                // The state / dy options alternate with the others to keep the count down.
+                const bool state0 = ((lens + rev + bias) & 1) == 0;
+                const bool douts = ((rev + bias + peep) % 3) != 2;
+                Config c{cell, sh[0], sh[1], sh[2], sh[3], lens == 1, rev == 1, bias, peep == 1, state0, douts};
+                Problem p = make_problem(c, 1000 + configs);
+                check_forward(p);
+                check_backward(p, 100000);
+                configs++;
+              }
+    // Larger shapes: forward in full, gradients on sampled elements.
+    for (Cell cell : cells)
+      for (int lens = 0; lens < 2; lens++) {
+        Config c{cell, 5, 3, 33, 257, lens == 1, lens == 1, 1, cell == LSTM, true, true};
+        Problem p = make_problem(c, 77 + configs);
+        check_forward(p);
+        check_backward(p, 24);
+        configs++;
+      }
+    check_edges();
+    // (3) thread count does not change a bit. Shapes large enough that the time loop and the
+    // reductions actually split across threads.
+    for (Cell cell : cells)
+      for (int lens = 0; lens < 2; lens++) {
+        Config c{cell, 20, 4, 33, 257, lens == 1, lens == 1, 1, cell == LSTM, true, true};
+        check_threads(make_problem(c, 500 + configs));
+        Config c2{cell, 5, 3, 7, 9, lens == 1, lens == 0, 1, cell == LSTM, true, true};
+        check_threads(make_problem(c2, 600 + configs));
+        configs++;
+      }
+    // (4) batch invariance: B from 1 to 64 (every MR chunk and the small-batch path), each row alone.
+    for (Cell cell : cells)
+      for (int peep = 0; peep < (cell == LSTM ? 2 : 1); peep++)
+        for (int64_t B : {2, 5, 7, 9, 64}) {
+          Config c{cell, 3, B, 33, 40, B % 2 == 1, B == 7, 1, peep == 1, true, true};
+          check_batch_invariance(make_problem(c, 700 + configs));
+          configs++;
+        }
+  }
+  // (5) the ISAs against each other.
   for (Cell cell : cells)
     for (int lens = 0; lens < 2; lens++) {
       Config c{cell, 20, 4, 33, 257, lens == 1, lens == 1, 1, cell == LSTM, true, true};
-      Problem p = make_problem(c, 500 + configs);
-      check_threads(p);
-      check_isa(p);
+      check_isa(make_problem(c, 800 + configs));
       Config c2{cell, 5, 3, 7, 9, lens == 1, lens == 0, 1, cell == LSTM, true, true};
-      Problem p2 = make_problem(c2, 600 + configs);
-      check_threads(p2);
-      check_isa(p2);
+      check_isa(make_problem(c2, 900 + configs));
       configs++;
     }
-  printf("cells_test: %d configs, %d checks, %d failures (isa %s)\n", configs, g_checks, g_failures,
-         kernels().isa);
+  set_isa(best_isa());
+  printf("cells_test: %d configs, %d checks, %d failures (isas %s)\n", configs, g_checks, g_failures, ran.c_str());
   return g_failures == 0 ? 0 : 1;
 }

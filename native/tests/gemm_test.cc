@@ -1,7 +1,9 @@
 // gemm_test.cc: sgemm, sgemm_serial and sgemm_packed against a double-precision reference (and
 // sgemm_reference), every transpose combination, accumulate on/off, odd sizes with padded leading
-// dimensions, K across several KC blocks, for each compiled ISA; plus the determinism contract:
-// bit-identical results for 1, 2, 3 threads and for any column split of sgemm_packed.
+// dimensions, K across several KC blocks, for each ISA this machine runs; plus the determinism
+// contract (gemm.h): bit-identical results for 1, 2, 3 threads, for any column split of sgemm_packed,
+// between sgemm and sgemm_packed, for a row multiplied alone or among others (batch invariance), and
+// between the vector ISAs that fuse (AVX2, AVX-512); and the transposing packer against a plain copy.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "check.h"
+#include "isas.h"
 #include "dispatch.h"
 #include "gemm.h"
 #include "pool.h"
@@ -114,9 +117,8 @@ static void run_problem(const Problem& p, const char* isa) {
     std::vector<float> cp = p.C0;
     sgemm_packed(p.M, 0, p.N, p.A.data(), p.lda, pb, cp.data(), p.ldc, p.acc);
     check_result(p, cp, "sgemm_packed");
-    // sgemm shares the packed kernels' order except on its unpacked small-M path (gemm.h).
-    const bool small_path = p.tb && p.M <= kGemmSmallM;
-    CHECK(small_path || memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
+    // Every path shares the one reduction order (gemm.h).
+    CHECK(memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
           "%s sgemm_packed not bit-identical to sgemm (M=%lld N=%lld K=%lld)", isa, (long long)p.M,
           (long long)p.N, (long long)p.K);
     const int64_t np = (p.N + w - 1) / w;
@@ -134,38 +136,58 @@ static void run_problem(const Problem& p, const char* isa) {
   }
 }
 
-// sgemm_nt_small (C (+)= A W^T, W row-major [N, K] read in place) against the scalar reference, at
-// sizes that leave tails in k (K % 8), in the 8-row blocks of W and in the 3-row chunks of A; and
-// any split of N (or of M) must give the same bits as the whole call.
-static void run_nt_small(int64_t M, int64_t N, int64_t K, bool acc, const char* isa) {
-  Problem p = make(false, true, M, N, K, acc);
-  std::vector<float> c = p.C0;
-  sgemm_nt_small(M, N, K, p.A.data(), p.lda, p.B.data(), p.ldb, c.data(), p.ldc, acc);
-  check_result(p, c, "sgemm_nt_small");
-  for (int64_t cut : {(int64_t)1, (int64_t)5, (int64_t)8, N / 2}) {
-    if (cut <= 0 || cut >= N) continue;
-    std::vector<float> cq = p.C0;
-    sgemm_nt_small(M, cut, K, p.A.data(), p.lda, p.B.data(), p.ldb, cq.data(), p.ldc, acc);
-    sgemm_nt_small(M, N - cut, K, p.A.data(), p.lda, p.B.data() + cut * p.ldb, p.ldb, cq.data() + cut, p.ldc, acc);
-    CHECK(memcmp(cq.data(), c.data(), c.size() * sizeof(float)) == 0,
-          "%s sgemm_nt_small N split at %lld not bit-identical (M=%lld N=%lld K=%lld)", isa, (long long)cut,
-          (long long)M, (long long)N, (long long)K);
-  }
-  for (int64_t m = 0; m < M; m++) {  // one row at a time: the 1-row tiles give the same bits
-    std::vector<float> cr(c.begin() + m * p.ldc, c.begin() + (m + 1) * p.ldc);
-    std::vector<float> c1(p.C0.begin() + m * p.ldc, p.C0.begin() + (m + 1) * p.ldc);
-    sgemm_nt_small(1, N, K, p.A.data() + m * p.lda, p.lda, p.B.data(), p.ldb, c1.data(), p.ldc, acc);
-    CHECK(c1 == cr, "%s sgemm_nt_small row %lld alone not bit-identical (M=%lld N=%lld K=%lld)", isa,
-          (long long)m, (long long)M, (long long)N, (long long)K);
+// Batch invariance: each row of C = A op(B) computed alone (M = 1) gives the same bits as in the whole
+// product, for sgemm (threaded), sgemm_serial and sgemm_packed; M runs past the small-M limit and
+// several MR chunks so that rows fall in every tile shape.
+static void run_rows_alone(bool tb, int64_t M, int64_t N, int64_t K, bool acc, const char* isa) {
+  Problem p = make(false, tb, M, N, K, acc);
+  std::vector<float> whole = p.C0;
+  sgemm(false, tb, M, N, K, p.A.data(), p.lda, p.B.data(), p.ldb, whole.data(), p.ldc, acc);
+  check_result(p, whole, "sgemm rows");
+  PackedB pb;
+  pack_b(tb, K, N, p.B.data(), p.ldb, &pb);
+  for (int64_t m = 0; m < M; m++) {
+    const float* a = p.A.data() + m * p.lda;
+    const std::vector<float> want(whole.begin() + m * p.ldc, whole.begin() + (m + 1) * p.ldc);
+    std::vector<float> c0(p.C0.begin() + m * p.ldc, p.C0.begin() + (m + 1) * p.ldc), c1 = c0, c2 = c0;
+    sgemm(false, tb, 1, N, K, a, p.lda, p.B.data(), p.ldb, c0.data(), p.ldc, acc);
+    sgemm_serial(false, tb, 1, N, K, a, p.lda, p.B.data(), p.ldb, c1.data(), p.ldc, acc);
+    sgemm_packed(1, 0, N, a, p.lda, pb, c2.data(), p.ldc, acc);
+    CHECK(c0 == want && c1 == want && c2 == want,
+          "%s row %lld alone not bit-identical to the whole product (tb=%d M=%lld N=%lld K=%lld acc=%d)", isa,
+          (long long)m, tb, (long long)M, (long long)N, (long long)K, acc);
   }
 }
 
+// pack_bt (the transposing packer of the active ISA) against a plain copy: every element of every
+// panel, zero padding included, for widths and depths that leave partial vector groups and k tails.
+static void run_pack_bt(int64_t kc, int64_t nc, const char* isa) {
+  const GemmKernels& g = kernels().gemm;
+  const int64_t ldw = kc + 3, nr = g.nr, np = (nc + nr - 1) / nr, ps = kc * nr + 5;
+  std::vector<float> w(nc * ldw);
+  for (float& x : w) x = frand();
+  std::vector<float> got(np * ps, 1234.5f);
+  g.pack_bt(kc, nc, w.data(), ldw, got.data(), ps);
+  bool ok = true;
+  for (int64_t p = 0; p < np; p++) {
+    for (int64_t k = 0; k < kc; k++)
+      for (int64_t j = 0; j < nr; j++) {
+        const int64_t n = p * nr + j;
+        const float want = n < nc ? w[n * ldw + k] : 0.0f;
+        if (got[p * ps + k * nr + j] != want) ok = false;
+      }
+    for (int64_t i = kc * nr; i < ps; i++)
+      if (got[p * ps + i] != 1234.5f) ok = false;  // nothing past the panel is written
+  }
+  CHECK(ok, "%s pack_bt kc=%lld nc=%lld", isa, (long long)kc, (long long)nc);
+}
+
 int main() {
-  const char* isas[] = {"scalar", "avx2", "neon"};
   const int64_t odd[] = {1, 7, 9, 33, 257};
   int tested = 0;
-  for (const char* isa : isas) {
-    if (!set_isa(isa)) continue;
+  for (const std::string& name : test_isas()) {
+    const char* isa = name.c_str();
+    CHECK(set_isa(isa), "set_isa(%s)", isa);
     tested++;
     int before = check_failures();
     int count = 0;
@@ -191,13 +213,16 @@ int main() {
         }
       }
     }
-    for (int64_t M = 1; M <= 8; M++)
-      for (int64_t N : {1, 7, 8, 9, 17, 64})
-        for (int64_t K : {1, 7, 8, 9, 33, 257})
-          for (int acc = 0; acc < 2; acc++) {
-            run_nt_small(M, N, K, acc, isa);
-            count++;
-          }
+    for (int tb = 0; tb < 2; tb++)
+      for (int64_t M : {2, 5, 7, 13, 19})
+        for (int64_t N : {1, 9, 40, 300})
+          for (int64_t K : {1, 17, 300})
+            for (int acc = 0; acc < 2; acc++) {
+              run_rows_alone(tb == 1, M, N, K, acc == 1, isa);
+              count++;
+            }
+    for (int64_t kc : {1, 7, 16, 17, 33, 256})
+      for (int64_t nc : {1, 5, 8, 16, 17, 31, 32, 33, 70}) run_pack_bt(kc, nc, isa);
     // K = 0: C = 0 (not accumulating) or unchanged.
     {
       std::vector<float> C(6, std::numeric_limits<float>::quiet_NaN());
@@ -207,6 +232,22 @@ int main() {
       CHECK(zero, "%s K=0 clears C", isa);
     }
     printf("gemm_test %s: %d problems, %s\n", isa, count, check_failures() == before ? "OK" : "FAILED");
+  }
+  // AVX2 and AVX-512 both fuse every multiply-add in the same order: the same bits.
+  if (isa_available("avx2") && isa_available("avx512")) {
+    int same = 0;
+    for (int tr = 0; tr < 4; tr++)
+      for (int64_t s : {1, 7, 33, 257}) {
+        Problem p = make(tr & 1, tr & 2, s, 300 - s, 33 + s, s & 1);
+        std::vector<float> c[2] = {p.C0, p.C0};
+        for (int i = 0; i < 2; i++) {
+          set_isa(i ? "avx512" : "avx2");
+          sgemm(p.ta, p.tb, p.M, p.N, p.K, p.A.data(), p.lda, p.B.data(), p.ldb, c[i].data(), p.ldc, p.acc);
+        }
+        CHECK(c[0] == c[1], "avx2 and avx512 differ (ta=%d tb=%d M=%lld)", p.ta, p.tb, (long long)p.M);
+        same++;
+      }
+    printf("gemm_test avx2 vs avx512: %d products bit-identical\n", same);
   }
   set_isa(best_isa());
   CHECK(tested >= 1, "no ISA");

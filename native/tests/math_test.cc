@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.h"
+#include "isas.h"
 #include "dispatch.h"
 
 using namespace gated;
@@ -136,11 +137,10 @@ static void check_tails(const char* isa, const Fn& f) {
 }
 
 int main() {
-  const char* isas[] = {"scalar", "avx2", "neon"};
   int tested = 0;
-  std::vector<std::vector<float>> results;  // per ISA, exp/sigmoid/tanh on a shared grid
-  for (const char* isa : isas) {
-    if (!set_isa(isa)) continue;
+  for (const std::string& name : test_isas()) {
+    const char* isa = name.c_str();
+    CHECK(set_isa(isa), "set_isa(%s)", isa);
     tested++;
     const MathKernels& mk = kernels().math;
     printf("ISA %s\n", isa);
@@ -152,6 +152,23 @@ int main() {
       check_tails(isa, f);
     }
     check_special(isa, mk);
+  }
+  // AVX2 and AVX-512 run the same lane-wise operations (simd.h): the same bits on a grid with specials.
+  if (isa_available("avx2") && isa_available("avx512")) {
+    std::vector<float> x;
+    for (int i = 0; i <= 40000; i++) x.push_back(-110.0f + i * 0.0055f);
+    for (float v : {INFINITY, -INFINITY, NAN, 1e4f, -1e4f, 0.0f, -0.0f, 1e-30f}) x.push_back(v);
+    const int n = (int)x.size();
+    for (int f = 0; f < 3; f++) {
+      std::vector<float> y[2] = {std::vector<float>(n), std::vector<float>(n)};
+      for (int i = 0; i < 2; i++) {
+        set_isa(i ? "avx512" : "avx2");
+        const MathKernels& mk = kernels().math;
+        (f == 0 ? mk.exp : f == 1 ? mk.sigmoid : mk.tanh)(x.data(), y[i].data(), n);
+      }
+      CHECK(memcmp(y[0].data(), y[1].data(), n * sizeof(float)) == 0, "math %d: avx2 and avx512 differ", f);
+    }
+    printf("avx2 vs avx512: exp, sigmoid, tanh bit-identical on %d inputs\n", n);
   }
   set_isa(best_isa());
   CHECK(tested >= 1, "no ISA available");

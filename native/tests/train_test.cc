@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.h"
+#include "isas.h"
 #include "dispatch.h"
 #include "train.h"
 
@@ -338,8 +339,9 @@ void test_clipping(const char* isa) {
 
 int main() {
   test_finite_differences();
-  for (const char* isa : {"scalar", "avx2", "neon"}) {
-    if (!set_isa(isa)) continue;
+  for (const std::string& name : test_isas()) {
+    const char* isa = name.c_str();
+    CHECK(set_isa(isa), "set_isa(%s)", isa);
     printf("train kernels: %s\n", isa);
     test_ce(isa);
     test_pointwise(isa);
