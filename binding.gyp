@@ -17,6 +17,7 @@
         "native/optim.cc",
         "native/nn.cc",
         "native/jordan.cc",
+        "native/step.cc",
         "native/binding/binding.cc",
         "native/binding/train_binding.cc",
         "native/binding/nn_binding.cc",

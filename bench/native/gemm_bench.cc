@@ -1,5 +1,5 @@
 // gemm_bench.cc: GFLOP/s of the SGEMM paths on the shapes an LSTM layer uses, plus the machine's
-// single-core AVX2 FMA peak. Median of >= 20 runs. Build by hand against the kernel library:
+// single-core FMA peak for the active ISA (GATED_ISA=avx2 picks AVX2 on an AVX-512 machine). Median of >= 20 runs. Build by hand against the kernel library:
 //   cmake --build build-a
 //   g++ -O2 -std=c++17 -Inative bench/native/gemm_bench.cc build-a/libgated_kernels.a -pthread -o build-a/gemm_bench
 //   build-a/gemm_bench [runs]
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "dispatch.h"
@@ -47,7 +48,7 @@ static double median_seconds(const std::function<void()>& f, int runs) {
 
 // 12 independent FMA chains (latency 4 x 2 pipes needs >= 8), each chain through the addend as in
 // the GEMM micro-kernel (acc = a * b + acc): flop/s of one core at full tilt.
-__attribute__((target("avx2,fma"))) static double fma_peak() {
+__attribute__((target("avx2,fma"))) static double fma_peak_avx2() {
   const long iters = 50000000;
   __m256 acc[12];
   for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
@@ -63,6 +64,25 @@ __attribute__((target("avx2,fma"))) static double fma_peak() {
   if (s == 12345.0f) printf(" ");
   return iters * 12.0 * 16.0 / dt;
 }
+__attribute__((target("avx512f"))) static double fma_peak_avx512() {
+  const long iters = 50000000;
+  __m512 acc[12];
+  for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+  __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  double t0 = now();
+  for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+  }
+  double dt = now() - t0;
+  float s = 0;
+  for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(acc[i]);
+  if (s == 12345.0f) printf(" ");
+  return iters * 12.0 * 32.0 / dt;
+}
+static double fma_peak() {
+  return std::string(kernels().isa) == "avx512" ? fma_peak_avx512() : fma_peak_avx2();
+}
 
 int main(int argc, char** argv) {
   int runs = argc > 1 ? atoi(argv[1]) : 25;
@@ -73,7 +93,7 @@ int main(int argc, char** argv) {
     double p = fma_peak();
     if (p > peak) peak = p;
   }
-  printf("single-core AVX2 FMA peak: %.1f GFLOP/s\n", peak * 1e-9);
+  printf("single-core %s FMA peak: %.1f GFLOP/s\n", kernels().isa, peak * 1e-9);
   auto fill = [](std::vector<float>& v) {
     for (size_t i = 0; i < v.size(); i++) v[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
   };
