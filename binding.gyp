@@ -22,6 +22,7 @@
         "native/binding/train_binding.cc",
         "native/binding/nn_binding.cc",
         "native/binding/jordan_binding.cc",
+        "native/binding/step_binding.cc",
         "native/binding/worker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

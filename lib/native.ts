@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 import { NativeError } from './errors.js';
 import type { NativeJordanOps } from './nn/jordan.js';
+import type { NativeStepOps } from './ops/step.js';
 import type { NativeNnOps } from './nn/native.js';
 import type { NativeTrainOps } from './train/native.js';
 
@@ -70,12 +71,14 @@ export interface NativeAddon {
   nn?: NativeNnOps;
   /** The Jordan network kernels (native/binding/jordan_binding.cc); absent when the addon was built without them. */
   jordan?: NativeJordanOps;
+  /** The decode step (native/binding/step_binding.cc); absent when the addon was built without it. */
+  step?: NativeStepOps;
 }
 
 /** The addon's optional parts, and what each holds (for the error when one is missing). */
-const PARTS = { train: 'training kernels', nn: 'layer kernels', jordan: 'Jordan network kernels' } as const;
+const PARTS = { train: 'training kernels', nn: 'layer kernels', jordan: 'Jordan network kernels', step: 'decode step' } as const;
 
-/** Name of an optional part of the addon: `'train'`, `'nn'` or `'jordan'`. */
+/** Name of an optional part of the addon: `'train'`, `'nn'`, `'jordan'` or `'step'`. */
 export type AddonPartName = keyof typeof PARTS;
 
 /** Folder holding package.json, binding.gyp, build/ and prebuilds/. */

@@ -30,6 +30,7 @@
 #include "gemm.h"
 #include "pool.h"
 #include "nn_binding.h"
+#include "step_binding.h"
 #include "train_binding.h"
 #include "worker.h"
 
@@ -412,6 +413,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterNnOps(env, exports);     // exports.nn (nn_binding.cc)
   RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
   RegisterJordanOps(env, exports);  // exports.jordan (jordan_binding.cc)
+  RegisterStepOps(env, exports);    // exports.step (step_binding.cc)
   return exports;
 }
 
