@@ -47,7 +47,9 @@ void pack_a(bool trans_a, const float* A, int64_t lda, int64_t m0, int64_t mc, i
         const int64_t rows = min64(mr, mc - p * mr);
         const float* src = A + (k0 + kb) * lda + m0 + p * mr;
         float* dst = ap + p * kc * mr + kb * mr;
-        if (rows == 6 && mr == 6) {  // the common full panel: a fixed-size copy the compiler unrolls
+        if (rows == mr && mr == 8) {  // the common full panels: fixed-size copies the compiler unrolls
+          for (int64_t k = 0; k < ke - kb; k++) memcpy(dst + k * 8, src + k * lda, 8 * sizeof(float));
+        } else if (rows == mr && mr == 6) {
           for (int64_t k = 0; k < ke - kb; k++) memcpy(dst + k * 6, src + k * lda, 6 * sizeof(float));
         } else {
           for (int64_t k = 0; k < ke - kb; k++)

@@ -7,7 +7,7 @@
 // random mutations (wrong types, missing fields, NaN / negative / fractional / huge sizes, sizes whose
 // product overflows, arrays one element short or long, lengths out of range, detached buffers,
 // Float64Array instead of Float32Array, getters that throw or detach another field's buffer, Proxy
-// argument objects, async variants). The addon's nn / train / jordan ops get the same treatment, sync
+// argument objects, async variants). The addon's nn / train / jordan / step ops get the same treatment, sync
 // and async (`async: true`): valid argument objects for each op, mutated; async calls that were
 // queued then have their ids / targets / lengths overwritten with out-of-range values (the addon
 // copied them, so the kernel must not notice). Every throw and rejection is caught and classified;
@@ -319,7 +319,16 @@ const PART_FIELDS = {
       'cache', 'dy', 'dyN', 'dx', 'dy0', 'dWeightIh', 'dWeightHy', 'dWeightHo', 'dBiasIh', 'dBiasHh', 'dBiasHo'],
     enums: ['tanh', 'relu', 'sigmoid', 'linear'],
   },
+  step: {
+    names: ['cache', 'version', 'cell', 'nonlinearity', 'resetAfter', 'inputSize', 'hiddenSize', 'outputSize', 'weightIh',
+      'weightHh', 'biasIh', 'biasHh', 'weightPeephole', 'weightOut', 'biasOut', 'batch', 'stateRows', 'x', 'h', 'c',
+      'stateIndex', 'hOut', 'cOut', 'logProbs', 'topK', 'groupSize', 'rowScores', 'topValues', 'topIndices'],
+    enums: ['lstm', 'gru', 'rnn', 'tanh', 'relu'],
+  },
 };
+
+// A few step caches shared by the calls (so that shapes, cells and versions change under one cache).
+const stepCaches = addon.step ? [addon.step.createCache(), addon.step.createCache(), addon.step.createCache()] : [];
 
 function partValue(enums) {
   switch (int(0, 9)) {
@@ -441,6 +450,27 @@ const PART_OPS = {
       });
       return [a, sizes, a.lengths ? ['lengths'] : []];
     },
+  },
+};
+
+PART_OPS.step = {
+  forward() {
+    const cell = pick(['lstm', 'gru', 'rnn']), G = { lstm: 4, gru: 3, rnn: 1 }[cell];
+    const D = int(0, 4), H = int(1, 4), V = pick([0, 0, int(1, 6)]), B = int(0, 4), rows = B + int(0, 2);
+    const indexed = rows !== B || chance(0.3);
+    const K = V > 0 && chance(0.6) ? int(1, Math.min(3, V)) : 0;
+    const a = {
+      cache: pick(stepCaches), version: int(0, 3), cell, inputSize: D, hiddenSize: H, outputSize: opt(0.8, () => V) ?? (V === 0 ? undefined : V),
+      weightIh: f32(G * H * D), weightHh: f32(G * H * H), biasIh: opt(0.5, () => f32(G * H)), biasHh: opt(0.5, () => f32(G * H)),
+      batch: B, stateRows: indexed ? rows : opt(0.3, () => B), x: f32(B * D), h: f32(rows * H), hOut: f32(B * H),
+      stateIndex: indexed ? Int32Array.from({ length: B }, () => int(0, rows - 1)) : undefined,
+    };
+    if (cell === 'lstm') Object.assign(a, { c: opt(0.6, () => f32(rows * H)), cOut: f32(B * H), weightPeephole: opt(0.3, () => f32(3 * H)) });
+    if (cell === 'gru') a.resetAfter = opt(0.6, () => chance(0.5));
+    if (cell === 'rnn') a.nonlinearity = opt(0.6, () => pick(['tanh', 'relu']));
+    if (V > 0) Object.assign(a, { weightOut: f32(V * H), biasOut: opt(0.5, () => f32(V)), logProbs: opt(0.5, () => f32(B * V)) });
+    if (K > 0) Object.assign(a, { topK: K, topValues: f32(B * K), topIndices: new Int32Array(B * K), rowScores: opt(0.4, () => f32(B)) });
+    return [a, ['inputSize', 'hiddenSize', 'outputSize', 'batch', 'stateRows', 'topK', 'groupSize'], a.stateIndex ? ['stateIndex'] : []];
   },
 };
 
