@@ -9,7 +9,8 @@
  * - Data: readers of the shared formats, {@link Vocabulary}, {@link padBatch}, {@link streamWindows}, ...
  * - Serving: {@link SessionPool} (streaming sessions with dynamic batching).
  * - Files: safetensors ({@link saveSafetensors}, {@link loadSafetensors}), atomic writes.
- * - {@link ops}: the fused whole-sequence RNN / LSTM / GRU forward and backward ops (sync and async).
+ * - {@link ops}: the fused whole-sequence RNN / LSTM / GRU forward and backward ops (sync and async);
+ *   {@link DecodeStep}: one decode step (cell + output layer + log-softmax + top-k) per call.
  * - {@link getBackend}, {@link setDefaultBackend}: choose the native addon or the pure-JS backend.
  * - {@link setThreads}, {@link getThreads}: the native kernels' thread count; {@link isaInfo},
  *   {@link setIsa}: their instruction set.
@@ -23,6 +24,7 @@ export { ops } from './ops.js';
 export type { OpOptions, Ops } from './ops.js';
 export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads } from './backend/index.js';
 export { isaInfo, setIsa, type IsaInfo, type IsaName } from './isa.js';
+export { DecodeStep, type DecodeStepOptions, type StepConfig, type StepInput, type StepResult, type StepWeights } from './ops/step.js';
 export { cacheSize, cacheWidth } from './backend/types.js';
 export type * from './backend/types.js';
 export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError } from './errors.js';

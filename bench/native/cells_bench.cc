@@ -1,5 +1,5 @@
 // cells_bench.cc: LSTM whole-sequence timings (W1: B=32 T=64 D=128 H=256 forward + backward;
-// W3: B=1 forward), medians of 20 runs for 1 and 2 threads, plus the forward phases alone.
+// W3 / W4: B=1 / B=64 inference), medians of 20 runs for 1 and 2 threads, plus the forward phases alone.
 //   g++ -O3 -std=c++17 -I native bench/native/cells_bench.cc build-b/libgated_kernels.a -lpthread
 //       -o build-b/cells_bench && build-b/cells_bench
 #include <stdio.h>
@@ -61,8 +61,8 @@ struct Lstm {
     dw_ih.resize(G * s.H * s.D); dw_hh.resize(G * s.H * s.H); db_ih.resize(G * s.H); db_hh.resize(G * s.H);
   }
   SeqInputs in() const { return SeqInputs{s, x.data(), w_ih.data(), w_hh.data(), b_ih.data(), b_hh.data(), nullptr, false}; }
-  void forward() {
-    LstmForwardArgs a{in(), nullptr, nullptr, nullptr, y.data(), h_n.data(), c_n.data(), cache.data()};
+  void forward(bool keep = true) {
+    LstmForwardArgs a{in(), nullptr, nullptr, nullptr, y.data(), h_n.data(), c_n.data(), keep ? cache.data() : nullptr};
     lstm_forward(a);
   }
   void backward() {
@@ -89,9 +89,11 @@ int main() {
     double dwhh = median_ms(20, [&] { sgemm(true, false, GH, 256, TB, C.data(), GH, w1.y.data(), 256, dW.data(), 256, false); });
     double dwih = median_ms(20, [&] { sgemm(true, false, GH, 128, TB, C.data(), GH, w1.x.data(), 128, dW.data(), 128, false); });
     double dxg = median_ms(20, [&] { sgemm(false, false, TB, 128, GH, C.data(), GH, w1.w_ih.data(), 128, w1.dx.data(), 128, false); });
-    Lstm w3({64, 1, 128, 256});
-    double f3 = median_ms(20, [&] { w3.forward(); });
-    printf("threads %d (%s): W1 fwd %.2f ms, bwd %.2f ms, fwd+bwd %.2f ms | W3 fwd %.3f ms\n", th, th == 1 ? "CPU time" : "wall", f, b, fb, f3);
+    Lstm w3({64, 1, 128, 256}), w4({64, 64, 128, 256});
+    double f3 = median_ms(20, [&] { w3.forward(false); });
+    double f4 = median_ms(20, [&] { w4.forward(false); });
+    printf("threads %d (%s): W1 fwd %.2f ms, bwd %.2f ms, fwd+bwd %.2f ms | W3 %.3f ms | W4 %.2f ms\n", th,
+           th == 1 ? "CPU time" : "wall", f, b, fb, f3, f4);
     printf("   phases: input proj %.2f ms, dW_hh %.2f, dW_ih %.2f, dx %.2f (so fwd loop ~%.2f, bwd loop+sums ~%.2f)\n",
            proj, dwhh, dwih, dxg, f - proj, b - dwhh - dwih - dxg);
   }
