@@ -24,7 +24,9 @@ export { ops } from './ops.js';
 export type { OpOptions, Ops } from './ops.js';
 export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads } from './backend/index.js';
 export { isaInfo, setIsa, type IsaInfo, type IsaName } from './isa.js';
-export { DecodeStep, type DecodeStepOptions, type StepConfig, type StepInput, type StepResult, type StepWeights } from './ops/step.js';
+export {
+  DecodeStep, type DecodeStepConfig, type DecodeStepInput, type DecodeStepOptions, type DecodeStepResult, type DecodeStepWeights,
+} from './ops/step.js';
 export { cacheSize, cacheWidth } from './backend/types.js';
 export type * from './backend/types.js';
 export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError } from './errors.js';

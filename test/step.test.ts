@@ -13,12 +13,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { ShapeError, ValueError, ops } from '../lib/index.js';
-import { DecodeStep, type StepConfig, type StepWeights } from '../lib/ops/step.js';
+import { DecodeStep, type DecodeStepConfig, type DecodeStepWeights } from '../lib/ops/step.js';
 import { nativeAvailable } from '../lib/native.js';
 import { errorOf, expectClose, Rng } from './helpers/index.js';
 import { reportIsas, testIsas, useIsa } from './helpers/isas.js';
 
-type Case = { label: string; config: StepConfig; peep?: boolean };
+type Case = { label: string; config: DecodeStepConfig; peep?: boolean };
 
 const cases: Case[] = [
   { label: 'rnn tanh', config: { cell: 'rnn', inputSize: 7, hiddenSize: 9, outputSize: 37 } },
@@ -30,9 +30,9 @@ const cases: Case[] = [
   { label: 'gru reset-before', config: { cell: 'gru', resetAfter: false, inputSize: 7, hiddenSize: 257, outputSize: 37 } },
 ];
 
-const gatesOf = (c: StepConfig) => (c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1);
+const gatesOf = (c: DecodeStepConfig) => (c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1);
 
-function makeWeights(c: StepConfig, seed: number, bias: boolean, peep: boolean): StepWeights {
+function makeWeights(c: DecodeStepConfig, seed: number, bias: boolean, peep: boolean): DecodeStepWeights {
   const rng = new Rng(seed), G = gatesOf(c), H = c.hiddenSize, D = c.inputSize, V = c.outputSize ?? 0;
   const k = 1 / Math.sqrt(H);
   return {
@@ -46,7 +46,7 @@ function makeWeights(c: StepConfig, seed: number, bias: boolean, peep: boolean):
   };
 }
 
-function makeInput(c: StepConfig, B: number, rows: number, seed: number) {
+function makeInput(c: DecodeStepConfig, B: number, rows: number, seed: number) {
   const rng = new Rng(seed), H = c.hiddenSize;
   return {
     x: rng.randn(B * c.inputSize),
@@ -132,7 +132,7 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
   });
 
   it('updates the state in place, runs async, and repacks after weightsChanged (only then)', async () => {
-    const config: StepConfig = { cell: 'lstm', inputSize: 7, hiddenSize: 40, outputSize: 50 };
+    const config: DecodeStepConfig = { cell: 'lstm', inputSize: 7, hiddenSize: 40, outputSize: 50 };
     const w = makeWeights(config, 3, true, false);
     const step = new DecodeStep(config, w);
     const inp = makeInput(config, 3, 3, 1);
@@ -155,13 +155,13 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
   });
 
   it('rejects bad input with typed errors naming the argument', () => {
-    const config: StepConfig = { cell: 'gru', inputSize: 4, hiddenSize: 8, outputSize: 10 };
+    const config: DecodeStepConfig = { cell: 'gru', inputSize: 4, hiddenSize: 8, outputSize: 10 };
     const w = makeWeights(config, 5, true, false);
     const step = new DecodeStep(config, w);
     const x = new Float32Array(8), h = new Float32Array(16);
     const cases: [() => unknown, new (...a: never[]) => Error, string][] = [
       [() => new DecodeStep({ ...config, hiddenSize: 0 }, w), ValueError, 'config.hiddenSize'],
-      [() => new DecodeStep({ ...config, cell: 'lstm' } as StepConfig, w), ShapeError, 'weightIh'],
+      [() => new DecodeStep({ ...config, cell: 'lstm' } as DecodeStepConfig, w), ShapeError, 'weightIh'],
       [() => new DecodeStep(config, { ...w, weightOut: null }), ValueError, 'weightOut'],
       [() => step.run({ batch: 2, x: new Float32Array(7), h }), ShapeError, 'x'],
       [() => step.run({ batch: 2, x, h: new Float64Array(16) as never }), ValueError, 'h'],
