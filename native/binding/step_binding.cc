@@ -43,29 +43,50 @@ namespace {
 // Tags the cache externals, so that no other external (another addon's) is taken for one.
 const napi_type_tag kStepCacheTag = {0x9a1c3f5e2b7d4c61ULL, 0x5d0e8b3a7f124c9bULL};
 
+// The JS side's share of a cache, and how many bytes of it V8 has been told about (the packed copy
+// is native memory V8 cannot see: reported with AdjustExternalMemory, so that a program that drops
+// many steps collects them). Touched on the main thread only.
 struct CacheBox {
   std::shared_ptr<gated::StepCache> cache;
+  int64_t reported = 0;
 };
+
+// Tells V8 the packed copy's current size (main thread; after a step, which may have repacked).
+void ReportMemory(Napi::Env env, CacheBox* box) {
+  int64_t bytes;
+  {
+    std::lock_guard<std::mutex> lock(box->cache->mutex);
+    bytes = (int64_t)box->cache->packed_bytes();
+  }
+  if (bytes != box->reported) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, bytes - box->reported);
+    box->reported = bytes;
+  }
+}
 
 Napi::Value CreateCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* box = new CacheBox{std::make_shared<gated::StepCache>()};
-  // The finalizer drops the JS side's share; a step still running keeps its own (StepJob::cache).
-  Napi::External<CacheBox> ext = Napi::External<CacheBox>::New(env, box, [](Napi::Env, CacheBox* b) { delete b; });
+  // The finalizer drops the JS side's share (a step still running keeps its own, StepJob::cache) and
+  // takes back what was reported.
+  Napi::External<CacheBox> ext = Napi::External<CacheBox>::New(env, box, [](Napi::Env e, CacheBox* b) {
+    if (b->reported) Napi::MemoryManagement::AdjustExternalMemory(e, -b->reported);
+    delete b;
+  });
   ext.TypeTag(&kStepCacheTag);
   return ext;
 }
 
-std::shared_ptr<gated::StepCache> CacheOf(Napi::Env env, const Napi::Value& v) {
+CacheBox* CacheOf(Napi::Env env, const Napi::Value& v) {
   if (!v.IsExternal() || !v.As<Napi::External<CacheBox>>().CheckTypeTag(&kStepCacheTag)) {
     Throw(env, kValue, "cache: expected a step cache (from step.createCache()), got " + Describe(v));
   }
-  return v.As<Napi::External<CacheBox>>().Data()->cache;
+  return v.As<Napi::External<CacheBox>>().Data();
 }
 
 Napi::Value CacheInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<gated::StepCache> c = CacheOf(env, info[0]);
+  std::shared_ptr<gated::StepCache> c = CacheOf(env, info[0])->cache;
   std::lock_guard<std::mutex> lock(c->mutex);  // waits for a step running on this cache
   Napi::Object o = Napi::Object::New(env);
   o.Set("packed", Napi::Boolean::New(env, c->valid));
@@ -76,11 +97,16 @@ Napi::Value CacheInfo(const Napi::CallbackInfo& info) {
 
 struct StepJob final : Job {
   std::shared_ptr<gated::StepCache> cache;
+  CacheBox* box = nullptr;  // valid in Result: the cache object is held (Fields::Hold) until then
   gated::StepWeights w{};
   uint64_t version = 0;
   gated::StepArgs a{};
   std::vector<int32_t> index;  // owned copy of stateIndex (checked), a.state_index points into it
   void Run() override { gated::step_forward(*cache, w, version, a); }
+  Napi::Value Result(Napi::Env env) override {
+    ReportMemory(env, box);
+    return env.Undefined();
+  }
 };
 
 // An optional size (undefined or null: dflt).
@@ -142,7 +168,9 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
             "stateRows", "x", "h", "c", "stateIndex", "hOut", "cOut", "logProbs", "topK", "groupSize", "rowScores",
             "topValues", "topIndices", "async"});
   auto job = std::make_unique<StepJob>();
-  job->cache = CacheOf(env, f.Get("cache"));
+  job->box = CacheOf(env, f.Get("cache"));
+  job->cache = job->box->cache;
+  f.Hold(f.Get("cache").As<Napi::Object>());  // keeps the box alive until the job's Result
   job->version = Version(f);
   const int kind = f.Enum("cell", {"lstm", "gru", "rnn"});
   gated::StepWeights& w = job->w;
