@@ -398,16 +398,14 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTrainOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object train = Napi::Object::New(env);
-  train.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
-  train.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
-  train.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
-  train.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));
-  train.Set("adamStep", Napi::Function::New(env, Guard<AdamStep>, "adamStep"));
-  train.Set("rmspropStep", Napi::Function::New(env, Guard<RmspropStep>, "rmspropStep"));
-  train.Set("clipGradNorm", Napi::Function::New(env, Guard<ClipGradNorm>, "clipGradNorm"));
-  train.Set("clipGradValue", Napi::Function::New(env, Guard<ClipGradValue>, "clipGradValue"));
-  exports.Set("train", train);
+  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
+  exports.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
+  exports.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
+  exports.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));
+  exports.Set("adamStep", Napi::Function::New(env, Guard<AdamStep>, "adamStep"));
+  exports.Set("rmspropStep", Napi::Function::New(env, Guard<RmspropStep>, "rmspropStep"));
+  exports.Set("clipGradNorm", Napi::Function::New(env, Guard<ClipGradNorm>, "clipGradNorm"));
+  exports.Set("clipGradValue", Napi::Function::New(env, Guard<ClipGradValue>, "clipGradValue"));
 }
 
 }  // namespace gated_binding

@@ -9,65 +9,31 @@
  * several times accumulates its gradient; zero them for a plain gradient.
  *
  * Every call runs on the native kernels (native/nn.h) unless `{ backend: 'js' }` is passed; the native
- * backend throws a {@link NativeError} when the addon cannot be loaded or lacks `exports.nn`. Both give
+ * backend throws a {@link NativeError} when the addon cannot be loaded. Both give
  * the same results up to float32 rounding (test/layers/nn-kernels.test.ts). Arguments are checked
  * here before any backend runs (the addon checks them again): a {@link ShapeError} for a wrong length,
  * a {@link ValueError} for a wrong type or value, each naming the argument, e.g.
  * `ids: ids[4] = 12 is outside [0, vocabSize = 10)`.
  *
- * Each op has an `...Async` twin (`linearForwardAsync`, ...) with the same arguments and result as a
- * Promise: with the native backend the kernel runs on a libuv worker thread and the event loop keeps
+ * Each op has an async form (`linearForward.async`, also `ops.linearForwardAsync`) with the same
+ * arguments and its result as a Promise: with the native backend the kernel runs on a libuv worker thread and the event loop keeps
  * running (bit-identical results to the sync op); with `'js'` it runs inline before resolving. Errors,
  * validation ones included, reject the promise with the same typed error the sync op throws. Inputs
  * and the gradient arrays passed in (`dWeight`, `dBias`) must not be modified, nor their buffers
  * transferred, until the promise settles: the kernel reads and writes them while JavaScript runs.
  */
+import type { Plan } from '../backend/index.js';
+import { checkBool, checkF32, checkI32, checkSize, describe, type Fields, objectArgs, product, tokenIds } from '../check.js';
 import { ValueError } from '../errors.js';
 import * as js from '../js/nn.js';
-import type { BackendName } from '../backend/types.js';
-import type { NativeCallArgs } from '../native.js';
-import {
-  backendOption, checkBool, checkF32, checkI32, checkSize, describe, type Fields, objectArgs, product,
-} from '../validate.js';
-import { callNativeNn, callNativeNnAsync, type NativeNnOps } from './native.js';
+import { defineOp, type Op, type OpOptions, planInPlace } from './op.js';
 
-/** Per-call options. */
-export interface NnCallOptions {
-  /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
-  readonly backend?: BackendName;
-}
-
-/**
- * A validated call: the backend, the native op and its fields, the JS twin, and what the call
- * returns once the outputs are written (allocated before either backend runs).
- */
-interface Planned<R> {
-  readonly backend: BackendName;
-  readonly op: keyof NativeNnOps;
-  readonly fields: NativeCallArgs;
-  readonly js: () => void;
-  readonly result: R;
-}
-
-function run<R>(p: Planned<R>): R {
-  if (p.backend === 'js') p.js();
-  else callNativeNn((ops) => ops[p.op](p.fields));
-  return p.result;
-}
-
-async function runAsync<R>(p: Planned<R>): Promise<R> {
-  if (p.backend === 'js') p.js();
-  else await callNativeNnAsync((ops) => ops[p.op]({ ...p.fields, async: true }));
-  return p.result;
-}
+/** Per-call options (the backend). */
+export type NnCallOptions = OpOptions;
 
 /** `ids`, each in [0, vocabSize). */
 function idsOf(a: Fields, vocabSize: number): Int32Array {
-  const ids = checkI32(a, 'ids');
-  for (let n = 0; n < ids.length; n++) {
-    if (ids[n] < 0 || ids[n] >= vocabSize) throw new ValueError(`ids[${n}] = ${ids[n]} is outside [0, vocabSize = ${vocabSize})`, 'ids');
-  }
-  return ids;
+  return tokenIds(checkI32(a, 'ids'), vocabSize, 'ids');
 }
 
 function paddingIndexOf(a: Fields, vocabSize: number): number {
@@ -119,36 +85,20 @@ function linearSizes(a: Fields): LinearSizes {
   return { rows: checkSize(a.rows, 'rows'), inFeatures: checkSize(a.inFeatures, 'inFeatures'), outFeatures: checkSize(a.outFeatures, 'outFeatures') };
 }
 
-function planLinearForward(args: LinearForwardArgs, options: NnCallOptions | undefined): Planned<Float32Array> {
+function planLinearForward(args: LinearForwardArgs): Plan<Float32Array> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
   const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
   const weight = checkF32(a, 'weight', product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]));
   const bias = checkF32(a, 'bias', product('bias', [['outFeatures', outFeatures]]), false);
   const y = new Float32Array(product('y', [['rows', rows], ['outFeatures', outFeatures]]).value);
-  return {
-    backend,
-    op: 'linearForward',
-    fields: { rows, inFeatures, outFeatures, x, weight, bias, y },
-    js: () => js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y),
-    result: y,
-  };
+  return planInPlace({ rows, inFeatures, outFeatures, x, weight, bias, y }, () => js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y), () => y);
 }
 
-/** y `[rows, outFeatures]` = x W^T + b. */
-export function linearForward(args: LinearForwardArgs, options?: NnCallOptions): Float32Array {
-  return run(planLinearForward(args, options));
-}
 
-/** {@link linearForward} off the main thread (native). Do not modify the inputs until it settles. */
-export async function linearForwardAsync(args: LinearForwardArgs, options?: NnCallOptions): Promise<Float32Array> {
-  return runAsync(planLinearForward(args, options));
-}
 
-function planLinearBackward(args: LinearBackwardArgs, options: NnCallOptions | undefined): Planned<Float32Array | null> {
+function planLinearBackward(args: LinearBackwardArgs): Plan<Float32Array | null> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
   const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
   const wExtent = product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]);
@@ -158,27 +108,10 @@ function planLinearBackward(args: LinearBackwardArgs, options: NnCallOptions | u
   const dBias = checkF32(a, 'dBias', product('dBias', [['outFeatures', outFeatures]]), false);
   const wantDx = checkBool(a, 'inputGradient', true);
   const dx = wantDx ? new Float32Array(rows * inFeatures) : null;
-  return {
-    backend,
-    op: 'linearBackward',
-    fields: { rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true },
-    js: () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true),
-    result: dx,
-  };
+  return planInPlace({ rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true }, () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true), () => dx);
 }
 
-/** Adds dy^T x to dWeight and the column sums of dy to dBias; returns dx = dy W `[rows, inFeatures]` (or null). */
-export function linearBackward(args: LinearBackwardArgs, options?: NnCallOptions): Float32Array | null {
-  return run(planLinearBackward(args, options));
-}
 
-/**
- * {@link linearBackward} off the main thread (native). Do not modify the inputs, `dWeight` or
- * `dBias` until it settles.
- */
-export async function linearBackwardAsync(args: LinearBackwardArgs, options?: NnCallOptions): Promise<Float32Array | null> {
-  return runAsync(planLinearBackward(args, options));
-}
 
 /** Arguments of {@link embeddingForward}. */
 export interface EmbeddingForwardArgs {
@@ -210,9 +143,8 @@ export interface EmbeddingBackwardArgs {
   readonly dWeight: Float32Array;
 }
 
-function planEmbeddingForward(args: EmbeddingForwardArgs, options: NnCallOptions | undefined): Planned<Float32Array> {
+function planEmbeddingForward(args: EmbeddingForwardArgs): Plan<Float32Array> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
   const weight = checkF32(a, 'weight', product('weight', [['vocabSize', vocabSize], ['dim', dim]]));
@@ -220,28 +152,13 @@ function planEmbeddingForward(args: EmbeddingForwardArgs, options: NnCallOptions
   const rows = ids.length;
   const paddingIndex = paddingIndexOf(a, vocabSize);
   const out = new Float32Array(product('out', [['rows', rows], ['dim', dim]]).value);
-  return {
-    backend,
-    op: 'embeddingForward',
-    fields: { rows, vocabSize, dim, ids, weight, paddingIndex, out },
-    js: () => js.embeddingForward(ids, weight, rows, dim, paddingIndex, out),
-    result: out,
-  };
+  return planInPlace({ rows, vocabSize, dim, ids, weight, paddingIndex, out }, () => js.embeddingForward(ids, weight, rows, dim, paddingIndex, out), () => out);
 }
 
-/** out `[rows, dim]` = the table rows of `ids` (zeros at the padding index). */
-export function embeddingForward(args: EmbeddingForwardArgs, options?: NnCallOptions): Float32Array {
-  return run(planEmbeddingForward(args, options));
-}
 
-/** {@link embeddingForward} off the main thread (native). Do not modify the inputs until it settles. */
-export async function embeddingForwardAsync(args: EmbeddingForwardArgs, options?: NnCallOptions): Promise<Float32Array> {
-  return runAsync(planEmbeddingForward(args, options));
-}
 
-function planEmbeddingBackward(args: EmbeddingBackwardArgs, options: NnCallOptions | undefined): Planned<undefined> {
+function planEmbeddingBackward(args: EmbeddingBackwardArgs): Plan<undefined> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
   const ids = idsOf(a, vocabSize);
@@ -249,27 +166,31 @@ function planEmbeddingBackward(args: EmbeddingBackwardArgs, options: NnCallOptio
   const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['dim', dim]]));
   const paddingIndex = paddingIndexOf(a, vocabSize);
   const dWeight = checkF32(a, 'dWeight', product('dWeight', [['vocabSize', vocabSize], ['dim', dim]]));
-  return {
-    backend,
-    op: 'embeddingBackward',
-    fields: { rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true },
-    js: () => js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true),
-    result: undefined,
-  };
+  return planInPlace({ rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true }, () => js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true), () => undefined);
 }
 
-/** Adds each dy row into the dWeight row of its id (the padding row excepted). */
-export function embeddingBackward(args: EmbeddingBackwardArgs, options?: NnCallOptions): void {
-  run(planEmbeddingBackward(args, options));
-}
 
+
+/** y `[rows, outFeatures]` = x W^T + b. */
+export const linearForward: Op<LinearForwardArgs, Float32Array> = defineOp('linearForward', planLinearForward);
 /**
- * {@link embeddingBackward} off the main thread (native). Do not modify the inputs or `dWeight`
- * until it settles.
+ * Adds dy^T x to dWeight and the column sums of dy to dBias; returns dx = dy W `[rows, inFeatures]`
+ * (or null). Async: do not modify the inputs, `dWeight` or `dBias` until it settles.
  */
-export async function embeddingBackwardAsync(args: EmbeddingBackwardArgs, options?: NnCallOptions): Promise<void> {
-  await runAsync(planEmbeddingBackward(args, options));
-}
+export const linearBackward: Op<LinearBackwardArgs, Float32Array | null> = defineOp('linearBackward', planLinearBackward);
+/** out `[rows, dim]` = the table rows of `ids` (zeros at the padding index). */
+export const embeddingForward: Op<EmbeddingForwardArgs, Float32Array> = defineOp('embeddingForward', planEmbeddingForward);
+/**
+ * Adds each dy row into the dWeight row of its id (the padding row excepted). Async: do not modify
+ * the inputs or `dWeight` until it settles.
+ */
+export const embeddingBackward: Op<EmbeddingBackwardArgs, undefined> = defineOp('embeddingBackward', planEmbeddingBackward);
+
+/** The async forms, by name. */
+export const linearForwardAsync = linearForward.async;
+export const linearBackwardAsync = linearBackward.async;
+export const embeddingForwardAsync = embeddingForward.async;
+export const embeddingBackwardAsync = embeddingBackward.async;
 
 /** The layer kernels, each with its `...Async` twin. */
 export const nnKernels = {
