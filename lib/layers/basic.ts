@@ -3,9 +3,9 @@
  * or on a Vector) and `dropout`. Each runs one kernel call per batch (lib/nn/kernels.ts), through
  * the kernels' `...Async` twins: with the native backend the work runs on a libuv worker thread.
  */
-import { boolOr, describe, oneOf, options as checkOptions, positiveInt, rate } from '../check.js';
+import { boolOr, describe, finite, oneOf, options as checkOptions, positiveInt, rate } from '../check.js';
 import { ValueError } from '../errors.js';
-import { embeddingBackward, embeddingForward, linearBackward, linearForward } from '../ops/nn.js';
+import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from '../ops/nn.js';
 import type { Rng } from '../random.js';
 import { checkBuilt, checkInput, checkRebuild } from './checks.js';
 import { glorotUniform } from './init.js';
@@ -355,4 +355,84 @@ class DropoutLayer implements Layer<SameKinds> {
 /** Inverted dropout (training only; identity at evaluation), masks from the forward context's rng. */
 export function dropout(options: DropoutOptions): Layer<SameKinds> {
   return new DropoutLayer(options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// layerNorm
+
+/** Options of {@link layerNorm}. */
+export interface LayerNormOptions {
+  /** Added to the variance, in (0, 1]. Default: 1e-5 (PyTorch's). */
+  readonly eps?: number;
+  /** Learn a scale `weight [F]` (ones) and a shift `bias [F]` (zeros), as PyTorch's `elementwise_affine`. Default: true. */
+  readonly elementwiseAffine?: boolean;
+}
+
+class LayerNormLayer implements Layer<SameKinds> {
+  readonly state = null;
+  readonly causal = true;
+  readonly kinds: SameKinds = { sequence: 'sequence', vector: 'vector' };
+  readonly type = 'layerNorm';
+  private readonly eps: number;
+  private readonly affine: boolean;
+  private weight: Parameter | null = null;
+  private bias: Parameter | null = null;
+  private inputFeatures = -1;
+
+  constructor(options: LayerNormOptions) {
+    const o = checkOptions(options, ['eps', 'elementwiseAffine'], 'options', '');
+    this.eps = finite(o.eps, 'eps', { lo: 0, hi: 1, loOpen: true }, 1e-5);
+    this.affine = boolOr(o.elementwiseAffine, true, 'elementwiseAffine');
+  }
+
+  get config(): LayerConfig {
+    return { eps: this.eps, elementwiseAffine: this.affine };
+  }
+
+  plan(inputFeatures: number): LayerPlan {
+    return { outputFeatures: inputFeatures, parameters: this.affine ? [{ name: 'weight', shape: [inputFeatures] }, { name: 'bias', shape: [inputFeatures] }] : [] };
+  }
+
+  build(inputFeatures: number): number {
+    if (this.inputFeatures >= 0) {
+      checkRebuild(this.inputFeatures, inputFeatures, 'layerNorm');
+      return inputFeatures;
+    }
+    if (this.affine) {
+      // Ones and zeros, as nn.LayerNorm (no random draw).
+      this.weight = parameter('weight', new Float32Array(inputFeatures).fill(1), [inputFeatures]);
+      this.bias = parameter('bias', new Float32Array(inputFeatures), [inputFeatures]);
+    }
+    this.inputFeatures = inputFeatures;
+    return inputFeatures;
+  }
+
+  parameters(): readonly Parameter[] {
+    return [this.weight, this.bias].filter((p): p is Parameter => p !== null);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad.fill(0);
+  }
+
+  async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkBuilt(this.inputFeatures >= 0, 'layerNorm');
+    checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'layerNorm');
+    const v = x as Sequence | Vector;
+    const o = { backend: ctx.backend };
+    const base = { x: v.data, rows: rowsOf(v), features: this.inputFeatures, weight: this.weight?.value ?? null };
+    const f = await layerNormForward.async({ ...base, bias: this.bias?.value ?? null, eps: this.eps }, o);
+    return step(withData(v, f.y, this.inputFeatures), (dy) => layerNormBackward.async({
+      ...base, mean: f.mean, rstd: f.rstd, dy, dWeight: this.weight?.grad ?? null, dBias: this.bias?.grad ?? null,
+    }, o));
+  }
+}
+
+/**
+ * Layer normalization over each step's (or row's) features, as PyTorch's `nn.LayerNorm(features)`:
+ * `(x - mean) / sqrt(var + eps) * weight + bias`. Sequence -> Sequence, Vector -> Vector.
+ * Parameters: `weight [F]` (ones), `bias [F]` (zeros), unless `elementwiseAffine: false`.
+ */
+export function layerNorm(options: LayerNormOptions = {}): Layer<SameKinds> {
+  return new LayerNormLayer(options);
 }

@@ -8,7 +8,7 @@
  */
 import { describe } from '../check.js';
 import { ValueError } from '../errors.js';
-import { dense, dropout, embedding, oneHot } from './basic.js';
+import { dense, dropout, embedding, layerNorm, oneHot } from './basic.js';
 import { jordan } from './jordan.js';
 import type { Layer, LayerConfig } from './layer.js';
 import { gru, lstm, rnn } from './recurrent.js';
@@ -20,6 +20,7 @@ const FACTORIES: Readonly<Record<string, Factory>> = {
   oneHot: (c) => oneHot(c as never) as Layer,
   dense: (c) => dense(c as never) as Layer,
   dropout: (c) => dropout(c as never) as Layer,
+  layerNorm: (c) => layerNorm(c as never) as Layer,
   rnn: (c) => rnn(c as never) as unknown as Layer,
   lstm: (c) => lstm(c as never) as unknown as Layer,
   gru: (c) => gru(c as never) as unknown as Layer,

@@ -11,7 +11,7 @@ import type {
 } from './cells.js';
 import { cellOps } from './cells.js';
 import { jordanBackward, jordanForward } from './jordan.js';
-import { embeddingBackward, embeddingForward, linearBackward, linearForward } from './nn.js';
+import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from './nn.js';
 import type { Op, OpOptions } from './op.js';
 import {
   adamStep, adamwStep, bceWithLogits, clipGradNorm, clipGradValue, mse, rmspropStep, sgdStep, softmaxCrossEntropy,
@@ -63,6 +63,11 @@ export interface Ops {
   readonly linearBackwardAsync: Async<typeof linearBackward>;
   readonly embeddingForwardAsync: Async<typeof embeddingForward>;
   readonly embeddingBackwardAsync: Async<typeof embeddingBackward>;
+  /** Layer normalization over the last dimension (lib/ops/nn.ts). */
+  readonly layerNormForward: Sync<typeof layerNormForward>;
+  readonly layerNormBackward: Sync<typeof layerNormBackward>;
+  readonly layerNormForwardAsync: Async<typeof layerNormForward>;
+  readonly layerNormBackwardAsync: Async<typeof layerNormBackward>;
   /** Losses with their gradients (lib/ops/train.ts). */
   readonly softmaxCrossEntropy: Sync<typeof softmaxCrossEntropy>;
   readonly bceWithLogits: Sync<typeof bceWithLogits>;
@@ -86,7 +91,7 @@ export interface Ops {
 }
 
 const all = {
-  ...cellOps, jordanForward, jordanBackward, linearForward, linearBackward, embeddingForward, embeddingBackward,
+  ...cellOps, jordanForward, jordanBackward, linearForward, linearBackward, embeddingForward, embeddingBackward, layerNormForward, layerNormBackward,
   softmaxCrossEntropy, bceWithLogits, mse, sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue,
 } as const;
 

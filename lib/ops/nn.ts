@@ -1,6 +1,7 @@
 /**
  * The layer kernels besides the fused sequence ops, with a typed, validated API: a linear map
- * (`nn.Linear`'s layout, applied to N rows at once) and an embedding lookup, forward and backward.
+ * (`nn.Linear`'s layout, applied to N rows at once), an embedding lookup and layer normalization,
+ * forward and backward.
  *
  *   const y = nnKernels.linearForward({ x, weight, bias, rows: T * B, inFeatures: F, outFeatures: U });
  *   const dx = nnKernels.linearBackward({ x, weight, dy, rows: T * B, inFeatures: F, outFeatures: U, dWeight, dBias });
@@ -23,7 +24,7 @@
  * transferred, until the promise settles: the kernel reads and writes them while JavaScript runs.
  */
 import type { Plan } from '../backend/index.js';
-import { checkBool, checkF32, checkI32, checkSize, describe, type Fields, objectArgs, product, tokenIds } from '../check.js';
+import { checkBool, checkF32, checkI32, checkSize, describe, type Fields, finite, objectArgs, product, tokenIds } from '../check.js';
 import { ValueError } from '../errors.js';
 import * as js from '../js/nn.js';
 import { defineOp, type Op, type OpOptions, planInPlace } from './op.js';
@@ -186,14 +187,115 @@ export const embeddingForward: Op<EmbeddingForwardArgs, Float32Array> = defineOp
  */
 export const embeddingBackward: Op<EmbeddingBackwardArgs, undefined> = defineOp('embeddingBackward', planEmbeddingBackward);
 
+/** Arguments of {@link layerNormForward}. */
+export interface LayerNormForwardArgs {
+  /** Input `[rows, features]`. */
+  readonly x: Float32Array;
+  /** Rows N. */
+  readonly rows: number;
+  /** Features F, normalized together. */
+  readonly features: number;
+  /** Scale gamma `[features]`. Default: none (1). */
+  readonly weight?: Float32Array | null;
+  /** Shift beta `[features]`. Default: none (0). */
+  readonly bias?: Float32Array | null;
+  /** Added to the variance, in (0, 1]. Default: 1e-5 (PyTorch's). */
+  readonly eps?: number;
+}
+
+/** What {@link layerNormForward} gives: the output and the row statistics backward needs. */
+export interface LayerNormForwardResult {
+  /** `[rows, features]`. */
+  readonly y: Float32Array;
+  /** `[rows]`. */
+  readonly mean: Float32Array;
+  /** `[rows]`: 1 / sqrt(var + eps). */
+  readonly rstd: Float32Array;
+}
+
+/** Arguments of {@link layerNormBackward}. */
+export interface LayerNormBackwardArgs {
+  readonly x: Float32Array;
+  readonly rows: number;
+  readonly features: number;
+  readonly weight?: Float32Array | null;
+  /** The forward's `mean` and `rstd`. */
+  readonly mean: Float32Array;
+  readonly rstd: Float32Array;
+  /** Gradient with respect to y `[rows, features]`. */
+  readonly dy: Float32Array;
+  /** `[features]`: sum over rows of dy * xhat is ADDED to it. Default: none. */
+  readonly dWeight?: Float32Array | null;
+  /** `[features]`: the column sums of dy are ADDED to it. Default: none. */
+  readonly dBias?: Float32Array | null;
+}
+
+function normSizes(a: Fields) {
+  const rows = checkSize(a.rows, 'rows');
+  const features = checkSize(a.features, 'features');
+  return {
+    rows, features,
+    xe: product('x', [['rows', rows], ['features', features]]),
+    fe: product('weight', [['features', features]]),
+    re: product('mean', [['rows', rows]]),
+  };
+}
+
+function planLayerNormForward(args: LayerNormForwardArgs): Plan<LayerNormForwardResult> {
+  const a = objectArgs(args);
+  const { rows, features, xe, fe } = normSizes(a);
+  const x = checkF32(a, 'x', xe);
+  const weight = checkF32(a, 'weight', fe, false);
+  const bias = checkF32(a, 'bias', fe, false);
+  const eps = finite(a.eps, 'eps', { lo: 0, hi: 1, loOpen: true }, 1e-5);
+  const out = { y: new Float32Array(xe.value), mean: new Float32Array(rows), rstd: new Float32Array(rows) };
+  return planInPlace(
+    { rows, features, x, weight, bias, eps, ...out },
+    () => js.layerNormForward(x, weight, bias, rows, features, eps, out.y, out.mean, out.rstd),
+    () => out,
+  );
+}
+
+function planLayerNormBackward(args: LayerNormBackwardArgs): Plan<Float32Array> {
+  const a = objectArgs(args);
+  const { rows, features, xe, fe, re } = normSizes(a);
+  const x = checkF32(a, 'x', xe);
+  const weight = checkF32(a, 'weight', fe, false);
+  const mean = checkF32(a, 'mean', re);
+  const rstd = checkF32(a, 'rstd', re);
+  const dy = checkF32(a, 'dy', xe);
+  const dWeight = checkF32(a, 'dWeight', fe, false);
+  const dBias = checkF32(a, 'dBias', fe, false);
+  const dx = new Float32Array(xe.value);
+  return planInPlace(
+    { rows, features, x, weight, mean, rstd, dy, dx, dWeight, dBias },
+    () => js.layerNormBackward(x, weight, mean, rstd, dy, rows, features, dx, dWeight, dBias),
+    () => dx,
+  );
+}
+
+/**
+ * Layer normalization over the last dimension (PyTorch's `nn.LayerNorm(features)` on
+ * `[rows, features]`): `y = (x - mean) / sqrt(var + eps) * weight + bias`, biased variance, with
+ * the row statistics for backward (native/norm.h).
+ */
+export const layerNormForward: Op<LayerNormForwardArgs, LayerNormForwardResult> = defineOp('layerNormForward', planLayerNormForward);
+/**
+ * Gradients of {@link layerNormForward}: returns dx; ADDS into `dWeight` and `dBias`. Async: do not
+ * modify the inputs, `dWeight` or `dBias` until it settles.
+ */
+export const layerNormBackward: Op<LayerNormBackwardArgs, Float32Array> = defineOp('layerNormBackward', planLayerNormBackward);
+
 /** The async forms, by name. */
 export const linearForwardAsync = linearForward.async;
 export const linearBackwardAsync = linearBackward.async;
 export const embeddingForwardAsync = embeddingForward.async;
 export const embeddingBackwardAsync = embeddingBackward.async;
+export const layerNormForwardAsync = layerNormForward.async;
+export const layerNormBackwardAsync = layerNormBackward.async;
 
 /** The layer kernels, each with its `...Async` twin. */
 export const nnKernels = {
-  linearForward, linearBackward, embeddingForward, embeddingBackward,
-  linearForwardAsync, linearBackwardAsync, embeddingForwardAsync, embeddingBackwardAsync,
+  linearForward, linearBackward, embeddingForward, embeddingBackward, layerNormForward, layerNormBackward,
+  linearForwardAsync, linearBackwardAsync, embeddingForwardAsync, embeddingBackwardAsync, layerNormForwardAsync, layerNormBackwardAsync,
 } as const;
