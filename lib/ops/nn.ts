@@ -11,7 +11,7 @@
  *
  * Every call runs on the native kernels (native/nn.h) unless `{ backend: 'js' }` is passed; the native
  * backend throws a {@link NativeError} when the addon cannot be loaded. Both give
- * the same results up to float32 rounding (test/layers/nn-kernels.test.ts). Arguments are checked
+ * the same results up to float32 rounding (test/ops/nn.test.ts). Arguments are checked
  * here before any backend runs (the addon checks them again): a {@link ShapeError} for a wrong length,
  * a {@link ValueError} for a wrong type or value, each naming the argument, e.g.
  * `ids: ids[4] = 12 is outside [0, vocabSize = 10)`.

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import {
   GatedError, NativeError, ShapeError, ValueError, getBackend, getThreads, ops, setDefaultBackend,
   setThreads, type OpOptions,
-} from '../lib/index.js';
-import { nativeBackend } from './helpers/backends.js';
-import { addonLoadError, loadAddon, nativeAvailable, type NativeCallArgs } from '../lib/backend/addon.js';
+} from '../../lib/index.js';
+import { nativeBackend } from '../helpers/backends.js';
+import { addonLoadError, loadAddon, nativeAvailable, type NativeCallArgs } from '../../lib/backend/addon.js';
 
 type Op = 'rnnForward' | 'rnnBackward' | 'lstmForward' | 'lstmBackward' | 'gruForward' | 'gruBackward';
 type Cell = 'rnn' | 'lstm' | 'gru';
