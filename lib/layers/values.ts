@@ -61,6 +61,27 @@ export type Value = Tokens | Sequence | Vector;
 /** The value type of a kind. */
 export type ValueOf<K extends Kind> = K extends 'tokens' ? Tokens : K extends 'sequence' ? Sequence : Vector;
 
+/**
+ * What a model takes: one value of a kind, or several named ones (an encoder-decoder takes
+ * `{ source: 'tokens', target: 'tokens' }`).
+ */
+export type Inputs = Kind | { readonly [name: string]: Kind };
+
+/** The input value(s) of `In`: a value, or an object of values by name. */
+export type InputOf<In extends Inputs> = In extends Kind ? ValueOf<In> : { readonly [K in keyof In]: In[K] extends Kind ? ValueOf<In[K]> : never };
+
+/** The values of an input (one, or each named one in key order) with their names (`x`, `x.source`). */
+export function inputValues(x: unknown, name = 'x'): { readonly name: string; readonly value: Value }[] {
+  if (typeof x !== 'object' || x === null) throw new ValueError(`expected a value or an object of values, got ${describe(x)}`, name);
+  if (typeof (x as { kind?: unknown }).kind === 'string') return [{ name, value: x as Value }];
+  return Object.entries(x as Record<string, Value>).map(([k, v]) => ({ name: `${name}.${k}`, value: v }));
+}
+
+/** The batch size of an input (its first value's). */
+export function batchOf(x: unknown): number {
+  return inputValues(x)[0]?.value.batch ?? 0;
+}
+
 function checkLengths(lengths: unknown, batch: number, seqLen: number, name: string): Int32Array | null {
   if (lengths === undefined || lengths === null) return null;
   const arr = types.isInt32Array(lengths) ? lengths : Array.isArray(lengths) ? Int32Array.from(lengths as number[]) : null;
