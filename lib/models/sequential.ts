@@ -25,9 +25,8 @@ import { type BackendName, defaultBackendName } from '../backend/index.js';
 import { allFinite, backendName, describe, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
-import { checkInput } from '../layers/checks.js';
 import type { ForwardContext, KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
-import type { InputOf, Kind, Value, ValueOf } from '../layers/values.js';
+import { checkValue, type InputOf, type Kind, type Value, type ValueOf } from '../layers/values.js';
 import { Rng } from '../random.js';
 import {
   type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
@@ -168,7 +167,7 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
   }
 
   async forward(x: InputOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
-    checkInput(x as Value, [this.spec.kind], this.spec.features, 'the model');
+    checkValue(x, this.spec.kind, this.spec.features, 'x');
     const o = objectArgs(options, 'options');
     const ctx: ForwardContext = {
       training: o.training === undefined ? false : checkFlag(o.training, 'options.training'),
