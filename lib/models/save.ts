@@ -19,8 +19,7 @@
  */
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import { encodeSafetensors, saveSafetensors, saveSafetensorsAsync, type Tensor } from '../io/safetensors.js';
-import type { Kind } from '../layers/values.js';
-import { type AnyModel, checkModel, type Model, type ModelDescription } from './model.js';
+import { type AnyModel, checkModel } from './model.js';
 
 /** The `__metadata__` keys of a model file. */
 export const METADATA_KEYS = { format: 'gated.format', version: 'gated.format_version', model: 'gated.model' } as const;

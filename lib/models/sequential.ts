@@ -32,7 +32,7 @@ import {
   type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
 } from '../train/fit.js';
 import { weightsLock } from './guard.js';
-import type { InputSpec, InputSpecOf, Model, ModelDescription, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
+import type { InputSpec, InputSpecOf, Model, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
 import { saveModelAsync } from './save.js';
 import { SEQUENTIAL_FORMAT, SEQUENTIAL_FORMAT_VERSION, type SequentialDescription } from './sequential-format.js';
 

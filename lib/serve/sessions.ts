@@ -259,7 +259,8 @@ interface PoolAccess {
   enqueue(r: Request): void;
 }
 
-/** One client's stream through a model (create with {@link SessionPool.open}). */
+/** One client's stream through a model (create with {@link SessionPool.open}). `Out`: the model's output kind. */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- `Out` types the session as its pool (Session<'tokens', 'sequence'> can generate)
 export interface Session<In extends Kind, Out extends Kind> {
   /** Steps fed so far. */
   readonly steps: number;
@@ -350,14 +351,14 @@ class SessionImpl {
       if (this.last === null || this.last.length !== V) throw new ValueError('nothing was fed yet: give a prompt', 'options.prompt');
     }
     // One row: the session itself (its feeds go through the pool's batching).
-    const session = this;
     let logits: Float32Array = (this.last as Float32Array).slice();
+    const feed = (ids: number[]): Promise<Float32Array> => this.feed(ids);
     const stepper: Stepper = {
       vocabSize: V,
       rows: 1,
       get logits() { return logits; },
       async feed(t) {
-        const y = await session.feed([t[0]]);
+        const y = await feed([t[0]]);
         logits = y.subarray(y.length - V);
       },
       keep() {},

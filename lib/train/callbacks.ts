@@ -5,7 +5,6 @@
  */
 import { describe, finite, intOr, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
-import type { Kind } from '../layers/values.js';
 import type { AnyModel } from '../models/model.js';
 import { type CheckpointPlan, type TrainingState, writeCheckpoint } from './checkpoint.js';
 import type { MetricName } from './metrics.js';

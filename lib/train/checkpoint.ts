@@ -64,7 +64,6 @@ import { FormatError, GatedError, ValueError } from '../errors.js';
 import { FileError, toFileError } from '../io/atomic.js';
 import { type SafetensorsContent, type Tensor, loadSafetensors, loadSafetensorsAsync, saveSafetensorsAsync } from '../io/safetensors.js';
 import type { RecurrentState } from '../layers/layer.js';
-import type { Kind } from '../layers/values.js';
 import { type ReadModel, readDescriptionText } from '../models/formats.js';
 import type { WeightsLock } from '../models/guard.js';
 import type { AnyModel, ModelDescription } from '../models/model.js';
@@ -72,7 +71,7 @@ import { bareMessage, type Fail, failIn, isObject, shapeText } from '../models/r
 import { describeModel, METADATA_KEYS } from '../models/save.js';
 import { Rng, type RngState } from '../random.js';
 import type { Optimizer, OptimizerType } from './optimizers.js';
-import type { CheckpointOptions, CheckpointPosition, EpochLog, History, LossName, MonitorName, SavedCheckpoint } from './types.js';
+import type { CheckpointPosition, EpochLog, History, LossName, MonitorName, SavedCheckpoint } from './types.js';
 
 export type { CheckpointOptions, CheckpointPosition, SavedCheckpoint } from './types.js';
 

@@ -26,7 +26,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads, stepTargets, streamWindows } from '../../lib/index.js';
-import { AbortError, FormatError, ValueError } from '../../lib/errors.js';
+import { AbortError, FormatError } from '../../lib/errors.js';
 import { cleanupTempFiles, FileError } from '../../lib/io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors.js';
 import { dense, dropout, embedding, gru, lstm, tokens } from '../../lib/layers/index.js';
