@@ -165,7 +165,8 @@ inline bool recurrent_in_place(int64_t S, int64_t B) { return B <= kGemmSmallM &
 
 // One thread's step product for gates [g0, g1) of units [u0, u1) (w = u1 - u0):
 // out[b * ldo + (g - g0) * w + j] = h[b, :] . W_hh[g*H + u0 + j, :], from the packed slice `pk`
-// (pack_unit_slice) or, when pk is null, from W_hh in place.
+// (pack_unit_slice) or, when pk is null, from W_hh in place. With gates [0, 1), H is only the rows'
+// length, so any one-gate W [N, K] works with K for H (Jordan's W_hy and W_ho).
 inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh, const float* w_hh, int64_t g0,
                               int64_t g1, int64_t u0, int64_t u1, const PackedB* pk, float* out, int64_t ldo) {
   const int64_t w = u1 - u0;
@@ -180,7 +181,7 @@ inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh,
 // Packs the transposed recurrent weights of units [u0, u1) of gates [g0, g1) into one matrix:
 // op(B) [H, (g1-g0)*w] (w = u1 - u0), column (g - g0) * w + (j - u0) = W_hh row g*H + j. A thread
 // then gets all its gates from one sgemm_packed into columns [0, (g1-g0)*w), whatever the panel
-// width. `tmp` is scratch for the gathered rows.
+// width. `tmp` is scratch for the gathered rows. A one-gate W [N, K] works as in recurrent_product.
 inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0,
                             int64_t u1, std::vector<float>& tmp, PackedB* out) {
   const int64_t w = u1 - u0;
