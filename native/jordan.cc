@@ -9,11 +9,11 @@
 namespace gated {
 namespace {
 
-// Threads for a time loop over H units and O outputs in grains of the panel width, whose steps do
-// two [B, H] x [H, O] products.
+// Threads for a time loop over H units and O outputs in grains of the panel width. A step has two
+// phases, each a [B, H] x [H, O]-sized product ended by a barrier: each must pay for its barrier.
 int jordan_threads(const JordanShape& s, int64_t P) {
   const int64_t gh = (s.H + P - 1) / P, go = (s.O + P - 1) / P;
-  return seq::step_threads(gh > go ? gh : go, 2 * s.B * s.H * s.O);
+  return seq::step_threads(gh > go ? gh : go, s.B * s.H * s.O);
 }
 
 // One thread's shares of the units and of the outputs.
