@@ -18,10 +18,12 @@
         "native/optim.cc",
         "native/nn.cc",
         "native/jordan.cc",
+        "native/norm.cc",
         "native/binding/binding.cc",
         "native/binding/train_binding.cc",
         "native/binding/nn_binding.cc",
         "native/binding/jordan_binding.cc",
+        "native/binding/norm_binding.cc",
         "native/binding/worker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

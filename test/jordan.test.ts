@@ -10,8 +10,9 @@ import { ShapeError, ValueError } from '../lib/errors.js';
 import * as js from '../lib/js/jordan.js';
 import { jordan } from '../lib/layers/index.js';
 import { sequence } from '../lib/layers/values.js';
-import { loadAddon } from '../lib/native.js';
-import { jordanBackward, jordanForward, nativeJordanAvailable } from '../lib/nn/jordan.js';
+import { loadAddon } from '../lib/backend/addon.js';
+import { nativeAvailable as nativeJordanAvailable, type NativeOpFn } from '../lib/backend/addon.js';
+import { jordanBackward, jordanForward } from '../lib/ops/jordan.js';
 import { Rng } from '../lib/random.js';
 import { gradCheck } from './layers/check.js';
 
@@ -235,7 +236,10 @@ describe('jordan layer', () => {
       layer.build(4, rng);
       expect(layer.parameters().map((p) => p.name)).toEqual(['weight_ih', 'weight_hy', 'weight_ho', 'bias_ih', 'bias_hh', 'bias_ho']);
       expect(layer.plan?.(4).parameters.map((p) => p.shape)).toEqual([[5, 4], [5, 3], [3, 5], [5], [5], [3]]);
-      expect(layer.config).toEqual({ hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid' });
+      expect(layer.config).toEqual({
+        hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid', numLayers: 1, dropout: 0, bidirectional: false,
+        mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null,
+      });
       for (const p of layer.parameters()) if (p.shape.length === 1) p.value.set(rng.uniformArray(p.value.length, -0.3, 0.3));
       const data = rng.uniformArray(4 * 3 * 4, -1, 1);
       const x = sequence({ data, seqLen: 4, batch: 3, features: 4, lengths: new Int32Array([4, 2, 3]) });
@@ -320,8 +324,8 @@ describe('jordan argument errors', () => {
   }
 
   it.skipIf(!nativeJordanAvailable())('the addon checks every argument itself', () => {
-    const ops = loadAddon().jordan;
-    if (!ops) throw new Error('no exports.jordan');
+    const addon = loadAddon();
+    const ops = { forward: addon.jordanForward as NativeOpFn, backward: addon.jordanBackward as NativeOpFn };
     const base = { ...ok(), y: new Float32Array(4), yN: new Float32Array(2) };
     expect(() => ops.forward(base)).not.toThrow();
     const codeOf = (fn: () => unknown): string => {

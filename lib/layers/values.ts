@@ -11,7 +11,7 @@
 import { types } from 'node:util';
 
 import { ShapeError, ValueError } from '../errors.js';
-import { checkSize, describe } from '../validate.js';
+import { checkSize, describe } from '../check.js';
 
 /** The kinds of value a layer takes or gives. */
 export type Kind = 'tokens' | 'sequence' | 'vector';

@@ -25,6 +25,7 @@
 
 #include "args.h"
 #include "jordan_binding.h"
+#include "norm_binding.h"
 #include "cells.h"
 #include "dispatch.h"
 #include "gemm.h"
@@ -407,9 +408,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("mathSigmoid", GATED_FN(MathKernel<1>, "mathSigmoid"));
   internals.Set("mathTanh", GATED_FN(MathKernel<2>, "mathTanh"));
   exports.Set("internals", internals);
-  RegisterNnOps(env, exports);     // exports.nn (nn_binding.cc)
-  RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
-  RegisterJordanOps(env, exports);  // exports.jordan (jordan_binding.cc)
+  // Every op is a flat export named as its TypeScript op (lib/ops/): nn_binding.cc (linear, embedding),
+  // train_binding.cc (losses, optimizer steps, clipping), jordan_binding.cc (jordanForward/Backward),
+  // norm_binding.cc (layerNormForward/Backward).
+  RegisterNnOps(env, exports);
+  RegisterTrainOps(env, exports);
+  RegisterJordanOps(env, exports);
+  RegisterNormOps(env, exports);
   return exports;
 }
 

@@ -128,10 +128,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterJordanOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object j = Napi::Object::New(env);
-  j.Set("forward", Napi::Function::New(env, Guard<Forward>, "forward"));
-  j.Set("backward", Napi::Function::New(env, Guard<Backward>, "backward"));
-  exports.Set("jordan", j);
+  exports.Set("jordanForward", Napi::Function::New(env, Guard<Forward>, "jordanForward"));
+  exports.Set("jordanBackward", Napi::Function::New(env, Guard<Backward>, "jordanBackward"));
 }
 
 }  // namespace gated_binding

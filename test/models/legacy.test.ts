@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   adam, dense, dropout, embedding, fit, input, loadModel, loadSafetensors, lstm, sequence, sequential, stepTargets,
-  tokens, vector, Rng, type Batch, type Model,
+  tokens, vector, Rng, type Batch, type Kind, type Model,
 } from '../../lib/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 
@@ -25,7 +25,7 @@ const T = 5;
 const B = 3;
 const lengths = Int32Array.from([5, 3, 1]);
 
-function inputOf(name: string, model: Model<'tokens' | 'sequence' | 'vector', 'sequence' | 'vector'>): unknown {
+function inputOf(name: string, model: Model<Kind, Kind>): unknown {
   if (model.inputKind === 'tokens') return tokens({ ids: Int32Array.from(f32(`${name}.x.ids`)), seqLen: T, batch: B, lengths });
   if (model.inputKind === 'sequence') return sequence({ data: f32(`${name}.x.data`), seqLen: T, batch: B, features: model.input.features, lengths });
   return vector({ data: f32(`${name}.x.data`), batch: B, features: model.input.features });
@@ -36,7 +36,7 @@ describe('model files of format 1 (commit affaf67)', () => {
     for (const backend of backends) {
       it(`${name} loads on ${backend} and gives its recorded outputs`, async () => {
         const model = loadModel(join(dir, `${name}.safetensors`), { backend });
-        const y = (await model.predict(inputOf(name, model) as never)).data;
+        const y = ((await model.predict(inputOf(name, model) as never)) as { data: Float32Array }).data;
         const want = f32(`${name}.y`);
         expect(y.length).toBe(want.length);
         if (backend === 'js') expect(Array.from(y)).toEqual(Array.from(want));
