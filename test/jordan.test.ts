@@ -14,6 +14,7 @@ import { loadAddon } from '../lib/backend/addon.js';
 import { nativeAvailable as nativeJordanAvailable, type NativeOpFn } from '../lib/backend/addon.js';
 import { jordanBackward, jordanForward } from '../lib/ops/jordan.js';
 import { Rng } from '../lib/random.js';
+import { availableIsas } from './helpers/isa.js';
 import { gradCheck } from './layers/check.js';
 
 type Acts = { activation: js.JordanActivation; outputActivation: js.JordanOutputActivation };
@@ -135,8 +136,8 @@ describe('jordan golden case (T=2, D=H=O=1)', () => {
   });
 });
 
-// Every instruction set the CPU has (the scalar kernels and the best vector ones).
-const isas = nativeJordanAvailable() ? [...new Set(['scalar', loadAddon().internals.bestIsa()])] : ['none'];
+// Every instruction set this addon runs here (the scalar kernels and the vector ones).
+const isas = nativeJordanAvailable() ? availableIsas() : ['none'];
 
 describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS', (isa) => {
   beforeAll(() => {
