@@ -8,6 +8,11 @@
 namespace gated {
 
 void gru_forward(const GruForwardArgs& a) {
+  const int64_t T = a.in.s.T, B = a.in.s.B, H = a.in.s.H;
+  if (T <= 0 || B <= 0 || H <= 0) {  // no step (h_n = h0), or every output empty
+    seq::copy_or_zero(a.h_n, a.h0, B * H);
+    return;
+  }
   if (a.reset_after)
     gru::reset_after_forward(a);
   else
@@ -15,6 +20,7 @@ void gru_forward(const GruForwardArgs& a) {
 }
 
 void gru_backward(const GruBackwardArgs& a) {
+  if (seq::backward_trivial(a.in, a.g, kGruGates, a.dh_n)) return;
   if (a.reset_after)
     gru::reset_after_backward(a);
   else

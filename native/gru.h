@@ -20,12 +20,14 @@
 namespace gated {
 namespace gru {
 
+// Called by gru_forward / gru_backward for calls with work: T, B, H > 0 (backward: and not
+// seq::backward_trivial).
 void reset_after_forward(const GruForwardArgs& a);
 void reset_after_backward(const GruBackwardArgs& a);
 void reset_before_forward(const GruForwardArgs& a);
 void reset_before_backward(const GruBackwardArgs& a);
 
-// What both forward drivers set up before their time loop (call only with T, B, H > 0): the
+// What both forward drivers set up before their time loop: the
 // workspace (thread arena), the input projection x W_ih^T [T*B, 3H] into the gates rows (the cache's
 // block, or the workspace for inference), masked rows of y and the cache zeroed, the folded bias
 // (reset_after keeps b_hn apart: it is scaled by r) and h0 in the state buffer.

@@ -19,11 +19,7 @@ namespace gru {
 
 void reset_before_forward(const GruForwardArgs& a) {
   const SeqInputs& in = a.in;
-  const int64_t T = in.s.T, B = in.s.B, H = in.s.H, G = kGruGates, GH = G * H;
-  if (T <= 0 || B <= 0 || H <= 0) {  // no step (h_n = h0), or every output empty
-    seq::copy_or_zero(a.h_n, a.h0, B * H);
-    return;
-  }
+  const int64_t B = in.s.B, H = in.s.H, G = kGruGates, GH = G * H;
   const CellKernels& ck = kernels().cell;
   const ForwardSetup st(a);
 
@@ -65,7 +61,6 @@ void reset_before_backward(const GruBackwardArgs& a) {
   const SeqInputs& in = a.in;
   const SeqGrads& g = a.g;
   const int64_t T = in.s.T, B = in.s.B, H = in.s.H, G = kGruGates, GH = G * H, TB = T * B;
-  if (seq::backward_trivial(in, g, G, a.dh_n)) return;
   const CellKernels& ck = kernels().cell;
   const GruCacheView<> cache(a.cache, T, B, H);
   // drh [B, H] = d(r h_prev), the n-gate product's output gradient of a step.
