@@ -27,10 +27,10 @@ void reset_after_backward(const GruBackwardArgs& a);
 void reset_before_forward(const GruForwardArgs& a);
 void reset_before_backward(const GruBackwardArgs& a);
 
-// What both forward drivers set up before their time loop: the
-// workspace (thread arena), the input projection x W_ih^T [T*B, 3H] into the gates rows (the cache's
-// block, or the workspace for inference), masked rows of y and the cache zeroed, the folded bias
-// (reset_after keeps b_hn apart: it is scaled by r) and h0 in the state buffer.
+// What both forward drivers set up before their time loop: the workspace (thread arena), the input
+// projection x W_ih^T [T*B, 3H] into the gates rows (the cache's block, or the workspace for
+// inference), masked rows of y and the cache zeroed, the folded bias (reset_after keeps b_hn apart:
+// it is scaled by r) and h0 in the state buffer.
 struct ForwardSetup {
   explicit ForwardSetup(const GruForwardArgs& a);
   GruCacheView<float> cache;  // null blocks for inference
@@ -52,8 +52,8 @@ struct ForwardSetup {
 
 // What both backward drivers share.
 // Before the reverse loop: dG [T*B, 3H] (masked rows zeroed), dA [2, B, 3H], dh [B, H] = dh_n, and
-// one more [T*B, H] (`extra_rows`: reset_after's dGhn, masked rows zeroed) or [B, H] array (`extra_row`:
-// reset_before's drh), all from the thread arena.
+// `extra`: [T*B, H] when extra_rows (reset_after's dGhn, masked rows zeroed), else [B, H]
+// (reset_before's drh), all from the thread arena.
 struct BackwardSetup {
   BackwardSetup(const GruBackwardArgs& a, bool extra_rows);
   float* dG;

@@ -50,8 +50,8 @@ struct Common {
 
 // The cache (jordan.h: JordanCacheView).
 Extent CacheExtent(Napi::Env env, const gated::JordanShape& s) {
-  return Product(env, "cache",
-                 {{"seqLen", s.T}, {"batch", s.B}, {"2*outputSize+hiddenSize", gated::JordanCacheView<>::width(s.H, s.O)}});
+  const int64_t width = gated::JordanCacheView<>::width(s.H, s.O);
+  return Product(env, "cache", {{"seqLen", s.T}, {"batch", s.B}, {"2*outputSize+hiddenSize", width}});
 }
 
 // Reads and checks the inputs shared by forward and backward.
