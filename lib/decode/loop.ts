@@ -103,53 +103,41 @@ export async function modelStepper(
     throw new ValueError('the model has a part that does not give its state (a layer without a declared state): use mode \'recompute\'', 'mode');
   }
   let history: number[][] = prompts.map((p) => Array.from(p));
-  const historyView = (): Int32Array[] => history.map((h) => Int32Array.from(h));
-  if (mode === 'recompute') {
-    // Each row alone, its whole prefix every time.
-    const rerun = async (): Promise<Float32Array> => {
-      const out = new Float32Array(history.length * V);
-      for (let b = 0; b < history.length; b++) {
-        const h = Int32Array.from(history[b]);
-        out.set((await runPrompt(model, h, h.length, 1, null, null, options.backend)).logits, b * V);
-      }
-      return out;
-    };
-    let logits = await rerun();
-    return {
-      mode, vocabSize: V,
-      get rows() { return history.length; },
-      get logits() { return logits; },
-      get history() { return historyView(); },
-      async feed(tokens) {
-        history.forEach((h, b) => h.push(tokens[b]));
-        logits = await rerun();
-      },
-      keep(index) {
-        history = Array.from(index, (i) => history[i]);
-        const next = new Float32Array(index.length * V);
-        index.forEach((i, k) => next.set(logits.subarray(i * V, (i + 1) * V), k * V));
-        logits = next;
-      },
-    };
+  const recompute = mode === 'recompute';
+  // Recompute: each row alone, its whole prefix every time.
+  const rerun = async (): Promise<Float32Array> => {
+    const out = new Float32Array(history.length * V);
+    for (let b = 0; b < history.length; b++) {
+      const h = Int32Array.from(history[b]);
+      out.set((await runPrompt(model, h, h.length, 1, null, null, options.backend)).logits, b * V);
+    }
+    return out;
+  };
+  let logits: Float32Array;
+  let states: StateBatch | null = null;
+  if (recompute) {
+    logits = await rerun();
+  } else {
+    // State carrying: the prompts as one padded batch with lengths, then one step of B rows per token.
+    const B = prompts.length;
+    const T = Math.max(...prompts.map((p) => p.length));
+    const ids = new Int32Array(T * B);
+    prompts.forEach((p, b) => p.forEach((id, t) => (ids[t * B + b] = id)));
+    const lengths = prompts.every((p) => p.length === T) ? null : Int32Array.from(prompts, (p) => p.length);
+    ({ logits, states } = await runPrompt(model, ids, T, B, lengths, null, options.backend));
   }
-  // State carrying: the prompts as one padded batch with lengths, then one step of B rows per token.
-  const B = prompts.length;
-  const T = Math.max(...prompts.map((p) => p.length));
-  const ids = new Int32Array(T * B);
-  prompts.forEach((p, b) => p.forEach((id, t) => (ids[t * B + b] = id)));
-  const lengths = prompts.every((p) => p.length === T) ? null : Int32Array.from(prompts, (p) => p.length);
-  let { logits, states } = await runPrompt(model, ids, T, B, lengths, null, options.backend);
   return {
     mode, vocabSize: V,
-    get rows() { return states.batch; },
+    get rows() { return history.length; },
     get logits() { return logits; },
-    get history() { return historyView(); },
+    get history() { return history.map((h) => Int32Array.from(h)); },
     async feed(tokens) {
       history.forEach((h, b) => h.push(tokens[b]));
-      ({ logits, states } = await runPrompt(model, tokens.slice(), 1, tokens.length, null, states, options.backend));
+      if (recompute) logits = await rerun();
+      else ({ logits, states } = await runPrompt(model, tokens.slice(), 1, tokens.length, null, states, options.backend));
     },
     keep(index) {
-      states = selectRows(states, model.stateSlots, index);
+      if (states) states = selectRows(states, model.stateSlots, index);
       history = Array.from(index, (i) => history[i]);
       const next = new Float32Array(index.length * V);
       index.forEach((i, k) => next.set(logits.subarray(i * V, (i + 1) * V), k * V));
