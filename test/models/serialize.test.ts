@@ -13,7 +13,7 @@ import { FileError } from '../../lib/io/atomic.js';
 import { type Tensor, decodeSafetensors, encodeSafetensors } from '../../lib/io/safetensors.js';
 import {
   dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Kind, type Sequence, type Value, type Vector,
-  jordan,
+  jordan, layerNorm,
 } from '../../lib/layers/index.js';
 import { layerFromConfig } from '../../lib/layers/registry.js';
 import { decodeModel, layerTypes, loadModel, loadModelAsync, loadStateDict } from '../../lib/models/load.js';
@@ -196,6 +196,7 @@ describe('round trips', () => {
       embedding({ vocabSize: 3, dim: 2 }), oneHot({ vocabSize: 3 }), dense({ units: 2, activation: 'relu' }),
       dropout({ rate: 0.5 }), rnn({ hiddenSize: 2 }), lstm({ hiddenSize: 2, returnState: true }), gru({ hiddenSize: 2, dropout: 0.1 }),
       jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }),
+      layerNorm({ eps: 1e-3, elementwiseAffine: false }),
     ];
     expect(layers.map((l) => l.type).sort()).toEqual([...layerTypes].sort());
     for (const l of layers) expect(layerFromConfig(l.type, l.config!).config).toEqual(l.config);
