@@ -21,15 +21,15 @@ import { ShapeError, ValueError } from '../errors.js';
 import type { Rng } from '../random.js';
 import { applyMask, dropoutMask } from './basic.js';
 import { checkBuilt, checkInput, checkRebuild } from './checks.js';
-import { concatHalves, merge, splitHalves, stateToVector, unmerge, vectorToState } from './directions.js';
+import { concatHalves, type MergeMode, merge, splitHalves, stateToVector, unmerge, vectorToState } from './directions.js';
+
+export type { MergeMode } from './directions.js';
 import {
   addInto, type ForwardContext, type JsonValue, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter,
   type RecurrentState, type StateSpec,
 } from './layer.js';
 import type { Sequence, Value, Vector } from './values.js';
 
-/** How the two directions of a bidirectional layer's output are combined. */
-export type MergeMode = 'concat' | 'sum' | 'mean';
 
 /** Options every recurrent layer takes (besides its size, see each layer). */
 export interface StackOptions {

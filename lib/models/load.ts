@@ -21,7 +21,7 @@ import { FormatError, ValueError } from '../errors.js';
 import { decodeSafetensors, loadSafetensors, loadSafetensorsAsync, type SafetensorsContent, type Tensor, toFloat32 } from '../io/safetensors.js';
 import type { Kind } from '../layers/values.js';
 import { readModelMetadata, type ReadModel } from './formats.js';
-import { checkModel, type Model } from './model.js';
+import { type AnyModel, checkModel, type Model } from './model.js';
 import { bareMessage, type Fail, failIn, FLOAT_DTYPES, isObject, isShape, quote, shapeText } from './reading.js';
 import { buildSequential } from './sequential.js';
 import { type ParsedCheckpoint, parseCheckpoint } from '../train/checkpoint.js';
@@ -92,7 +92,7 @@ function modelFromContent<In extends Kind, Out extends Kind>(content: Safetensor
  * @internal Checks `tensors` against the model's parameters (shape, dtype, every value finite), then
  * (only if all is well) copies them in.
  */
-export function fill(model: Model<Kind, Kind>, tensors: Readonly<Record<string, Tensor>>, fail: Fail, allowMissing: boolean): { missing: string[]; unexpected: string[] } {
+export function fill(model: AnyModel, tensors: Readonly<Record<string, Tensor>>, fail: Fail, allowMissing: boolean): { missing: string[]; unexpected: string[] } {
   const params = model.parameters();
   const missing: string[] = [];
   const values: Float32Array[] = [];
@@ -195,7 +195,7 @@ export interface LoadStateDictResult {
  * @throws {FormatError} a tensor of the wrong shape or dtype, or a non-finite value (argument
  *   `tensors["<name>"].shape` ...), or, when strict, missing or unexpected names (argument `tensors`).
  */
-export function loadStateDict(model: Model<Kind, Kind>, tensors: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+export function loadStateDict(model: AnyModel, tensors: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
   checkModel(model);
   if (!isObject(tensors)) throw new ValueError(`expected an object of tensors by name, got ${describe(tensors)}`, 'tensors');
   const o = objectArgs(options, 'options');

@@ -21,7 +21,7 @@ import { describe, positiveInt } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import type { Parameter, RecurrentState, StateSpec } from '../layers/layer.js';
-import type { Kind, ValueOf } from '../layers/values.js';
+import type { InputOf, Inputs, Kind, ValueOf } from '../layers/values.js';
 import type { Rng } from '../random.js';
 import type { Batch, Data, Evaluation, EvaluateOptions, FitOptions, History, LossName } from '../train/types.js';
 
@@ -129,16 +129,19 @@ export interface ParameterDescription {
   readonly dtype: string;
 }
 
-/** A built model taking `In` values and giving `Out` values. */
-export interface Model<In extends Kind, Out extends Kind> {
-  /** The input's kind. */
+/** The input spec(s) of `In`: one spec, or one per named input. */
+export type InputSpecOf<In extends Inputs> = In extends Kind ? InputSpec<In> : { readonly [K in keyof In]: In[K] extends Kind ? InputSpec<In[K]> : never };
+
+/** A built model taking `In` values (one kind, or several named ones) and giving `Out` values. */
+export interface Model<In extends Inputs, Out extends Kind> {
+  /** The input's kind (or, for several named inputs, their kinds by name). */
   readonly inputKind: In;
   /** The output's kind. */
   readonly outputKind: Out;
   /** Features of the output (per step or per row). */
   readonly outputFeatures: number;
-  /** The input spec. */
-  readonly input: InputSpec<In>;
+  /** The input spec(s). */
+  readonly input: InputSpecOf<In>;
   /**
    * The kernels the model runs on: the backend it was built or loaded with, else the process default
    * (`setDefaultBackend`) at each call. Setting it chooses one for later calls.
@@ -157,7 +160,7 @@ export interface Model<In extends Kind, Out extends Kind> {
   /** The model's generator (dropout masks); checkpoints save and restore it. */
   readonly rng: Rng;
   /** Runs the model (see the module comment). */
-  forward(x: ValueOf<In>, options?: ModelForwardOptions): Promise<ModelStep<Out>>;
+  forward(x: InputOf<In>, options?: ModelForwardOptions): Promise<ModelStep<Out>>;
   /** Every trainable array with its model-level name, in order. */
   parameters(): readonly Parameter[];
   /** Zeroes every gradient. */
@@ -171,7 +174,7 @@ export interface Model<In extends Kind, Out extends Kind> {
     data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
   ): Promise<Evaluation>;
   /** The output for `x` in inference mode (no dropout). */
-  predict(x: ValueOf<In>): Promise<ValueOf<Out>>;
+  predict(x: InputOf<In>): Promise<ValueOf<Out>>;
   /**
    * Writes the model (its description and weights, PyTorch names) to one safetensors file,
    * atomically: the file at `path` is either the old one or the new one, never half-written.
@@ -180,9 +183,12 @@ export interface Model<In extends Kind, Out extends Kind> {
   save(path: string, options?: AtomicWriteOptions): Promise<void>;
 }
 
+/** Any model. */
+export type AnyModel = Model<Inputs, Kind>;
+
 /** `model` as a {@link Model}: a ValueError naming `name` for anything that is not one. */
-export function checkModel(model: unknown, name = 'model'): Model<Kind, Kind> {
-  const m = model as Model<Kind, Kind> | null;
+export function checkModel(model: unknown, name = 'model'): AnyModel {
+  const m = model as AnyModel | null;
   if (typeof m !== 'object' || m === null || typeof m.forward !== 'function' || typeof m.parameters !== 'function' || typeof m.zeroGrad !== 'function') {
     throw new ValueError(`expected a model (sequential(...).build(), loadModel(...)), got ${describe(model)}`, name);
   }

@@ -20,7 +20,7 @@
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import { encodeSafetensors, saveSafetensors, saveSafetensorsAsync, type Tensor } from '../io/safetensors.js';
 import type { Kind } from '../layers/values.js';
-import { checkModel, type Model, type ModelDescription } from './model.js';
+import { type AnyModel, checkModel, type Model, type ModelDescription } from './model.js';
 
 /** The `__metadata__` keys of a model file. */
 export const METADATA_KEYS = { format: 'gated.format', version: 'gated.format_version', model: 'gated.model' } as const;
@@ -29,13 +29,13 @@ export const METADATA_KEYS = { format: 'gated.format', version: 'gated.format_ve
  * The description of a built model (what its file saves).
  * @throws {ValueError} `model` is not a model, or one of its layers cannot be saved (no config).
  */
-export function describeModel<M extends Model<Kind, Kind>>(model: M): ReturnType<M['describe']> {
+export function describeModel<M extends AnyModel>(model: M): ReturnType<M['describe']> {
   checkModel(model);
   return model.describe() as ReturnType<M['describe']>;
 }
 
 /** The tensors (weights by name) and metadata of `model`'s file. */
-export function modelTensors(model: Model<Kind, Kind>): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+export function modelTensors(model: AnyModel): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const description = describeModel(model);
   const tensors: Record<string, Tensor> = {};
   for (const p of model.parameters()) tensors[p.name] = { dtype: 'F32', shape: [...p.shape], data: p.value };
@@ -48,7 +48,7 @@ export function modelTensors(model: Model<Kind, Kind>): { tensors: Record<string
 }
 
 /** The bytes of a model file (what {@link saveModel} writes). */
-export function encodeModel(model: Model<Kind, Kind>): Uint8Array {
+export function encodeModel(model: AnyModel): Uint8Array {
   const { tensors, metadata } = modelTensors(model);
   return encodeSafetensors(tensors, metadata);
 }
@@ -59,13 +59,13 @@ export function encodeModel(model: Model<Kind, Kind>): Uint8Array {
  * @throws {ValueError} as {@link describeModel}.
  * @throws {FileError} the file cannot be written (e.g. its directory is missing); nothing is left behind.
  */
-export function saveModel(model: Model<Kind, Kind>, path: string, options?: AtomicWriteOptions): void {
+export function saveModel(model: AnyModel, path: string, options?: AtomicWriteOptions): void {
   const { tensors, metadata } = modelTensors(model);
   saveSafetensors(path, tensors, metadata, options);
 }
 
 /** Async version of {@link saveModel}. */
-export async function saveModelAsync(model: Model<Kind, Kind>, path: string, options?: AtomicWriteOptions): Promise<void> {
+export async function saveModelAsync(model: AnyModel, path: string, options?: AtomicWriteOptions): Promise<void> {
   const { tensors, metadata } = modelTensors(model);
   await saveSafetensorsAsync(path, tensors, metadata, options);
 }

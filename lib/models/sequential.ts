@@ -25,15 +25,14 @@ import { type BackendName, defaultBackendName } from '../backend/index.js';
 import { allFinite, backendName, describe, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
-import { checkInput } from '../layers/checks.js';
 import type { ForwardContext, KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
-import type { Kind, Value, ValueOf } from '../layers/values.js';
+import { checkValue, type InputOf, type Kind, type Value, type ValueOf } from '../layers/values.js';
 import { Rng } from '../random.js';
 import {
   type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
 } from '../train/fit.js';
 import { weightsLock } from './guard.js';
-import type { InputSpec, Model, ModelDescription, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
+import type { InputSpec, InputSpecOf, Model, ModelDescription, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
 import { saveModelAsync } from './save.js';
 import { SEQUENTIAL_FORMAT, SEQUENTIAL_FORMAT_VERSION, type SequentialDescription } from './sequential-format.js';
 
@@ -155,8 +154,8 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
     this.stepwise = this.layers.every((l) => l.state !== undefined);
   }
 
-  get input(): InputSpec<In> {
-    return this.spec;
+  get input(): InputSpecOf<In> {
+    return this.spec as InputSpecOf<In>;
   }
 
   get backend(): BackendName {
@@ -167,8 +166,8 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
     this.ownBackend = backendName(name, 'backend');
   }
 
-  async forward(x: ValueOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
-    checkInput(x as Value, [this.spec.kind], this.spec.features, 'the model');
+  async forward(x: InputOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
+    checkValue(x, this.spec.kind, this.spec.features, 'x');
     const o = objectArgs(options, 'options');
     const ctx: ForwardContext = {
       training: o.training === undefined ? false : checkFlag(o.training, 'options.training'),
@@ -250,7 +249,7 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
     return evaluate<In, Out, L>(this, data, options);
   }
 
-  predict(x: ValueOf<In>): Promise<ValueOf<Out>> {
+  predict(x: InputOf<In>): Promise<ValueOf<Out>> {
     return predict(this, x);
   }
 

@@ -33,7 +33,7 @@ import { decodeSafetensors, encodeSafetensors, type Tensor } from '../io/safeten
 import type { RecurrentState } from '../layers/layer.js';
 import type { Kind, Value } from '../layers/values.js';
 import { sequence, tokens } from '../layers/values.js';
-import type { Model, StateSlot } from '../models/model.js';
+import type { AnyModel, Model, StateSlot } from '../models/model.js';
 
 /** What a session is fed: token ids (a tokens model) or `[n * features]` floats (a sequence model). */
 export type StepInput<In extends Kind> = In extends 'tokens' ? Int32Array | readonly number[] : Float32Array;
@@ -86,7 +86,7 @@ interface Request {
 }
 
 /** The model's state slots, checked for streaming (unidirectional, every state declared, none from a Vector). */
-function slotsOf(model: Model<Kind, Kind>): readonly StateSlot[] {
+function slotsOf(model: AnyModel): readonly StateSlot[] {
   if (!model.causal) throw new ValueError('the model has a bidirectional part: it needs the whole sequence, so it cannot stream', 'model');
   if (!model.stepwise) throw new ValueError('the model has a part that does not declare its state: a session cannot carry it', 'model');
   const input = model.stateSlots.find((s) => s.spec.input);
@@ -123,7 +123,7 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
     this.model = model;
     this.maxBatch = maxBatch;
     this.maxDelayMs = maxDelayMs;
-    this.slots = slotsOf(model as Model<Kind, Kind>);
+    this.slots = slotsOf(model as AnyModel);
   }
 
   /** A new session (zero states), or one going on from `snapshot`. */
@@ -253,7 +253,7 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
 
 /** What a session needs of its pool. */
 interface PoolAccess {
-  readonly model: Model<Kind, Kind>;
+  readonly model: Model<'tokens' | 'sequence', Kind>;
   readonly stateSlots: readonly StateSlot[];
   checkSnapshotStates(states: unknown): StateBatch;
   enqueue(r: Request): void;

@@ -6,7 +6,7 @@
 import { describe, finite, intOr, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { Kind } from '../layers/values.js';
-import type { Model } from '../models/model.js';
+import type { AnyModel } from '../models/model.js';
 import { type CheckpointPlan, type TrainingState, writeCheckpoint } from './checkpoint.js';
 import type { MetricName } from './metrics.js';
 import type { Optimizer } from './optimizers.js';
@@ -73,7 +73,7 @@ export class CheckpointSchedule {
   constructor(
     private readonly plan: CheckpointPlan,
     private readonly description: string,
-    private readonly model: Model<Kind, Kind>,
+    private readonly model: AnyModel,
     private readonly optimizer: Optimizer,
   ) {}
 

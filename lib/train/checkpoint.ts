@@ -67,7 +67,7 @@ import type { RecurrentState } from '../layers/layer.js';
 import type { Kind } from '../layers/values.js';
 import { type ReadModel, readDescriptionText } from '../models/formats.js';
 import type { WeightsLock } from '../models/guard.js';
-import type { Model, ModelDescription } from '../models/model.js';
+import type { AnyModel, ModelDescription } from '../models/model.js';
 import { bareMessage, type Fail, failIn, isObject, shapeText } from '../models/reading.js';
 import { describeModel, METADATA_KEYS } from '../models/save.js';
 import { Rng, type RngState } from '../random.js';
@@ -194,7 +194,7 @@ export function resumeOption(v: unknown): string | null {
  * (a ValueError naming `model`), or the directory is missing (a FileError naming the path).
  * Returns the description's JSON, written into every checkpoint.
  */
-export async function prepareCheckpoints(plan: CheckpointPlan, model: Model<Kind, Kind>): Promise<string> {
+export async function prepareCheckpoints(plan: CheckpointPlan, model: AnyModel): Promise<string> {
   const description = JSON.stringify(describeModel(model));
   const dir = dirname(plan.path);
   let isDir: boolean;
@@ -228,7 +228,7 @@ function logJson(l: EpochLog): unknown {
  * weights are written straight from the parameters' arrays: nothing may change them until it settles.
  */
 export async function writeCheckpoint(
-  plan: CheckpointPlan, description: string, model: Model<Kind, Kind>, optimizer: Optimizer, state: TrainingState,
+  plan: CheckpointPlan, description: string, model: AnyModel, optimizer: Optimizer, state: TrainingState,
 ): Promise<void> {
   const params = model.parameters();
   const tensors: Record<string, Tensor> = {};
@@ -484,7 +484,7 @@ function compareModels(saved: ModelDescription, model: ModelDescription, fail: F
  * when a check fails. Resolves to the rest of the state, for fit.
  */
 export async function resumeCheckpoint(
-  path: string, model: Model<Kind, Kind>, optimizer: Optimizer, config: FitConfig, epochs: number, lock: WeightsLock,
+  path: string, model: AnyModel, optimizer: Optimizer, config: FitConfig, epochs: number, lock: WeightsLock,
 ): Promise<TrainingState> {
   const c = parseCheckpoint(await loadSafetensorsAsync(path), path);
   const { state, fail } = c;

@@ -6,7 +6,7 @@
 import { allFinite, describe } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { RecurrentState } from '../layers/layer.js';
-import type { Kind, Value } from '../layers/values.js';
+import { batchOf, inputValues, type Kind } from '../layers/values.js';
 import type { ModelForwardOptions, ModelStep } from '../models/model.js';
 import type { Rng } from '../random.js';
 import type { CarriedStates, EpochTotals } from './checkpoint.js';
@@ -79,13 +79,14 @@ export async function* batchesOf<B>(src: Iterable<B> | AsyncIterable<B>, epoch: 
 }
 
 /** A batch `{ x, target }` whose input floats are finite (a typed error naming `where`). */
-export function checkBatch(b: unknown, where: string): { x: Value; target: unknown } {
+export function checkBatch(b: unknown, where: string): { x: unknown; target: unknown } {
   if (typeof b !== 'object' || b === null || typeof (b as { x?: unknown }).x !== 'object' || (b as { x?: unknown }).x === null) {
     throw new ValueError(`expected a batch {x, target}, got ${describe(b)}`, where);
   }
-  const x = (b as { x: Value }).x;
-  if (x.kind !== 'tokens' && ArrayBuffer.isView(x.data)) allFinite(x.data, `${where}.x.data`);
-  return b as { x: Value; target: unknown };
+  for (const { name, value } of inputValues((b as { x: unknown }).x, `${where}.x`)) {
+    if (typeof value === 'object' && value !== null && value.kind !== 'tokens' && ArrayBuffer.isView(value.data)) allFinite(value.data, `${name}.data`);
+  }
+  return b as { x: unknown; target: unknown };
 }
 
 /**
@@ -110,12 +111,13 @@ export class Carry {
   }
 
   /** The carry part of the forward options for the batch `x` (a ShapeError when a stateful run changes the batch size). */
-  options(x: Value, where: string): ModelForwardOptions {
+  options(x: unknown, where: string): ModelForwardOptions {
     if (!this.on) return {};
-    if (this.batch >= 0 && x.batch !== this.batch) {
-      throw new ShapeError(`stateful: every batch carries on the previous one's ${this.batch} tracks, got a batch of ${x.batch}`, `${where}.x`);
+    const batch = batchOf(x);
+    if (this.batch >= 0 && batch !== this.batch) {
+      throw new ShapeError(`stateful: every batch carries on the previous one's ${this.batch} tracks, got a batch of ${batch}`, `${where}.x`);
     }
-    this.batch = x.batch;
+    this.batch = batch;
     return { keepStates: true, initialStates: this.states };
   }
 

@@ -33,9 +33,9 @@
  */
 import { type BackendName, backendName, boolOr, describe, intOr, objectArgs, optionalFunction, optionalSignal } from '../check.js';
 import { AbortError, NumericError, ValueError } from '../errors.js';
-import type { Kind, Value, ValueOf } from '../layers/values.js';
+import type { InputOf, Inputs, Kind, Value, ValueOf } from '../layers/values.js';
 import { beginTraining, weightsLock } from '../models/guard.js';
-import { checkModel, type Model } from '../models/model.js';
+import { type AnyModel, checkModel, type Model } from '../models/model.js';
 import { Rng, type RngState } from '../random.js';
 import { CheckpointSchedule, EarlyStopping } from './callbacks.js';
 import {
@@ -83,7 +83,7 @@ interface Common {
   readonly backend: BackendName;
 }
 
-function commonOptions(o: Obj, model: Model<Kind, Kind>, known: readonly string[]): Common {
+function commonOptions(o: Obj, model: AnyModel, known: readonly string[]): Common {
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new ValueError(`unknown option (known: ${known.join(', ')})`, `options.${k}`);
   const loss = lossOf(o.loss, 'options.loss');
   const m = o.metrics ?? [];
@@ -120,7 +120,7 @@ function throwIfAborted(signal: AbortSignal | null): void {
 const tick = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A NumericError unless every element of the batch's gradients is finite. */
-function checkGradients(model: Model<Kind, Kind>, epoch: number, where: string): void {
+function checkGradients(model: AnyModel, epoch: number, where: string): void {
   for (const p of model.parameters()) {
     const g = p.grad;
     for (let i = 0; i < g.length; i++) {
@@ -131,7 +131,7 @@ function checkGradients(model: Model<Kind, Kind>, epoch: number, where: string):
 
 /** One batch's loss on `model`'s output for `x` (inference or training as `training`). */
 async function batchLoss(
-  model: Model<Kind, Kind>, b: { x: Value; target: unknown }, c: Common, carry: Carry, training: boolean, where: string,
+  model: AnyModel, b: { x: unknown; target: unknown }, c: Common, carry: Carry, training: boolean, where: string,
 ): Promise<{ r: LossResult; backward: (dy: Float32Array) => Promise<unknown> }> {
   const s = await model.forward(b.x as never, { training, backend: c.backend, backward: training, ...carry.options(b.x, where) });
   carry.keep(s);
@@ -139,7 +139,7 @@ async function batchLoss(
   return { r, backward: (dy) => s.backward(dy) };
 }
 
-async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: Common, name: string, epoch: number): Promise<Evaluation> {
+async function runEvaluation(model: AnyModel, data: Data<unknown>, c: Common, name: string, epoch: number): Promise<Evaluation> {
   const totals = new Totals();
   const carry = new Carry(c.stateful);
   let i = 0;
@@ -157,7 +157,7 @@ async function runEvaluation(model: Model<Kind, Kind>, data: Data<unknown>, c: C
 // the public functions
 
 /** Trains `model` on `data`; resolves to the per-epoch history (see the module comment). */
-export async function fit<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
+export async function fit<In extends Inputs, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
   model: Model<In, Out>, data: Data<Batch<In, NoInfer<L>, NoInfer<Out>>>, options: FitOptions<In, L, NoInfer<Out>>,
 ): Promise<History> {
   const m = checkModel(model);
@@ -276,7 +276,7 @@ export async function fit<In extends Kind, Out extends Kind, L extends LossName 
 }
 
 /** Mean loss and metrics of `model` (inference mode) over `data`. */
-export async function evaluate<In extends Kind, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
+export async function evaluate<In extends Inputs, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
   model: Model<In, Out>, data: Iterable<Batch<In, L, NoInfer<Out>>> | AsyncIterable<Batch<In, L, NoInfer<Out>>>, options: EvaluateOptions<L> = {},
 ): Promise<Evaluation> {
   const m = checkModel(model);
@@ -287,7 +287,7 @@ export async function evaluate<In extends Kind, Out extends Kind, L extends Loss
 }
 
 /** The model's output for `x` in inference mode (no dropout, no caches kept). */
-export async function predict<In extends Kind, Out extends Kind>(model: Model<In, Out>, x: ValueOf<In>): Promise<ValueOf<Out>> {
+export async function predict<In extends Inputs, Out extends Kind>(model: Model<In, Out>, x: InputOf<In>): Promise<ValueOf<Out>> {
   const m = checkModel(model);
   const s = await m.forward(x as never, { training: false, backward: false });
   return s.y as ValueOf<Out>;

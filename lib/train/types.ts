@@ -3,7 +3,7 @@
  * contract (lib/models/model.ts) can name them without importing the training loop.
  */
 import type { BackendName } from '../backend/index.js';
-import type { Kind, ValueOf } from '../layers/values.js';
+import type { InputOf, Inputs, Kind } from '../layers/values.js';
 import type { MetricName } from './metrics.js';
 import type { Optimizer } from './optimizers.js';
 
@@ -25,9 +25,9 @@ export type ClassTargets<Out extends Kind = never> = Int32Array & { readonly [ro
 export type TargetOf<L extends LossName, Out extends Kind = never> = L extends 'softmaxCrossEntropy' ? ClassTargets<Out> : Float32Array;
 
 /** One batch: an input of the model's input kind and its targets (see the module comment for layouts). */
-export interface Batch<In extends Kind, L extends LossName = 'softmaxCrossEntropy', Out extends Kind = never> {
+export interface Batch<In extends Inputs, L extends LossName = 'softmaxCrossEntropy', Out extends Kind = never> {
   /** The input value. */
-  readonly x: ValueOf<In>;
+  readonly x: InputOf<In>;
   /** The targets. */
   readonly target: TargetOf<L, Out>;
 }
@@ -99,7 +99,7 @@ export interface History {
 }
 
 /** Options of {@link fit}. */
-export interface FitOptions<In extends Kind = Kind, L extends LossName = LossName, Out extends Kind = never> {
+export interface FitOptions<In extends Inputs = Kind, L extends LossName = LossName, Out extends Kind = never> {
   /** Passes over the data, an integer >= 1. Required. */
   readonly epochs: number;
   /** The loss. Default: `'softmaxCrossEntropy'`. */
