@@ -224,6 +224,19 @@ export function product(arg: string, factors: readonly Factor[]): Extent {
   return { value, formula };
 }
 
+/**
+ * A zeroed Float32Array of `extent.value` elements; a ShapeError naming `name`, with the size, when
+ * the process cannot allocate it (instead of a RangeError from deep inside).
+ */
+export function allocF32(extent: Extent, name: string): Float32Array {
+  try {
+    return new Float32Array(extent.value);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new ShapeError(`cannot allocate ${extent.value} floats (${(extent.value * 4 / 2 ** 30).toFixed(1)} GiB, ${extent.formula})`, name);
+  }
+}
+
 /** The extent `n` elements, written as `<of>.length = n` in messages. */
 export function lengthOf(of: string, n: number): Extent {
   return { value: n, formula: `${of}.length = ${n}` };

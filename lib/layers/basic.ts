@@ -3,7 +3,7 @@
  * or on a Vector) and `dropout`. Each runs one kernel call per batch (lib/nn/kernels.ts), through
  * the kernels' `...Async` twins: with the native backend the work runs on a libuv worker thread.
  */
-import { boolOr, describe, finite, oneOf, options as checkOptions, positiveInt, rate } from '../check.js';
+import { allocF32, boolOr, describe, finite, oneOf, options as checkOptions, positiveInt, product, rate } from '../check.js';
 import { ValueError } from '../errors.js';
 import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from '../ops/nn.js';
 import type { Rng } from '../random.js';
@@ -73,7 +73,8 @@ class EmbeddingLayer implements Layer<TokenKinds> {
       throw new ValueError(`expected at least the input's vocabulary size (${inputFeatures}), got ${this.vocabSize}`, 'vocabSize');
     }
     // Normal(0, 1) like nn.Embedding; the padding row starts (and stays) zero.
-    const w = rng ? rng.normalArray(this.vocabSize * this.dim) : new Float32Array(this.vocabSize * this.dim);
+    const w = allocF32(product('vocabSize', [['vocabSize', this.vocabSize], ['dim', this.dim]]), 'vocabSize');
+    if (rng) w.set(rng.normalArray(w.length));
     if (this.paddingIndex >= 0) w.fill(0, this.paddingIndex * this.dim, (this.paddingIndex + 1) * this.dim);
     this.weight = parameter('weight', w, [this.vocabSize, this.dim]);
     this.inputFeatures = inputFeatures;
@@ -157,7 +158,7 @@ class OneHotLayer implements Layer<TokenKinds> {
     checkInput(x, ['tokens'], 0, 'oneHot');
     const t = x as Tokens;
     const V = this.vocabSize;
-    const data = new Float32Array(t.ids.length * V);
+    const data = allocF32(product('vocabSize', [['seqLen*batch', t.ids.length], ['vocabSize', V]]), 'vocabSize');
     for (let n = 0; n < t.ids.length; n++) {
       const id = t.ids[n];
       if (!(id >= 0 && id < V)) throw new ValueError(`ids[${n}] = ${id} is outside [0, vocabSize = ${V})`, 'ids');

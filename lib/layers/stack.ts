@@ -16,7 +16,7 @@
  * `c` for a cell that has one (LSTM).
  */
 import type { BackendName } from '../backend/index.js';
-import { boolOr, describe, oneOf, positiveInt, rate } from '../check.js';
+import { allocF32, boolOr, describe, oneOf, positiveInt, product, rate } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { Rng } from '../random.js';
 import { applyMask, dropoutMask } from './basic.js';
@@ -234,7 +234,7 @@ export class RecurrentStack implements Layer {
       const layer: Parameter[][] = [];
       for (let d = 0; d < this.dirs; d++) {
         const specs = this.cell.parameters(inSize);
-        const values = specs.map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+        const values = specs.map((p) => allocF32(product(this.cell.widthName, p.shape.map((n, k) => [`${p.name}${this.suffix(l, d)}.shape[${k}]`, n] as const)), this.cell.widthName));
         if (rng) this.cell.initialize(values, inSize, rng);
         layer.push(specs.map((p, k) => parameter(`${p.name}${this.suffix(l, d)}`, values[k], p.shape)));
       }

@@ -14,6 +14,7 @@
  * settles: the native kernel reads them while JavaScript runs.
  */
 import { objectArgs } from '../check.js';
+import { ShapeError } from '../errors.js';
 import type { NativeCallArgs } from '../backend/addon.js';
 import { type Backend, type BackendName, type Plan, resolveBackend } from '../backend/index.js';
 
@@ -73,6 +74,11 @@ export function planInPlace<T, R>(fields: NativeCallArgs, twin: () => T, result:
  */
 export function outputArray(n: number): Float32Array {
   if (n < 16384) return new Float32Array(n);
-  const bytes = Buffer.allocUnsafeSlow(4 * n); // its own ArrayBuffer, byteOffset 0, not pooled
-  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  try {
+    const bytes = Buffer.allocUnsafeSlow(4 * n); // its own ArrayBuffer, byteOffset 0, not pooled
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new ShapeError(`cannot allocate an output of ${n} floats (${(n * 4 / 2 ** 30).toFixed(1)} GiB)`, 'sizes');
+  }
 }

@@ -504,6 +504,9 @@ export async function resumeCheckpoint(
   if (saved.shuffle && saved.seed !== config.seed) throw option('seed', saved.seed, config.seed);
   if (saved.monitor !== config.monitor) throw option('earlyStopping.monitor', saved.monitor ?? 'none (no earlyStopping)', config.monitor ?? 'none (no earlyStopping)');
   if (state.early === null && config.monitor !== null) throw fail('checkpoint.early', 'missing: the fit had earlyStopping');
+  // A stateful run in the middle of an epoch has carried states (the first batch wrote them): none
+  // would silently restart the epoch's tracks from zero states.
+  if (config.stateful && state.batch > 0 && state.carry === null) throw fail('checkpoint.carry', 'missing: a stateful run mid-epoch carries the states of its last batch');
 
   // The optimizer: loadState checks the slots it needs; afterwards its slot set must be the saved one
   // (sgd with momentum saved, one without given: the same type, other options). Undone on failure.

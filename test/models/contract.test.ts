@@ -242,3 +242,30 @@ describe('a model with two named inputs, through fit', () => {
     encoder.parameters().forEach((p, k) => expect(maxChange(p.value, before[k]), p.name).toBeGreaterThan(1e-3));
   });
 });
+
+describe('hostile raw values get typed errors', () => {
+  it('the model checks a whole input value, raw objects too', async () => {
+    const { Vocabulary, trainTestSplit, oneHot, Rng: LibRng } = await import('../../lib/index.js');
+    const gen = sequential(input.vector({ features: 4 })).add(gru({ hiddenSize: 4, stateInput: { steps: 3 } })).build({ backend: 'js' });
+    await expect(gen.forward({ kind: 'vector', data: new Uint8Array(4), batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.data' });
+    await expect(gen.forward({ kind: 'vector', data: new Float32Array(3), batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ShapeError', argument: 'x.data' });
+    await expect(gen.forward({ kind: 'vector', data: null, batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.data' });
+    const oh = sequential(input.tokens({ vocabSize: 3 })).add(oneHot({ vocabSize: 3 })).build({ backend: 'js' });
+    await expect(oh.forward({ kind: 'tokens', ids: new Float32Array([0, 1]), seqLen: 2, batch: 1, lengths: null } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.ids' });
+    await expect(oh.forward(tokens({ ids: Int32Array.of(0, 1), seqLen: 2, batch: 1 }), { initialStates: {} as never })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.initialStates' });
+    const errOf = (f: () => unknown) => errorOf(f) as Error & { argument?: string };
+    expect(errOf(() => new LibRng(Object.create(null))).name).toBe('ValueError');
+    expect(errOf(() => Vocabulary.build(['a']).encode(null as never)).argument).toBe('tokens');
+    expect(errOf(() => trainTestSplit(10, null as never)).argument).toBe('options');
+  });
+});
+
+describe('sizes nothing can allocate are typed errors naming the size', () => {
+  it('a huge hidden size at build, a huge one-hot at forward', async () => {
+    const { oneHot, Rng: LibRng } = await import('../../lib/index.js');
+    const e1 = errorOf(() => lstm({ hiddenSize: 1e6 }).build(8, new LibRng(1)));
+    expect([e1.name, e1.argument]).toEqual(['ShapeError', 'hiddenSize']);
+    const m = sequential(input.tokens({ vocabSize: 2 ** 31 - 1 })).add(oneHot({ vocabSize: 2 ** 31 - 1 })).build({ backend: 'js' });
+    await expect(m.forward(tokens({ ids: Int32Array.of(1, 2), seqLen: 2, batch: 1 }))).rejects.toMatchObject({ name: 'ShapeError', argument: 'vocabSize' });
+  });
+});
