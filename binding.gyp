@@ -12,6 +12,8 @@
         "native/rnn.cc",
         "native/lstm.cc",
         "native/gru.cc",
+        "native/gru_reset_after.cc",
+        "native/gru_reset_before.cc",
         "native/loss.cc",
         "native/optim.cc",
         "native/nn.cc",

@@ -4,7 +4,7 @@
  * pins the OUTPUT (not h) as what is fed back, native vs JS parity, thread-count determinism, the
  * layer's gradient check, a small task it learns, and typed argument errors.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ShapeError, ValueError } from '../lib/errors.js';
 import * as js from '../lib/js/jordan.js';
@@ -14,6 +14,7 @@ import { loadAddon } from '../lib/backend/addon.js';
 import { nativeAvailable as nativeJordanAvailable, type NativeOpFn } from '../lib/backend/addon.js';
 import { jordanBackward, jordanForward } from '../lib/ops/jordan.js';
 import { Rng } from '../lib/random.js';
+import { availableIsas } from './helpers/isa.js';
 import { gradCheck } from './layers/check.js';
 
 type Acts = { activation: js.JordanActivation; outputActivation: js.JordanOutputActivation };
@@ -135,7 +136,17 @@ describe('jordan golden case (T=2, D=H=O=1)', () => {
   });
 });
 
-describe.skipIf(!nativeJordanAvailable())('jordan native vs JS', () => {
+// Every instruction set this addon runs here (the scalar kernels and the vector ones).
+const isas = nativeJordanAvailable() ? availableIsas() : ['none'];
+
+describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS', (isa) => {
+  beforeAll(() => {
+    expect(loadAddon().internals.setIsa(isa)).toBe(true);
+  });
+  afterAll(() => {
+    loadAddon().internals.setIsa(loadAddon().internals.bestIsa());
+  });
+
   const shapes = [
     { T: 1, B: 1, D: 1, H: 1, O: 1 }, { T: 7, B: 3, D: 9, H: 33, O: 7 }, { T: 5, B: 9, D: 1, H: 7, O: 1 },
     { T: 12, B: 17, D: 5, H: 20, O: 9 }, { T: 0, B: 2, D: 3, H: 4, O: 2 }, { T: 3, B: 1, D: 2, H: 257, O: 3 },
