@@ -35,7 +35,7 @@ import {
   adam, dense, embedding, input, isaInfo, lstm, ops, Rng, sequential, setThreads, stepTargets, tokens, version,
   type BackendName, type GruForwardArgs, type LstmForwardArgs,
 } from '../lib/index.js';
-import { addonPart } from '../lib/native.js';
+import { addonOp } from '../lib/backend/addon.js';
 import { DecodeStep } from '../lib/ops/step.js';
 import { loadOrt, lstmModel, ortRunner, type LstmGraph } from './onnx.js';
 
@@ -161,11 +161,11 @@ async function stepOverhead(reps: number, budget: number) {
   const { step, weights, input } = stepSetup(STEP.V, 'native');
   const { B, D, H, V, K } = STEP;
   const raw = {
-    cache: (addonPart('step').createCache()), version: 0, cell: 'lstm', inputSize: D, hiddenSize: H, outputSize: V, ...weights,
+    cache: addonOp('stepCreateCache')({}), version: 0, cell: 'lstm', inputSize: D, hiddenSize: H, outputSize: V, ...weights,
     batch: B, x: input.x, h: input.h, c: input.c, hOut: input.hOut, cOut: input.cOut, topK: K,
     topValues: new Float32Array(B * K), topIndices: new Int32Array(B * K),
   };
-  const fwd = addonPart('step').forward;
+  const fwd = addonOp('stepForward');
   const rawMs = await time(() => fwd(raw), reps, budget, 20);
   const runMs = await time(() => step.run(input), reps, budget, 20);
   const asyncMs = await time(() => step.runAsync(input), reps, budget, 20);
@@ -284,7 +284,6 @@ for (const threads of THREADS) {
 const ortLoaded = flag('--no-ort') ? null : loadOrt();
 if (ortLoaded) {
   const ortWorkloads: [string, LstmGraph][] = [];
-  const k = 1 / Math.sqrt(256);
   for (const name of ['W1f', 'W3', 'W4'] as const) {
     const w = seqs[name];
     ortWorkloads.push([name, { T: w.T, B: w.B, D: w.D, H: w.H, ...seqWeights(w) }]);

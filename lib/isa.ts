@@ -13,7 +13,7 @@
  * the last bits (within the parity tests' tolerance of the float64 reference).
  */
 import { ValueError } from './errors.js';
-import { loadAddon } from './native.js';
+import { loadAddon } from './backend/addon.js';
 
 /** An instruction set the native kernels can be built for. */
 export type IsaName = 'avx512' | 'avx2' | 'neon' | 'scalar';

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { ValueError, isaInfo, setIsa } from '../lib/index.js';
-import { nativeAvailable } from '../lib/native.js';
-import { initialIsa } from './helpers/isas.js';
+import { nativeAvailable } from '../lib/backend/addon.js';
+import { initialIsa } from './helpers/isa.js';
 
 const index = fileURLToPath(new URL('../lib/index.ts', import.meta.url));
 

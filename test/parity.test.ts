@@ -15,13 +15,14 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { jsBackend } from '../lib/backend/js.js';
-import { nativeBackend } from '../lib/backend/native.js';
-import type { Backend, GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/backend/types.js';
+import { jsBackend } from './helpers/backends.js';
+import { nativeBackend } from './helpers/backends.js';
+import type { GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/ops/cells.js';
+import type { Backend } from './helpers/backends.js';
 import { expectClose, Rng } from './helpers/index.js';
-import { reportIsas, testIsas, useIsa } from './helpers/isas.js';
+import { availableIsas, reportIsas, useIsa } from './helpers/isa.js';
 
-const isas = testIsas;
+const isas = availableIsas();
 reportIsas('parity');
 
 type Variant =

@@ -12,12 +12,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads } from '../lib/index.js';
-import { loadAddon } from '../lib/native.js';
+import { loadAddon } from '../lib/backend/addon.js';
 import { expectClose, Rng } from './helpers/index.js';
-import { initialIsa, reportIsas, testIsas } from './helpers/isas.js';
+import { availableIsas, initialIsa, reportIsas } from './helpers/isa.js';
 
 const { internals } = loadAddon();
-const isas = testIsas;
+const isas = availableIsas();
 const defaultThreads = getThreads();
 reportIsas('simd');
 afterAll(() => internals.setIsa(initialIsa));

@@ -23,12 +23,12 @@
  */
 import { types } from 'node:util';
 
-import { mapNativeError } from '../backend/native.js';
-import type { BackendName } from '../backend/types.js';
+import { addonOp, type NativeCallArgs } from '../backend/addon.js';
+import { type Backend, mapNativeError, type Plan, resolveBackend } from '../backend/index.js';
+import { checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields, objectArgs, product } from '../check.js';
 import { ValueError } from '../errors.js';
 import { type JsStepConfig, type JsStepWeights64, stepForward as jsStepForward, toFloat64Weights } from '../js/step.js';
-import { addonPart, type NativeCallArgs } from '../native.js';
-import { backendOption, checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields, objectArgs, product } from '../validate.js';
+import type { OpOptions } from './op.js';
 
 /** The cell of a {@link DecodeStep} and its sizes. */
 export type DecodeStepConfig = {
@@ -104,19 +104,8 @@ export interface DecodeStepResult {
   readonly topIndices: Int32Array | null;
 }
 
-/** Options of a {@link DecodeStep}. */
-export interface DecodeStepOptions {
-  /** 'native' (default) or 'js' (the pure-TS reference). */
-  readonly backend?: BackendName;
-}
-
-/** The native part (native/binding/step_binding.cc). */
-export interface NativeStepOps {
-  createCache(): object;
-  cacheInfo(cache: object): { packed: boolean; version: number; packedBytes: number };
-  forward(args: NativeCallArgs & { readonly async?: false }): undefined;
-  forward(args: NativeCallArgs & { readonly async: true }): Promise<undefined>;
-}
+/** Options of a {@link DecodeStep}: the backend ('native', 'js' or a Backend object; default the process default). */
+export type DecodeStepOptions = OpOptions;
 
 const GATES = { lstm: 4, gru: 3, rnn: 1 } as const;
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
@@ -125,7 +114,7 @@ const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 export class DecodeStep {
   readonly config: JsStepConfig;
   readonly weights: DecodeStepWeights;
-  readonly backend: BackendName;
+  readonly backend: Backend;
   #version = 0;
   #cache: object | null = null;
   #js: { version: number; weights: JsStepWeights64 } | null = null;
@@ -147,8 +136,8 @@ export class DecodeStep {
     this.config = { cell, nonlinearity, resetAfter, inputSize: D, hiddenSize: H, outputSize: V };
     this.weights = weights;
     this.#checkWeights();
-    this.backend = backendOption(options);
-    if (this.backend === 'native') this.#cache = callStep((s) => s.createCache());
+    this.backend = resolveBackend(options === undefined ? undefined : objectArgs(options, 'options').backend, 'options.backend');
+    if (this.backend.name === 'native') this.#cache = callAddon('stepCreateCache', {}) as object;
   }
 
   /** The weights version: bumped by {@link weightsChanged}; the packed copy is keyed to it. */
@@ -163,15 +152,12 @@ export class DecodeStep {
 
   /** Bytes of the native packed copy (0 before the first native step, and on the 'js' backend). */
   packedBytes(): number {
-    return this.#cache ? callStep((s) => s.cacheInfo(this.#cache!).packedBytes) : 0;
+    return this.#cache ? (callAddon('stepCacheInfo', this.#cache as NativeCallArgs) as { packedBytes: number }).packedBytes : 0;
   }
 
   /** One step, on the calling thread. */
   run(input: DecodeStepInput): DecodeStepResult {
-    const { args, result } = this.#prepare(input, false);
-    if (this.backend === 'js') this.#runJs(args);
-    else callStep((s) => s.forward(args as NativeCallArgs & { readonly async: false }));
-    return result;
+    return this.backend.run('stepForward', this.#plan(input));
   }
 
   /**
@@ -181,17 +167,19 @@ export class DecodeStep {
    * take well under a millisecond, `runAsync` where the event loop must not wait.
    */
   async runAsync(input: DecodeStepInput): Promise<DecodeStepResult> {
-    const { args, result } = this.#prepare(input, true);
-    if (this.backend === 'js') {
-      this.#runJs(args);
-      return result;
-    }
-    try {
-      await addonPart('step').forward(args as NativeCallArgs & { readonly async: true });
-    } catch (err) {
-      throw mapNativeError(err);
-    }
-    return result;
+    return this.backend.runAsync('stepForward', this.#plan(input));
+  }
+
+  /** The op's plan (lib/ops/op.ts): both backends write the outputs allocated here. */
+  #plan(input: DecodeStepInput): Plan<DecodeStepResult> {
+    const { fields, result } = this.#prepare(input);
+    return {
+      js: () => {
+        this.#runJs(fields);
+        return result;
+      },
+      native: () => ({ fields, result: () => result }),
+    };
   }
 
   /** The weights' checks (at construction, and per step through the fast path of {@link f32}). */
@@ -216,7 +204,7 @@ export class DecodeStep {
    * Checks one step's input and allocates its outputs; the fields of the native call. Runs per token,
    * so the checks take the fast path of {@link f32} and the messages are built only on failure.
    */
-  #prepare(input: DecodeStepInput, async: boolean): { args: Fields; result: DecodeStepResult } {
+  #prepare(input: DecodeStepInput): { fields: NativeCallArgs; result: DecodeStepResult } {
     const { cell, inputSize: D, hiddenSize: H, outputSize: V } = this.config;
     const i = objectArgs(input, 'input');
     const B = checkSize(i.batch, 'batch');
@@ -252,18 +240,18 @@ export class DecodeStep {
     const topIndices = topK > 0 ? new Int32Array(top) : null;
     this.#checkWeights();
     const w = this.weights;
-    const args: Fields = {
+    const fields: NativeCallArgs = {
       cache: this.#cache, version: this.#version, cell, nonlinearity: cell === 'rnn' ? this.config.nonlinearity : undefined,
       resetAfter: cell === 'gru' ? this.config.resetAfter : undefined, inputSize: D, hiddenSize: H, outputSize: V,
       weightIh: w.weightIh, weightHh: w.weightHh, biasIh: w.biasIh, biasHh: w.biasHh,
       weightPeephole: lstm ? w.weightPeephole : undefined, weightOut: V > 0 ? w.weightOut : undefined, biasOut: V > 0 ? w.biasOut : undefined,
       batch: B, stateRows: rows, x: i.x, h: i.h, c: lstm ? i.c : undefined, stateIndex: index, hOut, cOut, logProbs,
-      topK, groupSize, rowScores, topValues, topIndices, async,
+      topK, groupSize, rowScores, topValues, topIndices,
     };
-    return { args, result: { h: hOut, c: cOut, logProbs, topValues, topIndices } };
+    return { fields, result: { h: hOut, c: cOut, logProbs, topValues, topIndices } };
   }
 
-  #runJs(args: Fields): void {
+  #runJs(args: NativeCallArgs): void {
     if (!this.#js || this.#js.version !== this.#version) this.#js = { version: this.#version, weights: toFloat64Weights(this.weights) };
     const a = args as Record<string, unknown>;
     jsStepForward(this.config, this.#js.weights, {
@@ -287,9 +275,10 @@ function f32(fields: Fields, name: string, n: number, extent: () => Extent, requ
   return checkF32(fields, name, extent(), required);
 }
 
-function callStep<R>(fn: (s: NativeStepOps) => R): R {
+/** A direct addon call (the cache's create / info), its errors typed. */
+function callAddon(name: string, arg: NativeCallArgs): unknown {
   try {
-    return fn(addonPart('step'));
+    return addonOp(name)(arg);
   } catch (err) {
     throw mapNativeError(err);
   }

@@ -1,10 +1,10 @@
-// step_binding.cc: the N-API surface of the decode step (native/step.h), exports.step.
+// step_binding.cc: the N-API surface of the decode step (native/step.h): three flat exports.
 //
-//   createCache() -> an opaque cache object (a type-tagged external) holding the packed weights of
+//   stepCreateCache() -> an opaque cache object (a type-tagged external) holding the packed weights of
 //       one model; the packed copy is made on the first forward and again whenever the key changes
 //       (version, weight arrays, sizes, ISA) and freed with the object.
-//   cacheInfo(cache) -> { packed: boolean, version: number, packedBytes: number }
-//   forward({ cache, version, cell: 'lstm' | 'gru' | 'rnn', nonlinearity ('tanh' | 'relu', rnn),
+//   stepCacheInfo(cache) -> { packed: boolean, version: number, packedBytes: number }
+//   stepForward({ cache, version, cell: 'lstm' | 'gru' | 'rnn', nonlinearity ('tanh' | 'relu', rnn),
 //       resetAfter (gru, default true), inputSize, hiddenSize (>= 1), outputSize (default 0: no
 //       output layer), weightIh [G*H*D], weightHh [G*H*H], biasIh?, biasHh? [G*H], weightPeephole?
 //       [3H] (lstm), weightOut [V*H] (when outputSize > 0), biasOut? [V],
@@ -79,7 +79,7 @@ Napi::Value CreateCache(const Napi::CallbackInfo& info) {
 
 CacheBox* CacheOf(Napi::Env env, const Napi::Value& v) {
   if (!v.IsExternal() || !v.As<Napi::External<CacheBox>>().CheckTypeTag(&kStepCacheTag)) {
-    Throw(env, kValue, "cache: expected a step cache (from step.createCache()), got " + Describe(v));
+    Throw(env, kValue, "cache: expected a step cache (from stepCreateCache()), got " + Describe(v));
   }
   return v.As<Napi::External<CacheBox>>().Data();
 }
@@ -281,17 +281,15 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
       if (Overlap(outputs[i], r)) Throw(env, kValue, std::string(outputs[i].name) + ": must not overlap " + r.name);
   }
   const bool async = f.Bool("async", false);
-  return Dispatch(f, "step.forward", std::move(job), async);
+  return Dispatch(f, "stepForward", std::move(job), async);
 }
 
 }  // namespace
 
 void RegisterStepOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object step = Napi::Object::New(env);
-  step.Set("createCache", Napi::Function::New(env, Guard<CreateCache>, "createCache"));
-  step.Set("cacheInfo", Napi::Function::New(env, Guard<CacheInfo>, "cacheInfo"));
-  step.Set("forward", Napi::Function::New(env, Guard<Forward>, "forward"));
-  exports.Set("step", step);
+  exports.Set("stepCreateCache", Napi::Function::New(env, Guard<CreateCache>, "stepCreateCache"));
+  exports.Set("stepCacheInfo", Napi::Function::New(env, Guard<CacheInfo>, "stepCacheInfo"));
+  exports.Set("stepForward", Napi::Function::New(env, Guard<Forward>, "stepForward"));
 }
 
 }  // namespace gated_binding

@@ -1,11 +1,11 @@
 // step_binding.h: the decode step's part of the addon (step_binding.cc). binding.cc's Init calls
-// RegisterStepOps(env, exports) once, which sets exports.step.
+// RegisterStepOps(env, exports) once.
 #pragma once
 #include <napi.h>
 
 namespace gated_binding {
 
-// Adds exports.step = { createCache, cacheInfo, forward }.
+// Adds exports.stepCreateCache, exports.stepCacheInfo and exports.stepForward.
 void RegisterStepOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace gated_binding
