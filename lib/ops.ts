@@ -5,8 +5,11 @@
  *
  * The `...Async` variants return Promises. With the native backend the work runs on a libuv worker
  * thread and the event loop keeps running; with the js backend it runs inline before resolving.
- * Inputs must not be modified (or their buffers transferred) until the promise settles: the native
- * kernel reads them while JavaScript runs. Validation errors reject the promise.
+ * Inputs must not be modified (or their buffers transferred or resized) until the promise settles:
+ * the native kernel reads them while JavaScript runs. A buffer detached or resized meanwhile rejects
+ * the promise with a ValueError naming the argument once the kernel ends, but cannot stop the kernel
+ * from reading memory the array no longer owns (native/binding/worker.h). Validation errors reject
+ * the promise.
  */
 import { ValueError } from './errors.js';
 import { defaultBackend, getBackend } from './backend/index.js';
