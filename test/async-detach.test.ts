@@ -22,7 +22,8 @@ import { Rng } from './helpers/index.js';
 async function detachDuring(call: () => Promise<unknown>, victim: Float32Array): Promise<unknown> {
   const pending = call();
   await new Promise((done) => setImmediate(done)); // the op is queued and its kernel started
-  const kept = structuredClone(victim.buffer, { transfer: [victim.buffer] });
+  const buffer = victim.buffer as ArrayBuffer;
+  const kept = structuredClone(buffer, { transfer: [buffer] });
   expect(victim.length).toBe(0); // detached
   try {
     await pending;
