@@ -35,3 +35,10 @@ export class FormatError extends GatedError {}
 
 /** The object is in use in a way that excludes this call (e.g. `fit` on a model that is already training). */
 export class BusyError extends GatedError {}
+
+/**
+ * Training produced a non-finite number (a NaN or infinite loss or gradient: it diverged). `fit`
+ * throws it naming the batch (`argument`: `data[i]`, the message gives the epoch), with the weights
+ * left as after the last good batch.
+ */
+export class NumericError extends GatedError {}

@@ -9,7 +9,7 @@
  * - Data: readers of the shared formats, {@link Vocabulary}, {@link padBatch}, {@link streamWindows}, ...
  * - Serving: {@link SessionPool} (streaming sessions with dynamic batching).
  * - Files: safetensors ({@link saveSafetensors}, {@link loadSafetensors}), atomic writes.
- * - {@link ops}: the fused whole-sequence RNN / LSTM / GRU forward and backward ops (sync and async).
+ * - {@link ops}: every op (cells, Jordan, linear, embedding, losses, optimizer steps), sync and async.
  * - {@link getBackend}, {@link setDefaultBackend}: choose the native addon or the pure-JS backend.
  * - {@link setThreads}, {@link getThreads}: the native kernels' thread count.
  * - Seeds: {@link Rng}, {@link setSeed}.
@@ -18,12 +18,16 @@
  */
 import { createRequire } from 'node:module';
 
-export { ops } from './ops.js';
-export type { OpOptions, Ops } from './ops.js';
-export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads } from './backend/index.js';
-export { cacheSize, cacheWidth } from './backend/types.js';
-export type * from './backend/types.js';
-export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError } from './errors.js';
+export { ops } from './ops/index.js';
+export type { OpOptions, Ops } from './ops/index.js';
+export { losses, optimizers as stepKernels } from './ops/train.js';
+export type * from './ops/train.js';
+export type * from './ops/nn.js';
+export type * from './ops/jordan.js';
+export type * from './ops/cells.js';
+export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads, type Backend, type BackendName, type Plan, type NativeCall } from './backend/index.js';
+export { cacheSize, cacheWidth, type SeqSizes } from './ops/layout.js';
+export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError, NumericError } from './errors.js';
 export { FileError, writeFileAtomic, writeFileAtomicAsync, cleanupTempFiles, type AtomicWriteOptions, type FileData } from './io/atomic.js';
 export {
   encodeSafetensors, decodeSafetensors, saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, toFloat32,
@@ -34,13 +38,16 @@ export {
 export { Rng, setSeed, defaultRng, type RngState } from './random.js';
 export * from './layers/index.js';
 export {
-  sequential, input, SequentialBuilder,
-  type Model, type ModelStep, type ModelForwardOptions, type BuildOptions, type InputSpec, type TokensInputOptions, type FloatInputOptions,
-} from './models/sequential.js';
+  input, type Model, type ModelStep, type ModelForwardOptions, type InputSpec, type TokensInputOptions, type FloatInputOptions,
+  type ModelDescription, type ParameterDescription, type StateSlot,
+} from './models/model.js';
+export { sequential, SequentialBuilder, type SequentialModel, type BuildOptions } from './models/sequential.js';
+export type { LayerDescription, SequentialDescription } from './models/sequential-format.js';
+export { saveModel, saveModelAsync, describeModel, encodeModel } from './models/save.js';
 export {
-  saveModel, saveModelAsync, loadModel, loadModelAsync, loadStateDict, describeModel, encodeModel, decodeModel, layerTypes,
-  type LoadModelOptions, type LoadStateDictOptions, type LoadStateDictResult, type ModelDescription, type LayerDescription, type ParameterDescription,
-} from './models/serialize.js';
+  loadModel, loadModelAsync, loadStateDict, decodeModel, layerTypes,
+  type LoadModelOptions, type LoadStateDictOptions, type LoadStateDictResult,
+} from './models/load.js';
 export * from './train/index.js';
 export * from './decode/index.js';
 export * from './data/index.js';

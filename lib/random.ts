@@ -11,6 +11,7 @@
  * streams and the state is never all zero.
  */
 
+import { describe } from './check.js';
 import { ValueError } from './errors.js';
 
 /** Serializable state of an {@link Rng}: plain numbers, safe for JSON and checkpoints. */
@@ -41,19 +42,19 @@ function rotl(x: number, k: number): number {
 
 function checkSeed(seed: number, name: string): void {
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new ValueError(`expected an integer in [0, 2^53), got ${String(seed)}`, name);
+    throw new ValueError(`expected an integer in [0, 2^53), got ${describe(seed)}`, name);
   }
 }
 
 function checkFinite(x: number, name: string): void {
   if (typeof x !== 'number' || !Number.isFinite(x)) {
-    throw new ValueError(`expected a finite number, got ${String(x)}`, name);
+    throw new ValueError(`expected a finite number, got ${describe(x)}`, name);
   }
 }
 
 function checkCount(n: number, name: string): void {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${String(n)}`, name);
+    throw new ValueError(`expected a non-negative integer, got ${describe(n)}`, name);
   }
 }
 
@@ -128,7 +129,7 @@ export class Rng {
    */
   int(n: number): number {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > TWO_POW_32) {
-      throw new ValueError(`expected an integer in [1, 2^32], got ${String(n)}`, 'n');
+      throw new ValueError(`expected an integer in [1, 2^32], got ${describe(n)}`, 'n');
     }
     // Largest multiple of n that fits in 2^32: draws at or above it would favour small values.
     const limit = TWO_POW_32 - (TWO_POW_32 % n);
@@ -264,20 +265,20 @@ export class Rng {
   setState(state: RngState): void {
     if (typeof state !== 'object' || state === null) throw new ValueError('expected an object', 'state');
     if (state.algorithm !== 'xoshiro128**') {
-      throw new ValueError(`expected 'xoshiro128**', got ${String(state.algorithm)}`, 'state.algorithm');
+      throw new ValueError(`expected 'xoshiro128**', got ${describe(state.algorithm)}`, 'state.algorithm');
     }
     const s: unknown = state.s;
     if (!Array.isArray(s) || s.length !== 4) throw new ValueError('expected an array of 4 numbers', 'state.s');
     for (let i = 0; i < 4; i++) {
       const w: unknown = s[i];
       if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w >= TWO_POW_32) {
-        throw new ValueError(`expected an integer in [0, 2^32), got ${String(w)}`, `state.s[${i}]`);
+        throw new ValueError(`expected an integer in [0, 2^32), got ${describe(w)}`, `state.s[${i}]`);
       }
     }
     if ((s[0] | s[1] | s[2] | s[3]) === 0) throw new ValueError('the all-zero state is not allowed', 'state.s');
     const spare: unknown = state.spare;
     if (spare !== null && (typeof spare !== 'number' || !Number.isFinite(spare))) {
-      throw new ValueError(`expected a finite number or null, got ${String(spare)}`, 'state.spare');
+      throw new ValueError(`expected a finite number or null, got ${describe(spare)}`, 'state.spare');
     }
     this.s0 = s[0] as number;
     this.s1 = s[1] as number;

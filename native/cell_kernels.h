@@ -1,7 +1,8 @@
-// cell_kernels.h: the element-wise halves of the RNN/LSTM/GRU time loops (cells.inc), one set per
-// instruction set, reached through gated::kernels().cell. The drivers (rnn.cc, lstm.cc, gru.cc) do the
-// matrix products; these kernels do everything between two products for `n` consecutive hidden units
-// of one batch row.
+// cell_kernels.h: the element-wise halves of the RNN/LSTM/GRU/Jordan time loops (cells.inc), one set
+// per instruction set, reached through gated::kernels().cell. The drivers (rnn.cc, lstm.cc,
+// gru_*.cc, jordan.cc) do the matrix products; these kernels do everything between two products for
+// `n` consecutive hidden units (or outputs) of one batch row. Jordan's hidden layer is the simple
+// RNN's step (rnn_forward_row / rnn_backward_row); its output layer has the two jordan_* kernels.
 //
 // Pointer conventions (all rows are float arrays of at least `n` floats per gate):
 // - gx, bias, gates, c_prev, ...: already offset to the first unit. A gate-major row has gate g at
@@ -11,7 +12,7 @@
 // - Output and input rows may be the same array (`gates` == `gx`: activated in place); no other
 //   aliasing.
 // - Pointers documented "or null" mean zero.
-// - act: 0 tanh, 1 relu (RnnActivation).
+// - act: 0 tanh, 1 relu (RnnActivation); act_out: 0 tanh, 1 sigmoid, 2 linear (JordanOutActivation).
 #pragma once
 #include <stdint.h>
 
@@ -42,6 +43,9 @@ struct CellKernels {
   void (*gru_forward_n_row)(int64_t n, const float* gx_n, const float* bias_n, const float* gh_n,
                             const float* z, const float* h_prev, float* n_out, float* h);
 
+  // Jordan output: y = act_out(z + bias), bias [n] or null.                   [n] each
+  void (*jordan_output_row)(int64_t n, const float* z, const float* bias, int act_out, float* y);
+
   // ---- backward: dh is the carried state gradient (in) and becomes the part of dh_prev that does
   // not go through W_hh (out); dy [n] or null is added to it first. dgx (input side, the dG
   // workspace row) and dgh (hidden side, the operand of dh_prev = dgh W_hh) are gate-major with
@@ -63,6 +67,10 @@ struct CellKernels {
   // dr = drh h_prev r (1 - r) into dgx_r and dgh_r, and dh += drh r.    [n] each
   void (*gru_backward_r_row)(int64_t n, const float* drh, const float* r, const float* h_prev,
                              float* dh, float* dgx_r, float* dgh_r);
+
+  // Jordan output: dz = (d + dy) act_out'(y), the derivative taken from the output y; dy or null.
+  void (*jordan_output_backward_row)(int64_t n, const float* d, const float* dy, const float* y, int act_out,
+                                     float* dz);
 
   // ---- reductions, each output summed over rows 0..rows-1 in row order (thread-count independent) ----
   // out[j] = sum_r a[r*lda + j], j in [0, n).

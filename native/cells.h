@@ -2,7 +2,7 @@
 //
 // Conventions shared with the pure-JS backend (lib/js/) and tested for parity:
 // - Weights in PyTorch's layout and gate order: weight_ih [G*H, D], weight_hh [G*H, H], bias_ih and
-//   bias_hh [G*H]. Gates: RNN G=1; LSTM G=4 (i, f, g, o); GRU G=3 (r, z, n).
+//   bias_hh [G*H]; G = kRnnGates, kLstmGates, kGruGates below.
 // - Time-major data: x [T, B, D], y [T, B, H]; states [B, H].
 // - lengths (optional, each in [0, T]): sequence b runs steps 0..len_b-1; its outputs at t >= len_b
 //   are zero and its state is left unchanged there; h_n is the state after its last valid step.
@@ -18,13 +18,10 @@
 //         reset_after (PyTorch, cuDNN):  n = tanh(x_n + r ⊙ (W_hn h_prev + b_hn))
 //         reset_before (Cho et al., ONNX default): n = tanh(x_n + W_hn (r ⊙ h_prev) + b_hn).
 // - The cache, written by forward and read by backward, is indexed by time t (not processing step),
-//   row (t, b) at offset (t*B + b) * width inside each block. Blocks, in this order:
-//     RNN  [hPrev H | hNew H]                                  rnn_cache_size  = 2 * T*B*H
-//     LSTM [gates 4H (activated i,f,g,o) | hPrev H | cPrev H | c H | tanh(c) H]
-//                                                              lstm_cache_size = 8 * T*B*H
-//     GRU  [gates 3H (activated r,z,n) | hPrev H | hn H]       gru_cache_size  = 5 * T*B*H
-//          hn = W_hn h_prev + b_hn (reset_after) or r ⊙ h_prev (reset_before).
-//   Rows at masked positions (t >= len_b) are all zero. Each block is T*B*width floats.
+//   row (t, b) at offset (t*B + b) * width inside each block (cache_view.h). Its blocks are named
+//   once, by the view structs below (RnnCacheView, LstmCacheView, GruCacheView), which forward,
+//   backward, the binding's size checks and the tests use. Rows at masked positions (t >= len_b)
+//   are all zero.
 // - Inference: forward with cache == nullptr keeps nothing for backward; y, h_n (and c_n) are
 //   bit-identical to a forward with a cache. Its workspace (the input projection [T*B, G*H] and a few
 //   [B, H] rows) then comes from the calling thread's grow-only arena (seq_common.h), which the
@@ -37,6 +34,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "cache_view.h"
+
 namespace gated {
 
 struct SeqShape {
@@ -45,9 +44,62 @@ struct SeqShape {
 
 enum class RnnActivation : int { Tanh = 0, Relu = 1 };
 
-inline int64_t rnn_cache_size(const SeqShape& s) { return 2 * s.T * s.B * s.H; }
-inline int64_t lstm_cache_size(const SeqShape& s) { return 8 * s.T * s.B * s.H; }
-inline int64_t gru_cache_size(const SeqShape& s) { return 5 * s.T * s.B * s.H; }
+// Gates per hidden unit: weight_ih is [G*H, D], weight_hh [G*H, H], the biases [G*H].
+constexpr int64_t kRnnGates = 1;
+constexpr int64_t kLstmGates = 4;  // i, f, g, o
+constexpr int64_t kGruGates = 3;   // r, z, n
+// LSTM peephole vectors in weight_peephole [3H]: p_i, p_o, p_f (ONNX order).
+constexpr int64_t kLstmPeepholes = 3;
+
+// The caches. Each view is built from the cache's base pointer (null: no cache, null blocks) and
+// (T, B, H); every block is [T*B, width]. kWidth is the cache's floats per (t, b, hidden unit), the
+// constant factor of the binding's size check and of lib/backend/types.ts' cacheWidth.
+
+// RNN  [hPrev H | h H]
+template <class F = const float>
+struct RnnCacheView {
+  static constexpr int64_t kWidth = 2;
+  static int64_t floats(int64_t T, int64_t B, int64_t H) { return kWidth * T * B * H; }
+  CacheBlocks<F, 2> blocks;
+  F* h_prev;  // the state each step started from
+  F* h;       // the state it produced
+  RnnCacheView(F* base, int64_t T, int64_t B, int64_t H)
+      : blocks(base, T * B), h_prev(blocks.take(H)), h(blocks.take(H)) {}
+};
+
+// LSTM [gates 4H (activated i, f, g, o) | hPrev H | cPrev H | c H | tanh(c) H]
+template <class F = const float>
+struct LstmCacheView {
+  static constexpr int64_t kWidth = kLstmGates + 4;
+  static int64_t floats(int64_t T, int64_t B, int64_t H) { return kWidth * T * B * H; }
+  CacheBlocks<F, 5> blocks;
+  F* gates;
+  F* h_prev;
+  F* c_prev;
+  F* c;
+  F* tanh_c;
+  LstmCacheView(F* base, int64_t T, int64_t B, int64_t H)
+      : blocks(base, T * B),
+        gates(blocks.take(kLstmGates * H)),
+        h_prev(blocks.take(H)),
+        c_prev(blocks.take(H)),
+        c(blocks.take(H)),
+        tanh_c(blocks.take(H)) {}
+};
+
+// GRU  [gates 3H (activated r, z, n) | hPrev H | hn H]
+//      hn = W_hn h_prev + b_hn (reset_after) or r ⊙ h_prev (reset_before).
+template <class F = const float>
+struct GruCacheView {
+  static constexpr int64_t kWidth = kGruGates + 2;
+  static int64_t floats(int64_t T, int64_t B, int64_t H) { return kWidth * T * B * H; }
+  CacheBlocks<F, 3> blocks;
+  F* gates;
+  F* h_prev;
+  F* hn;
+  GruCacheView(F* base, int64_t T, int64_t B, int64_t H)
+      : blocks(base, T * B), gates(blocks.take(kGruGates * H)), h_prev(blocks.take(H)), hn(blocks.take(H)) {}
+};
 
 // Inputs common to every cell. Optional pointers may be null.
 struct SeqInputs {
@@ -77,7 +129,7 @@ struct RnnForwardArgs {
   const float* h0;  // [B, H] or null (zero)
   float* y;         // [T, B, H]
   float* h_n;       // [B, H]
-  float* cache;     // [rnn_cache_size], or null (inference)
+  float* cache;     // [RnnCacheView::floats], or null (inference)
 };
 struct RnnBackwardArgs {
   SeqInputs in;
@@ -90,13 +142,13 @@ struct RnnBackwardArgs {
 
 struct LstmForwardArgs {
   SeqInputs in;
-  const float* w_peep;  // [3H] (p_i, p_o, p_f) or null
+  const float* w_peep;  // [kLstmPeepholes*H] (p_i, p_o, p_f) or null
   const float* h0;      // [B, H] or null
   const float* c0;      // [B, H] or null
   float* y;
   float* h_n;
   float* c_n;
-  float* cache;  // [lstm_cache_size], or null (inference)
+  float* cache;  // [LstmCacheView::floats], or null (inference)
 };
 struct LstmBackwardArgs {
   SeqInputs in;
@@ -107,7 +159,7 @@ struct LstmBackwardArgs {
   const float* dc_n;  // or null
   SeqGrads g;
   float* dc0;      // [B, H]
-  float* dw_peep;  // [3H], written when w_peep is non-null
+  float* dw_peep;  // [kLstmPeepholes*H], written when w_peep is non-null
 };
 
 struct GruForwardArgs {
@@ -116,7 +168,7 @@ struct GruForwardArgs {
   const float* h0;  // or null
   float* y;
   float* h_n;
-  float* cache;  // [gru_cache_size], or null (inference)
+  float* cache;  // [GruCacheView::floats], or null (inference)
 };
 struct GruBackwardArgs {
   SeqInputs in;

@@ -10,20 +10,28 @@
 // lengths / reverse: exactly as cells.h (processing step s of sequence b is time
 // t = reverse ? len_b-1-s : s, valid while s < len_b); masked rows (t >= len_b) of y, h and of the
 // cache are zero, and the fed-back output is carried unchanged through them.
-// Cache, written by forward and read by backward, indexed by time t, row (t, b) at (t*B + b)*width:
-//     [yPrev O | h H | y O]                                jordan_cache_size = T*B*(2*O + H)
+// Cache, written by forward and read by backward, indexed by time t, row (t, b) at (t*B + b)*width
+// in each block (cache_view.h), named once by JordanCacheView below:
+//     [yPrev O | h H | y O]                                JordanCacheView::floats = T*B*(2*O + H)
 // Backward overwrites every output it is given; dy, dy_n may be null (zero); db_* written when
 // non-null. dy at masked positions is ignored; dy_n passes unchanged through masked steps.
 // Activation derivatives are taken from the outputs (relu: 1 where h > 0).
-// Structure (like rnn.cc): one GEMM projects the inputs of all steps; the time loop runs the two
-// small products (W_hy y_prev, W_ho h) and the element-wise activations; backward computes the
-// pre-activation gradients per step, then dW_ih, dW_hy, dW_ho, dx as one GEMM each over all T*B
-// rows, bias gradients as column sums in row order.
-// Threads: the time loop itself is single-threaded (the element-wise work is small); the GEMMs run
-// on the kernel pool, whose results do not depend on the thread count (gemm.h), so every output is
+// Structure (like rnn.cc, whose row kernels the hidden layer uses): one GEMM projects the inputs of
+// all steps; one parallel region runs the time loop, each thread owning hidden units [u0, u1) and
+// outputs [o0, o1) (split in multiples of the GEMM panel width), with its rows of W_hy and W_ho
+// packed once (or read in place for a few steps of a few rows, as the cells do). A forward step:
+// h = act(gx + W_hy y_prev + b) for its units, a barrier, y = act_out(W_ho h + b_ho) for its
+// outputs, a barrier. A backward step: the output-side gradients of its outputs, a barrier, the
+// hidden-side gradients of its units (dh = dzo W_ho), a barrier, its columns of the fed-back
+// gradient (dzh W_hy). Afterwards dW_ih, dW_hy, dW_ho, dx are one GEMM each over all T*B rows and
+// the bias gradients column sums in row order.
+// Threads: every product is reduced in an order that depends only on the shape (gemm.h) and the
+// element-wise kernels give a unit the same bits wherever it falls (cells.inc), so every output is
 // bit-identical for any thread count.
 #pragma once
 #include <stdint.h>
+
+#include "cache_view.h"
 
 namespace gated {
 
@@ -33,7 +41,18 @@ struct JordanShape {
 
 enum class JordanOutActivation : int { Tanh = 0, Sigmoid = 1, Linear = 2 };
 
-inline int64_t jordan_cache_size(const JordanShape& s) { return s.T * s.B * (2 * s.O + s.H); }
+// [yPrev O | h H | y O]: the output fed into each step, its hidden state and its output.
+template <class F = const float>
+struct JordanCacheView {
+  static int64_t width(int64_t H, int64_t O) { return 2 * O + H; }  // floats per (t, b)
+  static int64_t floats(const JordanShape& s) { return s.T * s.B * width(s.H, s.O); }
+  CacheBlocks<F, 3> blocks;
+  F* y_prev;
+  F* h;
+  F* y;
+  JordanCacheView(F* base, const JordanShape& s)
+      : blocks(base, s.T * s.B), y_prev(blocks.take(s.O)), h(blocks.take(s.H)), y(blocks.take(s.O)) {}
+};
 
 struct JordanInputs {
   JordanShape s;
@@ -56,7 +75,7 @@ struct JordanForwardArgs {
   float* y;         // [T, B, O]
   float* y_n;       // [B, O]
   float* h;         // [T, B, H] or null
-  float* cache;     // [jordan_cache_size] or null (inference)
+  float* cache;     // [JordanCacheView::floats] or null (inference)
 };
 
 struct JordanBackwardArgs {

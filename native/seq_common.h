@@ -1,6 +1,7 @@
-// seq_common.h: ISA-independent pieces shared by the three sequence drivers (rnn.cc, lstm.cc,
-// gru.cc): processing-step -> time-index logic, workspace buffers, masked-row zeroing, the per-thread
-// packing of the recurrent weights and the thread-count-independent column reductions.
+// seq_common.h: ISA-independent pieces shared by the sequence drivers (rnn.cc, lstm.cc, the GRU's
+// gru_*.cc, jordan.cc): processing-step -> time-index logic, workspace buffers, masked-row zeroing,
+// the per-thread packing of the recurrent weights, the time-loop skeletons (forward_loop,
+// backward_loop) and the thread-count-independent column reductions.
 // Internal to native/; not part of any contract.
 #pragma once
 #include <stdint.h>
@@ -99,6 +100,13 @@ inline void zero_masked_rows(const In& in, float* block, int64_t width) {
       memset(block + (t * in.s.B + b) * width, 0, sizeof(float) * width);
 }
 
+// Zeroes the masked rows of every block of a cache (cells.h, jordan.h; a null cache: nothing).
+template <class In, int N>
+inline void zero_masked_rows(const In& in, const CacheBlocks<float, N>& cache) {
+  for (int i = 0; i < cache.count(); i++)
+    if (cache[i].data) zero_masked_rows(in, cache[i].data, cache[i].width);
+}
+
 inline void copy_or_zero(float* dst, const float* src, int64_t n) {
   if (n <= 0) return;
   if (src)
@@ -119,13 +127,16 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float*
   sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
-// Threads for a time loop over H units in grains of `panel`: at most one per grain, and one alone
-// when a step is too small to pay for a barrier (about a microsecond).
-inline int loop_threads(int64_t B, int64_t G, int64_t H, int64_t panel) {
-  const int64_t grains = (H + panel - 1) / panel;
-  const int64_t work = B * G * H * H;  // multiply-adds of one step's recurrent product
+// Threads for a time loop whose steps split `grains` panels of units and do `work` multiply-adds:
+// at most one per grain, and one alone when a step is too small to pay for a barrier (about a
+// microsecond).
+inline int step_threads(int64_t grains, int64_t work) {
   if (work < (int64_t)1 << 15) return 1;
   return grains < 256 ? (int)(grains > 0 ? grains : 1) : 256;
+}
+// The cells' time loops: H units in grains of `panel`, a [B, H] x [H, G*H] product per step.
+inline int loop_threads(int64_t B, int64_t G, int64_t H, int64_t panel) {
+  return step_threads((H + panel - 1) / panel, B * G * H * H);
 }
 
 // Per-thread packed weights and packing scratch, kept between calls so that a call does not pay
@@ -154,7 +165,8 @@ inline bool recurrent_in_place(int64_t S, int64_t B) { return B <= kGemmSmallM &
 
 // One thread's step product for gates [g0, g1) of units [u0, u1) (w = u1 - u0):
 // out[b * ldo + (g - g0) * w + j] = h[b, :] . W_hh[g*H + u0 + j, :], from the packed slice `pk`
-// (pack_unit_slice) or, when pk is null, from W_hh in place.
+// (pack_unit_slice) or, when pk is null, from W_hh in place. With gates [0, 1), H is only the rows'
+// length, so any one-gate W [N, K] works with K for H (Jordan's W_hy and W_ho).
 inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh, const float* w_hh, int64_t g0,
                               int64_t g1, int64_t u0, int64_t u1, const PackedB* pk, float* out, int64_t ldo) {
   const int64_t w = u1 - u0;
@@ -169,7 +181,7 @@ inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh,
 // Packs the transposed recurrent weights of units [u0, u1) of gates [g0, g1) into one matrix:
 // op(B) [H, (g1-g0)*w] (w = u1 - u0), column (g - g0) * w + (j - u0) = W_hh row g*H + j. A thread
 // then gets all its gates from one sgemm_packed into columns [0, (g1-g0)*w), whatever the panel
-// width. `tmp` is scratch for the gathered rows.
+// width. `tmp` is scratch for the gathered rows. A one-gate W [N, K] works as in recurrent_product.
 inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0,
                             int64_t u1, std::vector<float>& tmp, PackedB* out) {
   const int64_t w = u1 - u0;
@@ -177,6 +189,104 @@ inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1
   for (int64_t g = g0; g < g1; g++)
     memcpy(tmp.data() + (g - g0) * w * H, w_hh + (g * H + u0) * H, sizeof(float) * w * H);
   pack_b(true, H, (g1 - g0) * w, tmp.data(), H, out);
+}
+
+// ---- the time-loop skeletons every cell's driver runs ----
+// Threads split the H hidden units in multiples of the GEMM panel width (split_range), so that each
+// owns its slice of W_hh and its part of every state row; a step's element-wise work and its part of
+// the next product then need no synchronisation beyond the step's barrier.
+
+// One thread's part of a time loop.
+struct LoopThread {
+  const Team& team;
+  int64_t u0 = 0, u1 = 0, w = 0;        // its hidden units [u0, u1), w = u1 - u0 (may be 0)
+  const PackedB* pk[2] = {nullptr, nullptr};  // forward: its packed W_hh slices (null: in place)
+};
+
+inline LoopThread loop_thread(const Team& team, int64_t H, int64_t P) {
+  LoopThread th{team};
+  split_range(H, P, team.tid, team.size, &th.u0, &th.u1);
+  th.w = th.u1 - th.u0;
+  return th;
+}
+
+// The forward time loop: one parallel region, S processing steps, one barrier after each. Each
+// thread first packs its units' rows of W_hh, gates [0, split) into th.pk[0] and gates [split, G)
+// into th.pk[1] (split == G: one slice), or leaves them null to read W_hh in place when the call
+// has few steps (recurrent_in_place). h is double-buffered in hbuf [2, B, H], which the caller fills
+// with h0: step(th, s, hc, hn) reads the state hc and writes hn, both [B, H]. Returns the final
+// state (inside hbuf).
+template <class Step>
+inline const float* forward_loop(const SeqInputs& in, int64_t G, int64_t split, float* hbuf, Step&& step) {
+  const int64_t B = in.s.B, H = in.s.H, S = num_steps(in), P = gemm_panel_width();
+  const bool in_place = recurrent_in_place(S, B);
+  parallel(loop_threads(B, G, H, P), [&](const Team& team) {
+    LoopThread th = loop_thread(team, H, P);
+    if (!in_place && th.w > 0) {
+      PackedB* pk0 = &thread_pack(0);
+      pack_unit_slice(in.w_hh, H, 0, split, th.u0, th.u1, thread_scratch(), pk0);
+      th.pk[0] = pk0;
+      if (split < G) {
+        PackedB* pk1 = &thread_pack(1);
+        pack_unit_slice(in.w_hh, H, split, G, th.u0, th.u1, thread_scratch(), pk1);
+        th.pk[1] = pk1;
+      }
+    }
+    for (int64_t s = 0; s < S; s++) {
+      step(th, s, hbuf + (s & 1) * B * H, hbuf + ((s + 1) & 1) * B * H);
+      team.barrier();
+    }
+  });
+  return hbuf + (S & 1) * B * H;
+}
+
+// Inside a forward step: row(b, r, hcb, hnb) for every batch row b that has step s, with r = t*B + b
+// its row in the [T, B, .] blocks and hcb / hnb its units [u0, u1) of hc / hn. A row without step s
+// carries its state (hnb = hcb).
+template <class Row>
+inline void step_rows(const SeqInputs& in, const LoopThread& th, int64_t s, const float* hc, float* hn,
+                      Row&& row) {
+  const int64_t B = in.s.B, H = in.s.H;
+  if (th.w <= 0) return;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t t = time_at(in, b, s);
+    const float* hcb = hc + b * H + th.u0;
+    float* hnb = hn + b * H + th.u0;
+    if (t < 0) {
+      memcpy(hnb, hcb, sizeof(float) * th.w);
+      continue;
+    }
+    row(b, t * B + b, hcb, hnb);
+  }
+}
+
+// The backward's reverse time loop, processing steps s = S-1 down to 0. In each, every thread
+// computes the gate gradients of its units: row(th, b, r, dab) for each batch row b with step s (r its
+// [T, B, .] row, dab its row of the step's hidden-side gradients da [B, G*H], offset to unit u0);
+// rows without step s get zeros in da (no contribution through W_hh). Then the team meets, and
+// finish(th, s, da) adds da W_hh to dh for its units (the GRU's reset_before has a phase more).
+// dA [2, B, G*H] double-buffers da, so that one barrier per step suffices.
+template <class Row, class Finish>
+inline void backward_loop(const SeqInputs& in, int64_t G, float* dA, Row&& row, Finish&& finish) {
+  const int64_t B = in.s.B, H = in.s.H, GH = G * H, S = num_steps(in), P = gemm_panel_width();
+  parallel(loop_threads(B, G, H, P), [&](const Team& team) {
+    const LoopThread th = loop_thread(team, H, P);
+    for (int64_t k = 0; k < S; k++) {
+      const int64_t s = S - 1 - k;
+      float* da = dA + (k & 1) * B * GH;
+      for (int64_t b = 0; b < B && th.w > 0; b++) {
+        const int64_t t = time_at(in, b, s);
+        float* dab = da + b * GH + th.u0;
+        if (t < 0) {
+          for (int64_t q = 0; q < G; q++) memset(dab + q * H, 0, sizeof(float) * th.w);
+          continue;
+        }
+        row(th, b, t * B + b, dab);
+      }
+      team.barrier();
+      finish(th, s, da);
+    }
+  });
 }
 
 // out[j] = sum over the T*B rows of a[:, j] (row order), j in [0, n); columns split across threads.
@@ -238,21 +348,33 @@ inline bool backward_trivial(const SeqInputs& in, const SeqGrads& g, int64_t G, 
   return true;
 }
 
-// After the reverse loop, for cells whose biases both enter every pre-activation unscaled (RNN,
-// LSTM): with dG [T*B, G*H] the pre-activation gradients and h_prev [T*B, H] from the cache,
-// dW_ih = dG^T x, dW_hh = dG^T h_prev, dx = dG W_ih (one GEMM each over all rows), and both bias
-// gradients are the column sums of dG.
-inline void weight_grads(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dG,
-                         const float* hprev) {
-  const int64_t D = in.s.D, H = in.s.H, TB = in.s.T * in.s.B, GH = G * H;
+// After the reverse loop, with dG [T*B, G*H] the pre-activation gradients: dW_ih = dG^T x and
+// dx = dG W_ih (one GEMM each over all rows).
+inline void input_grads(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dG) {
+  const int64_t D = in.s.D, TB = in.s.T * in.s.B, GH = G * in.s.H;
   gemm(true, false, GH, D, TB, dG, GH, in.x, D, g.dw_ih, D, false);
-  gemm(true, false, GH, H, TB, dG, GH, hprev, H, g.dw_hh, H, false);
   gemm(false, false, TB, D, GH, dG, GH, in.w_ih, D, g.dx, D, false);
+}
+
+// Bias gradients of cells whose biases both enter every pre-activation unscaled (RNN, LSTM, the
+// GRU's reset_before): each is the column sums of dG.
+inline void bias_grads(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dG) {
+  const int64_t TB = in.s.T * in.s.B, GH = G * in.s.H;
   if (g.db_ih || g.db_hh) {
     float* db = g.db_ih ? g.db_ih : g.db_hh;
     col_sum(TB, GH, dG, GH, db);
     if (g.db_ih && g.db_hh) memcpy(g.db_hh, db, sizeof(float) * GH);
   }
+}
+
+// All weight gradients of the RNN and the LSTM: input_grads, dW_hh = dG^T h_prev (h_prev [T*B, H]
+// from the cache) and bias_grads.
+inline void weight_grads(const SeqInputs& in, const SeqGrads& g, int64_t G, const float* dG,
+                         const float* hprev) {
+  const int64_t H = in.s.H, TB = in.s.T * in.s.B, GH = G * H;
+  input_grads(in, g, G, dG);
+  gemm(true, false, GH, H, TB, dG, GH, hprev, H, g.dw_hh, H, false);
+  bias_grads(in, g, G, dG);
 }
 
 }  // namespace seq

@@ -8,14 +8,12 @@
  * The transferred buffers are kept alive here, so the kernel reads and writes valid (if foreign)
  * memory and the test itself stays well defined; when the new owner drops its buffer and the GC frees
  * it mid-kernel, the kernel reads freed memory, which no N-API addon can prevent: hence the rule "do
- * not touch the arguments until the promise settles" (lib/ops.ts).
+ * not touch the arguments until the promise settles" (lib/ops/op.ts).
  */
 import { describe, expect, it } from 'vitest';
 
 import { ops } from '../lib/index.js';
-import { nativeAvailable } from '../lib/native.js';
-import { linearForwardAsync } from '../lib/nn/kernels.js';
-import { adamStepAsync } from '../lib/train/kernels.js';
+import { nativeAvailable } from '../lib/backend/addon.js';
 import { Rng } from './helpers/index.js';
 
 /** Starts `call`, transfers `victim`'s buffer once the kernel runs, returns the settled outcome. */
@@ -54,7 +52,7 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
   it('linearForwardAsync (4096 x 512 -> 512), weight transferred: ValueError naming weight', async () => {
     const rows = 4096, inFeatures = 512, outFeatures = 512;
     const args = { rows, inFeatures, outFeatures, x: rng.randn(rows * inFeatures), weight: rng.randn(outFeatures * inFeatures, 0.05) };
-    const outcome = await detachDuring(() => linearForwardAsync(args), args.weight);
+    const outcome = await detachDuring(() => ops.linearForwardAsync(args), args.weight);
     expect(outcome).toMatchObject({ name: 'ValueError', argument: 'weight' });
   });
 
@@ -63,14 +61,14 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
     const args = {
       param: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.5), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 1,
     };
-    const outcome = await detachDuring(() => adamStepAsync(args), args.param);
+    const outcome = await detachDuring(() => ops.adamStepAsync(args), args.param);
     expect(outcome).toMatchObject({ name: 'ValueError', argument: 'param' });
   });
 
   it('the same calls left alone resolve', async () => {
     const n = 1 << 22;
     const param = new Float32Array(n).fill(1);
-    await adamStepAsync({ param, grad: new Float32Array(n).fill(0.5), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 1, lr: 0.25 });
+    await ops.adamStepAsync({ param, grad: new Float32Array(n).fill(0.5), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 1, lr: 0.25 });
     // Adam's first step moves every parameter by lr (times sign(grad)), up to eps.
     expect(param[0]).toBeCloseTo(0.75, 5);
     expect(param[n - 1]).toBeCloseTo(0.75, 5);

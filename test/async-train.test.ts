@@ -15,14 +15,13 @@ import { describe, expect, it } from 'vitest';
 
 import { GatedError, ShapeError, ValueError } from '../lib/errors.js';
 import type { Parameter } from '../lib/layers/layer.js';
-import { loadAddon, nativeAvailable } from '../lib/native.js';
+import { loadAddon, nativeAvailable, type NativeOpFn } from '../lib/backend/addon.js';
 import {
-  jordanBackward, jordanBackwardAsync, jordanCacheSize, jordanForward, jordanForwardAsync, nativeJordanAvailable,
-} from '../lib/nn/jordan.js';
-import * as nk from '../lib/nn/kernels.js';
-import { callNativeNnAsync, nativeNnAvailable } from '../lib/nn/native.js';
-import * as tk from '../lib/train/kernels.js';
-import { callNativeTrainAsync, nativeTrainAvailable } from '../lib/train/native.js';
+  jordanBackward, jordanBackwardAsync, jordanCacheSize, jordanForward, jordanForwardAsync,
+} from '../lib/ops/jordan.js';
+import * as nk from '../lib/ops/nn.js';
+import * as tk from '../lib/ops/train.js';
+import { rawOp, runNative } from './helpers/native.js';
 import { adam, adamw, rmsprop, sgd, type Optimizer } from '../lib/train/optimizers.js';
 import { Rng } from './helpers/index.js';
 import { ticksDuring, type Ticks } from './helpers/ticks.js';
@@ -31,7 +30,7 @@ type BackendName = 'native' | 'js';
 type Opts = { backend: BackendName };
 type Args = Record<string, unknown>;
 
-const NATIVE = nativeAvailable() && nativeNnAvailable() && nativeTrainAvailable() && nativeJordanAvailable();
+const NATIVE = nativeAvailable();
 const BACKENDS: readonly BackendName[] = NATIVE ? ['native', 'js'] : ['js'];
 
 /** Bit-identical (NaN-aware) deep comparison of numbers, typed arrays, arrays and plain objects. */
@@ -339,28 +338,28 @@ describe.each(BACKENDS)('async twins reject bad arguments with the sync error (%
 
 describe.runIf(NATIVE)('native async calls: the addon checks and copies', () => {
   it('rejects what only the addon checks, with the typed error (ids, targets, a length that does not fit)', async () => {
-    const e1 = await rejectionOf(() => callNativeNnAsync((ops) => ops.embeddingForward({
+    const e1 = await rejectionOf(() => runNative('embeddingForward', ({
       rows: 2, vocabSize: 3, dim: 2, ids: new Int32Array([0, 5]), weight: new Float32Array(6), out: new Float32Array(4), async: true,
     })));
     expect([e1.name, e1.argument]).toEqual(['ValueError', 'ids']);
-    const e2 = await rejectionOf(() => callNativeTrainAsync((ops) => ops.softmaxCrossEntropy({
+    const e2 = await rejectionOf(() => runNative('softmaxCrossEntropy', ({
       rows: 2, numClasses: 2, logits: new Float32Array(4), targets: new Int32Array([1, 2]), dLogits: new Float32Array(4), async: true,
     })));
     expect([e2.name, e2.argument]).toEqual(['ValueError', 'targets']);
-    const e3 = await rejectionOf(() => callNativeTrainAsync((ops) => ops.adamStep({
+    const e3 = await rejectionOf(() => runNative('adamStep', ({
       size: 3, param: new Float32Array(3), grad: new Float32Array(3), expAvg: new Float32Array(3), expAvgSq: new Float32Array(4), async: true,
     })));
     expect([e3.name, e3.argument]).toEqual(['ShapeError', 'expAvgSq']);
-    const e4 = await rejectionOf(() => callNativeTrainAsync((ops) => ops.clipGradNorm({ grads: [new Float32Array(1), 'x'], maxNorm: 1, async: true })));
+    const e4 = await rejectionOf(() => runNative('clipGradNorm', ({ grads: [new Float32Array(1), 'x'], maxNorm: 1, async: true })));
     expect([e4.name, e4.argument]).toEqual(['ValueError', 'grads[1]']);
-    const e5 = await rejectionOf(() => callNativeNnAsync((ops) => ops.linearForward({
+    const e5 = await rejectionOf(() => runNative('linearForward', ({
       rows: 2 ** 31 - 1, inFeatures: 2 ** 31 - 1, outFeatures: 1, x: new Float32Array(1), weight: new Float32Array(1), y: new Float32Array(1), async: true,
     })));
     expect([e5.name, e5.argument]).toEqual(['ShapeError', 'x']);
   });
 
   it('the raw ops: async true returns a promise of the value, sync returns it directly', async () => {
-    const train = loadAddon().train!;
+    const train = { clipGradNorm: rawOp('clipGradNorm'), sgdStep: rawOp('sgdStep'), mse: rawOp('mse') };
     const grads = () => [Float32Array.from([3, 0]), Float32Array.from([4])];
     const g1 = grads(), g2 = grads();
     const sync = train.clipGradNorm({ grads: g1, maxNorm: 1 });
@@ -408,7 +407,7 @@ describe.runIf(NATIVE)('native async calls: the addon checks and copies', () => 
     const lengths = Int32Array.from({ length: B }, (_, b) => (b === 0 ? T : (b * 3) % (T + 1)));
     const run = (len: Int32Array, async: boolean) => {
       const out = { y: new Float32Array(T * B * O), yN: new Float32Array(B * O), cache: new Float32Array(jordanCacheSize(a as never)) };
-      const ret = loadAddon().jordan!.forward({ ...a, lengths: len, ...out, async } as never) as unknown;
+      const ret = (loadAddon().jordanForward as NativeOpFn)({ ...a, lengths: len, ...out, async } as never) as unknown;
       return { out, ret };
     };
     const syncRun = run(lengths, false);

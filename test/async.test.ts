@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ops, type Backend, type BackendName } from '../lib/index.js';
-import { nativeAvailable } from '../lib/native.js';
+import { nativeAvailable } from '../lib/backend/addon.js';
 import { Rng } from './helpers/random.js';
 import { ticksDuring } from './helpers/ticks.js';
 

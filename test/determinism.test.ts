@@ -5,9 +5,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { nativeBackend } from '../lib/backend/native.js';
+import { nativeBackend } from './helpers/backends.js';
 import { getThreads, setThreads } from '../lib/index.js';
-import { loadAddon } from '../lib/native.js';
+import { loadAddon } from '../lib/backend/addon.js';
 import { Rng } from './helpers/index.js';
 
 const initialThreads = getThreads();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { addonLoadError, nativeAvailable } from '../lib/native.js';
+import { addonLoadError, nativeAvailable } from '../lib/backend/addon.js';
 
 const child = fileURLToPath(new URL('./fuzz/child.mjs', import.meta.url));
 

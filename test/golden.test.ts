@@ -14,7 +14,8 @@
  * the mistakes above moves some output by more than 1e-2.
  */
 import { describe, expect, it } from 'vitest';
-import type { Backend, GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/backend/types.js';
+import type { GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/ops/cells.js';
+import type { Backend } from './helpers/backends.js';
 import { backends } from './helpers/backends.js';
 import { Rng, expectClose } from './helpers/index.js';
 

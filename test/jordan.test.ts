@@ -4,15 +4,17 @@
  * pins the OUTPUT (not h) as what is fed back, native vs JS parity, thread-count determinism, the
  * layer's gradient check, a small task it learns, and typed argument errors.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ShapeError, ValueError } from '../lib/errors.js';
 import * as js from '../lib/js/jordan.js';
 import { jordan } from '../lib/layers/index.js';
 import { sequence } from '../lib/layers/values.js';
-import { loadAddon } from '../lib/native.js';
-import { jordanBackward, jordanForward, nativeJordanAvailable } from '../lib/nn/jordan.js';
+import { loadAddon } from '../lib/backend/addon.js';
+import { nativeAvailable as nativeJordanAvailable, type NativeOpFn } from '../lib/backend/addon.js';
+import { jordanBackward, jordanForward } from '../lib/ops/jordan.js';
 import { Rng } from '../lib/random.js';
+import { availableIsas } from './helpers/isa.js';
 import { gradCheck } from './layers/check.js';
 
 type Acts = { activation: js.JordanActivation; outputActivation: js.JordanOutputActivation };
@@ -134,7 +136,17 @@ describe('jordan golden case (T=2, D=H=O=1)', () => {
   });
 });
 
-describe.skipIf(!nativeJordanAvailable())('jordan native vs JS', () => {
+// Every instruction set this addon runs here (the scalar kernels and the vector ones).
+const isas = nativeJordanAvailable() ? availableIsas() : ['none'];
+
+describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS', (isa) => {
+  beforeAll(() => {
+    expect(loadAddon().internals.setIsa(isa)).toBe(true);
+  });
+  afterAll(() => {
+    loadAddon().internals.setIsa(loadAddon().internals.bestIsa());
+  });
+
   const shapes = [
     { T: 1, B: 1, D: 1, H: 1, O: 1 }, { T: 7, B: 3, D: 9, H: 33, O: 7 }, { T: 5, B: 9, D: 1, H: 7, O: 1 },
     { T: 12, B: 17, D: 5, H: 20, O: 9 }, { T: 0, B: 2, D: 3, H: 4, O: 2 }, { T: 3, B: 1, D: 2, H: 257, O: 3 },
@@ -225,7 +237,10 @@ describe('jordan layer', () => {
       layer.build(4, rng);
       expect(layer.parameters().map((p) => p.name)).toEqual(['weight_ih', 'weight_hy', 'weight_ho', 'bias_ih', 'bias_hh', 'bias_ho']);
       expect(layer.plan?.(4).parameters.map((p) => p.shape)).toEqual([[5, 4], [5, 3], [3, 5], [5], [5], [3]]);
-      expect(layer.config).toEqual({ hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid' });
+      expect(layer.config).toEqual({
+        hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid', numLayers: 1, dropout: 0, bidirectional: false,
+        mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null,
+      });
       for (const p of layer.parameters()) if (p.shape.length === 1) p.value.set(rng.uniformArray(p.value.length, -0.3, 0.3));
       const data = rng.uniformArray(4 * 3 * 4, -1, 1);
       const x = sequence({ data, seqLen: 4, batch: 3, features: 4, lengths: new Int32Array([4, 2, 3]) });
@@ -310,8 +325,8 @@ describe('jordan argument errors', () => {
   }
 
   it.skipIf(!nativeJordanAvailable())('the addon checks every argument itself', () => {
-    const ops = loadAddon().jordan;
-    if (!ops) throw new Error('no exports.jordan');
+    const addon = loadAddon();
+    const ops = { forward: addon.jordanForward as NativeOpFn, backward: addon.jordanBackward as NativeOpFn };
     const base = { ...ok(), y: new Float32Array(4), yN: new Float32Array(2) };
     expect(() => ops.forward(base)).not.toThrow();
     const codeOf = (fn: () => unknown): string => {

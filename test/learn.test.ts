@@ -22,7 +22,10 @@ interface Params {
 /** Adam (Kingma & Ba 2015) with the usual defaults, on every parameter array. */
 function adam(params: Params, lr: number) {
   const m: Params = {}, v: Params = {};
-  for (const k in params) (m[k] = new Float32Array(params[k].length)), (v[k] = new Float32Array(params[k].length));
+  for (const k in params) {
+    m[k] = new Float32Array(params[k].length);
+    v[k] = new Float32Array(params[k].length);
+  }
   let t = 0;
   return (grads: { [name: string]: Float32Array | null }) => {
     t++;

@@ -14,10 +14,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { jsBackend } from '../lib/backend/js.js';
-import { nativeBackend } from '../lib/backend/native.js';
-import type { Backend, GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/backend/types.js';
-import { loadAddon } from '../lib/native.js';
+import { jsBackend } from './helpers/backends.js';
+import { nativeBackend } from './helpers/backends.js';
+import type { GruForwardArgs, LstmForwardArgs, RnnForwardArgs } from '../lib/ops/cells.js';
+import type { Backend } from './helpers/backends.js';
+import { loadAddon } from '../lib/backend/addon.js';
 import { expectClose, Rng } from './helpers/index.js';
 
 const internals = loadAddon().internals;

@@ -10,7 +10,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads } from '../lib/index.js';
-import { loadAddon } from '../lib/native.js';
+import { loadAddon } from '../lib/backend/addon.js';
 import { expectClose, Rng } from './helpers/index.js';
 
 const { internals } = loadAddon();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { nativeAvailable } from '../lib/native.js';
+import { nativeAvailable } from '../lib/backend/addon.js';
 import { childEnv, repoRoot, transpileTree } from './helpers/transpile.js';
 
 let scratch: string;

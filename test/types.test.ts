@@ -6,7 +6,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 
 import { ops, type LstmForwardArgs } from '../lib/index.js';
-import { jsBackend } from '../lib/backend/js.js';
+import { jsBackend } from './helpers/backends.js';
 
 const sizes = { seqLen: 1, batch: 1, inputSize: 1, hiddenSize: 1 } as const;
 const args: LstmForwardArgs = {

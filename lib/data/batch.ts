@@ -8,6 +8,7 @@
  * into per-step weights for losses.
  */
 
+import { describe } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { defaultRng, type Rng } from '../random.js';
 
@@ -16,13 +17,13 @@ const INT32_MAX = 2147483647;
 
 function checkPositiveInt(x: unknown, name: string): asserts x is number {
   if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 1) {
-    throw new ValueError(`expected an integer >= 1, got ${String(x)}`, name);
+    throw new ValueError(`expected an integer >= 1, got ${describe(x)}`, name);
   }
 }
 
 function checkNonNegativeInt(x: unknown, name: string): asserts x is number {
   if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${String(x)}`, name);
+    throw new ValueError(`expected a non-negative integer, got ${describe(x)}`, name);
   }
 }
 
@@ -80,7 +81,7 @@ export function padBatch(seqs: readonly (Int32Array | readonly number[])[], opti
   const padId = options.padId ?? 0;
   const timeMajor = options.timeMajor ?? true;
   if (!Number.isInteger(padId) || padId < INT32_MIN || padId > INT32_MAX) {
-    throw new ValueError(`expected an int32, got ${String(padId)}`, 'options.padId');
+    throw new ValueError(`expected an int32, got ${describe(padId)}`, 'options.padId');
   }
   if (options.maxLen !== undefined) checkNonNegativeInt(options.maxLen, 'options.maxLen');
   if (!Array.isArray(seqs) || seqs.length === 0) throw new ValueError('expected a non-empty array of sequences', 'seqs');
@@ -98,7 +99,7 @@ export function padBatch(seqs: readonly (Int32Array | readonly number[])[], opti
       for (let t = 0; t < len; t++) {
         const v = seq[t];
         if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) {
-          throw new ValueError(`expected an int32 id, got ${String(v)}`, `seqs[${b}][${t}]`);
+          throw new ValueError(`expected an int32 id, got ${describe(v)}`, `seqs[${b}][${t}]`);
         }
       }
     }
@@ -154,7 +155,7 @@ export function padFeatureBatch(
   const padValue = options.padValue ?? 0;
   const timeMajor = options.timeMajor ?? true;
   if (typeof padValue !== 'number' || Number.isNaN(padValue)) {
-    throw new ValueError(`expected a number, got ${String(padValue)}`, 'options.padValue');
+    throw new ValueError(`expected a number, got ${describe(padValue)}`, 'options.padValue');
   }
   if (options.maxLen !== undefined) checkNonNegativeInt(options.maxLen, 'options.maxLen');
   if (!Array.isArray(seqs) || seqs.length === 0) throw new ValueError('expected a non-empty array of sequences', 'seqs');

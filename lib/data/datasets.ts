@@ -12,6 +12,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
+import { describe as describeValue } from '../check.js';
+
 import { FormatError, ValueError } from '../errors.js';
 import { toFileError } from '../io/atomic.js';
 import { defaultRng, type Rng } from '../random.js';
@@ -261,7 +263,7 @@ export interface IndexSplit {
 
 function checkCount(n: unknown, name: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${String(n)}`, name);
+    throw new ValueError(`expected a non-negative integer, got ${describeValue(n)}`, name);
   }
 }
 
@@ -271,9 +273,10 @@ function checkCount(n: unknown, name: string): asserts n is number {
  */
 export function trainTestSplit(n: number, options: TrainTestSplitOptions = {}): IndexSplit {
   checkCount(n, 'n');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describeValue(options)}`, 'options');
   const testFraction = options.testFraction ?? 0.2;
   if (typeof testFraction !== 'number' || !(testFraction >= 0 && testFraction <= 1)) {
-    throw new ValueError(`expected a number in [0, 1], got ${String(testFraction)}`, 'options.testFraction');
+    throw new ValueError(`expected a number in [0, 1], got ${describeValue(testFraction)}`, 'options.testFraction');
   }
   const rng = options.rng ?? defaultRng();
   const order = rng.permutation(n);
@@ -291,7 +294,7 @@ export function trainTestSplit(n: number, options: TrainTestSplitOptions = {}): 
 export function kFold(n: number, k: number, rng: Rng = defaultRng()): IndexSplit[] {
   checkCount(n, 'n');
   if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 2) {
-    throw new ValueError(`expected an integer >= 2, got ${String(k)}`, 'k');
+    throw new ValueError(`expected an integer >= 2, got ${describeValue(k)}`, 'k');
   }
   if (k > n) throw new ValueError(`expected at most n (${n}) folds, got ${k}`, 'k');
   const order = rng.permutation(n);

@@ -6,6 +6,7 @@
  * id buffer is all padding.
  */
 
+import { describe } from '../check.js';
 import { FormatError, ValueError } from '../errors.js';
 
 /** Which special tokens a vocabulary reserves. `null` turns one off. */
@@ -68,7 +69,7 @@ function resolveSpecials(specials: SpecialTokens | undefined, name: string): Rec
     const value: unknown = specials[key];
     if (value === undefined) continue;
     if (value !== null && (typeof value !== 'string' || value.length === 0)) {
-      throw new ValueError(`expected a non-empty string or null, got ${String(value)}`, `${name}.${key}`);
+      throw new ValueError(`expected a non-empty string or null, got ${describe(value)}`, `${name}.${key}`);
     }
     out[key] = value;
   }
@@ -148,10 +149,10 @@ export class Vocabulary {
     const minCount = options.minCount ?? 1;
     const maxSize = options.maxSize ?? Infinity;
     if (!Number.isInteger(minCount) || minCount < 1) {
-      throw new ValueError(`expected an integer >= 1, got ${String(minCount)}`, 'options.minCount');
+      throw new ValueError(`expected an integer >= 1, got ${describe(minCount)}`, 'options.minCount');
     }
     if (maxSize !== Infinity && (!Number.isInteger(maxSize) || maxSize < 0)) {
-      throw new ValueError(`expected a non-negative integer or Infinity, got ${String(maxSize)}`, 'options.maxSize');
+      throw new ValueError(`expected a non-negative integer or Infinity, got ${describe(maxSize)}`, 'options.maxSize');
     }
     const specials = resolveSpecials(options.specials, 'options.specials');
     const specialSet = new Set(SPECIAL_NAMES.map((k) => specials[k]).filter((t): t is string => t !== null));
@@ -202,6 +203,10 @@ export class Vocabulary {
    * ValueError naming `tokens[i]`.
    */
   encode(tokens: Iterable<string>, options: EncodeOptions = {}): Int32Array {
+    if (typeof (tokens as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+      throw new ValueError(`expected an iterable of token strings, got ${describe(tokens)}`, 'tokens');
+    }
+    if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
     const out: number[] = [];
     if (options.addBos) {
       if (this.bosId === null) throw new ValueError('this vocabulary has no bos token', 'options.addBos');
@@ -212,7 +217,7 @@ export class Vocabulary {
       const id = this.index.get(token);
       if (id !== undefined) out.push(id);
       else if (this.unkId !== null) out.push(this.unkId);
-      else throw new ValueError(`unknown token '${token}' and this vocabulary has no unk token`, `tokens[${i}]`);
+      else throw new ValueError(`unknown token ${describe(token)} and this vocabulary has no unk token`, `tokens[${i}]`);
       i++;
     }
     if (options.addEos) {
@@ -249,9 +254,9 @@ export class Vocabulary {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FormatError('expected an object', 'json');
     const obj = json as Record<string, unknown>;
     if (obj.format !== 'gated.vocabulary') {
-      throw new FormatError(`expected 'gated.vocabulary', got ${String(obj.format)}`, 'json.format');
+      throw new FormatError(`expected 'gated.vocabulary', got ${describe(obj.format)}`, 'json.format');
     }
-    if (obj.version !== 1) throw new FormatError(`unsupported version ${String(obj.version)}`, 'json.version');
+    if (obj.version !== 1) throw new FormatError(`unsupported version ${describe(obj.version)}`, 'json.version');
     const rawSpecials = obj.specials;
     if (typeof rawSpecials !== 'object' || rawSpecials === null || Array.isArray(rawSpecials)) {
       throw new FormatError('expected an object', 'json.specials');
@@ -260,7 +265,7 @@ export class Vocabulary {
     for (const key of SPECIAL_NAMES) {
       const value: unknown = (rawSpecials as Record<string, unknown>)[key];
       if (value !== null && (typeof value !== 'string' || value.length === 0)) {
-        throw new FormatError(`expected a non-empty string or null, got ${String(value)}`, `json.specials.${key}`);
+        throw new FormatError(`expected a non-empty string or null, got ${describe(value)}`, `json.specials.${key}`);
       }
       specials[key] = value;
     }
@@ -272,12 +277,12 @@ export class Vocabulary {
     }
     for (let i = 0; i < ordered.length; i++) {
       if (tokens[i] !== ordered[i]) {
-        throw new FormatError(`expected special token '${ordered[i]}', got '${String(tokens[i])}'`, `json.tokens[${i}]`);
+        throw new FormatError(`expected special token '${ordered[i]}', got ${describe(tokens[i])}`, `json.tokens[${i}]`);
       }
     }
     const seen = new Set<string>();
     for (let i = 0; i < tokens.length; i++) {
-      if (seen.has(tokens[i] as string)) throw new FormatError(`duplicate token '${String(tokens[i])}'`, `json.tokens[${i}]`);
+      if (seen.has(tokens[i] as string)) throw new FormatError(`duplicate token ${describe(tokens[i])}`, `json.tokens[${i}]`);
       seen.add(tokens[i] as string);
     }
     return new Vocabulary(tokens.slice(ordered.length) as string[], specials);

@@ -7,6 +7,8 @@ export {
   type SamplingOptions, type SampleOptions,
 } from './sample.js';
 export {
-  generate, generateWithLogProbs, decoder,
-  type GenerateOptions, type Generation, type Strategy, type Decoder, type DecoderOptions, type DecodeMode,
+  generate, generateWithLogProbs, generateTokens, decoder,
+  type GenerateOptions, type Generation, type Strategy, type Decoder, type DecoderOptions, type DecodeMode, type GeneratedToken,
+  type TokenChoiceOptions,
 } from './generate.js';
+export type { StateBatch } from './states.js';

@@ -27,7 +27,7 @@ import { types } from 'node:util';
 
 import { ShapeError, ValueError } from '../errors.js';
 import { defaultRng, Rng } from '../random.js';
-import { describe } from '../validate.js';
+import { describe } from '../check.js';
 
 /** How {@link sample} shapes the distribution before drawing. */
 export interface SamplingOptions {

@@ -7,7 +7,7 @@
  * constructor of `args.x`, so a call whose arrays are all Float64Array runs entirely in float64
  * (the gradient checks rely on this). The public Backend (lib/backend/js.ts) uses Float32Array.
  */
-import type { SeqSizes } from '../backend/types.js';
+import type { SeqSizes } from '../ops/layout.js';
 
 /** The float arrays the JS kernels compute in. */
 export type FloatArray = Float32Array | Float64Array;
@@ -144,7 +144,7 @@ export function timeIndex(s: number, len: number, reverse: boolean): number {
 
 // ---- argument and result shapes of the generic kernels (the Backend types, over FloatArray) ----
 
-/** Arguments every cell's forward takes (see lib/backend/types.ts SeqForwardArgs). */
+/** Arguments every cell's forward takes (see lib/ops/cells.ts SeqForwardArgs). */
 export interface JsSeqForwardArgs<A extends FloatArray> extends SeqSizes {
   /** `[T, B, D]` */
   readonly x: A;

@@ -11,28 +11,20 @@
  *   [gates 3H (activated r, z, n) | hPrev H | hn H],
  *   hn = W_hn h_prev + b_hn (reset after) or r ⊙ h_prev (reset before).
  */
+import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
   type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
   allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, sigmoid,
   resolveLengths, timeIndex, transpose,
 } from './common.js';
 
-/** GruForwardArgs (lib/backend/types.ts) over any {@link FloatArray}. */
+/** GruForwardArgs (lib/ops/cells.ts) over any {@link FloatArray}. */
 export interface JsGruForwardArgs<A extends FloatArray> extends JsSeqForwardArgs<A> {
   /** Where the reset gate applies (see above). Default `true`. */
   readonly resetAfter?: boolean;
 }
 /** GruBackwardArgs over any {@link FloatArray}. */
 export type JsGruBackwardArgs<A extends FloatArray> = JsGruForwardArgs<A> & JsSeqBackwardExtra<A>;
-
-/** Offsets of the cache blocks, in floats, for `rows = T*B`. */
-function cacheLayout(rows: number, H: number) {
-  return {
-    gates: 0, // [rows, 3H]
-    hPrev: 3 * rows * H,
-    hn: 4 * rows * H,
-  };
-}
 
 /** Whole-sequence GRU forward. Returns `y`, `hN` and the cache (`5*T*B*H`; null when `keepCache` is false). */
 export function gruForward<A extends FloatArray>(
@@ -46,10 +38,10 @@ export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsS
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
   const G = 3 * H;
-  const L = cacheLayout(rows, H);
+  const L = cacheOffsets('gru', rows, H);
 
   const y = allocLike(x, rows * H);
-  const cache = args.keepCache === false ? null : allocLike(x, 5 * rows * H);
+  const cache = args.keepCache === false ? null : allocLike(x, cacheSize('gru', args));
 
   const xw = projectInputs(x, args.weightIh, args.biasIh, rows, D, G); // [T*B, 3H]
   const whhT = transpose(weightHh, G, H); // [H, 3H], packed once
@@ -117,7 +109,7 @@ export function gruBackward<A extends FloatArray>(args: JsGruBackwardArgs<A>): J
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
   const G = 3 * H;
-  const L = cacheLayout(rows, H);
+  const L = cacheOffsets('gru', rows, H);
 
   const dGx = allocLike(x, rows * G); // d(x_r, x_z, x_n), zero where masked
   const dGh = resetAfter ? allocLike(x, rows * G) : dGx; // d(h_r, h_z, h_n)

@@ -8,6 +8,7 @@
  * array type: with Float64Array inputs everything runs in float64 (gradient checks).
  * Cache: [yPrev O | h H | y O], each block [T*B, width] indexed by time t, masked rows zero.
  */
+import { jordanCacheOffsets, jordanCacheWidth } from '../ops/layout.js';
 import { type FloatArray, allocLike, copyOrZeros, resolveLengths, sigmoid, timeIndex } from './common.js';
 
 /** Hidden activation. */
@@ -89,7 +90,7 @@ export interface JsJordanGrads<A extends FloatArray> {
 
 /** Cache length `T*B*(2*O + H)`. */
 export function jordanCacheSize(s: JordanSizes): number {
-  return s.seqLen * s.batch * (2 * s.outputSize + s.hiddenSize);
+  return s.seqLen * s.batch * jordanCacheWidth(s.hiddenSize, s.outputSize);
 }
 
 function actOut(v: number, a: JordanOutputActivation): number {
@@ -110,8 +111,7 @@ export function jordanForward<A extends FloatArray>(args: JsJordanForwardArgs<A>
   const y = allocLike(x, rows * O);
   const h = allocLike(x, rows * H);
   const cache = args.keepCache === false ? null : allocLike(x, jordanCacheSize(args));
-  const hOff = rows * O;
-  const yOff = rows * (O + H);
+  const { h: hOff, y: yOff } = jordanCacheOffsets(rows, H, O);
   const yr = copyOrZeros(x, args.y0, B * O); // the fed-back output [B, O]
   const hs = allocLike(x, H);
   for (let s = 0; s < T; s++) {
@@ -151,8 +151,7 @@ export function jordanBackward<A extends FloatArray>(args: JsJordanBackwardArgs<
   const reverse = args.reverse ?? false;
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
-  const hOff = rows * O;
-  const yOff = rows * (O + H);
+  const { h: hOff, y: yOff } = jordanCacheOffsets(rows, H, O);
   const dx = allocLike(x, rows * D);
   const dWeightIh = allocLike(x, H * D);
   const dWeightHy = allocLike(x, H * O);

@@ -10,6 +10,7 @@
  * Cache (native/cells.h), blocks of [T*B, width] indexed by time t, masked rows zero:
  *   [gates 4H (activated i, f, g, o) | hPrev H | cPrev H | c H | tanh(c) H]
  */
+import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
   type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
   allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, sigmoid,
@@ -41,17 +42,6 @@ export interface JsLstmGrads<A extends FloatArray> extends JsSeqGrads<A> {
   readonly dWeightPeephole: A | null;
 }
 
-/** Offsets of the cache blocks, in floats, for `rows = T*B`. */
-function cacheLayout(rows: number, H: number) {
-  return {
-    gates: 0, // [rows, 4H]
-    hPrev: 4 * rows * H,
-    cPrev: 5 * rows * H,
-    c: 6 * rows * H,
-    tanhC: 7 * rows * H,
-  };
-}
-
 /** Whole-sequence LSTM forward. Returns `y`, `hN`, `cN` and the cache (`8*T*B*H`; null when `keepCache` is false). */
 export function lstmForward<A extends FloatArray>(
   args: JsLstmForwardArgs<A> & { readonly keepCache: false },
@@ -63,10 +53,10 @@ export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): J
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
   const G = 4 * H;
-  const L = cacheLayout(rows, H);
+  const L = cacheOffsets('lstm', rows, H);
 
   const y = allocLike(x, rows * H);
-  const cache = args.keepCache === false ? null : allocLike(x, 8 * rows * H);
+  const cache = args.keepCache === false ? null : allocLike(x, cacheSize('lstm', args));
 
   const xw = projectInputs(x, args.weightIh, args.biasIh, rows, D, G); // [T*B, 4H]
   const whhT = transpose(weightHh, G, H); // [H, 4H], packed once
@@ -124,7 +114,7 @@ export function lstmBackward<A extends FloatArray>(args: JsLstmBackwardArgs<A>):
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
   const G = 4 * H;
-  const L = cacheLayout(rows, H);
+  const L = cacheOffsets('lstm', rows, H);
 
   const dG = allocLike(x, rows * G); // d(pre-activations) (i, f, g, o), zero where masked
   const dGStep = allocLike(x, B * G);

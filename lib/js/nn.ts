@@ -1,7 +1,8 @@
 /**
- * The pure-TS twins of native/nn.h (linear and embedding, forward and backward): the reference the
- * native kernels are tested against and the `'js'` backend of lib/nn/kernels.ts. Arguments are
- * trusted (lib/nn/kernels.ts validated them). Generic over the float array type like the cell
+ * The pure-TS twins of native/nn.h (linear and embedding) and native/norm.h (layer normalization),
+ * forward and backward: the reference the
+ * native kernels are tested against and the `'js'` backend of lib/ops/nn.ts. Arguments are
+ * trusted (lib/ops/nn.ts validated them). Generic over the float array type like the cell
  * kernels (./common.ts): Float64Array arrays compute in float64.
  * Reductions run in the native kernels' order: bias gradients and the embedding scatter add rows in
  * increasing row order.
@@ -69,5 +70,64 @@ export function embeddingBackward<A extends FloatArray>(
     const dst = id * dim;
     const src = n * dim;
     for (let e = 0; e < dim; e++) dWeight[dst + e] += dy[src + e];
+  }
+}
+
+/**
+ * Layer normalization over the last dimension (native/norm.h): per row, mean and biased variance in
+ * double, `rstd = 1/sqrt(var + eps)`, `y = (x - mean) * rstd * gamma + beta` (no gamma/beta: 1 and 0).
+ * y [N, F], mean and rstd [N] are overwritten.
+ */
+export function layerNormForward<A extends FloatArray>(
+  x: A, gamma: A | null, beta: A | null, rows: number, features: number, eps: number, y: A, mean: A, rstd: A,
+): void {
+  const F = features;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let f = 0; f < F; f++) sum += x[r * F + f];
+    const m = F > 0 ? sum / F : 0;
+    let sq = 0;
+    for (let f = 0; f < F; f++) sq += (x[r * F + f] - m) ** 2;
+    mean[r] = m;
+    rstd[r] = 1 / Math.sqrt((F > 0 ? sq / F : 0) + eps);
+    const mr = mean[r];
+    const rs = rstd[r];
+    for (let f = 0; f < F; f++) {
+      const xhat = (x[r * F + f] - mr) * rs;
+      y[r * F + f] = xhat * (gamma ? gamma[f] : 1) + (beta ? beta[f] : 0);
+    }
+  }
+}
+
+/**
+ * Gradients of {@link layerNormForward} from dy [N, F] (native/norm.h): dx is overwritten; dGamma
+ * and dBeta [F] are ADDED to (rows in order), skipped when null.
+ */
+export function layerNormBackward<A extends FloatArray>(
+  x: A, gamma: A | null, mean: A, rstd: A, dy: A, rows: number, features: number, dx: A, dGamma: A | null, dBeta: A | null,
+): void {
+  const F = features;
+  for (let r = 0; r < rows; r++) {
+    const m = mean[r];
+    const rs = rstd[r];
+    let sg = 0;
+    let sgx = 0;
+    for (let f = 0; f < F; f++) {
+      const i = r * F + f;
+      const xhat = (x[i] - m) * rs;
+      const g = gamma ? dy[i] * gamma[f] : dy[i];
+      sg += g;
+      sgx += g * xhat;
+      if (dGamma) dGamma[f] += dy[i] * xhat;
+      if (dBeta) dBeta[f] += dy[i];
+    }
+    const mg = F > 0 ? sg / F : 0;
+    const mgx = F > 0 ? sgx / F : 0;
+    for (let f = 0; f < F; f++) {
+      const i = r * F + f;
+      const xhat = (x[i] - m) * rs;
+      const g = gamma ? dy[i] * gamma[f] : dy[i];
+      dx[i] = rs * (g - mg - xhat * mgx);
+    }
   }
 }

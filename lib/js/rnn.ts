@@ -5,17 +5,17 @@
  *
  * Cache (native/cells.h): [hPrev H | hNew H], each block [T*B, H] indexed by time t, masked rows zero.
  */
-import type { RnnNonlinearity } from '../backend/types.js';
+import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
   type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
   allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, relu,
   resolveLengths, timeIndex, transpose,
 } from './common.js';
 
-/** RnnForwardArgs (lib/backend/types.ts) over any {@link FloatArray}. */
+/** RnnForwardArgs (lib/ops/cells.ts) over any {@link FloatArray}. */
 export interface JsRnnForwardArgs<A extends FloatArray> extends JsSeqForwardArgs<A> {
   /** Default `'tanh'`. */
-  readonly nonlinearity?: RnnNonlinearity;
+  readonly nonlinearity?: 'tanh' | 'relu';
 }
 /** RnnBackwardArgs over any {@link FloatArray}. */
 export type JsRnnBackwardArgs<A extends FloatArray> = JsRnnForwardArgs<A> & JsSeqBackwardExtra<A>;
@@ -33,9 +33,8 @@ export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsS
   const rows = T * B;
 
   const y = allocLike(x, rows * H);
-  const cache = args.keepCache === false ? null : allocLike(x, 2 * rows * H);
-  const hPrevOff = 0;
-  const hNewOff = rows * H;
+  const cache = args.keepCache === false ? null : allocLike(x, cacheSize('rnn', args));
+  const { hPrev: hPrevOff, hNew: hNewOff } = cacheOffsets('rnn', rows, H);
 
   const xw = projectInputs(x, args.weightIh, args.biasIh, rows, D, H); // [T*B, H]
   const whhT = transpose(weightHh, H, H); // [H, H], packed once
@@ -74,8 +73,7 @@ export function rnnBackward<A extends FloatArray>(args: JsRnnBackwardArgs<A>): J
   const reverse = args.reverse ?? false;
   const lengths = resolveLengths(args.lengths, B, T);
   const rows = T * B;
-  const hPrevOff = 0;
-  const hNewOff = rows * H;
+  const { hPrev: hPrevOff, hNew: hNewOff } = cacheOffsets('rnn', rows, H);
 
   const dG = allocLike(x, rows * H); // d(pre-activation) for every (t, b), zero where masked
   const dGStep = allocLike(x, B * H); // this step's rows of dG, batch-indexed

@@ -3,11 +3,11 @@
  * or on a Vector) and `dropout`. Each runs one kernel call per batch (lib/nn/kernels.ts), through
  * the kernels' `...Async` twins: with the native backend the work runs on a libuv worker thread.
  */
+import { allocF32, boolOr, describe, finite, oneOf, options as checkOptions, positiveInt, product, rate } from '../check.js';
 import { ValueError } from '../errors.js';
-import { nnKernels } from '../nn/kernels.js';
+import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from '../ops/nn.js';
 import type { Rng } from '../random.js';
-import { describe } from '../validate.js';
-import { boolOr, checkBuilt, checkInput, checkRebuild, oneOf, optionsObject, positiveInt, rate } from './checks.js';
+import { checkBuilt, checkInput, checkRebuild } from './checks.js';
 import { glorotUniform } from './init.js';
 import { type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter } from './layer.js';
 import { rowsOf, type Sequence, type Tokens, type Value, type Vector, withData } from './values.js';
@@ -35,6 +35,8 @@ export interface EmbeddingOptions {
 }
 
 class EmbeddingLayer implements Layer<TokenKinds> {
+  readonly state = null;
+  readonly causal = true;
   readonly kinds: TokenKinds = { tokens: 'sequence' };
   readonly type = 'embedding';
   private readonly vocabSize: number;
@@ -44,7 +46,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   private inputFeatures = -1;
 
   constructor(options: EmbeddingOptions) {
-    const o = optionsObject(options, 'options');
+    const o = checkOptions(options, ['vocabSize', 'dim', 'paddingIndex'], 'options', '');
     this.vocabSize = positiveInt(o.vocabSize, 'vocabSize');
     this.dim = positiveInt(o.dim, 'dim');
     const p = o.paddingIndex;
@@ -62,7 +64,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     return { outputFeatures: this.dim, parameters: [{ name: 'weight', shape: [this.vocabSize, this.dim] }] };
   }
 
-  build(inputFeatures: number, rng: Rng): number {
+  build(inputFeatures: number, rng: Rng | null): number {
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'embedding');
       return this.dim;
@@ -71,7 +73,8 @@ class EmbeddingLayer implements Layer<TokenKinds> {
       throw new ValueError(`expected at least the input's vocabulary size (${inputFeatures}), got ${this.vocabSize}`, 'vocabSize');
     }
     // Normal(0, 1) like nn.Embedding; the padding row starts (and stays) zero.
-    const w = rng.normalArray(this.vocabSize * this.dim);
+    const w = allocF32(product('vocabSize', [['vocabSize', this.vocabSize], ['dim', this.dim]]), 'vocabSize');
+    if (rng) w.set(rng.normalArray(w.length));
     if (this.paddingIndex >= 0) w.fill(0, this.paddingIndex * this.dim, (this.paddingIndex + 1) * this.dim);
     this.weight = parameter('weight', w, [this.vocabSize, this.dim]);
     this.inputFeatures = inputFeatures;
@@ -92,10 +95,10 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     const t = x as Tokens;
     const w = this.weight as Parameter;
     const base = { vocabSize: this.vocabSize, dim: this.dim, paddingIndex: this.paddingIndex };
-    const data = await nnKernels.embeddingForwardAsync({ ...base, ids: t.ids, weight: w.value }, { backend: ctx.backend });
+    const data = await embeddingForward.async({ ...base, ids: t.ids, weight: w.value }, { backend: ctx.backend });
     const y: Sequence = { kind: 'sequence', data, seqLen: t.seqLen, batch: t.batch, features: this.dim, lengths: t.lengths };
     return step(y, async (dy) => {
-      await nnKernels.embeddingBackwardAsync({ ...base, ids: t.ids, dy, dWeight: w.grad }, { backend: ctx.backend });
+      await embeddingBackward.async({ ...base, ids: t.ids, dy, dWeight: w.grad }, { backend: ctx.backend });
       return null;
     });
   }
@@ -116,13 +119,15 @@ export interface OneHotOptions {
 }
 
 class OneHotLayer implements Layer<TokenKinds> {
+  readonly state = null;
+  readonly causal = true;
   readonly kinds: TokenKinds = { tokens: 'sequence' };
   readonly type = 'oneHot';
   private readonly vocabSize: number;
   private inputFeatures = -1;
 
   constructor(options: OneHotOptions) {
-    this.vocabSize = positiveInt(optionsObject(options, 'options').vocabSize, 'vocabSize');
+    this.vocabSize = positiveInt(checkOptions(options, ['vocabSize'], 'options', '').vocabSize, 'vocabSize');
   }
 
   get config(): LayerConfig {
@@ -153,7 +158,7 @@ class OneHotLayer implements Layer<TokenKinds> {
     checkInput(x, ['tokens'], 0, 'oneHot');
     const t = x as Tokens;
     const V = this.vocabSize;
-    const data = new Float32Array(t.ids.length * V);
+    const data = allocF32(product('vocabSize', [['seqLen*batch', t.ids.length], ['vocabSize', V]]), 'vocabSize');
     for (let n = 0; n < t.ids.length; n++) {
       const id = t.ids[n];
       if (!(id >= 0 && id < V)) throw new ValueError(`ids[${n}] = ${id} is outside [0, vocabSize = ${V})`, 'ids');
@@ -203,6 +208,8 @@ function activationGrad(a: Activation, y: Float32Array, dy: Float32Array): Float
 }
 
 class DenseLayer implements Layer<SameKinds> {
+  readonly state = null;
+  readonly causal = true;
   readonly kinds: SameKinds = { sequence: 'sequence', vector: 'vector' };
   readonly type = 'dense';
   private readonly units: number;
@@ -213,7 +220,7 @@ class DenseLayer implements Layer<SameKinds> {
   private inputFeatures = -1;
 
   constructor(options: DenseOptions) {
-    const o = optionsObject(options, 'options');
+    const o = checkOptions(options, ['units', 'activation', 'useBias'], 'options', '');
     this.units = positiveInt(o.units, 'units');
     this.activation = oneOf(o.activation, ['linear', 'tanh', 'relu', 'sigmoid'] as const, 'linear', 'activation');
     this.useBias = boolOr(o.useBias, true, 'useBias');
@@ -229,13 +236,13 @@ class DenseLayer implements Layer<SameKinds> {
     return { outputFeatures: this.units, parameters };
   }
 
-  build(inputFeatures: number, rng: Rng): number {
+  build(inputFeatures: number, rng: Rng | null): number {
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'dense');
       return this.units;
     }
     const w = new Float32Array(this.units * inputFeatures);
-    glorotUniform(rng, w, 0, this.units, inputFeatures, inputFeatures, this.units);
+    if (rng) glorotUniform(rng, w, 0, this.units, inputFeatures, inputFeatures, this.units);
     this.weight = parameter('weight', w, [this.units, inputFeatures]);
     this.bias = this.useBias ? parameter('bias', new Float32Array(this.units), [this.units]) : null;
     this.inputFeatures = inputFeatures;
@@ -258,11 +265,11 @@ class DenseLayer implements Layer<SameKinds> {
     const b = this.bias;
     const sizes = { rows: rowsOf(v), inFeatures: this.inputFeatures, outFeatures: this.units };
     const backend = { backend: ctx.backend };
-    const y = await nnKernels.linearForwardAsync({ ...sizes, x: v.data, weight: w.value, bias: b?.value ?? null }, backend);
+    const y = await linearForward.async({ ...sizes, x: v.data, weight: w.value, bias: b?.value ?? null }, backend);
     activate(this.activation, y);
     return step(withData(v, y, this.units), async (dy) => {
       const dz = activationGrad(this.activation, y, dy);
-      return nnKernels.linearBackwardAsync({ ...sizes, x: v.data, weight: w.value, dy: dz, dWeight: w.grad, dBias: b?.grad ?? null }, backend);
+      return linearBackward.async({ ...sizes, x: v.data, weight: w.value, dy: dz, dWeight: w.grad, dBias: b?.grad ?? null }, backend);
     });
   }
 }
@@ -303,13 +310,15 @@ export function applyMask(a: Float32Array, mask: Float32Array): Float32Array {
 }
 
 class DropoutLayer implements Layer<SameKinds> {
+  readonly state = null;
+  readonly causal = true;
   readonly kinds: SameKinds = { sequence: 'sequence', vector: 'vector' };
   readonly type = 'dropout';
   private readonly rate: number;
   private inputFeatures = -1;
 
   constructor(options: DropoutOptions) {
-    const o = optionsObject(options, 'options');
+    const o = checkOptions(options, ['rate'], 'options', '');
     if (o.rate === undefined) throw new ValueError('expected a number in [0, 1), got undefined', 'rate');
     this.rate = rate(o.rate, 'rate');
   }
@@ -347,4 +356,84 @@ class DropoutLayer implements Layer<SameKinds> {
 /** Inverted dropout (training only; identity at evaluation), masks from the forward context's rng. */
 export function dropout(options: DropoutOptions): Layer<SameKinds> {
   return new DropoutLayer(options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// layerNorm
+
+/** Options of {@link layerNorm}. */
+export interface LayerNormOptions {
+  /** Added to the variance, in (0, 1]. Default: 1e-5 (PyTorch's). */
+  readonly eps?: number;
+  /** Learn a scale `weight [F]` (ones) and a shift `bias [F]` (zeros), as PyTorch's `elementwise_affine`. Default: true. */
+  readonly elementwiseAffine?: boolean;
+}
+
+class LayerNormLayer implements Layer<SameKinds> {
+  readonly state = null;
+  readonly causal = true;
+  readonly kinds: SameKinds = { sequence: 'sequence', vector: 'vector' };
+  readonly type = 'layerNorm';
+  private readonly eps: number;
+  private readonly affine: boolean;
+  private weight: Parameter | null = null;
+  private bias: Parameter | null = null;
+  private inputFeatures = -1;
+
+  constructor(options: LayerNormOptions) {
+    const o = checkOptions(options, ['eps', 'elementwiseAffine'], 'options', '');
+    this.eps = finite(o.eps, 'eps', { lo: 0, hi: 1, loOpen: true }, 1e-5);
+    this.affine = boolOr(o.elementwiseAffine, true, 'elementwiseAffine');
+  }
+
+  get config(): LayerConfig {
+    return { eps: this.eps, elementwiseAffine: this.affine };
+  }
+
+  plan(inputFeatures: number): LayerPlan {
+    return { outputFeatures: inputFeatures, parameters: this.affine ? [{ name: 'weight', shape: [inputFeatures] }, { name: 'bias', shape: [inputFeatures] }] : [] };
+  }
+
+  build(inputFeatures: number): number {
+    if (this.inputFeatures >= 0) {
+      checkRebuild(this.inputFeatures, inputFeatures, 'layerNorm');
+      return inputFeatures;
+    }
+    if (this.affine) {
+      // Ones and zeros, as nn.LayerNorm (no random draw).
+      this.weight = parameter('weight', new Float32Array(inputFeatures).fill(1), [inputFeatures]);
+      this.bias = parameter('bias', new Float32Array(inputFeatures), [inputFeatures]);
+    }
+    this.inputFeatures = inputFeatures;
+    return inputFeatures;
+  }
+
+  parameters(): readonly Parameter[] {
+    return [this.weight, this.bias].filter((p): p is Parameter => p !== null);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad.fill(0);
+  }
+
+  async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkBuilt(this.inputFeatures >= 0, 'layerNorm');
+    checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'layerNorm');
+    const v = x as Sequence | Vector;
+    const o = { backend: ctx.backend };
+    const base = { x: v.data, rows: rowsOf(v), features: this.inputFeatures, weight: this.weight?.value ?? null };
+    const f = await layerNormForward.async({ ...base, bias: this.bias?.value ?? null, eps: this.eps }, o);
+    return step(withData(v, f.y, this.inputFeatures), (dy) => layerNormBackward.async({
+      ...base, mean: f.mean, rstd: f.rstd, dy, dWeight: this.weight?.grad ?? null, dBias: this.bias?.grad ?? null,
+    }, o));
+  }
+}
+
+/**
+ * Layer normalization over each step's (or row's) features, as PyTorch's `nn.LayerNorm(features)`:
+ * `(x - mean) / sqrt(var + eps) * weight + bias`. Sequence -> Sequence, Vector -> Vector.
+ * Parameters: `weight [F]` (ones), `bias [F]` (zeros), unless `elementwiseAffine: false`.
+ */
+export function layerNorm(options: LayerNormOptions = {}): Layer<SameKinds> {
+  return new LayerNormLayer(options);
 }

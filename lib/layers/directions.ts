@@ -3,7 +3,8 @@
  * lib/layers/jordan.ts), per row of H features (hidden units, or a Jordan layer's outputs): the two
  * directions' halves, the merge modes and their gradients, and `[B, K*H]` <-> `[K, B, H]` states.
  */
-import type { MergeMode } from './recurrent.js';
+/** How the two directions of a bidirectional layer's output are combined. */
+export type MergeMode = 'concat' | 'sum' | 'mean';
 
 /** `[rows, 2H]` from two `[rows, H]` (forward first). */
 export function concatHalves(a: Float32Array, b: Float32Array, rows: number, H: number): Float32Array {

@@ -5,8 +5,9 @@
 export { tokens, sequence, vector, type Kind, type Tokens, type Sequence, type Vector, type Value, type ValueOf, type TokensInit, type SequenceInit, type VectorInit } from './values.js';
 export type { Layer, LayerStep, Parameter, ForwardContext, RecurrentState, KindMap, JsonValue, LayerConfig, LayerPlan } from './layer.js';
 export {
-  embedding, oneHot, dense, dropout,
-  type EmbeddingOptions, type OneHotOptions, type DenseOptions, type DropoutOptions, type Activation, type SameKinds, type TokenKinds,
+  embedding, oneHot, dense, dropout, layerNorm,
+  type EmbeddingOptions, type OneHotOptions, type DenseOptions, type DropoutOptions, type LayerNormOptions, type Activation, type SameKinds,
+  type TokenKinds,
 } from './basic.js';
 export {
   rnn, lstm, gru,

@@ -1,14 +1,19 @@
 /**
- * The layer abstraction. A layer owns its weights (created once by {@link Layer.build}) and runs a
+ * The layer contract. A layer owns its weights (created once by {@link Layer.build}) and runs a
  * whole batch per call: `forward` returns the output and a `backward` closure (the tape) that takes
  * the output's gradient, ADDS the parameters' gradients into their `grad` arrays (so a layer used
  * twice, or called twice before a step, accumulates; {@link Layer.zeroGrad} resets them) and returns
  * the input's gradient (null for token ids, which have none).
  *
- * Forward and backward are async: the recurrent layers run the ops' `...Async` variants, so with the
- * native backend the event loop keeps running during training.
+ * A layer declares what it is, so that models, streaming and decoding never guess from type names:
+ * its {@link Layer.state} (what it carries from call to call: rows, width, a cell part), whether it is
+ * {@link Layer.causal} (its output at step t depends on steps <= t only, so it can run step by step),
+ * and its {@link Layer.config} with every default filled in (what a model file saves).
+ *
+ * Forward and backward are async: the layers run the ops' async forms, so with the native backend
+ * the event loop keeps running during training.
  */
-import type { BackendName } from '../backend/types.js';
+import type { BackendName } from '../backend/index.js';
 import type { Rng } from '../random.js';
 import type { Kind, Value } from './values.js';
 
@@ -37,6 +42,25 @@ export interface ForwardContext {
    * `returnState`: stateful training and streaming carry it into the next call. Default: false.
    */
   readonly keepState?: boolean;
+  /**
+   * Whether backward will be called. `false` (inference: predict, evaluate, sessions, decoding) lets
+   * layers skip what only backward needs (the recurrent caches); the step's `backward` then throws.
+   * Default: true.
+   */
+  readonly backward?: boolean;
+}
+
+/**
+ * What a stateful layer carries from call to call (its {@link RecurrentState}): `rows` state rows per
+ * sequence (numLayers * numDirections), each `width` floats, and a cell part `c` of the same shape
+ * when `cell` (LSTM). `input`: the layer takes its initial state from its input (one-to-many,
+ * `stateInput`), so it cannot be given one or stream.
+ */
+export interface StateSpec {
+  readonly rows: number;
+  readonly width: number;
+  readonly cell: boolean;
+  readonly input: boolean;
 }
 
 /**
@@ -76,8 +100,19 @@ export type KindMap = { readonly [K in Kind]?: Kind };
 export interface Layer<M extends KindMap = KindMap> {
   /** The accepted input kinds and the output kind of each (also checked at run time). */
   readonly kinds: M;
-  /** What the layer is (`'dense'`, `'lstm'`, ...). */
+  /** What the layer is (`'dense'`, `'lstm'`, ...): its key in the layer registry (lib/layers/registry.ts). */
   readonly type: string;
+  /**
+   * What the layer carries between calls (a recurrent layer), or null: it acts on each call alone.
+   * Optional so that a user's own layer still fits; undefined means unknown (decoding then
+   * recomputes the whole prefix for it).
+   */
+  readonly state?: StateSpec | null;
+  /**
+   * Whether the output at step t depends only on steps <= t (false: a bidirectional layer), so that
+   * the layer can stream and generate step by step. Default (undefined): true.
+   */
+  readonly causal?: boolean;
   /**
    * The construction options with every default filled in, as plain JSON: the factory of `type`
    * given this object makes an equal layer (what lib/models/serialize.ts saves). Optional so that a
@@ -92,10 +127,11 @@ export interface Layer<M extends KindMap = KindMap> {
   plan?(inputFeatures: number): LayerPlan;
   /**
    * Creates the weights for `inputFeatures` input features (for Tokens: the input's vocabulary
-   * size) from `rng`, once; returns the output features. A second call with the same size does
-   * nothing; with another size it throws a ValueError.
+   * size), once, initialized from `rng` (null: left at zero, for a loader that fills them next);
+   * returns the output features. A second call with the same size does nothing; with another size it
+   * throws a ValueError.
    */
-  build(inputFeatures: number, rng: Rng): number;
+  build(inputFeatures: number, rng: Rng | null): number;
   /** The trainable arrays, in PyTorch `state_dict` order (empty before build). */
   parameters(): readonly Parameter[];
   /** Sets every parameter's gradient to zero. */

@@ -11,7 +11,7 @@
 import { types } from 'node:util';
 
 import { ShapeError, ValueError } from '../errors.js';
-import { checkSize, describe } from '../validate.js';
+import { checkSize, describe, tokenIds } from '../check.js';
 
 /** The kinds of value a layer takes or gives. */
 export type Kind = 'tokens' | 'sequence' | 'vector';
@@ -60,6 +60,27 @@ export type Value = Tokens | Sequence | Vector;
 
 /** The value type of a kind. */
 export type ValueOf<K extends Kind> = K extends 'tokens' ? Tokens : K extends 'sequence' ? Sequence : Vector;
+
+/**
+ * What a model takes: one value of a kind, or several named ones (an encoder-decoder takes
+ * `{ source: 'tokens', target: 'tokens' }`).
+ */
+export type Inputs = Kind | { readonly [name: string]: Kind };
+
+/** The input value(s) of `In`: a value, or an object of values by name. */
+export type InputOf<In extends Inputs> = In extends Kind ? ValueOf<In> : { readonly [K in keyof In]: In[K] extends Kind ? ValueOf<In[K]> : never };
+
+/** The values of an input (one, or each named one in key order) with their names (`x`, `x.source`). */
+export function inputValues(x: unknown, name = 'x'): { readonly name: string; readonly value: Value }[] {
+  if (typeof x !== 'object' || x === null) throw new ValueError(`expected a value or an object of values, got ${describe(x)}`, name);
+  if (typeof (x as { kind?: unknown }).kind === 'string') return [{ name, value: x as Value }];
+  return Object.entries(x as Record<string, Value>).map(([k, v]) => ({ name: `${name}.${k}`, value: v }));
+}
+
+/** The batch size of an input (its first value's). */
+export function batchOf(x: unknown): number {
+  return inputValues(x)[0]?.value.batch ?? 0;
+}
 
 function checkLengths(lengths: unknown, batch: number, seqLen: number, name: string): Int32Array | null {
   if (lengths === undefined || lengths === null) return null;
@@ -149,6 +170,35 @@ export function vector(init: VectorInit): Vector {
   const features = checkSize(init.features, 'features');
   const data = checkData(init.data, batch * features, `batch*features = ${batch}*${features}`, 'data');
   return { kind: 'vector', data, batch, features };
+}
+
+/**
+ * `x` checked as a whole value of `kind` with `features` features (for Tokens: ids in
+ * [0, features)): the tag, the sizes, the array types and lengths, the lengths. A raw object built
+ * by hand (not by {@link tokens}, {@link sequence}, {@link vector}) gets the same checks; errors
+ * name `${name}.<field>`.
+ */
+export function checkValue(x: unknown, kind: Kind, features: number, name: string): Value {
+  if (typeof x !== 'object' || x === null) throw new ValueError(`the model expects a ${kind}, got ${describe(x)}`, name);
+  const v = x as Partial<Record<string, unknown>>;
+  if (v.kind !== kind) throw new ValueError(`the model expects a ${kind}, got ${typeof v.kind === 'string' ? `a ${v.kind}` : describe(x)}`, name);
+  const batch = checkSize(v.batch, `${name}.batch`);
+  if (kind === 'vector') {
+    if (v.features !== features) throw new ValueError(`expected ${features} features, got ${describe(v.features)}`, `${name}.features`);
+    checkData(v.data, batch * features, `batch*features = ${batch}*${features}`, `${name}.data`);
+    return x as Vector;
+  }
+  const seqLen = checkSize(v.seqLen, `${name}.seqLen`);
+  checkLengths(v.lengths, batch, seqLen, `${name}.lengths`);
+  if (kind === 'sequence') {
+    if (v.features !== features) throw new ValueError(`expected ${features} features, got ${describe(v.features)}`, `${name}.features`);
+    checkData(v.data, seqLen * batch * features, `seqLen*batch*features = ${seqLen}*${batch}*${features}`, `${name}.data`);
+    return x as Sequence;
+  }
+  if (!types.isInt32Array(v.ids)) throw new ValueError(`expected an Int32Array, got ${describe(v.ids)}`, `${name}.ids`);
+  if (v.ids.length !== seqLen * batch) throw new ShapeError(`expected length ${seqLen * batch} (seqLen*batch = ${seqLen}*${batch}), got ${v.ids.length}`, `${name}.ids`);
+  tokenIds(v.ids, features, `${name}.ids`);
+  return x as Tokens;
 }
 
 /** The float data of a Sequence or Vector with the same shape and new data (internal helper of the layers). */

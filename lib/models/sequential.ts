@@ -1,11 +1,12 @@
 /**
- * `sequential`: a chain of layers with the kinds of its input and output tracked by the compiler.
+ * `sequential`: a chain of layers with the kinds of its input and output tracked by the compiler,
+ * one implementation of the model contract (lib/models/model.ts).
  *
  *   const model = sequential(input.tokens({ vocabSize: 50 }))
  *     .add(embedding({ vocabSize: 50, dim: 16 }))
  *     .add(lstm({ hiddenSize: 32, returnSequences: false }))
  *     .add(dense({ units: 2 }))
- *     .build({ seed: 1 });                       // Model<'tokens', 'vector'>
+ *     .build({ seed: 1 });                       // SequentialModel<'tokens', 'vector'>
  *   const { y, backward } = await model.forward(tokens(padBatch(seqs)), { training: true });
  *
  * `.add` accepts only a layer that takes the current output kind: `lstm` after
@@ -14,126 +15,45 @@
  * checks run at run time (ValueError naming the layer's position) for JavaScript callers.
  *
  * Parameter names are PyTorch nn.Sequential `state_dict` names: `'<index>.<name>'` (`'0.weight'`,
- * `'1.weight_ih_l0'`), or `'<layer name>.<name>'` when `.add(layer, name)` names the layer.
+ * `'1.weight_ih_l0'`), or `'<layer name>.<name>'` when `.add(layer, name)` names the layer. States
+ * are keyed by layer position.
+ *
+ * `forward` owns what it hands to the kernels: it copies the input value (so a caller may change or
+ * transfer its arrays while the call runs) and refuses non-finite input.
  */
-import type { BackendName } from '../backend/types.js';
+import { type BackendName, defaultBackendName } from '../backend/index.js';
+import { allFinite, backendName, describe, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
-import { checkInput, positiveInt } from '../layers/checks.js';
-import type { KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
-import type { Kind, Value, ValueOf } from '../layers/values.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
+import type { ForwardContext, KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
+import { checkValue, type InputOf, type Kind, type Value, type ValueOf } from '../layers/values.js';
 import { Rng } from '../random.js';
 import {
   type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
 } from '../train/fit.js';
-import { describe } from '../validate.js';
 import { weightsLock } from './guard.js';
-import { saveModelAsync } from './serialize.js';
+import type { InputSpec, InputSpecOf, Model, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
+import { saveModelAsync } from './save.js';
+import { SEQUENTIAL_FORMAT, SEQUENTIAL_FORMAT_VERSION, type SequentialDescription } from './sequential-format.js';
 
-/** The description of a model's input. */
-export interface InputSpec<K extends Kind> {
-  /** The input's kind. */
-  readonly kind: K;
-  /** Features per step or row (for Tokens: the vocabulary size, ids in [0, vocabSize)). */
-  readonly features: number;
-}
-
-/** Options of {@link input}.tokens. */
-export interface TokensInputOptions {
-  /** Ids are in [0, vocabSize). Required. */
-  readonly vocabSize: number;
-}
-/** Options of {@link input}.sequence and {@link input}.vector. */
-export interface FloatInputOptions {
-  /** Features per step (Sequence) or per row (Vector). Required. */
-  readonly features: number;
-}
-
-/** The input specs a model starts from. */
-export const input = {
-  /** Token ids (a {@link Tokens} value), each in [0, vocabSize). */
-  tokens(options: TokensInputOptions): InputSpec<'tokens'> {
-    return { kind: 'tokens', features: positiveInt(options?.vocabSize, 'vocabSize') };
-  },
-  /** Float feature sequences (a {@link Sequence} value). */
-  sequence(options: FloatInputOptions): InputSpec<'sequence'> {
-    return { kind: 'sequence', features: positiveInt(options?.features, 'features') };
-  },
-  /** One float feature row per example (a {@link Vector} value). */
-  vector(options: FloatInputOptions): InputSpec<'vector'> {
-    return { kind: 'vector', features: positiveInt(options?.features, 'features') };
-  },
-} as const;
+export { input, type InputSpec, type ModelForwardOptions, type ModelStep, type TokensInputOptions, type FloatInputOptions } from './model.js';
 
 /** Options of {@link SequentialBuilder.build}. */
 export interface BuildOptions {
   /** Seed of the model's generator: weights are initialized from it, dropout masks from a stream split off it. Default: 0. */
   readonly seed?: number;
-  /** Which kernels run the layers. Default: `'native'`. */
+  /** Which kernels run the model. Default: the process default at each call (`setDefaultBackend`). */
   readonly backend?: BackendName;
 }
 
-/** Options of {@link Model.forward}. */
-export interface ModelForwardOptions {
-  /** Training mode (dropout active). Default: false. */
-  readonly training?: boolean;
-  /** Generator for dropout masks. Default: the model's own (seeded by `build`). */
-  readonly rng?: Rng;
-  /** Initial states of recurrent layers, by layer position. Default: zeros. */
-  readonly initialStates?: ReadonlyMap<number, RecurrentState>;
-  /** Give every recurrent layer's final state in `states`, not only those built with `returnState`. Default: false. */
-  readonly keepStates?: boolean;
-}
-
-/** What {@link Model.forward} gives. */
-export interface ModelStep<Out extends Kind> {
-  /** The output. */
-  readonly y: ValueOf<Out>;
-  /** Final states of the recurrent layers built with `returnState: true` (every one with `keepStates`), by layer position. */
-  readonly states: ReadonlyMap<number, RecurrentState>;
-  /**
-   * Back through the whole model from the output's gradient (`dy` in `y`'s data layout): adds every
-   * parameter's gradient; resolves to the input's gradient (null for Tokens).
-   */
-  backward(dy: Float32Array): Promise<Float32Array | null>;
-}
-
-/** A built model taking `In` values and giving `Out` values. */
-export interface Model<In extends Kind, Out extends Kind> {
-  /** The input's kind. */
-  readonly inputKind: In;
-  /** The output's kind. */
-  readonly outputKind: Out;
-  /** Features of the output (per step or per row). */
-  readonly outputFeatures: number;
+/** A built sequential model: the model contract plus its layers. */
+export interface SequentialModel<In extends Kind, Out extends Kind> extends Model<In, Out> {
   /** The layers, in order. */
   readonly layers: readonly Layer[];
-  /** The input spec the model was started from. */
-  readonly input: InputSpec<In>;
   /** The name each layer was added with (`.add(layer, name)`), or null where it is named by its position. */
   readonly layerNames: readonly (string | null)[];
-  /** The kernels the layers run on; may be changed between calls. */
-  backend: BackendName;
-  /** Runs every layer; training mode draws dropout masks. */
-  forward(x: ValueOf<In>, options?: ModelForwardOptions): Promise<ModelStep<Out>>;
-  /** Every trainable array with its model-level name, in layer order. */
-  parameters(): readonly Parameter[];
-  /** Zeroes every gradient. */
-  zeroGrad(): void;
-  /** Trains the model on `data` (lib/train/fit.ts's {@link fit}); resolves to the per-epoch history. */
-  fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History>;
-  /** Mean loss and metrics over `data` in inference mode ({@link evaluate}). */
-  evaluate<L extends LossName = 'softmaxCrossEntropy'>(
-    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
-  ): Promise<Evaluation>;
-  /** The output for `x` in inference mode (no dropout). */
-  predict(x: ValueOf<In>): Promise<ValueOf<Out>>;
-  /**
-   * Writes the model (its description and weights, PyTorch names) to one safetensors file,
-   * atomically: the file at `path` is either the old one or the new one, never half-written.
-   * Read it back with `loadModel`.
-   */
-  save(path: string, options?: AtomicWriteOptions): Promise<void>;
+  /** The description its file saves: the input, every layer's type, name and config, the parameters. */
+  describe(): SequentialDescription;
 }
 
 interface Entry {
@@ -168,76 +88,127 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
   }
 
   /** Creates every layer's weights (from a generator seeded with `seed`) and returns the model. */
-  build(options: BuildOptions = {}): Model<In, Cur> {
-    const seed = options.seed ?? 0;
-    const rng = new Rng(seed);
-    const initRng = rng.split();
-    let kind: Kind = this.spec.kind;
-    let features = this.spec.features;
-    this.entries.forEach((e, i) => {
-      const next = (e.layer.kinds as KindMap)[kind];
-      if (next === undefined) {
-        const accepts = Object.keys(e.layer.kinds).map((k) => `a ${k}`).join(' or ');
-        throw new ValueError(`${e.layer.type} takes ${accepts}, but the model gives it a ${kind}`, `layers[${i}]`);
-      }
-      features = e.layer.build(features, initRng);
-      kind = next;
-    });
-    return new SequentialModel<In, Cur>(this.spec, this.entries, kind as Cur, features, rng, options.backend ?? 'native');
+  build(options: BuildOptions = {}): SequentialModel<In, Cur> {
+    const o = objectArgs(options, 'options');
+    for (const k of Object.keys(o)) if (k !== 'seed' && k !== 'backend') throw new ValueError(`unknown option (known: seed, backend)`, `options.${k}`);
+    return buildSequential<In, Cur>(this.spec, this.entries, { seed: o.seed as number | undefined, backend: backendName(o.backend, 'options.backend'), initialize: true });
   }
 }
 
-class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Out> {
+/**
+ * @internal Builds a sequential model; `initialize: false` leaves every weight at zero (for a loader
+ * that fills them next: loading costs about the file's size, with no random initialization).
+ */
+export function buildSequential<In extends Kind, Out extends Kind>(
+  spec: InputSpec<Kind>, entries: readonly Entry[], o: { seed?: number; backend: BackendName | null; initialize: boolean },
+): SequentialModel<In, Out> {
+  const rng = new Rng(o.seed ?? 0);
+  const initRng = rng.split();
+  let kind: Kind = spec.kind;
+  let features = spec.features;
+  entries.forEach((e, i) => {
+    const next = (e.layer.kinds as KindMap)[kind];
+    if (next === undefined) {
+      const accepts = Object.keys(e.layer.kinds).map((k) => `a ${k}`).join(' or ');
+      throw new ValueError(`${e.layer.type} takes ${accepts}, but the model gives it a ${kind}`, `layers[${i}]`);
+    }
+    features = e.layer.build(features, o.initialize ? initRng : null);
+    kind = next;
+  });
+  return new Sequential(spec, entries, kind, features, rng, o.backend) as unknown as SequentialModel<In, Out>;
+}
+
+/** A copy of the input value `x` (so the caller may reuse its arrays during the call), its floats checked finite. */
+function ownedInput(x: Value): Value {
+  if (x.kind === 'tokens') return { ...x, ids: x.ids.slice(), lengths: x.lengths?.slice() ?? null };
+  allFinite(x.data, 'x.data');
+  return x.kind === 'sequence' ? { ...x, data: x.data.slice(), lengths: x.lengths?.slice() ?? null } : { ...x, data: x.data.slice() };
+}
+
+class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<In, Out> {
   readonly inputKind: In;
   readonly outputKind: Out;
   readonly outputFeatures: number;
   readonly layers: readonly Layer[];
   readonly layerNames: readonly (string | null)[];
-  backend: BackendName;
+  readonly stateSlots: readonly StateSlot[];
+  readonly causal: boolean;
+  readonly stepwise: boolean;
+  readonly rng: Rng;
+  private ownBackend: BackendName | null;
   private readonly spec: InputSpec<In>;
   private readonly entries: readonly Entry[];
-  private readonly rng: Rng;
 
-  constructor(spec: InputSpec<In>, entries: readonly Entry[], outKind: Out, features: number, rng: Rng, backend: BackendName) {
-    this.spec = spec;
+  constructor(spec: InputSpec<Kind>, entries: readonly Entry[], outKind: Kind, features: number, rng: Rng, backend: BackendName | null) {
+    this.spec = spec as InputSpec<In>;
     this.entries = entries;
-    this.inputKind = spec.kind;
-    this.outputKind = outKind;
+    this.inputKind = spec.kind as In;
+    this.outputKind = outKind as Out;
     this.outputFeatures = features;
     this.layers = entries.map((e) => e.layer);
     this.layerNames = entries.map((e) => e.name);
     this.rng = rng;
-    this.backend = backend;
+    this.ownBackend = backend;
+    this.stateSlots = this.layers.flatMap((l, i) => (l.state ? [{ key: i, spec: l.state, type: l.type }] : []));
+    this.causal = this.layers.every((l) => l.causal !== false);
+    this.stepwise = this.layers.every((l) => l.state !== undefined);
   }
 
-  get input(): InputSpec<In> {
-    return this.spec;
+  get input(): InputSpecOf<In> {
+    return this.spec as InputSpecOf<In>;
   }
 
-  async forward(x: ValueOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
-    checkInput(x as Value, [this.spec.kind], this.spec.features, 'the model');
-    const ctx = { training: options.training ?? false, rng: options.rng ?? this.rng, backend: this.backend, keepState: options.keepStates ?? false };
+  get backend(): BackendName {
+    return this.ownBackend ?? defaultBackendName();
+  }
+
+  set backend(name: BackendName) {
+    this.ownBackend = backendName(name, 'backend');
+  }
+
+  async forward(x: InputOf<In>, options: ModelForwardOptions = {}): Promise<ModelStep<Out>> {
+    checkValue(x, this.spec.kind, this.spec.features, 'x');
+    const o = objectArgs(options, 'options');
+    const ctx: ForwardContext = {
+      training: o.training === undefined ? false : checkFlag(o.training, 'options.training'),
+      rng: options.rng ?? this.rng,
+      backend: backendName(o.backend, 'options.backend', this.backend),
+      keepState: o.keepStates === undefined ? false : checkFlag(o.keepStates, 'options.keepStates'),
+      backward: o.backward === undefined ? true : checkFlag(o.backward, 'options.backward'),
+    };
+    const initial = options.initialStates;
+    if (initial !== undefined && !(initial instanceof Map)) throw new ValueError(`expected a Map of states by layer position, got ${describe(initial)}`, 'options.initialStates');
+    const owned = ownedInput(x as Value);
     const steps: LayerStep[] = [];
     const states = new Map<number, RecurrentState>();
     // Under the weights lock: an optimizer step of a fit in progress never runs during it.
     const y = await weightsLock(this).read(async () => {
-      let v: Value = x as Value;
+      let v: Value = owned;
       for (let i = 0; i < this.entries.length; i++) {
-        const s = await this.entries[i].layer.forward(v, ctx, options.initialStates?.get(i) ?? null);
+        const s = await this.entries[i].layer.forward(v, ctx, initial?.get(i) ?? null);
         if (s.state) states.set(i, s.state);
         steps.push(s);
         v = s.y;
       }
       return v;
     });
+    const initialGrads = new Map<number, RecurrentState>();
     return {
       y: y as ValueOf<Out>,
       states,
-      backward: async (dy: Float32Array): Promise<Float32Array | null> => {
+      backward: async (dy: Float32Array, dStates?: ReadonlyMap<number, RecurrentState> | null): Promise<Float32Array | null> => {
         let g: Float32Array | null = dy;
-        for (let i = steps.length - 1; i >= 0 && g !== null; i--) g = await steps[i].backward(g);
+        for (let i = steps.length - 1; i >= 0; i--) {
+          const dState = dStates?.get(i) ?? null;
+          // A Tokens-taking layer (embedding, oneHot) ends the chain of input gradients.
+          if (g === null) break;
+          g = await steps[i].backward(g, dState);
+          const ig = steps[i].initialStateGrad();
+          if (ig) initialGrads.set(i, ig);
+        }
         return g;
       },
+      initialStateGrads: () => initialGrads,
     };
   }
 
@@ -254,6 +225,20 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
     for (const l of this.layers) l.zeroGrad();
   }
 
+  describe(): SequentialDescription {
+    const layers = this.entries.map((e, i) => {
+      if (e.layer.config === undefined) throw new ValueError(`a ${e.layer.type} layer without a config cannot be saved`, `model.layers[${i}]`);
+      return { type: e.layer.type, name: e.name, config: e.layer.config };
+    });
+    return {
+      format: SEQUENTIAL_FORMAT,
+      version: SEQUENTIAL_FORMAT_VERSION,
+      input: { kind: this.spec.kind, features: this.spec.features },
+      layers,
+      parameters: this.parameters().map((p) => ({ name: p.name, shape: [...p.shape], dtype: 'F32' })),
+    };
+  }
+
   fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History> {
     return fit<In, Out, L>(this, data, options);
   }
@@ -264,27 +249,18 @@ class SequentialModel<In extends Kind, Out extends Kind> implements Model<In, Ou
     return evaluate<In, Out, L>(this, data, options);
   }
 
-  predict(x: ValueOf<In>): Promise<ValueOf<Out>> {
+  predict(x: InputOf<In>): Promise<ValueOf<Out>> {
     return predict(this, x);
   }
 
   save(path: string, options?: AtomicWriteOptions): Promise<void> {
     return saveModelAsync(this, path, options);
   }
-
-  /** The generator of `model` (see {@link modelRng}). */
-  static rngOf(model: SequentialModel<Kind, Kind>): Rng {
-    return model.rng;
-  }
 }
 
-/**
- * The model's own generator (dropout masks), or null for a model not built by {@link sequential}.
- * Internal: lib/train/checkpoint.ts saves and restores its state; not part of the public API.
- * @internal
- */
-export function modelRng(model: object): Rng | null {
-  return model instanceof SequentialModel ? SequentialModel.rngOf(model as SequentialModel<Kind, Kind>) : null;
+function checkFlag(v: unknown, name: string): boolean {
+  if (typeof v !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v)}`, name);
+  return v;
 }
 
 /** Starts a model from its input spec (`input.tokens(...)`, `input.sequence(...)`, `input.vector(...)`). */

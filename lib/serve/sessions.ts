@@ -25,15 +25,15 @@
  * act on each step alone. The output of a feed is the model's output for the fed steps: `[n * F]` for
  * a Sequence output, or `[F]` (the state after the last step) for a Vector output.
  */
+import { describe, intOr } from '../check.js';
+import { checkChoice, decodeTokens, type Stepper, type TokenChoiceOptions } from '../decode/loop.js';
+import { concatRows, selectRows, type StateBatch, zeroStates } from '../decode/states.js';
 import { AbortError, FormatError, ShapeError, ValueError } from '../errors.js';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../io/safetensors.js';
 import type { RecurrentState } from '../layers/layer.js';
 import type { Kind, Value } from '../layers/values.js';
 import { sequence, tokens } from '../layers/values.js';
-import type { Model } from '../models/sequential.js';
-import { Rng } from '../random.js';
-import { describe } from '../validate.js';
-import { greedy, sample, type SamplingOptions } from '../decode/sample.js';
+import type { AnyModel, Model, StateSlot } from '../models/model.js';
 
 /** What a session is fed: token ids (a tokens model) or `[n * features]` floats (a sequence model). */
 export type StepInput<In extends Kind> = In extends 'tokens' ? Int32Array | readonly number[] : Float32Array;
@@ -46,26 +46,22 @@ export interface SessionPoolOptions {
   readonly maxDelayMs?: number;
 }
 
-/** A session's state: steps fed so far and every recurrent layer's state (copies). */
+/** A session's state: steps fed so far, every recurrent layer's state and the last output (copies). */
 export interface SessionSnapshot {
   /** Steps fed so far. */
   readonly steps: number;
   /** One entry per recurrent layer: its position in the model, `h` `[K * H]` and (LSTM) `c` (K = numLayers). */
   readonly states: readonly { readonly layer: number; readonly h: Float32Array; readonly c: Float32Array | null }[];
+  /** The output of the last step fed (`[F]`: for a language model, the next-token logits, so `generate` goes on without a prompt), or null. */
+  readonly last?: Float32Array | null;
 }
 
-/** Options of {@link Session.generate}. */
-export interface SessionGenerateOptions {
+/** Options of {@link Session.generate}: those of the decode loop (strategy, seed or rng (default seed 0), stop tokens, banned tokens, repetition penalty) and these. */
+export interface SessionGenerateOptions extends TokenChoiceOptions {
   /** Token ids fed first. Default: none (continue after what was fed; then at least one step must have been). */
   readonly prompt?: Int32Array | readonly number[];
   /** Most tokens to generate (a stop token counts), an integer >= 0. Required. */
   readonly maxTokens: number;
-  /** `'greedy'` or `{ temperature?, topK?, topP? }`. Default: `'greedy'`. */
-  readonly strategy?: 'greedy' | SamplingOptions;
-  /** Seed of the draws. Default: 0. */
-  readonly seed?: number;
-  /** Token id(s) that end generation (included as the last token). Default: none. */
-  readonly stopToken?: number | readonly number[];
   /** Stops between tokens with an AbortError. */
   readonly signal?: AbortSignal;
 }
@@ -80,16 +76,6 @@ export interface PoolStats {
   readonly meanBatch: number;
 }
 
-/** A recurrent layer of the model: where it is and its state's sizes per session. */
-interface Slot {
-  readonly layer: number;
-  /** State rows per session (numLayers). */
-  readonly K: number;
-  /** Floats per row. */
-  readonly H: number;
-  readonly hasC: boolean;
-}
-
 interface Request {
   readonly session: SessionImpl;
   readonly steps: number;
@@ -99,21 +85,13 @@ interface Request {
   reject(e: unknown): void;
 }
 
-const RECURRENT = new Set(['rnn', 'lstm', 'gru', 'jordan']);
-
-function slotsOf(model: Model<Kind, Kind>): Slot[] {
-  const slots: Slot[] = [];
-  model.layers.forEach((l, i) => {
-    if (!RECURRENT.has(l.type)) return;
-    const c = l.config;
-    if (!c) throw new ValueError(`layers[${i}] (${l.type}) has no config: its state size is unknown`, 'model');
-    if (c.bidirectional === true) throw new ValueError(`layers[${i}] (${l.type}) is bidirectional: it needs the whole sequence, so it cannot stream`, 'model');
-    if (c.stateInput !== null && c.stateInput !== undefined) throw new ValueError(`layers[${i}] (${l.type}) takes its state from a Vector (stateInput): it cannot stream`, 'model');
-    const K = typeof c.numLayers === 'number' ? c.numLayers : 1;
-    const H = (l.type === 'jordan' ? c.outputSize : c.hiddenSize) as number;
-    slots.push({ layer: i, K, H, hasC: l.type === 'lstm' });
-  });
-  return slots;
+/** The model's state slots, checked for streaming (unidirectional, every state declared, none from a Vector). */
+function slotsOf(model: AnyModel): readonly StateSlot[] {
+  if (!model.causal) throw new ValueError('the model has a bidirectional part: it needs the whole sequence, so it cannot stream', 'model');
+  if (!model.stepwise) throw new ValueError('the model has a part that does not declare its state: a session cannot carry it', 'model');
+  const input = model.stateSlots.find((s) => s.spec.input);
+  if (input) throw new ValueError(`layers[${input.key}] (${input.type}) takes its state from a Vector (stateInput): it cannot stream`, 'model');
+  return model.stateSlots;
 }
 
 /** A set of sessions over one model whose steps are batched (see the module comment). */
@@ -121,7 +99,7 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
   readonly model: Model<In, Out>;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
-  private readonly slots: readonly Slot[];
+  private readonly slots: readonly StateSlot[];
   private queue: Request[] = [];
   private running = false;
   private scheduled = false;
@@ -130,13 +108,14 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
   private requests = 0;
 
   constructor(model: Model<In, Out>, options: SessionPoolOptions = {}) {
-    if (typeof model !== 'object' || model === null || typeof model.forward !== 'function' || !Array.isArray(model.layers)) {
+    if (typeof model !== 'object' || model === null || typeof model.forward !== 'function' || !Array.isArray(model.stateSlots)) {
       throw new ValueError(`expected a model, got ${describe(model)}`, 'model');
     }
     if (model.inputKind !== 'tokens' && model.inputKind !== 'sequence') {
       throw new ValueError(`expected a model taking tokens or a sequence, got one taking a ${String(model.inputKind)}`, 'model');
     }
     if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
+    for (const k of Object.keys(options)) if (k !== 'maxBatch' && k !== 'maxDelayMs') throw new ValueError('unknown option (known: maxBatch, maxDelayMs)', `options.${k}`);
     const maxBatch = options.maxBatch ?? 64;
     if (typeof maxBatch !== 'number' || !Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new ValueError(`expected an integer >= 1, got ${describe(maxBatch)}`, 'options.maxBatch');
     const maxDelayMs = options.maxDelayMs ?? 0;
@@ -144,13 +123,13 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
     this.model = model;
     this.maxBatch = maxBatch;
     this.maxDelayMs = maxDelayMs;
-    this.slots = slotsOf(model as Model<Kind, Kind>);
+    this.slots = slotsOf(model as AnyModel);
   }
 
   /** A new session (zero states), or one going on from `snapshot`. */
   open(snapshot?: SessionSnapshot): Session<In, Out> {
     if (this.closed) throw new ValueError('the pool is closed', 'pool');
-    const s = new SessionImpl(this as unknown as PoolAccess, this.zeroStates());
+    const s = new SessionImpl(this as unknown as PoolAccess, zeroStates(this.slots, 1));
     if (snapshot !== undefined) s.restoreNow(snapshot);
     return s as unknown as Session<In, Out>;
   }
@@ -171,34 +150,29 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
   // --- used by sessions -------------------------------------------------------------------
 
   /** @internal */
-  zeroStates(): Map<number, RecurrentState> {
-    return new Map(this.slots.map((s) => [s.layer, { h: new Float32Array(s.K * s.H), c: s.hasC ? new Float32Array(s.K * s.H) : null }]));
+  get stateSlots(): readonly StateSlot[] {
+    return this.slots;
   }
 
   /** @internal */
-  checkSnapshotStates(states: unknown): Map<number, RecurrentState> {
+  checkSnapshotStates(states: unknown): StateBatch {
     if (!Array.isArray(states)) throw new ValueError(`expected an array, got ${describe(states)}`, 'snapshot.states');
     const out = new Map<number, RecurrentState>();
     if (states.length !== this.slots.length) throw new ShapeError(`expected ${this.slots.length} layer states (one per recurrent layer), got ${states.length}`, 'snapshot.states');
     this.slots.forEach((slot, i) => {
       const e = states[i] as { layer?: unknown; h?: unknown; c?: unknown } | null;
       const where = `snapshot.states[${i}]`;
-      if (typeof e !== 'object' || e === null || e.layer !== slot.layer) throw new ValueError(`expected the state of layers[${slot.layer}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
-      const n = slot.K * slot.H;
+      if (typeof e !== 'object' || e === null || e.layer !== slot.key) throw new ValueError(`expected the state of layers[${slot.key}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
+      const n = slot.spec.rows * slot.spec.width;
       const arr = (v: unknown, name: string): Float32Array => {
         if (!(v instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(v)}`, `${where}.${name}`);
-        if (v.length !== n) throw new ShapeError(`expected length ${n} (numLayers*${slot.H}), got ${v.length}`, `${where}.${name}`);
+        if (v.length !== n) throw new ShapeError(`expected length ${n} (numLayers*${slot.spec.width}), got ${v.length}`, `${where}.${name}`);
         for (let j = 0; j < v.length; j++) if (!Number.isFinite(v[j])) throw new ValueError(`${name}[${j}] is ${v[j]}`, `${where}.${name}`);
         return v.slice();
       };
-      out.set(slot.layer, { h: arr(e.h, 'h'), c: slot.hasC ? arr(e.c, 'c') : null });
+      out.set(slot.key, { h: arr(e.h, 'h'), c: slot.spec.cell ? arr(e.c, 'c') : null });
     });
-    return out;
-  }
-
-  /** @internal */
-  get stateSlots(): readonly Slot[] {
-    return this.slots;
+    return { batch: 1, states: out };
   }
 
   /** @internal */
@@ -253,45 +227,23 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
         group.forEach((r, b) => { for (let t = 0; t < T; t++) data.set((r.data as Float32Array).subarray(t * F, (t + 1) * F), (t * B + b) * F); });
         x = sequence({ data, seqLen: T, batch: B, features: F });
       }
-      // Gather: [K, 1, H] per session -> [K, B, H].
-      const initialStates = new Map<number, RecurrentState>();
-      for (const s of this.slots) {
-        const h = new Float32Array(s.K * B * s.H);
-        const c = s.hasC ? new Float32Array(s.K * B * s.H) : null;
-        group.forEach((r, b) => {
-          const st = r.session.states.get(s.layer) as RecurrentState;
-          for (let k = 0; k < s.K; k++) {
-            h.set(st.h.subarray(k * s.H, (k + 1) * s.H), (k * B + b) * s.H);
-            if (c && st.c) c.set(st.c.subarray(k * s.H, (k + 1) * s.H), (k * B + b) * s.H);
-          }
-        });
-        initialStates.set(s.layer, { h, c });
-      }
-      const step = await this.model.forward(x as never, { training: false, keepStates: true, initialStates });
+      // Gather the sessions' states into one batch, run, and give each its row of the result.
+      const initial = concatRows(group.map((r) => r.session.states), this.slots);
+      const step = await this.model.forward(x as never, { training: false, backward: false, keepStates: true, initialStates: initial.states });
       const y = step.y as Value;
       if (y.kind === 'tokens') throw new ValueError('the model gives token ids, not floats', 'model');
       const F = y.features;
+      const after: StateBatch = { batch: B, states: step.states };
       group.forEach((r, b) => {
-        // Scatter the final states back, then the session's rows of the output.
-        const next = new Map<number, RecurrentState>();
-        for (const s of this.slots) {
-          const st = step.states.get(s.layer) as RecurrentState;
-          const h = new Float32Array(s.K * s.H);
-          const c = s.hasC ? new Float32Array(s.K * s.H) : null;
-          for (let k = 0; k < s.K; k++) {
-            h.set(st.h.subarray((k * B + b) * s.H, (k * B + b + 1) * s.H), k * s.H);
-            if (c && st.c) c.set(st.c.subarray((k * B + b) * s.H, (k * B + b + 1) * s.H), k * s.H);
-          }
-          next.set(s.layer, { h, c });
-        }
-        r.session.advance(next, T);
+        let out: Float32Array;
         if (y.kind === 'vector') {
-          r.resolve(y.data.slice(b * F, (b + 1) * F));
+          out = y.data.slice(b * F, (b + 1) * F);
         } else {
-          const out = new Float32Array(T * F);
+          out = new Float32Array(T * F);
           for (let t = 0; t < T; t++) out.set(y.data.subarray((t * B + b) * F, (t * B + b + 1) * F), t * F);
-          r.resolve(out);
         }
+        r.session.advance(selectRows(after, this.slots, Int32Array.of(b)), T, out.slice(out.length - F));
+        r.resolve(out);
       });
     } catch (e) {
       for (const r of group) r.reject(e);
@@ -301,13 +253,14 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
 
 /** What a session needs of its pool. */
 interface PoolAccess {
-  readonly model: Model<Kind, Kind>;
-  readonly stateSlots: readonly Slot[];
-  checkSnapshotStates(states: unknown): Map<number, RecurrentState>;
+  readonly model: Model<'tokens' | 'sequence', Kind>;
+  readonly stateSlots: readonly StateSlot[];
+  checkSnapshotStates(states: unknown): StateBatch;
   enqueue(r: Request): void;
 }
 
-/** One client's stream through a model (create with {@link SessionPool.open}). */
+/** One client's stream through a model (create with {@link SessionPool.open}). `Out`: the model's output kind. */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- `Out` types the session as its pool (Session<'tokens', 'sequence'> can generate)
 export interface Session<In extends Kind, Out extends Kind> {
   /** Steps fed so far. */
   readonly steps: number;
@@ -318,8 +271,9 @@ export interface Session<In extends Kind, Out extends Kind> {
    */
   feed(input: StepInput<In>): Promise<Float32Array>;
   /**
-   * Generates tokens (a tokens model whose output is a Sequence of next-token logits), yielding each
-   * as soon as it is chosen; every yielded token is fed back, so the session goes on after it.
+   * Generates tokens (a tokens model whose output is a Sequence of next-token logits) through the
+   * decode loop (lib/decode/loop.ts), yielding each as soon as it is chosen; every yielded token is
+   * fed back, so the session goes on after it.
    */
   generate(this: Session<'tokens', 'sequence'>, options: SessionGenerateOptions): AsyncGenerator<number, void, undefined>;
   /** A copy of the state (what {@link SessionPool.open} and {@link Session.restore} take). */
@@ -329,19 +283,21 @@ export interface Session<In extends Kind, Out extends Kind> {
 }
 
 class SessionImpl {
-  states: Map<number, RecurrentState>;
+  states: StateBatch;
   steps = 0;
+  /** The output of the last step fed (`[F]`), or null. */
   private last: Float32Array | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly pool: PoolAccess, states: Map<number, RecurrentState>) {
+  constructor(private readonly pool: PoolAccess, states: StateBatch) {
     this.states = states;
   }
 
-  /** @internal Called by the pool with the state after `n` more steps. */
-  advance(states: Map<number, RecurrentState>, n: number): void {
+  /** @internal Called by the pool with the state after `n` more steps and the last step's output. */
+  advance(states: StateBatch, n: number, last: Float32Array): void {
     this.states = states;
     this.steps += n;
+    this.last = last;
   }
 
   feed(input: unknown): Promise<Float32Array> {
@@ -373,10 +329,7 @@ class SessionImpl {
     if (steps === 0) return Promise.resolve(new Float32Array(0));
     const result = this.chain.then(() => new Promise<Float32Array>((resolve, reject) => {
       this.pool.enqueue({ session: this, steps, ids, data, resolve, reject });
-    })).then((y) => {
-      this.last = y;
-      return y;
-    });
+    }));
     this.chain = result.catch(() => undefined);
     return result;
   }
@@ -385,43 +338,43 @@ class SessionImpl {
     const m = this.pool.model;
     if (m.inputKind !== 'tokens' || m.outputKind !== 'sequence') throw new ValueError('generate needs a tokens model whose output is a Sequence of logits', 'session');
     if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
-    const max = options.maxTokens;
-    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) throw new ValueError(`expected an integer >= 0, got ${describe(max)}`, 'options.maxTokens');
+    const max = intOr(options.maxTokens, 'options.maxTokens', 0);
     const V = m.outputFeatures;
     if (V !== m.input.features) throw new ValueError(`the model's outputs (${V}) are not over its input vocabulary (${m.input.features})`, 'session');
-    const stopList: readonly unknown[] = options.stopToken === undefined ? [] : Array.isArray(options.stopToken) ? options.stopToken : [options.stopToken];
-    stopList.forEach((t, i) => {
-      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= V) throw new ValueError(`expected a token id in [0, ${V}), got ${describe(t)}`, Array.isArray(options.stopToken) ? `options.stopToken[${i}]` : 'options.stopToken');
-    });
-    const stops = new Set(stopList as number[]);
-    const strategy = options.strategy ?? 'greedy';
-    const rng = new Rng(options.seed ?? 0);
+    const choice = checkChoice(options, V, 'options.', options.rng === undefined ? options.seed ?? 0 : undefined);
     const signal = options.signal;
-    const lastRow = (y: Float32Array): Float32Array => y.subarray(y.length - V);
-    let logits: Float32Array;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
     if (options.prompt !== undefined && (options.prompt as ArrayLike<number>).length > 0) {
-      logits = lastRow(await this.feed(options.prompt));
+      await this.feed(options.prompt);
     } else {
       await this.chain;
-      if (this.last === null || this.last.length < V) throw new ValueError('nothing was fed yet: give a prompt', 'options.prompt');
-      logits = lastRow(this.last);
+      if (this.last === null || this.last.length !== V) throw new ValueError('nothing was fed yet: give a prompt', 'options.prompt');
     }
-    for (let i = 0; i < max; i++) {
-      if (signal?.aborted) throw new AbortError();
-      const id = strategy === 'greedy' ? greedy(logits) : sample(logits, { ...strategy, rng });
-      logits = lastRow(await this.feed([id]));
-      yield id;
-      if (stops.has(id)) return;
-    }
+    // One row: the session itself (its feeds go through the pool's batching).
+    let logits: Float32Array = (this.last as Float32Array).slice();
+    const feed = (ids: number[]): Promise<Float32Array> => this.feed(ids);
+    const stepper: Stepper = {
+      vocabSize: V,
+      rows: 1,
+      get logits() { return logits; },
+      async feed(t) {
+        const y = await feed([t[0]]);
+        logits = y.subarray(y.length - V);
+      },
+      keep() {},
+    };
+    // Every token is fed before it is yielded, the last too: the session goes on after it.
+    for await (const g of decodeTokens(stepper, { maxTokens: max, choice, signal: signal ?? null, feedAll: true })) yield g.token;
   }
 
   snapshot(): SessionSnapshot {
     return {
       steps: this.steps,
       states: this.pool.stateSlots.map((s) => {
-        const st = this.states.get(s.layer) as RecurrentState;
-        return { layer: s.layer, h: st.h.slice(), c: st.c ? st.c.slice() : null };
+        const st = this.states.states.get(s.key) as RecurrentState;
+        return { layer: s.key, h: st.h.slice(), c: st.c ? st.c.slice() : null };
       }),
+      last: this.last ? this.last.slice() : null,
     };
   }
 
@@ -440,10 +393,15 @@ class SessionImpl {
     const steps = snapshot.steps;
     if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
     const states = this.pool.checkSnapshotStates(snapshot.states);
+    const last = snapshot.last ?? null;
+    if (last !== null) {
+      if (!(last instanceof Float32Array)) throw new ValueError(`expected a Float32Array or null, got ${describe(last)}`, 'snapshot.last');
+      for (let j = 0; j < last.length; j++) if (Number.isNaN(last[j])) throw new ValueError(`last[${j}] is NaN`, 'snapshot.last');
+    }
     return () => {
       this.states = states;
       this.steps = steps;
-      this.last = null;
+      this.last = last ? last.slice() : null;
     };
   }
 }
@@ -451,8 +409,8 @@ class SessionImpl {
 const SNAPSHOT_FORMAT = 'gated.session';
 
 /**
- * A snapshot as bytes: a safetensors file with `<layer>.h` (and `<layer>.c`) F32 tensors `[K, H]`
- * and the step count in its metadata. {@link decodeSnapshot} reads it back.
+ * A snapshot as bytes: a safetensors file with `<layer>.h` (and `<layer>.c`) F32 tensors `[K, H]`,
+ * the last output as `last` (when there is one), and the step count in its metadata. {@link decodeSnapshot} reads it back.
  */
 export function encodeSnapshot(snapshot: SessionSnapshot): Uint8Array {
   if (typeof snapshot !== 'object' || snapshot === null || !Array.isArray(snapshot.states)) {
@@ -470,6 +428,10 @@ export function encodeSnapshot(snapshot: SessionSnapshot): Uint8Array {
       tensors[`${e.layer}.${name}`] = { dtype: 'F32', shape: [a.length], data: a };
     }
   });
+  if (snapshot.last !== undefined && snapshot.last !== null) {
+    if (!(snapshot.last instanceof Float32Array)) throw new ValueError(`expected a Float32Array or null, got ${describe(snapshot.last)}`, 'snapshot.last');
+    tensors.last = { dtype: 'F32', shape: [snapshot.last.length], data: snapshot.last };
+  }
   return encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, steps: String(steps) });
 }
 
@@ -480,7 +442,12 @@ export function decodeSnapshot(bytes: Uint8Array): SessionSnapshot {
   const steps = Number(metadata.steps);
   if (!Number.isSafeInteger(steps) || steps < 0 || String(steps) !== metadata.steps) throw new FormatError(`expected a step count, got ${describe(metadata.steps)}`, 'bytes');
   const layers = new Map<number, { h: Float32Array | null; c: Float32Array | null }>();
+  let last: Float32Array | null = null;
   for (const [name, t] of Object.entries(tensors)) {
+    if (name === 'last' && t.dtype === 'F32') {
+      last = t.data.slice();
+      continue;
+    }
     const m = /^(0|[1-9]\d*)\.(h|c)$/.exec(name);
     if (!m || t.dtype !== 'F32') throw new FormatError(`unexpected tensor ${JSON.stringify(name)} (${t.dtype})`, 'bytes');
     const e = layers.get(Number(m[1])) ?? { h: null, c: null };
@@ -491,6 +458,6 @@ export function decodeSnapshot(bytes: Uint8Array): SessionSnapshot {
     if (e.h === null) throw new FormatError(`layer ${layer} has a c but no h`, 'bytes');
     return { layer, h: e.h, c: e.c };
   });
-  return { steps, states };
+  return { steps, states, last };
 }
 

@@ -59,22 +59,21 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
+import { describe } from '../check.js';
 import { FormatError, GatedError, ValueError } from '../errors.js';
 import { FileError, toFileError } from '../io/atomic.js';
-import {
-  type SafetensorsContent, type Tensor, encodeSafetensors, loadSafetensors, loadSafetensorsAsync, saveSafetensorsAsync,
-} from '../io/safetensors.js';
+import { type SafetensorsContent, type Tensor, loadSafetensors, loadSafetensorsAsync, saveSafetensorsAsync } from '../io/safetensors.js';
 import type { RecurrentState } from '../layers/layer.js';
-import type { Kind } from '../layers/values.js';
+import { type ReadModel, readDescriptionText } from '../models/formats.js';
 import type { WeightsLock } from '../models/guard.js';
-import { modelRng, type Model } from '../models/sequential.js';
-import {
-  type LoadModelOptions, type ModelDescription, METADATA_KEYS, MODEL_FORMAT, MODEL_FORMAT_VERSION, decodeModel, describeModel,
-} from '../models/serialize.js';
+import type { AnyModel, ModelDescription } from '../models/model.js';
+import { bareMessage, type Fail, failIn, isObject, shapeText } from '../models/reading.js';
+import { describeModel, METADATA_KEYS } from '../models/save.js';
 import { Rng, type RngState } from '../random.js';
-import { describe } from '../validate.js';
-import type { EpochLog, History, LossName, MonitorName } from './fit.js';
 import type { Optimizer, OptimizerType } from './optimizers.js';
+import type { CheckpointPosition, EpochLog, History, LossName, MonitorName, SavedCheckpoint } from './types.js';
+
+export type { CheckpointOptions, CheckpointPosition, SavedCheckpoint } from './types.js';
 
 /** The `gated.format` of a checkpoint file. */
 export const CHECKPOINT_FORMAT = 'gated.checkpoint';
@@ -83,36 +82,6 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 
 /** The `__metadata__` keys of a checkpoint: a model file's, plus the training state. */
 const KEYS = { ...METADATA_KEYS, state: 'gated.checkpoint' } as const;
-
-/** Options of `fit`'s `checkpoint`. */
-export interface CheckpointOptions {
-  /** The checkpoint file (replaced atomically at every write); its directory must exist. Required. */
-  readonly path: string;
-  /** Write after every this many batches (counted over the whole run, across resumes), an integer >= 1. Default: none (per epoch only). */
-  readonly everyBatches?: number;
-  /** Write after every this many epochs (after validation and early stopping), an integer >= 1. Default: 1 when `everyBatches` is not given, else none. */
-  readonly everyEpochs?: number;
-  /** Flush each checkpoint to stable storage (see AtomicWriteOptions.fsync); without it a write survives a killed process but not a power loss. Default: true. */
-  readonly fsync?: boolean;
-  /** Called (and awaited) after each checkpoint is on disk, before the next batch. */
-  readonly onSaved?: (saved: SavedCheckpoint) => void | Promise<void>;
-}
-
-/** Where a run stands: the next batch to run and the batches trained so far. */
-export interface CheckpointPosition {
-  /** Epoch of the next batch, 0-based (the number of completed epochs when `batch` is 0). */
-  readonly epoch: number;
-  /** The next batch within that epoch, 0-based (the batches of the epoch already trained). */
-  readonly batch: number;
-  /** Batches trained since the run began (what `everyBatches` counts). */
-  readonly steps: number;
-}
-
-/** What `onSaved` gets. */
-export interface SavedCheckpoint extends CheckpointPosition {
-  /** The file written. */
-  readonly path: string;
-}
 
 /** What {@link readCheckpoint} gives. */
 export interface CheckpointInfo extends CheckpointPosition {
@@ -186,7 +155,6 @@ export function historyOf(logs: readonly EpochLog[], stoppedEarly: boolean): His
 // ---------------------------------------------------------------------------------------------
 // options
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
 /** @internal Checks `options.checkpoint` (undefined: null). */
 export function checkpointOptions(v: unknown): CheckpointPlan | null {
@@ -225,7 +193,7 @@ export function resumeOption(v: unknown): string | null {
  * (a ValueError naming `model`), or the directory is missing (a FileError naming the path).
  * Returns the description's JSON, written into every checkpoint.
  */
-export async function prepareCheckpoints(plan: CheckpointPlan, model: Model<Kind, Kind>): Promise<string> {
+export async function prepareCheckpoints(plan: CheckpointPlan, model: AnyModel): Promise<string> {
   const description = JSON.stringify(describeModel(model));
   const dir = dirname(plan.path);
   let isDir: boolean;
@@ -259,7 +227,7 @@ function logJson(l: EpochLog): unknown {
  * weights are written straight from the parameters' arrays: nothing may change them until it settles.
  */
 export async function writeCheckpoint(
-  plan: CheckpointPlan, description: string, model: Model<Kind, Kind>, optimizer: Optimizer, state: TrainingState,
+  plan: CheckpointPlan, description: string, model: AnyModel, optimizer: Optimizer, state: TrainingState,
 ): Promise<void> {
   const params = model.parameters();
   const tensors: Record<string, Tensor> = {};
@@ -279,7 +247,7 @@ export async function writeCheckpoint(
     stoppedEarly: state.stoppedEarly,
     fit: state.fit,
     optimizer: { type: o.type, step: o.step, epoch: o.epoch, slots },
-    rng: { model: modelRng(model)?.state() ?? null, shuffle: state.shuffleRng },
+    rng: { model: model.rng.state(), shuffle: state.shuffleRng },
     totals: { lossSum: num(t.lossSum), count: num(t.count), correct: t.correct, examples: t.examples, batches: t.batches, seconds: num(t.seconds) },
     carry: state.carry ? { batch: state.carry.batch, layers: carried } : null,
     history: state.history.map(logJson),
@@ -294,19 +262,11 @@ export async function writeCheckpoint(
 // ---------------------------------------------------------------------------------------------
 // reading
 
-type Fail = (argument: string, message: string) => FormatError;
-
-interface ParamDesc {
-  readonly name: string;
-  readonly shape: readonly number[];
-}
-
-/** A checked checkpoint file. */
-interface Parsed {
-  readonly descriptionText: string;
-  /** The description, JSON-parsed; its `parameters` are checked (`params`), the rest is compared or decoded later. */
-  readonly description: Record<string, unknown>;
-  readonly params: readonly ParamDesc[];
+/** @internal A checked checkpoint file. */
+export interface ParsedCheckpoint {
+  /** The model's description, read and in canonical form (lib/models/formats.ts). */
+  readonly model: ReadModel;
+  readonly params: ModelDescription['parameters'];
   readonly state: TrainingState;
   readonly optimizer: { readonly type: OptimizerType; readonly step: number; readonly epoch: number; readonly slots: readonly string[] };
   readonly modelRng: RngState | null;
@@ -314,17 +274,9 @@ interface Parsed {
   readonly fail: Fail;
 }
 
-const shapeText = (s: readonly number[]): string => `[${s.join(', ')}]`;
-const isShape = (v: unknown): v is number[] => Array.isArray(v) && v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
 const OPTIMIZER_TYPES: readonly string[] = ['sgd', 'adam', 'adamw', 'rmsprop'];
 const LOSSES: readonly string[] = ['softmaxCrossEntropy', 'bceWithLogits', 'mse'];
 const SPECIAL: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY, '-0': -0 };
-
-/** The bare message of an error (without gated's `argument: ` prefix). */
-function bareMessage(e: unknown): string {
-  if (e instanceof GatedError && e.argument !== undefined && e.message.startsWith(`${e.argument}: `)) return e.message.slice(e.argument.length + 2);
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Field readers over the training state JSON: each throws a FormatError naming `checkpoint.<path>`. */
 class Reader {
@@ -381,14 +333,14 @@ class Reader {
 }
 
 /** Checks a checkpoint file's metadata, training state and tensors (nothing about a model it may go into). */
-function parse(content: SafetensorsContent, source: string): Parsed {
-  const fail: Fail = (argument, message) => new FormatError(`${message} (in ${source})`, argument);
+export function parseCheckpoint(content: SafetensorsContent, source: string): ParsedCheckpoint {
+  const fail = failIn(source);
   const meta = content.metadata;
   const metaArg = (k: string): string => `__metadata__[${JSON.stringify(k)}]`;
   const format = meta[KEYS.format];
   if (format !== CHECKPOINT_FORMAT) {
     throw fail(metaArg(KEYS.format), format === undefined ? 'missing: not a gated checkpoint'
-      : format === MODEL_FORMAT ? `expected "${CHECKPOINT_FORMAT}", got "${MODEL_FORMAT}": a model file, not a checkpoint (load it with loadModel)`
+      : meta[KEYS.model] !== undefined && meta[KEYS.state] === undefined ? `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}: a model file, not a checkpoint (load it with loadModel)`
         : `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}`);
   }
   if (meta[KEYS.version] !== String(CHECKPOINT_FORMAT_VERSION)) {
@@ -408,18 +360,11 @@ function parse(content: SafetensorsContent, source: string): Parsed {
     return v;
   };
 
-  // The description: only its parameter list is needed here (the rest is compared with a model's,
-  // or checked by decodeModel in loadCheckpointModel).
-  const description = json(KEYS.model);
-  if (!Array.isArray(description.parameters)) throw fail('parameters', `expected an array, got ${describe(description.parameters)}`);
-  const params: ParamDesc[] = [];
-  const names = new Set<string>();
-  description.parameters.forEach((p: unknown, k: number) => {
-    if (!isObject(p) || typeof p.name !== 'string' || !isShape(p.shape)) throw fail(`parameters[${k}]`, 'expected { name, shape, dtype }');
-    if (names.has(p.name)) throw fail(`parameters[${k}].name`, `duplicate parameter ${JSON.stringify(p.name)}`);
-    names.add(p.name);
-    params.push({ name: p.name, shape: p.shape });
-  });
+  // The model's description, checked in full (as a model file's) and in canonical form.
+  const descriptionText = meta[KEYS.model];
+  if (descriptionText === undefined) throw fail(metaArg(KEYS.model), 'missing');
+  const model = readDescriptionText(descriptionText, fail, {});
+  const params = model.description.parameters;
 
   // The training state.
   const r = new Reader(fail);
@@ -495,7 +440,7 @@ function parse(content: SafetensorsContent, source: string): Parsed {
     totals, carry, history, early,
   };
   return {
-    descriptionText: meta[KEYS.model], description, params, state, optimizer, modelRng: r.rng(rng.model, 'checkpoint.rng.model'), tensors: content.tensors, fail,
+    model, params, state, optimizer, modelRng: r.rng(rng.model, 'checkpoint.rng.model'), tensors: content.tensors, fail,
   };
 }
 
@@ -511,29 +456,24 @@ function tensorData(content: SafetensorsContent, name: string, shape: readonly n
   return t.data;
 }
 
-/** The first difference between the checkpoint's description and the model's, as a FormatError. */
-function compareModels(saved: Record<string, unknown>, model: ModelDescription, fail: Fail): void {
+/**
+ * The first difference between the checkpoint's description and the model's (both canonical), as a
+ * FormatError naming where (`layers[1].config.hiddenSize`, `parameters[2].shape`, `layers`).
+ */
+function compareModels(saved: ModelDescription, model: ModelDescription, fail: Fail): void {
   const differ = (at: string, a: unknown, b: unknown): FormatError => fail(at, `the checkpoint's model has ${JSON.stringify(a) ?? 'none'}, this model ${JSON.stringify(b) ?? 'none'}`);
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-  const inp = isObject(saved.input) ? saved.input : {};
-  for (const k of ['kind', 'features'] as const) if (!same(inp[k], model.input[k])) throw differ(`input.${k}`, inp[k], model.input[k]);
-  const layers = Array.isArray(saved.layers) ? (saved.layers as unknown[]) : [];
-  if (layers.length !== model.layers.length) throw differ('layers', `${layers.length} layers`, `${model.layers.length} layers`);
-  model.layers.forEach((want, i) => {
-    const got = isObject(layers[i]) ? layers[i] : {};
-    if (!same(got.type, want.type)) throw differ(`layers[${i}].type`, got.type, want.type);
-    if (!same(got.name ?? null, want.name)) throw differ(`layers[${i}].name`, got.name, want.name);
-    const config = isObject(got.config) ? got.config : {};
-    for (const k of new Set([...Object.keys(config), ...Object.keys(want.config)])) {
-      if (!same(config[k], want.config[k])) throw differ(`layers[${i}].config.${k}`, config[k], want.config[k]);
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (Array.isArray(a) && Array.isArray(b)) {
+      if (a.length !== b.length) throw differ(at, `${a.length} entries`, `${b.length} entries`);
+      a.forEach((v, k) => walk(v, b[k], `${at}[${k}]`));
+    } else if (isObject(a) && isObject(b)) {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], at === '' ? k : `${at}.${k}`);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      throw differ(at, a, b);
     }
-  });
-  const params = saved.parameters as { name: string; shape: number[] }[];
-  if (params.length !== model.parameters.length) throw differ('parameters', `${params.length} parameters`, `${model.parameters.length} parameters`);
-  model.parameters.forEach((want, k) => {
-    if (params[k].name !== want.name) throw differ(`parameters[${k}].name`, params[k].name, want.name);
-    if (!same(params[k].shape, want.shape)) throw differ(`parameters[${k}].shape`, params[k].shape, want.shape);
-  });
+  };
+  walk({ ...saved, parameters: saved.parameters.map((p) => ({ name: p.name, shape: p.shape })) },
+    { ...model, parameters: model.parameters.map((p) => ({ name: p.name, shape: p.shape })) }, '');
 }
 
 /**
@@ -543,14 +483,14 @@ function compareModels(saved: Record<string, unknown>, model: ModelDescription, 
  * when a check fails. Resolves to the rest of the state, for fit.
  */
 export async function resumeCheckpoint(
-  path: string, model: Model<Kind, Kind>, optimizer: Optimizer, config: FitConfig, epochs: number, lock: WeightsLock,
+  path: string, model: AnyModel, optimizer: Optimizer, config: FitConfig, epochs: number, lock: WeightsLock,
 ): Promise<TrainingState> {
-  const c = parse(await loadSafetensorsAsync(path), path);
+  const c = parseCheckpoint(await loadSafetensorsAsync(path), path);
   const { state, fail } = c;
   if (!state.stoppedEarly && (state.epoch > epochs || (state.epoch === epochs && state.batch > 0))) {
     throw new ValueError(`the checkpoint ${path} is at epoch ${state.epoch}, batch ${state.batch}: past the end of a ${epochs}-epoch run (epochs is the run's total)`, 'options.epochs');
   }
-  compareModels(c.description, describeModel(model), fail);
+  compareModels(c.model.description, describeModel(model), fail);
   if (c.optimizer.type !== optimizer.type) {
     throw fail('checkpoint.optimizer.type', `the checkpoint was written with ${c.optimizer.type}, options.optimizer is ${optimizer.type}`);
   }
@@ -563,6 +503,9 @@ export async function resumeCheckpoint(
   if (saved.shuffle && saved.seed !== config.seed) throw option('seed', saved.seed, config.seed);
   if (saved.monitor !== config.monitor) throw option('earlyStopping.monitor', saved.monitor ?? 'none (no earlyStopping)', config.monitor ?? 'none (no earlyStopping)');
   if (state.early === null && config.monitor !== null) throw fail('checkpoint.early', 'missing: the fit had earlyStopping');
+  // A stateful run in the middle of an epoch has carried states (the first batch wrote them): none
+  // would silently restart the epoch's tracks from zero states.
+  if (config.stateful && state.batch > 0 && state.carry === null) throw fail('checkpoint.carry', 'missing: a stateful run mid-epoch carries the states of its last batch');
 
   // The optimizer: loadState checks the slots it needs; afterwards its slot set must be the saved one
   // (sgd with momentum saved, one without given: the same type, other options). Undone on failure.
@@ -587,54 +530,20 @@ export async function resumeCheckpoint(
   await lock.write(async () => {
     params.forEach((p) => p.value.set(c.tensors[`model.${p.name}`].data as Float32Array));
   });
-  const rng = modelRng(model);
-  if (rng && c.modelRng) rng.setState(c.modelRng);
+  if (c.modelRng) model.rng.setState(c.modelRng);
   return state;
 }
 
-/** The model in a parsed checkpoint, through decodeModel (which checks the whole description). */
-function modelOf<In extends Kind, Out extends Kind>(c: Parsed, path: string, options: LoadModelOptions<In, Out>): Model<In, Out> {
-  const tensors: Record<string, Tensor> = {};
-  for (const p of c.params) tensors[p.name] = c.tensors[`model.${p.name}`];
-  const bytes = encodeSafetensors(tensors, {
-    [METADATA_KEYS.format]: MODEL_FORMAT, [METADATA_KEYS.version]: String(MODEL_FORMAT_VERSION), [METADATA_KEYS.model]: c.descriptionText,
-  });
-  try {
-    return decodeModel<In, Out>(bytes, options);
-  } catch (e) {
-    if (e instanceof FormatError) throw new FormatError(`${bareMessage(e).replace(/ \(in bytes\)$/, '')} (in ${path})`, e.argument);
-    throw e;
-  }
-}
-
-function infoOf(c: Parsed): CheckpointInfo {
+function infoOf(c: ParsedCheckpoint): CheckpointInfo {
   const s = c.state;
   return {
     epoch: s.epoch, batch: s.batch, steps: s.steps, history: historyOf(s.history, s.stoppedEarly),
-    optimizer: { type: c.optimizer.type, step: c.optimizer.step }, model: c.description as unknown as ModelDescription,
+    optimizer: { type: c.optimizer.type, step: c.optimizer.step }, model: c.model.description,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // the public readers
-
-/**
- * The model saved in a checkpoint, with the checkpoint's weights: what `loadModel` gives for a model
- * file (the same options and checks). To continue training, pass the checkpoint to `fit`'s
- * `resumeFrom` instead (that also restores the optimizer, the generators and the position).
- * @throws {FileError} the file cannot be read.
- * @throws {FormatError} truncated or corrupt file, not a checkpoint, or a description or tensors that do not fit.
- */
-export function loadCheckpointModel<In extends Kind = Kind, Out extends Kind = Kind>(path: string, options: LoadModelOptions<In, Out> = {}): Model<In, Out> {
-  return modelOf(parse(loadSafetensors(path), path), path, options);
-}
-
-/** Async version of {@link loadCheckpointModel}. */
-export async function loadCheckpointModelAsync<In extends Kind = Kind, Out extends Kind = Kind>(
-  path: string, options: LoadModelOptions<In, Out> = {},
-): Promise<Model<In, Out>> {
-  return modelOf(parse(await loadSafetensorsAsync(path), path), path, options);
-}
 
 /**
  * Where the run saved in a checkpoint stands (position, completed epochs, optimizer steps) and its
@@ -643,10 +552,10 @@ export async function loadCheckpointModelAsync<In extends Kind = Kind, Out exten
  * @throws {FormatError} truncated or corrupt file, or not a checkpoint.
  */
 export function readCheckpoint(path: string): CheckpointInfo {
-  return infoOf(parse(loadSafetensors(path), path));
+  return infoOf(parseCheckpoint(loadSafetensors(path), path));
 }
 
 /** Async version of {@link readCheckpoint}. */
 export async function readCheckpointAsync(path: string): Promise<CheckpointInfo> {
-  return infoOf(parse(await loadSafetensorsAsync(path), path));
+  return infoOf(parseCheckpoint(await loadSafetensorsAsync(path), path));
 }

@@ -1,10 +1,10 @@
-/** Training: optimizers, schedules, metrics, the fit / evaluate / predict loop, checkpoints, and the raw kernels. */
+/** Training: optimizers, schedules, metrics, losses, the fit / evaluate / predict loop, and checkpoints. */
 export * from './optimizers.js';
 export * from './metrics.js';
 export * from './fit.js';
+export { LOSSES, type Loss, type LossContext, type LossResult } from './losses.js';
 export {
-  CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, loadCheckpointModel, loadCheckpointModelAsync, readCheckpoint, readCheckpointAsync,
+  CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, readCheckpoint, readCheckpointAsync,
   type CheckpointOptions, type CheckpointPosition, type CheckpointInfo, type SavedCheckpoint,
 } from './checkpoint.js';
-export { losses, optimizers as stepKernels } from './kernels.js';
-export type * from './kernels.js';
+export { loadCheckpointModel, loadCheckpointModelAsync } from '../models/load.js';

@@ -6,8 +6,8 @@
  *   perplexity(meanCrossEntropy({ logits, targets, numClasses: 5 }));
  */
 import { ShapeError, ValueError } from '../errors.js';
-import { describe } from '../validate.js';
-import { softmaxCrossEntropy } from './kernels.js';
+import { describe } from '../check.js';
+import { softmaxCrossEntropy } from '../ops/train.js';
 
 /** The metrics `fit` and `evaluate` know. */
 export type MetricName = 'accuracy' | 'perplexity' | 'bitsPerCharacter';

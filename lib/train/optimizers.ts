@@ -13,19 +13,17 @@
  * first step. `state()` gives copies of everything (plain typed arrays and numbers); `loadState` on an
  * optimizer built with the same options continues bit-identically.
  *
- * `step` is async: it runs the clipping and step kernels through their `...Async` twins, so with the
+ * `step` is async: it runs the clipping and step kernels through their async forms, so with the
  * native backend they run on a libuv worker thread and the event loop keeps serving during the
  * update (the results are bit-identical to the sync kernels'). Await each step before the next, and
  * do not touch the parameters, their gradients, `state()` or `loadState()` until it settles: a second
  * `step` while one is running rejects with a {@link BusyError} (and `loadState` throws one).
  */
-import type { BackendName } from '../backend/types.js';
+import { type BackendName, backendName, boolOr, describe, finite, options as checkOptions, type Range } from '../check.js';
+import { defaultBackendName } from '../backend/index.js';
 import { BusyError, ShapeError, ValueError } from '../errors.js';
 import type { Parameter } from '../layers/layer.js';
-import { describe } from '../validate.js';
-import {
-  adamStepAsync, adamwStepAsync, clipGradNormAsync, clipGradValueAsync, rmspropStepAsync, sgdStepAsync,
-} from './kernels.js';
+import { adamStep, adamwStep, clipGradNorm, clipGradValue, HYPER_RANGES, rmspropStep, sgdStep } from '../ops/train.js';
 
 /** A learning rate as a function of the epoch (0-based) and the number of steps taken before this one (0-based). */
 export type LrSchedule = (epoch: number, step: number) => number;
@@ -92,7 +90,7 @@ export interface CommonOptions {
   readonly clipNorm?: number;
   /** Gradient clipping by value: every element clamped into [-clipValue, clipValue], > 0. Applied before clipNorm. Default: none. */
   readonly clipValue?: number;
-  /** Kernels to run the steps on. Default: `'native'`. */
+  /** Kernels to run the steps on. Default: what `step` is told (fit passes the model's), else the process default. */
   readonly backend?: BackendName;
 }
 
@@ -141,40 +139,19 @@ export interface RmspropOptions extends CommonOptions {
 // ---------------------------------------------------------------------------------------------
 // validation
 
-function optsObject(o: unknown, name: string): Readonly<Record<string, unknown>> {
-  if (o === undefined) return {};
-  if (typeof o !== 'object' || o === null) throw new ValueError(`expected an object, got ${describe(o)}`, name);
-  return o as Readonly<Record<string, unknown>>;
+type Obj = Readonly<Record<string, unknown>>;
+
+/** `o[key]` as a finite number in `range`, `dflt` when undefined. */
+function numOpt(o: Obj, key: string, dflt: number, range: Range): number {
+  return finite(o[key], `options.${key}`, range, dflt);
 }
 
-function numOpt(o: Readonly<Record<string, unknown>>, key: string, prefix: string, dflt: number, lo: number, hi = Infinity, loOpen = false): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (loOpen ? v <= lo : v < lo) || v > hi) {
-    throw new ValueError(`expected a finite number ${loOpen ? '>' : '>='} ${lo}${hi < Infinity ? ` and <= ${hi}` : ''}, got ${describe(v)}`, `${prefix}.${key}`);
-  }
-  return v;
+function lrOpt(o: Obj, dflt: number): number | LrSchedule {
+  if (typeof o.lr === 'function') return o.lr as LrSchedule;
+  return numOpt(o, 'lr', dflt, HYPER_RANGES.lr);
 }
 
-function boolOpt(o: Readonly<Record<string, unknown>>, key: string, prefix: string, dflt: boolean): boolean {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v)}`, `${prefix}.${key}`);
-  return v;
-}
-
-function lrOpt(o: Readonly<Record<string, unknown>>, prefix: string, dflt: number): number | LrSchedule {
-  const v = o.lr;
-  if (v === undefined) return dflt;
-  if (typeof v === 'function') return v as LrSchedule;
-  return numOpt(o, 'lr', prefix, dflt, 0);
-}
-
-function backendOpt(v: unknown, name: string, dflt: BackendName): BackendName {
-  if (v === undefined) return dflt;
-  if (v !== 'native' && v !== 'js') throw new ValueError(`expected 'native' or 'js', got ${describe(v)}`, name);
-  return v;
-}
+const COMMON_KEYS = ['lr', 'clipNorm', 'clipValue', 'backend'];
 
 function checkParams(params: unknown): readonly Parameter[] {
   if (!Array.isArray(params)) throw new ValueError(`expected an array of parameters, got ${describe(params)}`, 'params');
@@ -202,18 +179,18 @@ class BaseOptimizer implements Optimizer {
   private readonly lr: number | LrSchedule;
   private readonly clipNorm: number | null;
   private readonly clipValue: number | null;
-  private readonly backend: BackendName;
+  private readonly backend: BackendName | null;
   private readonly kernel: Kernel;
   private running = false;
 
-  constructor(type: OptimizerType, o: Readonly<Record<string, unknown>>, prefix: string, lr: number | LrSchedule, slotNames: readonly string[], kernel: Kernel) {
+  constructor(type: OptimizerType, o: Obj, lr: number | LrSchedule, slotNames: readonly string[], kernel: Kernel) {
     this.type = type;
     this.lr = lr;
     this.slotNames = slotNames;
     this.kernel = kernel;
-    this.clipNorm = o.clipNorm === undefined ? null : numOpt(o, 'clipNorm', prefix, 0, 0, Infinity, true);
-    this.clipValue = o.clipValue === undefined ? null : numOpt(o, 'clipValue', prefix, 0, 0, 3.4028234663852886e38, true);
-    this.backend = backendOpt(o.backend, `${prefix}.backend`, 'native');
+    this.clipNorm = o.clipNorm === undefined ? null : numOpt(o, 'clipNorm', 0, { lo: 0, loOpen: true });
+    this.clipValue = o.clipValue === undefined ? null : numOpt(o, 'clipValue', 0, { lo: 0, hi: 3.4028234663852886e38, loOpen: true });
+    this.backend = backendName(o.backend, 'options.backend');
   }
 
   get stepCount(): number {
@@ -243,7 +220,7 @@ class BaseOptimizer implements Optimizer {
   async step(params: readonly Parameter[], options?: StepOptions): Promise<StepInfo> {
     if (this.running) throw new BusyError('a step is already running: await it before starting the next', 'optimizer');
     checkParams(params);
-    const backend = backendOpt(options?.backend, 'options.backend', this.backend);
+    const backend = backendName(options?.backend, 'options.backend', this.backend) ?? defaultBackendName();
     const lr = this.currentLr();
     const first = this.slotNames[0];
     if (first !== undefined && this.slots[first] === undefined) {
@@ -261,8 +238,8 @@ class BaseOptimizer implements Optimizer {
     const grads = params.map((p) => p.grad);
     this.running = true;
     try {
-      if (this.clipValue !== null) await clipGradValueAsync({ grads, clipValue: this.clipValue }, { backend });
-      const gradNorm = this.clipNorm !== null ? await clipGradNormAsync({ grads, maxNorm: this.clipNorm }, { backend }) : null;
+      if (this.clipValue !== null) await clipGradValue.async({ grads, clipValue: this.clipValue }, { backend });
+      const gradNorm = this.clipNorm !== null ? await clipGradNorm.async({ grads, maxNorm: this.clipNorm }, { backend }) : null;
       await this.kernel(params, this.slots, lr, this.steps + 1, backend);
       this.steps++;
       return { lr, gradNorm };
@@ -312,20 +289,20 @@ class BaseOptimizer implements Optimizer {
 
 /** SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD). */
 export function sgd(options: SgdOptions = {}): Optimizer {
-  const o = optsObject(options, 'options');
-  const lr = lrOpt(o, 'options', 1e-3);
-  const momentum = numOpt(o, 'momentum', 'options', 0, 0);
-  const dampening = numOpt(o, 'dampening', 'options', 0, 0);
-  const weightDecay = numOpt(o, 'weightDecay', 'options', 0, 0);
-  const nesterov = boolOpt(o, 'nesterov', 'options', false);
+  const o = checkOptions(options, [...COMMON_KEYS, 'momentum', 'dampening', 'nesterov', 'weightDecay']);
+  const lr = lrOpt(o, 1e-3);
+  const momentum = numOpt(o, 'momentum', 0, HYPER_RANGES.momentum);
+  const dampening = numOpt(o, 'dampening', 0, HYPER_RANGES.dampening);
+  const weightDecay = numOpt(o, 'weightDecay', 0, HYPER_RANGES.weightDecay);
+  const nesterov = boolOr(o.nesterov, false, 'options.nesterov');
   if (nesterov && (momentum <= 0 || dampening !== 0)) {
     throw new ValueError(`requires momentum > 0 and dampening = 0, got momentum ${momentum}, dampening ${dampening}`, 'options.nesterov');
   }
   const slots = momentum !== 0 ? ['momentumBuffer'] : [];
-  return new BaseOptimizer('sgd', o, 'options', lr, slots, async (params, s, lrNow, step, backend) => {
+  return new BaseOptimizer('sgd', o, lr, slots, async (params, s, lrNow, step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      await sgdStepAsync({
+      await sgdStep.async({
         param: p.value, grad: p.grad, momentumBuffer: momentum !== 0 ? s.momentumBuffer[i] : null, step, lr: lrNow,
         momentum, dampening, weightDecay, nesterov,
       }, { backend });
@@ -334,23 +311,19 @@ export function sgd(options: SgdOptions = {}): Optimizer {
 }
 
 function adamLike(type: 'adam' | 'adamw', options: AdamOptions): Optimizer {
-  const o = optsObject(options, 'options');
-  const lr = lrOpt(o, 'options', 1e-3);
+  const o = checkOptions(options, [...COMMON_KEYS, 'betas', 'eps', 'weightDecay']);
+  const lr = lrOpt(o, 1e-3);
   let betas: [number, number] = [0.9, 0.999];
   if (o.betas !== undefined) {
     const b = o.betas;
     if (!Array.isArray(b) || b.length !== 2) throw new ValueError(`expected a pair [beta1, beta2], got ${describe(b)}`, 'options.betas');
     const pair = b as unknown[];
-    betas = [0, 1].map((k) => {
-      const v = pair[k];
-      if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ValueError(`expected a number in [0, 1), got ${describe(v)}`, `options.betas[${k}]`);
-      return v;
-    }) as [number, number];
+    betas = [0, 1].map((k) => finite(pair[k], `options.betas[${k}]`, HYPER_RANGES.beta)) as [number, number];
   }
-  const eps = numOpt(o, 'eps', 'options', 1e-8, 0);
-  const weightDecay = numOpt(o, 'weightDecay', 'options', type === 'adamw' ? 1e-2 : 0, 0);
-  const kernel = type === 'adamw' ? adamwStepAsync : adamStepAsync;
-  return new BaseOptimizer(type, o, 'options', lr, ['expAvg', 'expAvgSq'], async (params, s, lrNow, step, backend) => {
+  const eps = numOpt(o, 'eps', 1e-8, HYPER_RANGES.eps);
+  const weightDecay = numOpt(o, 'weightDecay', type === 'adamw' ? 1e-2 : 0, HYPER_RANGES.weightDecay);
+  const kernel = (type === 'adamw' ? adamwStep : adamStep).async;
+  return new BaseOptimizer(type, o, lr, ['expAvg', 'expAvgSq'], async (params, s, lrNow, step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
       await kernel({
@@ -372,18 +345,18 @@ export function adamw(options: AdamOptions = {}): Optimizer {
 
 /** RMSprop (torch.optim.RMSprop), optionally centered and with momentum. */
 export function rmsprop(options: RmspropOptions = {}): Optimizer {
-  const o = optsObject(options, 'options');
-  const lr = lrOpt(o, 'options', 1e-2);
-  const alpha = numOpt(o, 'alpha', 'options', 0.99, 0, 1);
-  const eps = numOpt(o, 'eps', 'options', 1e-8, 0);
-  const weightDecay = numOpt(o, 'weightDecay', 'options', 0, 0);
-  const momentum = numOpt(o, 'momentum', 'options', 0, 0);
-  const centered = boolOpt(o, 'centered', 'options', false);
+  const o = checkOptions(options, [...COMMON_KEYS, 'alpha', 'eps', 'weightDecay', 'momentum', 'centered']);
+  const lr = lrOpt(o, 1e-2);
+  const alpha = numOpt(o, 'alpha', 0.99, HYPER_RANGES.alpha);
+  const eps = numOpt(o, 'eps', 1e-8, HYPER_RANGES.eps);
+  const weightDecay = numOpt(o, 'weightDecay', 0, HYPER_RANGES.weightDecay);
+  const momentum = numOpt(o, 'momentum', 0, HYPER_RANGES.momentum);
+  const centered = boolOr(o.centered, false, 'options.centered');
   const slots = ['squareAvg', ...(centered ? ['gradAvg'] : []), ...(momentum > 0 ? ['momentumBuffer'] : [])];
-  return new BaseOptimizer('rmsprop', o, 'options', lr, slots, async (params, s, lrNow, _step, backend) => {
+  return new BaseOptimizer('rmsprop', o, lr, slots, async (params, s, lrNow, _step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      await rmspropStepAsync({
+      await rmspropStep.async({
         param: p.value, grad: p.grad, squareAvg: s.squareAvg[i], gradAvg: centered ? s.gradAvg[i] : null,
         momentumBuffer: momentum > 0 ? s.momentumBuffer[i] : null, lr: lrNow, alpha, eps, weightDecay, momentum, centered,
       }, { backend });
@@ -406,12 +379,11 @@ export interface StepDecayOptions {
 
 /** lr * gamma^floor(epoch / stepSize). */
 export function stepDecay(options: StepDecayOptions): LrSchedule {
-  const o = optsObject(options, 'options');
-  if (o.lr === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'options.lr');
-  const lr = numOpt(o, 'lr', 'options', 0, 0);
+  const o = checkOptions(options, ['lr', 'stepSize', 'gamma']);
+  const lr = finite(o.lr, 'options.lr', HYPER_RANGES.lr);
   const s = o.stepSize;
   if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1) throw new ValueError(`expected an integer >= 1, got ${describe(s)}`, 'options.stepSize');
-  const gamma = numOpt(o, 'gamma', 'options', 0.1, 0);
+  const gamma = numOpt(o, 'gamma', 0.1, { lo: 0 });
   return (epoch: number) => lr * gamma ** Math.floor(epoch / s);
 }
 
@@ -425,10 +397,8 @@ export interface ExponentialDecayOptions {
 
 /** lr * gamma^epoch. */
 export function exponentialDecay(options: ExponentialDecayOptions): LrSchedule {
-  const o = optsObject(options, 'options');
-  if (o.lr === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'options.lr');
-  if (o.gamma === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'options.gamma');
-  const lr = numOpt(o, 'lr', 'options', 0, 0);
-  const gamma = numOpt(o, 'gamma', 'options', 0, 0);
+  const o = checkOptions(options, ['lr', 'gamma']);
+  const lr = finite(o.lr, 'options.lr', HYPER_RANGES.lr);
+  const gamma = finite(o.gamma, 'options.gamma', { lo: 0 });
   return (epoch: number) => lr * gamma ** epoch;
 }

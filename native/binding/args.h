@@ -298,6 +298,24 @@ class Fields {
   std::vector<Held> held_;
 };
 
+// A finite number field in [lo, hi] (each end inclusive or not); undefined or null: dflt.
+inline double Real(const Fields& f, const char* name, double dflt, double lo, bool lo_incl, double hi,
+                   bool hi_incl) {
+  Napi::Value v = f.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  std::string range = std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) +
+                      (hi_incl ? "]" : ")");
+  if (!v.IsNumber()) {
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + Describe(v));
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  bool ok = std::isfinite(d) && (lo_incl ? d >= lo : d > lo) && (hi_incl ? d <= hi : d < hi);
+  if (!ok) {
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + NumberText(d));
+  }
+  return d;
+}
+
 // Every export goes through Guard: a std::exception other than Napi::Error (std::bad_alloc while
 // copying arguments) becomes a JS error with code ERR_GATED_NATIVE instead of std::terminate
 // (node-addon-api only converts Napi::Error unless NODE_ADDON_API_CPP_EXCEPTIONS_ALL is defined).

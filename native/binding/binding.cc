@@ -25,6 +25,7 @@
 
 #include "args.h"
 #include "jordan_binding.h"
+#include "norm_binding.h"
 #include "cells.h"
 #include "dispatch.h"
 #include "gemm.h"
@@ -53,9 +54,32 @@ struct CellJob final : Job {
 #define GATED_GRAD_FIELDS \
   "cache", "dy", "dhN", "dx", "dh0", "dWeightIh", "dWeightHh", "dBiasIh", "dBiasHh"
 
+// Gates per hidden unit (cells.h: kRnnGates, kLstmGates, kGruGates).
 struct Gates {
-  int64_t G;  // gates per hidden unit
+  int64_t G;
 };
+
+// Reads weight_ih [G*H, D], weight_hh [G*H, H] (required) and the biases [G*H] (optional), or their
+// gradients, under the given field names, in that order (the factor G is left out of the formulas
+// for the one-gate RNN).
+struct Weights {
+  float *w_ih, *w_hh, *b_ih, *b_hh;
+};
+Weights ReadWeights(Fields& f, Gates g, const SeqShape& s, const char* w_ih, const char* w_hh, const char* b_ih,
+                    const char* b_hh) {
+  Napi::Env env = f.Env();
+  const Factor D{"inputSize", s.D}, H{"hiddenSize", s.H}, G{nullptr, g.G};
+  auto rows = [&](const char* name, const Factor* cols) {  // [G*H, cols], or [G*H] for null cols
+    if (g.G == 1) return cols ? Product(env, name, {H, *cols}) : Product(env, name, {H});
+    return cols ? Product(env, name, {G, H, *cols}) : Product(env, name, {G, H});
+  };
+  Weights w{};
+  w.w_ih = f.F32(w_ih, rows(w_ih, &D), Presence::Required);
+  w.w_hh = f.F32(w_hh, rows(w_hh, &H), Presence::Required);
+  w.b_ih = f.F32(b_ih, rows(b_ih, nullptr), Presence::Optional);
+  w.b_hh = f.F32(b_hh, rows(b_hh, nullptr), Presence::Optional);
+  return w;
+}
 
 // Sizes, x, weights, biases, h0 (checked, then ignored by backward: the cache holds h_prev),
 // lengths and reverse. `job_lengths` receives the copy of lengths.
@@ -67,20 +91,12 @@ gated::SeqInputs ReadInputs(Fields& f, Gates g, std::vector<int32_t>* job_length
   s.B = f.Size("batch");
   s.D = f.Size("inputSize");
   s.H = f.Size("hiddenSize");
-  const Factor T{"seqLen", s.T}, B{"batch", s.B}, D{"inputSize", s.D}, H{"hiddenSize", s.H};
-  const Factor G{nullptr, g.G};
-  in.x = f.F32("x", Product(env, "x", {T, B, D}), Presence::Required);
-  if (g.G == 1) {
-    in.w_ih = f.F32("weightIh", Product(env, "weightIh", {H, D}), Presence::Required);
-    in.w_hh = f.F32("weightHh", Product(env, "weightHh", {H, H}), Presence::Required);
-    in.b_ih = f.F32("biasIh", Product(env, "biasIh", {H}), Presence::Optional);
-    in.b_hh = f.F32("biasHh", Product(env, "biasHh", {H}), Presence::Optional);
-  } else {
-    in.w_ih = f.F32("weightIh", Product(env, "weightIh", {G, H, D}), Presence::Required);
-    in.w_hh = f.F32("weightHh", Product(env, "weightHh", {G, H, H}), Presence::Required);
-    in.b_ih = f.F32("biasIh", Product(env, "biasIh", {G, H}), Presence::Optional);
-    in.b_hh = f.F32("biasHh", Product(env, "biasHh", {G, H}), Presence::Optional);
-  }
+  in.x = f.F32("x", Product(env, "x", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}), Presence::Required);
+  const Weights w = ReadWeights(f, g, s, "weightIh", "weightHh", "biasIh", "biasHh");
+  in.w_ih = w.w_ih;
+  in.w_hh = w.w_hh;
+  in.b_ih = w.b_ih;
+  in.b_hh = w.b_hh;
   f.Lengths("lengths", s.B, s.T, job_lengths);
   in.lengths = nullptr;  // set by the caller once the job's vector is in place
   in.reverse = f.Bool("reverse", false);
@@ -93,6 +109,12 @@ Extent StateExtent(const Fields& f, const char* arg, const SeqShape& s) {
 Extent SeqOutExtent(const Fields& f, const char* arg, const SeqShape& s) {
   return Product(f.Env(), arg, {{"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}});
 }
+// weight_peephole [3H] (p_i, p_o, p_f), and its gradient.
+Extent PeepholeExtent(const Fields& f, const SeqShape& s) {
+  return Product(f.Env(), "weightPeephole", {{nullptr, gated::kLstmPeepholes}, {"hiddenSize", s.H}});
+}
+
+// The cache of a cell whose view (cells.h) has `width` floats per (t, b, hidden unit).
 Extent CacheExtent(const Fields& f, int64_t width, const SeqShape& s) {
   return Product(f.Env(), "cache",
                  {{nullptr, width}, {"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}});
@@ -101,22 +123,14 @@ Extent CacheExtent(const Fields& f, int64_t width, const SeqShape& s) {
 // dx, dh0, dWeightIh, dWeightHh (required), dBiasIh, dBiasHh (optional).
 gated::SeqGrads ReadGrads(Fields& f, Gates g, const SeqShape& s) {
   Napi::Env env = f.Env();
-  const Factor T{"seqLen", s.T}, B{"batch", s.B}, D{"inputSize", s.D}, H{"hiddenSize", s.H};
-  const Factor G{nullptr, g.G};
   gated::SeqGrads gr{};
-  gr.dx = f.F32("dx", Product(env, "dx", {T, B, D}), Presence::Required);
+  gr.dx = f.F32("dx", Product(env, "dx", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}), Presence::Required);
   gr.dh0 = f.F32("dh0", StateExtent(f, "dh0", s), Presence::Required);
-  if (g.G == 1) {
-    gr.dw_ih = f.F32("dWeightIh", Product(env, "dWeightIh", {H, D}), Presence::Required);
-    gr.dw_hh = f.F32("dWeightHh", Product(env, "dWeightHh", {H, H}), Presence::Required);
-    gr.db_ih = f.F32("dBiasIh", Product(env, "dBiasIh", {H}), Presence::Optional);
-    gr.db_hh = f.F32("dBiasHh", Product(env, "dBiasHh", {H}), Presence::Optional);
-  } else {
-    gr.dw_ih = f.F32("dWeightIh", Product(env, "dWeightIh", {G, H, D}), Presence::Required);
-    gr.dw_hh = f.F32("dWeightHh", Product(env, "dWeightHh", {G, H, H}), Presence::Required);
-    gr.db_ih = f.F32("dBiasIh", Product(env, "dBiasIh", {G, H}), Presence::Optional);
-    gr.db_hh = f.F32("dBiasHh", Product(env, "dBiasHh", {G, H}), Presence::Optional);
-  }
+  const Weights w = ReadWeights(f, g, s, "dWeightIh", "dWeightHh", "dBiasIh", "dBiasHh");
+  gr.dw_ih = w.w_ih;
+  gr.dw_hh = w.w_hh;
+  gr.db_ih = w.b_ih;
+  gr.db_hh = w.b_hh;
   return gr;
 }
 
@@ -144,13 +158,13 @@ Napi::Value RnnForward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "nonlinearity", "y", "hN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::RnnForwardArgs, gated::rnn_forward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {1}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kRnnGates}, &job->lengths);
   a.act = f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu
                                                         : gated::RnnActivation::Tanh;
   a.h0 = f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", a.in.s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", a.in.s), Presence::Required);
-  a.cache = ForwardCache(f, 2, a.in.s);
+  a.cache = ForwardCache(f, gated::RnnCacheView<>::kWidth, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "rnnForward", std::move(job), async);
@@ -160,14 +174,14 @@ Napi::Value RnnBackward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "nonlinearity", GATED_GRAD_FIELDS});
   auto job = std::make_unique<CellJob<gated::RnnBackwardArgs, gated::rnn_backward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {1}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kRnnGates}, &job->lengths);
   a.act = f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu
                                                         : gated::RnnActivation::Tanh;
   f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);  // checked, unused
-  a.cache = f.F32("cache", CacheExtent(f, 2, a.in.s), Presence::Required);
+  a.cache = f.F32("cache", CacheExtent(f, gated::RnnCacheView<>::kWidth, a.in.s), Presence::Required);
   a.dy = f.F32("dy", SeqOutExtent(f, "dy", a.in.s), Presence::Optional);
   a.dh_n = f.F32("dhN", StateExtent(f, "dhN", a.in.s), Presence::Optional);
-  a.g = ReadGrads(f, {1}, a.in.s);
+  a.g = ReadGrads(f, {gated::kRnnGates}, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "rnnBackward", std::move(job), async);
@@ -178,16 +192,15 @@ Napi::Value LstmForward(const Napi::CallbackInfo& info) {
            {GATED_COMMON_FIELDS, "c0", "weightPeephole", "y", "hN", "cN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::LstmForwardArgs, gated::lstm_forward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {4}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kLstmGates}, &job->lengths);
   const SeqShape& s = a.in.s;
-  a.w_peep = f.F32("weightPeephole", Product(f.Env(), "weightPeephole", {{nullptr, 3}, {"hiddenSize", s.H}}),
-                   Presence::Optional);
+  a.w_peep = f.F32("weightPeephole", PeepholeExtent(f, s), Presence::Optional);
   a.h0 = f.F32("h0", StateExtent(f, "h0", s), Presence::Optional);
   a.c0 = f.F32("c0", StateExtent(f, "c0", s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", s), Presence::Required);
   a.c_n = f.F32("cN", StateExtent(f, "cN", s), Presence::Required);
-  a.cache = ForwardCache(f, 8, s);
+  a.cache = ForwardCache(f, gated::LstmCacheView<>::kWidth, s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "lstmForward", std::move(job), async);
@@ -199,17 +212,17 @@ Napi::Value LstmBackward(const Napi::CallbackInfo& info) {
             GATED_GRAD_FIELDS});
   auto job = std::make_unique<CellJob<gated::LstmBackwardArgs, gated::lstm_backward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {4}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kLstmGates}, &job->lengths);
   const SeqShape& s = a.in.s;
-  const Extent peep = Product(f.Env(), "weightPeephole", {{nullptr, 3}, {"hiddenSize", s.H}});
+  const Extent peep = PeepholeExtent(f, s);
   a.w_peep = f.F32("weightPeephole", peep, Presence::Optional);
   f.F32("h0", StateExtent(f, "h0", s), Presence::Optional);  // checked, unused
   f.F32("c0", StateExtent(f, "c0", s), Presence::Optional);  // checked, unused
-  a.cache = f.F32("cache", CacheExtent(f, 8, s), Presence::Required);
+  a.cache = f.F32("cache", CacheExtent(f, gated::LstmCacheView<>::kWidth, s), Presence::Required);
   a.dy = f.F32("dy", SeqOutExtent(f, "dy", s), Presence::Optional);
   a.dh_n = f.F32("dhN", StateExtent(f, "dhN", s), Presence::Optional);
   a.dc_n = f.F32("dcN", StateExtent(f, "dcN", s), Presence::Optional);
-  a.g = ReadGrads(f, {4}, s);
+  a.g = ReadGrads(f, {gated::kLstmGates}, s);
   a.dc0 = f.F32("dc0", StateExtent(f, "dc0", s), Presence::Required);
   // The kernel writes dw_peep whenever w_peep is given, so it is required then.
   a.dw_peep = f.F32("dWeightPeephole", peep,
@@ -223,12 +236,12 @@ Napi::Value GruForward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "resetAfter", "y", "hN", "cache", "keepCache"});
   auto job = std::make_unique<CellJob<gated::GruForwardArgs, gated::gru_forward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {3}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kGruGates}, &job->lengths);
   a.reset_after = f.Bool("resetAfter", true);
   a.h0 = f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", a.in.s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", a.in.s), Presence::Required);
-  a.cache = ForwardCache(f, 5, a.in.s);
+  a.cache = ForwardCache(f, gated::GruCacheView<>::kWidth, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "gruForward", std::move(job), async);
@@ -238,13 +251,13 @@ Napi::Value GruBackward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0], {GATED_COMMON_FIELDS, "resetAfter", GATED_GRAD_FIELDS});
   auto job = std::make_unique<CellJob<gated::GruBackwardArgs, gated::gru_backward>>();
   auto& a = job->args;
-  a.in = ReadInputs(f, {3}, &job->lengths);
+  a.in = ReadInputs(f, {gated::kGruGates}, &job->lengths);
   a.reset_after = f.Bool("resetAfter", true);
   f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);  // checked, unused
-  a.cache = f.F32("cache", CacheExtent(f, 5, a.in.s), Presence::Required);
+  a.cache = f.F32("cache", CacheExtent(f, gated::GruCacheView<>::kWidth, a.in.s), Presence::Required);
   a.dy = f.F32("dy", SeqOutExtent(f, "dy", a.in.s), Presence::Optional);
   a.dh_n = f.F32("dhN", StateExtent(f, "dhN", a.in.s), Presence::Optional);
-  a.g = ReadGrads(f, {3}, a.in.s);
+  a.g = ReadGrads(f, {gated::kGruGates}, a.in.s);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "gruBackward", std::move(job), async);
@@ -395,9 +408,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("mathSigmoid", GATED_FN(MathKernel<1>, "mathSigmoid"));
   internals.Set("mathTanh", GATED_FN(MathKernel<2>, "mathTanh"));
   exports.Set("internals", internals);
-  RegisterNnOps(env, exports);     // exports.nn (nn_binding.cc)
-  RegisterTrainOps(env, exports);  // exports.train (train_binding.cc)
-  RegisterJordanOps(env, exports);  // exports.jordan (jordan_binding.cc)
+  // Every op is a flat export named as its TypeScript op (lib/ops/): nn_binding.cc (linear, embedding),
+  // train_binding.cc (losses, optimizer steps, clipping), jordan_binding.cc (jordanForward/Backward),
+  // norm_binding.cc (layerNormForward/Backward).
+  RegisterNnOps(env, exports);
+  RegisterTrainOps(env, exports);
+  RegisterJordanOps(env, exports);
+  RegisterNormOps(env, exports);
   return exports;
 }
 

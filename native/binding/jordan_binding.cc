@@ -48,6 +48,12 @@ struct Common {
   std::vector<int32_t>* lengths;  // the job's
 };
 
+// The cache (jordan.h: JordanCacheView).
+Extent CacheExtent(Napi::Env env, const gated::JordanShape& s) {
+  const int64_t width = gated::JordanCacheView<>::width(s.H, s.O);
+  return Product(env, "cache", {{"seqLen", s.T}, {"batch", s.B}, {"2*outputSize+hiddenSize", width}});
+}
+
 // Reads and checks the inputs shared by forward and backward.
 void ReadCommon(Napi::Env env, Fields& f, Common* c) {
   const int64_t T = f.Size("seqLen"), B = f.Size("batch"), D = f.Size("inputSize"), H = f.Size("hiddenSize"),
@@ -66,12 +72,7 @@ void ReadCommon(Napi::Env env, Fields& f, Common* c) {
   in.reverse = f.Bool("reverse", false);
   in.act = f.Enum("activation", {"tanh", "relu"});
   in.act_out = static_cast<gated::JordanOutActivation>(f.Enum("outputActivation", {"tanh", "sigmoid", "linear"}));
-  // The cache's size must fit as well.
-  Product(env, "cache", {{"seqLen", T}, {"batch", B}, {"2*outputSize+hiddenSize", 2 * O + H}});
-}
-
-Extent CacheExtent(Napi::Env env, const gated::JordanShape& s) {
-  return Product(env, "cache", {{"seqLen", s.T}, {"batch", s.B}, {"2*outputSize+hiddenSize", 2 * s.O + s.H}});
+  CacheExtent(env, in.s);  // the cache's size must fit as well
 }
 
 #define JORDAN_COMMON_FIELDS                                                                          \
@@ -127,10 +128,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterJordanOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object j = Napi::Object::New(env);
-  j.Set("forward", Napi::Function::New(env, Guard<Forward>, "forward"));
-  j.Set("backward", Napi::Function::New(env, Guard<Backward>, "backward"));
-  exports.Set("jordan", j);
+  exports.Set("jordanForward", Napi::Function::New(env, Guard<Forward>, "jordanForward"));
+  exports.Set("jordanBackward", Napi::Function::New(env, Guard<Backward>, "jordanBackward"));
 }
 
 }  // namespace gated_binding

@@ -180,12 +180,10 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterNnOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object nn = Napi::Object::New(env);
-  nn.Set("linearForward", Napi::Function::New(env, Guard<LinearForward>, "linearForward"));
-  nn.Set("linearBackward", Napi::Function::New(env, Guard<LinearBackward>, "linearBackward"));
-  nn.Set("embeddingForward", Napi::Function::New(env, Guard<EmbeddingForward>, "embeddingForward"));
-  nn.Set("embeddingBackward", Napi::Function::New(env, Guard<EmbeddingBackward>, "embeddingBackward"));
-  exports.Set("nn", nn);
+  exports.Set("linearForward", Napi::Function::New(env, Guard<LinearForward>, "linearForward"));
+  exports.Set("linearBackward", Napi::Function::New(env, Guard<LinearBackward>, "linearBackward"));
+  exports.Set("embeddingForward", Napi::Function::New(env, Guard<EmbeddingForward>, "embeddingForward"));
+  exports.Set("embeddingBackward", Napi::Function::New(env, Guard<EmbeddingBackward>, "embeddingBackward"));
 }
 
 }  // namespace gated_binding

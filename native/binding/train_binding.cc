@@ -46,24 +46,6 @@
 namespace gated_binding {
 namespace {
 
-// A finite number in [lo, hi] (each end inclusive or not); undefined or null: dflt.
-double Real(const Fields& f, const char* name, double dflt, double lo, bool lo_incl, double hi,
-            bool hi_incl) {
-  Napi::Value v = f.Get(name);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  std::string range = std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) +
-                      (hi_incl ? "]" : ")");
-  if (!v.IsNumber()) {
-    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + Describe(v));
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  bool ok = std::isfinite(d) && (lo_incl ? d >= lo : d > lo) && (hi_incl ? d <= hi : d < hi);
-  if (!ok) {
-    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + NumberText(d));
-  }
-  return d;
-}
-
 constexpr double kInf = 1.7976931348623157e308;  // "no upper bound" for Real (values stay finite)
 
 // An integer in [lo, hi]; undefined or null: dflt.
@@ -398,16 +380,14 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTrainOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object train = Napi::Object::New(env);
-  train.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
-  train.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
-  train.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
-  train.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));
-  train.Set("adamStep", Napi::Function::New(env, Guard<AdamStep>, "adamStep"));
-  train.Set("rmspropStep", Napi::Function::New(env, Guard<RmspropStep>, "rmspropStep"));
-  train.Set("clipGradNorm", Napi::Function::New(env, Guard<ClipGradNorm>, "clipGradNorm"));
-  train.Set("clipGradValue", Napi::Function::New(env, Guard<ClipGradValue>, "clipGradValue"));
-  exports.Set("train", train);
+  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
+  exports.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
+  exports.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
+  exports.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));
+  exports.Set("adamStep", Napi::Function::New(env, Guard<AdamStep>, "adamStep"));
+  exports.Set("rmspropStep", Napi::Function::New(env, Guard<RmspropStep>, "rmspropStep"));
+  exports.Set("clipGradNorm", Napi::Function::New(env, Guard<ClipGradNorm>, "clipGradNorm"));
+  exports.Set("clipGradValue", Napi::Function::New(env, Guard<ClipGradValue>, "clipGradValue"));
 }
 
 }  // namespace gated_binding

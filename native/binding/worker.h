@@ -31,8 +31,8 @@
 // byte length) and, if one moved, rejects with ERR_GATED_VALUE naming that argument rather than
 // resolving with meaningless results. This is a diagnosis, not a protection: by then the kernel may
 // have read or written memory the array no longer owns. The rule for callers of the raw ops stays
-// "do not touch the arguments until the promise settles" (lib/ops.ts, lib/nn/kernels.ts,
-// lib/train/kernels.ts, lib/nn/jordan.ts); the model API hands native code copies it owns.
+// "do not touch the arguments until the promise settles" (lib/ops/op.ts); code above the raw ops
+// that takes arrays from users must hand the kernels arrays it owns.
 // Outputs are allocated by the TS layer and not visible to callers until the promise resolves.
 //
 // Teardown (worker.terminate(), process.exit() with a worker running, the end of a worker's script):

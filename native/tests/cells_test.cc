@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,9 @@ const char* cell_name(Cell c) {
   static const char* n[] = {"rnn_tanh", "rnn_relu", "lstm", "gru_after", "gru_before"};
   return n[c];
 }
-int64_t gates_of(Cell c) { return c == LSTM ? 4 : (c == GRU_AFTER || c == GRU_BEFORE) ? 3 : 1; }
+int64_t gates_of(Cell c) {
+  return c == LSTM ? kLstmGates : (c == GRU_AFTER || c == GRU_BEFORE) ? kGruGates : kRnnGates;
+}
 
 struct Config {
   Cell cell;
@@ -121,9 +125,9 @@ DParams d_params(const Problem& p) {
 double dsig(double v) { return 1.0 / (1.0 + exp(-v)); }
 
 int64_t cache_size(const Config& c) {
-  SeqShape s{c.T, c.B, c.D, c.H};
-  return c.cell == LSTM ? lstm_cache_size(s) : (c.cell == GRU_AFTER || c.cell == GRU_BEFORE) ? gru_cache_size(s)
-                                                                                             : rnn_cache_size(s);
+  if (c.cell == LSTM) return LstmCacheView<>::floats(c.T, c.B, c.H);
+  if (c.cell == GRU_AFTER || c.cell == GRU_BEFORE) return GruCacheView<>::floats(c.T, c.B, c.H);
+  return RnnCacheView<>::floats(c.T, c.B, c.H);
 }
 
 struct DOut {
@@ -506,12 +510,68 @@ void check_edges() {
   }
 }
 
+// The cache views (cells.h): each named block starts where the drivers' pointer carving put it
+// before the views existed (offsets in units of T*B*H, written out here independently), the blocks
+// follow each other without gap or overlap and exactly tile floats(); a null base gives null blocks.
+template <class View>
+void check_view(const char* name, const std::vector<std::pair<const char*, int64_t>>& want, int64_t T,
+                int64_t B, int64_t H, std::vector<const float*> (*named)(const View&)) {
+  const std::string n = std::string(name) + " view T=" + std::to_string(T) + " B=" + std::to_string(B) +
+                        " H=" + std::to_string(H);
+  const int64_t TBH = T * B * H;
+  std::vector<float> buf((size_t)View::floats(T, B, H) + 1);
+  const float* base = buf.data();
+  const View v(base, T, B, H);
+  const std::vector<const float*> got = named(v);
+  auto fail = [&](const std::string& what) {
+    g_failures++;
+    printf("FAIL %s: %s\n", n.c_str(), what.c_str());
+  };
+  g_checks++;
+  if (got.size() != want.size() || v.blocks.count() != (int)want.size()) fail("block count");
+  int64_t units = 0;
+  for (size_t i = 0; i < want.size() && i < got.size(); i++) {
+    if (got[i] != base + want[i].second * TBH) fail(std::string(want[i].first) + " offset");
+    if (v.blocks[(int)i].data != got[i]) fail(std::string(want[i].first) + " is not block " + std::to_string(i));
+    const float* end = v.blocks[(int)i].data + v.blocks.rows() * v.blocks[(int)i].width;
+    const float* next = i + 1 < want.size() ? base + want[i + 1].second * TBH : base + View::floats(T, B, H);
+    if (end != next) fail(std::string(want[i].first) + " does not end where the next block starts");
+    units += v.blocks[(int)i].width;
+  }
+  if (units != View::kWidth * H) fail("block widths do not sum to kWidth * H");
+  if (View::floats(T, B, H) != View::kWidth * TBH) fail("floats() != kWidth * T*B*H");
+  const View null_view(nullptr, T, B, H);
+  for (const float* p : named(null_view))
+    if (p) fail("a null base gave a non-null block");
+}
+
+void check_views() {
+  for (const auto& s : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 3, 9}, {7, 2, 257}, {0, 3, 4}, {2, 0, 3}}) {
+    const int64_t T = s[0], B = s[1], H = s[2];
+    check_view<RnnCacheView<>>("rnn", {{"h_prev", 0}, {"h", 1}}, T, B, H,
+                               [](const RnnCacheView<>& v) { return std::vector<const float*>{v.h_prev, v.h}; });
+    check_view<LstmCacheView<>>(
+        "lstm", {{"gates", 0}, {"h_prev", 4}, {"c_prev", 5}, {"c", 6}, {"tanh_c", 7}}, T, B, H,
+        [](const LstmCacheView<>& v) { return std::vector<const float*>{v.gates, v.h_prev, v.c_prev, v.c, v.tanh_c}; });
+    check_view<GruCacheView<>>("gru", {{"gates", 0}, {"h_prev", 3}, {"hn", 4}}, T, B, H, [](const GruCacheView<>& v) {
+      return std::vector<const float*>{v.gates, v.h_prev, v.hn};
+    });
+  }
+  g_checks++;
+  if (RnnCacheView<>::kWidth != 2 || LstmCacheView<>::kWidth != 8 || GruCacheView<>::kWidth != 5 ||
+      kRnnGates != 1 || kLstmGates != 4 || kGruGates != 3) {
+    g_failures++;
+    printf("FAIL cache widths / gate counts changed (lib/backend/types.ts cacheWidth and saved caches rely on them)\n");
+  }
+}
+
 }  // namespace
 
 int main() {
   const Cell cells[] = {RNN_TANH, RNN_RELU, LSTM, GRU_AFTER, GRU_BEFORE};
   const int64_t small[][4] = {{5, 3, 7, 9}, {1, 1, 1, 1}, {3, 2, 5, 1}, {4, 3, 1, 17}};
   int configs = 0;
+  check_views();
   // (1) + (2): forward against the naive double implementation, every gradient against finite
   // differences, on small shapes and every option combination.
   for (Cell cell : cells)

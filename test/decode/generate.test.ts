@@ -10,9 +10,9 @@ import { decoder, generate, generateWithLogProbs } from '../../lib/decode/index.
 import { AbortError, ValueError } from '../../lib/errors.js';
 import { dense, embedding, gru, lstm, rnn, tokens, type Layer } from '../../lib/layers/index.js';
 import { weightsLock } from '../../lib/models/guard.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
-import { losses, optimizers } from '../../lib/train/kernels.js';
+import { losses, optimizers } from '../../lib/ops/train.js';
 import { backends } from '../helpers/backends.js';
 import { expectClose } from '../helpers/index.js';
 

@@ -24,6 +24,14 @@ const addon = process.env.GATED_ADDON_PATH
   ? require(resolve(process.env.GATED_ADDON_PATH))
   : require('node-gyp-build')(root);
 
+// The addon's ops are flat exports; the families fuzzed together, each op under its short name.
+const flat = (names) => Object.fromEntries(names.map(([short, name]) => [short, addon[name]]).filter(([, f]) => typeof f === 'function'));
+const parts = {
+  train: flat(['softmaxCrossEntropy', 'bceWithLogits', 'mse', 'sgdStep', 'adamStep', 'rmspropStep', 'clipGradNorm', 'clipGradValue'].map((n) => [n, n])),
+  nn: flat(['linearForward', 'linearBackward', 'embeddingForward', 'embeddingBackward'].map((n) => [n, n])),
+  jordan: flat([['forward', 'jordanForward'], ['backward', 'jordanBackward']]),
+};
+
 const CALLS = Number(process.argv[2] ?? 12000);
 const SEED = Number(process.argv[3] ?? 1);
 
@@ -296,7 +304,7 @@ function fuzzInternals() {
   }
 }
 
-// The addon's other parts (exports.train, exports.nn, exports.jordan): argument objects built from
+// The addon's other op families (training, layer and Jordan ops): argument objects built from
 // each op family's real field names, every field a random pick of small sizes, short or right-length
 // Float32Arrays, Int32Arrays with in- or out-of-range ids, enum strings and junk. Most calls are
 // malformed; some are valid and run the kernel. Same rule: no crash, only gated error codes.
@@ -499,10 +507,10 @@ function mutatePart(a, sizes, copied) {
 // A valid (then usually mutated) call to one part op, sync or async. After an async call was queued,
 // the fields the addon copies (ids, targets, lengths) are overwritten with out-of-range values.
 function fuzzPartOp() {
-  const available = Object.keys(PART_OPS).filter((k) => addon[k] && typeof addon[k] === 'object');
+  const available = Object.keys(PART_OPS).filter((k) => Object.keys(parts[k]).length > 0);
   if (available.length === 0) return;
   const part = pick(available);
-  const names = Object.keys(PART_OPS[part]).filter((k) => typeof addon[part][k] === 'function');
+  const names = Object.keys(PART_OPS[part]).filter((k) => typeof parts[part][k] === 'function');
   if (names.length === 0) return;
   const op = pick(names);
   const [args, sizes, copied] = PART_OPS[part][op]();
@@ -521,7 +529,7 @@ function fuzzPartOp() {
   stats.partOps = (stats.partOps ?? 0) + 1;
   stats.calls++;
   try {
-    const r = addon[part][op](chance(0.03) ? new Proxy(args, {}) : args);
+    const r = parts[part][op](chance(0.03) ? new Proxy(args, {}) : args);
     if (r instanceof Promise) {
       stats.partAsync = (stats.partAsync ?? 0) + 1;
       for (const c of copiedArrays) if (c.buffer.byteLength > 0) c.fill(pick([-(2 ** 31), 2 ** 31 - 1, -7, 1e6]));
@@ -535,10 +543,10 @@ function fuzzPartOp() {
 }
 
 function fuzzParts() {
-  const available = Object.keys(PART_FIELDS).filter((k) => addon[k] && typeof addon[k] === 'object');
+  const available = Object.keys(PART_FIELDS).filter((k) => Object.keys(parts[k]).length > 0);
   if (available.length === 0) return;
   const part = pick(available);
-  const fns = Object.keys(addon[part]).filter((k) => typeof addon[part][k] === 'function');
+  const fns = Object.keys(parts[part]).filter((k) => typeof parts[part][k] === 'function');
   if (fns.length === 0) return;
   const { names, enums } = PART_FIELDS[part];
   const args = {};
@@ -547,7 +555,7 @@ function fuzzParts() {
   stats.parts = (stats.parts ?? 0) + 1;
   stats.calls++;
   try {
-    const r = addon[part][pick(fns)](chance(0.03) ? pick(JUNK()) : args);
+    const r = parts[part][pick(fns)](chance(0.03) ? pick(JUNK()) : args);
     if (r instanceof Promise) {
       pending.push(r.then(() => { stats.resolved++; }, (err) => classify('rejected', err)));
     } else {

@@ -5,7 +5,7 @@
  * such a child in ~0.4 s, against ~1.5 s under `node --import tsx` on this machine, which matters for
  * tests that start many children or worker threads.
  *
- * The transpiled lib/native.ts looks for the addon beside the copy, where there is none, so
+ * The transpiled lib/backend/addon.ts looks for the addon beside the copy, where there is none, so
  * `childEnv()` names the one these tests load (GATED_ADDON_PATH, as CI sets it for the sanitizer
  * build, or what node-gyp-build picks in this checkout).
  */

@@ -12,7 +12,7 @@
  */
 import { expect } from 'vitest';
 
-import type { BackendName } from '../../lib/backend/types.js';
+import type { BackendName } from '../../lib/backend/index.js';
 import type { Parameter } from '../../lib/layers/index.js';
 import { expectClose } from '../helpers/index.js';
 import { Rng } from '../../lib/random.js';

@@ -5,13 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import type { BackendName } from '../../lib/backend/types.js';
+import type { BackendName } from '../../lib/backend/index.js';
 import {
   dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector,
   type Layer, type Parameter, type RecurrentState, type Sequence, type Tokens, type Vector,
 } from '../../lib/layers/index.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
-import { nativeNnAvailable } from '../../lib/nn/native.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
+import { nativeAvailable as nativeNnAvailable } from '../../lib/backend/addon.js';
 import { Rng } from '../../lib/random.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { expectClose } from '../helpers/index.js';

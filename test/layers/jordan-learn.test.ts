@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { dense, embedding, jordan, tokens, type JordanOptions, type Tokens } from '../../lib/layers/index.js';
 import { input, sequential } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
-import { losses, optimizers } from '../../lib/train/kernels.js';
+import { losses, optimizers } from '../../lib/ops/train.js';
 
 const verbose = process.env.GATED_LEARN_VERBOSE === '1';
 const V = 4, T = 7;

@@ -19,18 +19,17 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
-import type { BackendName } from '../../lib/backend/types.js';
+import type { BackendName } from '../../lib/backend/index.js';
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import * as js from '../../lib/js/jordan.js';
 import {
   dense, embedding, jordan, sequence, tokens, vector, type JordanOptions, type Layer, type Parameter, type RecurrentState, type Sequence, type Vector,
 } from '../../lib/layers/index.js';
 import { decoder } from '../../lib/decode/generate.js';
-import { layerFromConfig } from '../../lib/models/serialize.js';
-import { loadAddon } from '../../lib/native.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
-import { nativeJordanAvailable } from '../../lib/nn/jordan.js';
-import { nativeNnAvailable } from '../../lib/nn/native.js';
+import { layerFromConfig } from '../../lib/layers/registry.js';
+import { loadAddon } from '../../lib/backend/addon.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
+import { nativeAvailable as nativeNnAvailable } from '../../lib/backend/addon.js';
 import { Rng } from '../../lib/random.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { ticksDuring } from '../helpers/ticks.js';
@@ -137,7 +136,7 @@ describe('jordan layer gradients match finite differences (js)', () => {
   }
 });
 
-const nativeReady = nativeSkipReason === null && nativeJordanAvailable() && nativeNnAvailable();
+const nativeReady = nativeSkipReason === null && nativeNnAvailable() && nativeNnAvailable();
 
 describe.skipIf(!nativeReady)('native jordan layer matches the js one', () => {
   for (const c of cases) it(c.name, () => expectBackendsAgree(c));
@@ -194,7 +193,7 @@ function reference(
 }
 
 describe('jordan layer forward against a float64 reference (reverse by hand, per own length)', () => {
-  const backends: BackendName[] = nativeJordanAvailable() ? ['js', 'native'] : ['js'];
+  const backends: BackendName[] = nativeNnAvailable() ? ['js', 'native'] : ['js'];
   for (const backend of backends) {
     for (const merge of ['concat', 'sum', 'mean'] as const) {
       it(`2 layers, bidirectional ${merge}, lengths [4, 2, 0], initial state (${backend})`, async () => {
@@ -250,7 +249,7 @@ describe('jordan layer state: returnState, ctx.keepState, streaming', () => {
     expect(Array.from(kept.h)).toEqual(Array.from(returned.h));
   });
 
-  const backends: BackendName[] = nativeJordanAvailable() ? ['js', 'native'] : ['js'];
+  const backends: BackendName[] = nativeNnAvailable() ? ['js', 'native'] : ['js'];
   for (const backend of backends) {
     it(`a sequence in two chunks, the kept state carried, gives the whole-sequence outputs (${backend})`, async () => {
       const layer = jordan({ hiddenSize: 5, outputSize: 3, numLayers: 3, outputActivation: 'sigmoid' });
@@ -297,7 +296,8 @@ describe('jordan layer options, names and config', () => {
     const layer = jordan({ hiddenSize: 5, outputSize: 3 });
     layer.build(4, new Rng(1));
     expect(layer.parameters().map((p) => p.name)).toEqual(['weight_ih', 'weight_hy', 'weight_ho', 'bias_ih', 'bias_hh', 'bias_ho']);
-    expect(layer.config).toEqual({ hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'tanh' });
+    // Every option with its default filled in (model format 2); the names stay unsuffixed.
+    expect(layer.config).toEqual({ hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'tanh', numLayers: 1, dropout: 0, bidirectional: false, mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null });
   });
 
   it('a stacked bidirectional layer names every set PyTorch-style, layer l > 0 taking D*O features', () => {
@@ -316,7 +316,7 @@ describe('jordan layer options, names and config', () => {
     expect(layer.parameters()[0].value).not.toEqual(layer.parameters()[6].value);
   });
 
-  it('the recurrent options appear in config where not default, and the config rebuilds the layer', () => {
+  it('the config lists every option (defaults filled in) and rebuilds the layer', () => {
     const opts = {
       hiddenSize: 4, outputSize: 2, activation: 'relu', outputActivation: 'linear', numLayers: 3, dropout: 0.25,
       bidirectional: true, mergeMode: 'mean', returnSequences: false, returnState: true, stateInput: { steps: 5 },
@@ -326,9 +326,10 @@ describe('jordan layer options, names and config', () => {
     expect(layerFromConfig('jordan', layer.config!).config).toEqual(opts);
     expect(layer.kinds).toEqual({ vector: 'vector' });
     expect(jordan({ hiddenSize: 1, outputSize: 1, returnSequences: false }).kinds).toEqual({ sequence: 'vector' });
-    // Defaults given explicitly are left out, as if not given.
+    // Defaults given explicitly give the same config as not given.
     expect(jordan({ hiddenSize: 1, outputSize: 1, numLayers: 1, dropout: 0, bidirectional: false, mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null }).config)
-      .toEqual({ hiddenSize: 1, outputSize: 1, activation: 'tanh', outputActivation: 'tanh' });
+      .toEqual(jordan({ hiddenSize: 1, outputSize: 1 }).config);
+    expect(jordan({ hiddenSize: 1, outputSize: 1 }).config).toEqual({ hiddenSize: 1, outputSize: 1, activation: 'tanh', outputActivation: 'tanh', numLayers: 1, dropout: 0, bidirectional: false, mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null });
   });
 
   it('the options set the kinds, at compile time too', () => {
@@ -409,8 +410,8 @@ describe('jordan layer options, names and config', () => {
 
 /** Whether the addon's Jordan op runs `async: true` calls on a worker (it then returns a Promise). */
 function nativeJordanAsync(): boolean {
-  if (!nativeJordanAvailable()) return false;
-  const ops = loadAddon().jordan as unknown as { forward(a: object): unknown };
+  if (!nativeNnAvailable()) return false;
+  const ops = { forward: loadAddon().jordanForward as (a: object) => unknown };
   const f32 = (n: number) => new Float32Array(n);
   const r = ops.forward({
     seqLen: 1, batch: 1, inputSize: 1, hiddenSize: 1, outputSize: 1, x: f32(1), weightIh: f32(1), weightHy: f32(1), weightHo: f32(1),

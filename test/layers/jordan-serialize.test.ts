@@ -11,9 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../lib/io/safetensors.js';
 import { dense, jordan, sequence, type Sequence } from '../../lib/layers/index.js';
-import { decodeModel, describeModel, encodeModel, loadModel, METADATA_KEYS, saveModel } from '../../lib/models/serialize.js';
+import { decodeModel, loadModel } from '../../lib/models/load.js';
+import { describeModel, encodeModel, METADATA_KEYS, saveModel } from '../../lib/models/save.js';
 import { input, sequential } from '../../lib/models/sequential.js';
-import { jordanForward } from '../../lib/nn/jordan.js';
+import { jordanForward } from '../../lib/ops/jordan.js';
 import { Rng } from '../../lib/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gated-jordan-'));
@@ -48,8 +49,15 @@ describe('jordan models save and load', () => {
     const d = describeModel(model);
     expect(d.layers[0].config).toEqual({
       hiddenSize: 4, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid', numLayers: 2, dropout: 0.2, bidirectional: true, mergeMode: 'mean',
+      returnSequences: true, returnState: false, stateInput: null,
     });
-    expect(d.layers[1]).toEqual({ type: 'jordan', name: 'summary', config: { hiddenSize: 3, outputSize: 2, activation: 'tanh', outputActivation: 'tanh', bidirectional: true, returnSequences: false } });
+    // Every option with its default filled in (format version 2; version-1 files omitted defaults and still load).
+    expect(d.layers[1]).toEqual({
+      type: 'jordan', name: 'summary', config: {
+        hiddenSize: 3, outputSize: 2, activation: 'tanh', outputActivation: 'tanh', numLayers: 1, dropout: 0, bidirectional: true,
+        mergeMode: 'concat', returnSequences: false, returnState: false, stateInput: null,
+      },
+    });
     const names = d.parameters.map((p) => p.name);
     expect(names.slice(0, 6)).toEqual(['0.weight_ih_l0', '0.weight_hy_l0', '0.weight_ho_l0', '0.bias_ih_l0', '0.bias_hh_l0', '0.bias_ho_l0']);
     expect(names).toContain('0.weight_ih_l1_reverse');
@@ -82,7 +90,11 @@ describe('jordan models save and load', () => {
       [METADATA_KEYS.format]: 'gated.sequential', [METADATA_KEYS.version]: '1', [METADATA_KEYS.model]: JSON.stringify(description),
     });
     const model = decodeModel(bytes, { inputKind: 'sequence', outputKind: 'sequence', backend: 'js' });
-    expect(describeModel(model)).toEqual(description);
+    // It loads into the current, canonical description: version 2, every option with its default.
+    expect(describeModel(model)).toEqual({
+      ...description, version: 2,
+      layers: [{ ...description.layers[0], config: { ...description.layers[0].config, numLayers: 1, dropout: 0, bidirectional: false, mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null } }],
+    });
     const v = x();
     const want = jordanForward({
       seqLen: T, batch: B, inputSize: F, hiddenSize: H, outputSize: O, x: v.data, lengths: v.lengths,

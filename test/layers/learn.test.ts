@@ -9,9 +9,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { dense, embedding, gru, lstm, rnn, tokens, vector, type Kind, type Tokens, type Value } from '../../lib/layers/index.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
-import { losses, optimizers } from '../../lib/train/kernels.js';
+import { losses, optimizers } from '../../lib/ops/train.js';
 
 const verbose = process.env.GATED_LEARN_VERBOSE === '1';
 

@@ -6,7 +6,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
 import { dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Sequence, type Tokens, type Vector } from '../../lib/layers/index.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 
 describe('sequential kind tracking', () => {
   it('gives the output kind of the last layer', () => {

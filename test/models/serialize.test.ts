@@ -13,19 +13,19 @@ import { FileError } from '../../lib/io/atomic.js';
 import { type Tensor, decodeSafetensors, encodeSafetensors } from '../../lib/io/safetensors.js';
 import {
   dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Kind, type Sequence, type Value, type Vector,
-  jordan,
+  jordan, layerNorm,
 } from '../../lib/layers/index.js';
-import {
-  METADATA_KEYS, decodeModel, describeModel, encodeModel, layerFromConfig, layerTypes, loadModel, loadModelAsync,
-  loadStateDict, saveModel, saveModelAsync,
-} from '../../lib/models/serialize.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import { layerFromConfig } from '../../lib/layers/registry.js';
+import { decodeModel, layerTypes, loadModel, loadModelAsync, loadStateDict } from '../../lib/models/load.js';
+import { METADATA_KEYS, describeModel, encodeModel, saveModel, saveModelAsync } from '../../lib/models/save.js';
+import type { Model } from '../../lib/models/model.js';
+import { input, sequential, type SequentialModel } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gated-serialize-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type AnyModel = Model<Kind, Kind>;
+type AnyModel = SequentialModel<Kind, Kind>;
 
 /** Embedding + 2-layer bidirectional LSTM + dense, many-to-many. */
 function lstmTagger(seed = 7): AnyModel {
@@ -106,7 +106,7 @@ function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-async function outputOf(model: AnyModel, x: Value): Promise<Float32Array> {
+async function outputOf(model: Model<Kind, Kind>, x: Value): Promise<Float32Array> {
   return ((await model.forward(x as never)).y as Sequence | Vector).data;
 }
 
@@ -141,7 +141,7 @@ describe('round trips', () => {
     const expected = await outputOf(model, x);
     const path = join(dir, `${c.name.replace(/\W+/g, '_')}.safetensors`);
     saveModel(model, path);
-    const loaded = loadModel(path, { backend: 'js' });
+    const loaded = loadModel(path, { backend: 'js' }) as AnyModel;
     expect(loaded.inputKind).toBe(model.inputKind);
     expect(loaded.outputKind).toBe(model.outputKind);
     expect(loaded.layers.map((l) => l.type)).toEqual(model.layers.map((l) => l.type));
@@ -168,7 +168,7 @@ describe('round trips', () => {
   it('the file is plain safetensors: PyTorch names, F32, format version in __metadata__', () => {
     const { tensors, metadata } = decodeSafetensors(encodeModel(lstmTagger()));
     expect(metadata[METADATA_KEYS.format]).toBe('gated.sequential');
-    expect(metadata[METADATA_KEYS.version]).toBe('1');
+    expect(metadata[METADATA_KEYS.version]).toBe('2');
     expect(Object.keys(tensors).sort()).toEqual([
       '0.weight',
       '1.bias_hh_l0', '1.bias_hh_l0_reverse', '1.bias_hh_l1', '1.bias_hh_l1_reverse',
@@ -181,7 +181,7 @@ describe('round trips', () => {
     expect(tensors['1.weight_ih_l1_reverse'].shape).toEqual([16, 8]);
     expect(tensors['2.weight'].shape).toEqual([3, 8]);
     const d = JSON.parse(metadata[METADATA_KEYS.model]);
-    expect(d).toMatchObject({ format: 'gated.sequential', version: 1, input: { kind: 'tokens', features: 7 } });
+    expect(d).toMatchObject({ format: 'gated.sequential', version: 2, input: { kind: 'tokens', features: 7 } });
     expect(d.layers[0]).toEqual({ type: 'embedding', name: null, config: { vocabSize: 7, dim: 5, paddingIndex: 0 } });
     expect(d.layers[1].config).toEqual({
       hiddenSize: 4, numLayers: 2, dropout: 0, bidirectional: true, mergeMode: 'concat', returnSequences: true,
@@ -195,7 +195,7 @@ describe('round trips', () => {
     const layers = [
       embedding({ vocabSize: 3, dim: 2 }), oneHot({ vocabSize: 3 }), dense({ units: 2, activation: 'relu' }),
       dropout({ rate: 0.5 }), rnn({ hiddenSize: 2 }), lstm({ hiddenSize: 2, returnState: true }), gru({ hiddenSize: 2, dropout: 0.1 }),
-      jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }),
+      jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }), layerNorm({ eps: 1e-3 }),
     ];
     expect(layers.map((l) => l.type).sort()).toEqual([...layerTypes].sort());
     for (const l of layers) expect(layerFromConfig(l.type, l.config!).config).toEqual(l.config);
@@ -287,7 +287,7 @@ describe('truncated and corrupt files', () => {
 
   it.each([
     ['wrong format version in __metadata__', null, '__metadata__["gated.format_version"]'],
-    ['wrong description version', (d: any) => { d.version = 2; }, 'version'],
+    ['wrong description version', (d: any) => { d.version = 1; }, 'version'],
     ['wrong description format', (d: any) => { d.format = 'keras'; }, 'format'],
     ['bad input kind', (d: any) => { d.input.kind = 'floats'; }, 'input.kind'],
     ['bad input features', (d: any) => { d.input.features = 0; }, 'input.features'],
@@ -316,7 +316,7 @@ describe('truncated and corrupt files', () => {
     const bad = edit === null
       ? (() => {
         const { tensors, metadata } = decodeSafetensors(bytes);
-        return encodeSafetensors(tensors, { ...metadata, [METADATA_KEYS.version]: '2' });
+        return encodeSafetensors(tensors, { ...metadata, [METADATA_KEYS.version]: '3' });
       })()
       : rewrite(bytes, edit as (d: any) => void);
     const e = formatErrorOf(() => decodeModel(bad));

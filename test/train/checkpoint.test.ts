@@ -25,11 +25,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads, stepTargets, streamWindows } from '../../lib/index.js';
-import { AbortError, FormatError, ValueError } from '../../lib/errors.js';
+import { AbortError, FormatError } from '../../lib/errors.js';
 import { cleanupTempFiles, FileError } from '../../lib/io/atomic.js';
 import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors.js';
 import { dense, dropout, embedding, gru, lstm, tokens } from '../../lib/layers/index.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import type { Model } from '../../lib/models/model.js';
+import { input, sequential } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import {
   adam, fit, loadCheckpointModel, loadCheckpointModelAsync, predict, readCheckpoint, readCheckpointAsync, sgd,

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { setThreads, getThreads } from '../../lib/index.js';
 import { AbortError, ValueError } from '../../lib/errors.js';
 import { dense, dropout, embedding, gru, lstm, tokens, vector } from '../../lib/layers/index.js';
-import { input, sequential, type Model } from '../../lib/models/sequential.js';
+import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import { adam, evaluate, fit, predict, sgd, type Batch } from '../../lib/train/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';

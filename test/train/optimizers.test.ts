@@ -1,7 +1,7 @@
 /**
  * Optimizer objects against PyTorch's update rules (hand-computed for SGD, a float64 transcription of
  * torch.optim's formulas for Adam/AdamW/RMSprop), state round trips, clipping, schedules, metrics.
- * JS backend (runs without the addon); the kernels' native/JS parity is test/train-kernels.test.ts's.
+ * JS backend (runs without the addon); the kernels' native/JS parity is test/ops/train.test.ts's.
  */
 import { describe, expect, it } from 'vitest';
 

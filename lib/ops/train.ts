@@ -7,8 +7,7 @@
  *   optimizers.adamStep({ param, grad, expAvg, expAvgSq, step: t, lr: 1e-3 });
  *
  * Every call runs on the native kernels (native/train.h) unless `{ backend: 'js' }` is passed; the
- * native backend throws a {@link NativeError} when the addon cannot be loaded or lacks the training
- * ops. Both give the same results up to float32 rounding (tested for parity).
+ * native backend throws a {@link NativeError} when the addon cannot be loaded. Both give the same results up to float32 rounding (tested for parity).
  *
  * Arguments are checked here before any backend runs (the addon checks them again): every error is a
  * {@link ShapeError} (wrong length) or {@link ValueError} (wrong type, out-of-range value) naming the
@@ -16,68 +15,34 @@
  * Arrays are Float32Array (targets Int32Array), on fixed-length, attached buffers. State buffers are
  * the caller's: allocate them zeroed with the parameter's length, keep them between steps.
  *
- * Every kernel has an `...Async` twin (`softmaxCrossEntropyAsync`, `adamStepAsync`, ...) with the
- * same arguments and its result as a Promise: with the native backend the kernel runs on a libuv
+ * Every kernel has an async form (`softmaxCrossEntropy.async`, also `losses.softmaxCrossEntropyAsync`)
+ * with the same arguments and its result as a Promise: with the native backend the kernel runs on a libuv
  * worker thread and the event loop keeps running (bit-identical results to the sync kernel); with
  * `'js'` it runs inline before resolving. Errors, validation ones included, reject the promise with
  * the same typed error the sync kernel throws. The arrays passed in (inputs, parameters, state
  * buffers, gradients) must not be modified, nor their buffers transferred, until the promise
  * settles: the kernel reads and writes them while JavaScript runs.
  */
+import type { Plan } from '../backend/index.js';
+import {
+  checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields, finite, lengthOf, objectArgs, oneOf, product,
+  type Range,
+} from '../check.js';
 import { ValueError } from '../errors.js';
 import * as js from '../js/train.js';
-import type { BackendName } from '../backend/types.js';
-import type { NativeCallArgs } from '../native.js';
-import {
-  backendOption, checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields,
-  objectArgs, product,
-} from '../validate.js';
-import { callNativeTrain, callNativeTrainAsync, type NativeTrainResults } from './native.js';
+import { defineOp, type Op, type OpOptions, planInPlace } from './op.js';
 
-/** Per-call options. */
-export interface TrainCallOptions {
-  /** `'native'` (the C++ kernels) or `'js'` (the pure-TS twins). Default: `'native'`. */
-  readonly backend?: BackendName;
-}
+/** Per-call options (the backend). */
+export type TrainCallOptions = OpOptions;
 
 /** How per-row losses are combined. */
 export type Reduction = js.Reduction;
-
-// ---------------------------------------------------------------------------------------------
-// running a validated call on either backend, sync or async
-
-/**
- * A validated call: the backend, the native op and its fields, the JS twin (returning what the
- * native op returns), and the call's result built from that raw value once the outputs are written.
- */
-interface Planned<K extends keyof NativeTrainResults, R> {
-  readonly backend: BackendName;
-  readonly op: K;
-  readonly fields: NativeCallArgs;
-  readonly js: () => NativeTrainResults[K];
-  readonly result: (raw: NativeTrainResults[K]) => R;
-}
-
-function run<K extends keyof NativeTrainResults, R>(p: Planned<K, R>): R {
-  const raw = p.backend === 'js' ? p.js() : callNativeTrain((ops) => ops[p.op](p.fields));
-  return p.result(raw);
-}
-
-async function runAsync<K extends keyof NativeTrainResults, R>(p: Planned<K, R>): Promise<R> {
-  const raw = p.backend === 'js' ? p.js() : await callNativeTrainAsync((ops) => ops[p.op]({ ...p.fields, async: true }));
-  return p.result(raw);
-}
 
 /** A step kernel's result: nothing (the arrays were updated in place). */
 const nothing = (): void => undefined;
 
 // ---------------------------------------------------------------------------------------------
-// validation (the shared checks are lib/validate.ts's; these are the training ops' own)
-
-/** The extent `n` elements, written as `<of>.length = n` in messages. */
-function lengthOf(of: string, n: number): Extent {
-  return { value: n, formula: `${of}.length = ${n}` };
-}
+// validation (the shared checks are lib/check.ts's; these are the training ops' own)
 
 /** Optional weights: Float32Array of `extent`, every element finite and >= 0. */
 function weightsOf(a: Fields, extent: Extent): Float32Array | null {
@@ -92,22 +57,23 @@ function weightsOf(a: Fields, extent: Extent): Float32Array | null {
   return w;
 }
 
-/** An optional finite number in a range (`[`/`(` inclusive or not); undefined: dflt. */
-function num(a: Fields, name: string, dflt: number, lo: number, hi = Infinity, loOpen = false, hiOpen = false): number {
-  const v = a[name];
-  if (v === undefined) return dflt;
-  const range = `${loOpen ? '(' : '['}${lo}, ${hi === Infinity ? 'Infinity)' : `${hi}${hiOpen ? ')' : ']'}`}`;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (loOpen ? v <= lo : v < lo) || (hiOpen ? v >= hi : v > hi)) {
-    throw new ValueError(`expected a finite number in ${range}, got ${describe(v)}`, name);
-  }
-  return v;
-}
+/**
+ * The meaningful range of each hyperparameter (shared with lib/train/optimizers.ts). PyTorch only
+ * asks for >= 0; beyond these bounds a step makes infinite or NaN weights (an `eps` of 0 divides 0 by
+ * 0 wherever a gradient is exactly 0), so they are refused up front.
+ */
+export const HYPER_RANGES = {
+  lr: { lo: 0, hi: 1e3 },
+  momentum: { lo: 0, hi: 1, hiOpen: true },
+  dampening: { lo: 0, hi: 1 },
+  weightDecay: { lo: 0, hi: 1e3 },
+  beta: { lo: 0, hi: 1, hiOpen: true },
+  eps: { lo: 0, hi: 1, loOpen: true },
+  alpha: { lo: 0, hi: 1 },
+} as const satisfies Record<string, Range>;
 
 function reductionOf(a: Fields): Reduction {
-  const v = a.reduction;
-  if (v === undefined) return 'mean';
-  if (v !== 'mean' && v !== 'sum') throw new ValueError(`expected 'mean' or 'sum', got ${describe(v)}`, 'reduction');
-  return v;
+  return oneOf(a.reduction, ['mean', 'sum'] as const, 'mean', 'reduction');
 }
 
 function gradList(a: Fields): Float32Array[] {
@@ -154,11 +120,8 @@ export interface SoftmaxCrossEntropyResult {
   readonly weightSum: number;
 }
 
-function planSoftmaxCrossEntropy(
-  args: SoftmaxCrossEntropyArgs, options: TrainCallOptions | undefined,
-): Planned<'softmaxCrossEntropy', SoftmaxCrossEntropyResult> {
+function planSoftmaxCrossEntropy(args: SoftmaxCrossEntropyArgs): Plan<SoftmaxCrossEntropyResult> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const C = checkSize(a.numClasses, 'numClasses');
   const t = checkI32(a, 'targets');
   const N = t.length;
@@ -174,23 +137,11 @@ function planSoftmaxCrossEntropy(
   }
   const dLogits = new Float32Array(N * C);
   const correct = new Uint8Array(N);
-  return {
-    backend,
-    op: 'softmaxCrossEntropy',
-    fields: { rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct },
-    js: () => js.softmaxCrossEntropy(logits, t, weights, N, C, ignoreIndex, reduction, dLogits, correct),
-    result: (totals) => ({ loss: totals.loss, dLogits, correct, numCorrect: totals.numCorrect, weightSum: totals.weightSum }),
-  };
-}
-
-/** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
-export function softmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): SoftmaxCrossEntropyResult {
-  return run(planSoftmaxCrossEntropy(args, options));
-}
-
-/** {@link softmaxCrossEntropy} off the main thread (native). Do not modify the inputs until it settles. */
-export async function softmaxCrossEntropyAsync(args: SoftmaxCrossEntropyArgs, options?: TrainCallOptions): Promise<SoftmaxCrossEntropyResult> {
-  return runAsync(planSoftmaxCrossEntropy(args, options));
+  return planInPlace(
+    { rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct },
+    () => js.softmaxCrossEntropy(logits, t, weights, N, C, ignoreIndex, reduction, dLogits, correct),
+    (totals) => ({ loss: totals.loss, dLogits, correct, numCorrect: totals.numCorrect, weightSum: totals.weightSum }),
+  );
 }
 
 /** Arguments of {@link bceWithLogits}. */
@@ -212,9 +163,8 @@ export interface BceWithLogitsResult {
   readonly dLogits: Float32Array;
 }
 
-function planBceWithLogits(args: BceWithLogitsArgs, options: TrainCallOptions | undefined): Planned<'bceWithLogits', BceWithLogitsResult> {
+function planBceWithLogits(args: BceWithLogitsArgs): Plan<BceWithLogitsResult> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const x = checkF32(a, 'logits');
   const n = x.length;
   const y = checkF32(a, 'targets', lengthOf('logits', n));
@@ -224,23 +174,11 @@ function planBceWithLogits(args: BceWithLogitsArgs, options: TrainCallOptions | 
   const w = weightsOf(a, lengthOf('logits', n));
   const reduction = reductionOf(a);
   const dLogits = new Float32Array(n);
-  return {
-    backend,
-    op: 'bceWithLogits',
-    fields: { size: n, input: x, target: y, weights: w, reduction, dInput: dLogits },
-    js: () => js.bceWithLogits(x, y, w, n, reduction, dLogits),
-    result: (loss) => ({ loss, dLogits }),
-  };
-}
-
-/** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
-export function bceWithLogits(args: BceWithLogitsArgs, options?: TrainCallOptions): BceWithLogitsResult {
-  return run(planBceWithLogits(args, options));
-}
-
-/** {@link bceWithLogits} off the main thread (native). Do not modify the inputs until it settles. */
-export async function bceWithLogitsAsync(args: BceWithLogitsArgs, options?: TrainCallOptions): Promise<BceWithLogitsResult> {
-  return runAsync(planBceWithLogits(args, options));
+  return planInPlace(
+    { size: n, input: x, target: y, weights: w, reduction, dInput: dLogits },
+    () => js.bceWithLogits(x, y, w, n, reduction, dLogits),
+    (loss) => ({ loss, dLogits }),
+  );
 }
 
 /** Arguments of {@link mse}. */
@@ -262,33 +200,32 @@ export interface MseResult {
   readonly dPredictions: Float32Array;
 }
 
-function planMse(args: MseArgs, options: TrainCallOptions | undefined): Planned<'mse', MseResult> {
+function planMse(args: MseArgs): Plan<MseResult> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const p = checkF32(a, 'predictions');
   const n = p.length;
   const t = checkF32(a, 'targets', lengthOf('predictions', n));
   const w = weightsOf(a, lengthOf('predictions', n));
   const reduction = reductionOf(a);
   const dPredictions = new Float32Array(n);
-  return {
-    backend,
-    op: 'mse',
-    fields: { size: n, input: p, target: t, weights: w, reduction, dInput: dPredictions },
-    js: () => js.mse(p, t, w, n, reduction, dPredictions),
-    result: (loss) => ({ loss, dPredictions }),
-  };
+  return planInPlace(
+    { size: n, input: p, target: t, weights: w, reduction, dInput: dPredictions },
+    () => js.mse(p, t, w, n, reduction, dPredictions),
+    (loss) => ({ loss, dPredictions }),
+  );
 }
 
+/** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
+export const softmaxCrossEntropy: Op<SoftmaxCrossEntropyArgs, SoftmaxCrossEntropyResult> = defineOp('softmaxCrossEntropy', planSoftmaxCrossEntropy);
+/** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
+export const bceWithLogits: Op<BceWithLogitsArgs, BceWithLogitsResult> = defineOp('bceWithLogits', planBceWithLogits);
 /** Mean squared error, w (p - t)^2. */
-export function mse(args: MseArgs, options?: TrainCallOptions): MseResult {
-  return run(planMse(args, options));
-}
+export const mse: Op<MseArgs, MseResult> = defineOp('mse', planMse);
 
-/** {@link mse} off the main thread (native). Do not modify the inputs until it settles. */
-export async function mseAsync(args: MseArgs, options?: TrainCallOptions): Promise<MseResult> {
-  return runAsync(planMse(args, options));
-}
+/** The async forms, by name. */
+export const softmaxCrossEntropyAsync = softmaxCrossEntropy.async;
+export const bceWithLogitsAsync = bceWithLogits.async;
+export const mseAsync = mse.async;
 
 /** The loss functions, each with its `...Async` twin. */
 export const losses = { softmaxCrossEntropy, bceWithLogits, mse, softmaxCrossEntropyAsync, bceWithLogitsAsync, mseAsync } as const;
@@ -308,31 +245,30 @@ export interface SgdStepArgs {
   readonly momentumBuffer?: Float32Array | null;
   /** 1-based count of this step; step 1 sets the momentum buffer to the gradient (PyTorch's first step). */
   readonly step: number;
-  /** Learning rate, >= 0. Default: 1e-3 (PyTorch's). */
+  /** Learning rate, in [0, 1000]. Default: 1e-3 (PyTorch's). */
   readonly lr?: number;
-  /** Momentum factor, >= 0. Default: 0. */
+  /** Momentum factor, in [0, 1). Default: 0. */
   readonly momentum?: number;
-  /** Dampening for momentum, >= 0. Default: 0. */
+  /** Dampening for momentum, in [0, 1]. Default: 0. */
   readonly dampening?: number;
-  /** L2 penalty added to the gradient (wd * param), >= 0. Default: 0. */
+  /** L2 penalty added to the gradient (wd * param), in [0, 1000]. Default: 0. */
   readonly weightDecay?: number;
   /** Nesterov momentum (needs momentum > 0 and dampening 0). Default: false. */
   readonly nesterov?: boolean;
 }
 
-function planSgdStep(args: SgdStepArgs, options: TrainCallOptions | undefined): Planned<'sgdStep', void> {
+function planSgdStep(args: SgdStepArgs): Plan<void> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const param = checkF32(a, 'param');
   const n = param.length;
   const f = lengthOf('param', n);
   const grad = checkF32(a, 'grad', f);
   const step = checkInt(a.step, 'step', 1, MAX_STEP);
   const h: js.SgdHyper = {
-    lr: num(a, 'lr', 1e-3, 0),
-    momentum: num(a, 'momentum', 0, 0),
-    dampening: num(a, 'dampening', 0, 0),
-    weightDecay: num(a, 'weightDecay', 0, 0),
+    lr: finite(a.lr, 'lr', HYPER_RANGES.lr, 1e-3),
+    momentum: finite(a.momentum, 'momentum', HYPER_RANGES.momentum, 0),
+    dampening: finite(a.dampening, 'dampening', HYPER_RANGES.dampening, 0),
+    weightDecay: finite(a.weightDecay, 'weightDecay', HYPER_RANGES.weightDecay, 0),
     nesterov: checkBool(a, 'nesterov', false),
   };
   if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) {
@@ -340,26 +276,14 @@ function planSgdStep(args: SgdStepArgs, options: TrainCallOptions | undefined): 
   }
   const buf = checkF32(a, 'momentumBuffer', f, false);
   if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
-  return {
-    backend,
-    op: 'sgdStep',
-    fields: { size: n, param, grad, momentumBuffer: buf, ...h, step },
-    js: () => {
+  return planInPlace(
+    { size: n, param, grad, momentumBuffer: buf, ...h, step },
+    () => {
       js.sgdStep(param, grad, buf, n, h, step);
       return undefined;
     },
-    result: nothing,
-  };
-}
-
-/** One SGD step in place. */
-export function sgdStep(args: SgdStepArgs, options?: TrainCallOptions): void {
-  run(planSgdStep(args, options));
-}
-
-/** {@link sgdStep} off the main thread (native). Do not touch the arrays until it settles. */
-export async function sgdStepAsync(args: SgdStepArgs, options?: TrainCallOptions): Promise<void> {
-  await runAsync(planSgdStep(args, options));
+    nothing,
+  );
 }
 
 /** Arguments of {@link adamStep} (torch.optim.Adam) and {@link adamwStep} (torch.optim.AdamW). */
@@ -374,41 +298,20 @@ export interface AdamStepArgs {
   readonly expAvgSq: Float32Array;
   /** 1-based count of this step (bias correction 1 - beta^step). */
   readonly step: number;
-  /** Learning rate, >= 0. Default: 1e-3. */
+  /** Learning rate, in [0, 1000]. Default: 1e-3. */
   readonly lr?: number;
   /** (beta1, beta2), each in [0, 1). Default: (0.9, 0.999). */
   readonly betas?: readonly [number, number];
-  /** Added to the denominator, >= 0. Default: 1e-8. */
+  /** Added to the denominator, in (0, 1]. Default: 1e-8. */
   readonly eps?: number;
-  /** Weight decay, >= 0. Default: 0 for Adam (L2 added to the gradient), 1e-2 for AdamW (decoupled). */
+  /** Weight decay, in [0, 1000]. Default: 0 for Adam (L2 added to the gradient), 1e-2 for AdamW (decoupled). */
   readonly weightDecay?: number;
   /** Decoupled weight decay (param *= 1 - lr wd, AdamW). Default: false (adamStep), true (adamwStep). */
   readonly decoupledWeightDecay?: boolean;
 }
 
-/** One Adam step in place (or AdamW's with `decoupledWeightDecay: true`). */
-export function adamStep(args: AdamStepArgs, options?: TrainCallOptions): void {
-  run(planAdam(args, options, false));
-}
-
-/** One AdamW step in place: {@link adamStep} with decoupled weight decay, default weightDecay 1e-2. */
-export function adamwStep(args: AdamStepArgs, options?: TrainCallOptions): void {
-  run(planAdam(args, options, true));
-}
-
-/** {@link adamStep} off the main thread (native). Do not touch the arrays until it settles. */
-export async function adamStepAsync(args: AdamStepArgs, options?: TrainCallOptions): Promise<void> {
-  await runAsync(planAdam(args, options, false));
-}
-
-/** {@link adamwStep} off the main thread (native). Do not touch the arrays until it settles. */
-export async function adamwStepAsync(args: AdamStepArgs, options?: TrainCallOptions): Promise<void> {
-  await runAsync(planAdam(args, options, true));
-}
-
-function planAdam(args: AdamStepArgs, options: TrainCallOptions | undefined, adamw: boolean): Planned<'adamStep', void> {
+function planAdam(args: AdamStepArgs, adamw: boolean): Plan<void> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const param = checkF32(a, 'param');
   const n = param.length;
   const f = lengthOf('param', n);
@@ -422,31 +325,29 @@ function planAdam(args: AdamStepArgs, options: TrainCallOptions | undefined, ada
     const b = a.betas;
     if (!Array.isArray(b) || b.length !== 2) throw new ValueError(`expected a pair [beta1, beta2], got ${describe(b)}`, 'betas');
     const pair = b as readonly unknown[];
-    beta1 = num({ 'betas[0]': pair[0] }, 'betas[0]', 0.9, 0, 1, false, true);
-    beta2 = num({ 'betas[1]': pair[1] }, 'betas[1]', 0.999, 0, 1, false, true);
+    beta1 = finite(pair[0], 'betas[0]', HYPER_RANGES.beta);
+    beta2 = finite(pair[1], 'betas[1]', HYPER_RANGES.beta);
   }
   const decoupled = checkBool(a, 'decoupledWeightDecay', adamw);
   const h: js.AdamHyper = {
-    lr: num(a, 'lr', 1e-3, 0),
+    lr: finite(a.lr, 'lr', HYPER_RANGES.lr, 1e-3),
     beta1,
     beta2,
-    eps: num(a, 'eps', 1e-8, 0),
-    weightDecay: num(a, 'weightDecay', adamw ? 1e-2 : 0, 0),
+    eps: finite(a.eps, 'eps', HYPER_RANGES.eps, 1e-8),
+    weightDecay: finite(a.weightDecay, 'weightDecay', HYPER_RANGES.weightDecay, adamw ? 1e-2 : 0),
     decoupled,
   };
-  return {
-    backend,
-    op: 'adamStep',
-    fields: {
+  return planInPlace(
+    {
       size: n, param, grad, expAvg, expAvgSq, lr: h.lr, beta1, beta2, eps: h.eps,
       weightDecay: h.weightDecay, decoupledWeightDecay: decoupled, step,
     },
-    js: () => {
+    () => {
       js.adamStep(param, grad, expAvg, expAvgSq, n, h, step);
       return undefined;
     },
-    result: nothing,
-  };
+    nothing,
+  );
 }
 
 /** Arguments of {@link rmspropStep} (torch.optim.RMSprop). */
@@ -461,34 +362,33 @@ export interface RmspropStepArgs {
   readonly gradAvg?: Float32Array | null;
   /** Momentum buffer `[n]`; required when `momentum` > 0. */
   readonly momentumBuffer?: Float32Array | null;
-  /** Learning rate, >= 0. Default: 1e-2 (PyTorch's). */
+  /** Learning rate, in [0, 1000]. Default: 1e-2 (PyTorch's). */
   readonly lr?: number;
   /** Smoothing constant in [0, 1]. Default: 0.99. */
   readonly alpha?: number;
-  /** Added to the denominator, >= 0. Default: 1e-8. */
+  /** Added to the denominator, in (0, 1]. Default: 1e-8. */
   readonly eps?: number;
-  /** L2 penalty added to the gradient, >= 0. Default: 0. */
+  /** L2 penalty added to the gradient, in [0, 1000]. Default: 0. */
   readonly weightDecay?: number;
-  /** Momentum factor, >= 0. Default: 0. */
+  /** Momentum factor, in [0, 1). Default: 0. */
   readonly momentum?: number;
   /** Normalize by the estimated variance (sq - avg^2) instead of the second moment. Default: false. */
   readonly centered?: boolean;
 }
 
-function planRmspropStep(args: RmspropStepArgs, options: TrainCallOptions | undefined): Planned<'rmspropStep', void> {
+function planRmspropStep(args: RmspropStepArgs): Plan<void> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   const param = checkF32(a, 'param');
   const n = param.length;
   const f = lengthOf('param', n);
   const grad = checkF32(a, 'grad', f);
   const squareAvg = checkF32(a, 'squareAvg', f);
   const h: js.RmspropHyper = {
-    lr: num(a, 'lr', 1e-2, 0),
-    alpha: num(a, 'alpha', 0.99, 0, 1),
-    eps: num(a, 'eps', 1e-8, 0),
-    weightDecay: num(a, 'weightDecay', 0, 0),
-    momentum: num(a, 'momentum', 0, 0),
+    lr: finite(a.lr, 'lr', HYPER_RANGES.lr, 1e-2),
+    alpha: finite(a.alpha, 'alpha', HYPER_RANGES.alpha, 0.99),
+    eps: finite(a.eps, 'eps', HYPER_RANGES.eps, 1e-8),
+    weightDecay: finite(a.weightDecay, 'weightDecay', HYPER_RANGES.weightDecay, 0),
+    momentum: finite(a.momentum, 'momentum', HYPER_RANGES.momentum, 0),
     centered: checkBool(a, 'centered', false),
   };
   const gradAvg = checkF32(a, 'gradAvg', f, false);
@@ -497,26 +397,14 @@ function planRmspropStep(args: RmspropStepArgs, options: TrainCallOptions | unde
   if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
   const ga = h.centered ? gradAvg : null;
   const mb = h.momentum > 0 ? buf : null;
-  return {
-    backend,
-    op: 'rmspropStep',
-    fields: { size: n, param, grad, squareAvg, gradAvg: ga, momentumBuffer: mb, ...h },
-    js: () => {
+  return planInPlace(
+    { size: n, param, grad, squareAvg, gradAvg: ga, momentumBuffer: mb, ...h },
+    () => {
       js.rmspropStep(param, grad, squareAvg, ga, mb, n, h);
       return undefined;
     },
-    result: nothing,
-  };
-}
-
-/** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
-export function rmspropStep(args: RmspropStepArgs, options?: TrainCallOptions): void {
-  run(planRmspropStep(args, options));
-}
-
-/** {@link rmspropStep} off the main thread (native). Do not touch the arrays until it settles. */
-export async function rmspropStepAsync(args: RmspropStepArgs, options?: TrainCallOptions): Promise<void> {
-  await runAsync(planRmspropStep(args, options));
+    nothing,
+  );
 }
 
 /** Arguments of {@link clipGradNorm} (torch.nn.utils.clip_grad_norm_, L2). */
@@ -527,32 +415,16 @@ export interface ClipGradNormArgs {
   readonly maxNorm: number;
 }
 
-/**
- * Global L2 norm of all `grads` together (double sum, in order); when it exceeds `maxNorm`, every
- * gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
- */
-export function clipGradNorm(args: ClipGradNormArgs, options?: TrainCallOptions): number {
-  return run(planClipGradNorm(args, options));
-}
-
-/** {@link clipGradNorm} off the main thread (native). Do not touch the gradients until it settles. */
-export async function clipGradNormAsync(args: ClipGradNormArgs, options?: TrainCallOptions): Promise<number> {
-  return runAsync(planClipGradNorm(args, options));
-}
-
-function planClipGradNorm(args: ClipGradNormArgs, options: TrainCallOptions | undefined): Planned<'clipGradNorm', number> {
+function planClipGradNorm(args: ClipGradNormArgs): Plan<number> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   if (a.maxNorm === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'maxNorm');
-  const maxNorm = num(a, 'maxNorm', 0, 0);
+  const maxNorm = finite(a.maxNorm, 'maxNorm', { lo: 0 });
   const grads = gradList(a);
-  return {
-    backend,
-    op: 'clipGradNorm',
-    fields: { grads, maxNorm },
-    js: () => js.clipGradNorm(grads, maxNorm),
-    result: (norm) => norm,
-  };
+  return planInPlace(
+    { grads, maxNorm },
+    () => js.clipGradNorm(grads, maxNorm),
+    (norm) => norm,
+  );
 }
 
 /** Arguments of {@link clipGradValue} (torch.nn.utils.clip_grad_value_). */
@@ -563,33 +435,44 @@ export interface ClipGradValueArgs {
   readonly clipValue: number;
 }
 
-/** Clamps every gradient element into [-clipValue, clipValue] in place (NaN stays NaN). */
-export function clipGradValue(args: ClipGradValueArgs, options?: TrainCallOptions): void {
-  run(planClipGradValue(args, options));
-}
-
-/** {@link clipGradValue} off the main thread (native). Do not touch the gradients until it settles. */
-export async function clipGradValueAsync(args: ClipGradValueArgs, options?: TrainCallOptions): Promise<void> {
-  await runAsync(planClipGradValue(args, options));
-}
-
-function planClipGradValue(args: ClipGradValueArgs, options: TrainCallOptions | undefined): Planned<'clipGradValue', void> {
+function planClipGradValue(args: ClipGradValueArgs): Plan<void> {
   const a = objectArgs(args);
-  const backend = backendOption(options);
   if (a.clipValue === undefined) throw new ValueError('expected a finite number >= 0, got undefined', 'clipValue');
-  const clipValue = num(a, 'clipValue', 0, 0, 3.4028234663852886e38);
+  const clipValue = finite(a.clipValue, 'clipValue', { lo: 0, hi: 3.4028234663852886e38 });
   const grads = gradList(a);
-  return {
-    backend,
-    op: 'clipGradValue',
-    fields: { grads, clipValue },
-    js: () => {
+  return planInPlace(
+    { grads, clipValue },
+    () => {
       js.clipGradValue(grads, clipValue);
       return undefined;
     },
-    result: nothing,
-  };
+    nothing,
+  );
 }
+
+/** One SGD step in place. */
+export const sgdStep: Op<SgdStepArgs, void> = defineOp('sgdStep', planSgdStep);
+/** One Adam step in place (or AdamW's with `decoupledWeightDecay: true`). */
+export const adamStep: Op<AdamStepArgs, void> = defineOp('adamStep', (a: AdamStepArgs) => planAdam(a, false));
+/** One AdamW step in place: {@link adamStep} with decoupled weight decay, default weightDecay 1e-2 (the same kernel). */
+export const adamwStep: Op<AdamStepArgs, void> = defineOp('adamStep', (a: AdamStepArgs) => planAdam(a, true));
+/** One RMSprop step in place. RMSprop has no bias correction, so it takes no step count. */
+export const rmspropStep: Op<RmspropStepArgs, void> = defineOp('rmspropStep', planRmspropStep);
+/**
+ * Global L2 norm of all `grads` together (double sum, in order); when it exceeds `maxNorm`, every
+ * gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
+ */
+export const clipGradNorm: Op<ClipGradNormArgs, number> = defineOp('clipGradNorm', planClipGradNorm);
+/** Clamps every gradient element into [-clipValue, clipValue] in place (NaN stays NaN). */
+export const clipGradValue: Op<ClipGradValueArgs, void> = defineOp('clipGradValue', planClipGradValue);
+
+/** The async forms, by name. */
+export const sgdStepAsync = sgdStep.async;
+export const adamStepAsync = adamStep.async;
+export const adamwStepAsync = adamwStep.async;
+export const rmspropStepAsync = rmspropStep.async;
+export const clipGradNormAsync = clipGradNorm.async;
+export const clipGradValueAsync = clipGradValue.async;
 
 /** The optimizer steps and clipping, each with its `...Async` twin. */
 export const optimizers = {

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { nnKernels } from '../../lib/nn/kernels.js';
-import { nativeNnAvailable } from '../../lib/nn/native.js';
+import { nnKernels } from '../../lib/ops/nn.js';
+import { nativeAvailable as nativeNnAvailable } from '../../lib/backend/addon.js';
 import { Rng } from '../../lib/random.js';
 import { errorOf, expectClose } from '../helpers/index.js';
 
@@ -91,7 +91,10 @@ describe.skipIf(!nativeNnAvailable())('native layer kernels', () => {
   });
 
   it('an out-of-range id is a ValueError naming ids, never a read out of bounds', async () => {
-    const { callNativeNn } = await import('../../lib/nn/native.js');
+    const { nativeBackend } = await import('../../lib/backend/index.js');
+    const callNativeNn = (call: (ops: Record<string, (f: object) => unknown>) => unknown): unknown => call(new Proxy({}, {
+      get: (_, name: string) => (fields: object) => nativeBackend.run(name, { js: () => undefined, native: () => ({ fields: fields as Record<string, unknown>, result: (r) => r }) }),
+    }));
     const e = errorOf(() => callNativeNn((ops) => ops.embeddingForward({
       rows: 2, vocabSize: 3, dim: 2, ids: new Int32Array([0, -1]), weight: new Float32Array(6), out: new Float32Array(4),
     })));

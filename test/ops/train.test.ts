@@ -8,15 +8,15 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { NativeError, ShapeError, ValueError } from '../lib/errors.js';
-import * as jt from '../lib/js/train.js';
-import { loadAddon, nativeAvailable } from '../lib/native.js';
+import { NativeError, ShapeError, ValueError } from '../../lib/errors.js';
+import * as jt from '../../lib/js/train.js';
+import { loadAddon, nativeAvailable } from '../../lib/backend/addon.js';
 import {
   adamStep, adamwStep, bceWithLogits, clipGradNorm, clipGradValue, losses, mse, optimizers, rmspropStep,
   sgdStep, softmaxCrossEntropy, type TrainCallOptions,
-} from '../lib/train/kernels.js';
-import { nativeTrainAvailable } from '../lib/train/native.js';
-import { errorOf, expectClose, Rng } from './helpers/index.js';
+} from '../../lib/ops/train.js';
+import { nativeAvailable as nativeTrainAvailable } from '../../lib/backend/addon.js';
+import { errorOf, expectClose, Rng } from '../helpers/index.js';
 
 const JS: TrainCallOptions = { backend: 'js' };
 const LN2 = Math.log(2);
@@ -349,6 +349,6 @@ describe.skipIf(!hasTrain)('native vs JS parity', () => {
   }
 });
 
-function loadAddonTrain(): import('../lib/train/native.js').NativeTrainOps {
-  return (loadAddon() as unknown as { train: import('../lib/train/native.js').NativeTrainOps }).train;
+function loadAddonTrain(): Record<string, (args: object) => unknown> {
+  return loadAddon() as unknown as Record<string, (args: object) => unknown>;
 }

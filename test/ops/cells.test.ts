@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import {
   GatedError, NativeError, ShapeError, ValueError, getBackend, getThreads, ops, setDefaultBackend,
   setThreads, type OpOptions,
-} from '../lib/index.js';
-import { nativeBackend } from '../lib/backend/native.js';
-import { addonLoadError, loadAddon, nativeAvailable, type NativeCallArgs } from '../lib/native.js';
+} from '../../lib/index.js';
+import { nativeBackend } from '../helpers/backends.js';
+import { addonLoadError, loadAddon, nativeAvailable, type NativeCallArgs } from '../../lib/backend/addon.js';
 
 type Op = 'rnnForward' | 'rnnBackward' | 'lstmForward' | 'lstmBackward' | 'gruForward' | 'gruBackward';
 type Cell = 'rnn' | 'lstm' | 'gru';
@@ -285,7 +285,7 @@ function expectCode(fn: () => unknown, code: string, argument: string): void {
 
 describe.runIf(nativeAvailable())('raw addon checks', () => {
   const addon = nativeAvailable() ? loadAddon() : undefined;
-  const raw = (op: Op, args: unknown): unknown => addon![op](args as NativeCallArgs);
+  const raw = (op: Op, args: unknown): unknown => (addon![op] as (a: NativeCallArgs) => unknown)(args as NativeCallArgs);
 
   for (const op of OPS) {
     describe(op, () => {
