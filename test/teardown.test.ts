@@ -46,6 +46,13 @@ describe.runIf(nativeAvailable())('native async ops while the environment is tor
     for (const l of terminated) expect(Number(l.split(' ')[2])).toBeGreaterThanOrEqual(1);
   });
 
+  it('worker.terminate() while a native call reads its arguments (a getter that never returns), 5 times: the process lives', () => {
+    const r = runChild(['terminate-in-call', '5'], 60_000);
+    expect(r.signal, r.context).toBeNull();
+    expect(r.status, r.context).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1), r.context).toBe('alive');
+  });
+
   it('process.exit(0) while a worker runs model.fit exits with code 0', () => {
     const r = runChild(['exit-during-fit'], 50_000);
     expect(r.signal, r.context).toBeNull();

@@ -45,7 +45,11 @@
 // into a C++ exception thrown out of a C callback, i.e. std::terminate ("terminate called after
 // throwing an instance of 'Napi::Error'", SIGABRT for the whole process). Our completion path checks
 // statuses instead, never lets an exception escape, and leaves the promise unsettled when the env is
-// going away (nobody can observe it any more). test/teardown.test.ts holds the cases.
+// going away (nobody can observe it any more). The same holds for a call that is running when its
+// env stops JavaScript (a getter the binding reads is cut short): the binding's Napi::Error then
+// cannot be thrown into JavaScript, and node-addon-api's NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+// (binding.gyp, CMakeLists.txt) makes it drop the error instead of aborting.
+// test/teardown.test.ts holds the cases.
 #pragma once
 #include <napi.h>
 
