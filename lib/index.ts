@@ -37,7 +37,9 @@ export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatErro
 export { FileError, writeFileAtomic, writeFileAtomicAsync, cleanupTempFiles, type AtomicWriteOptions, type FileData } from './io/atomic.js';
 export {
   encodeSafetensors, decodeSafetensors, saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, toFloat32,
-  type Dtype, type DtypeArrays, type Tensor, type TensorOf, type SafetensorsContent,
+  CHECKSUM_KEY, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_TENSORS,
+  type Dtype, type DtypeArrays, type Tensor, type TensorOf, type SafetensorsContent, type ChecksumStatus,
+  type SafetensorsReadOptions, type SafetensorsWriteOptions, type SafetensorsSaveOptions,
 } from './io/safetensors.js';
 export { Rng, setSeed, defaultRng, type RngState } from './random.js';
 export * from './layers/index.js';

@@ -8,16 +8,28 @@
  * messages (invalid JSON, missing and mistyped fields, path traversal in every spelling, oversized
  * bodies, unknown models and routes); survives clients that go away mid-stream and garbage on the
  * socket; and restarts with its models listed again.
+ *
+ * Then the deployment side (issue 10, items 10 and 11), each on a server of its own: a job over the
+ * per-job memory budget is refused before it starts; a job whose process passes its memory limit is
+ * killed and the server runs on; a cancelled job that does not stop in time is killed; bearer tokens
+ * (required beyond loopback) and ownership of jobs and models; the Host / Origin allow-list; the
+ * connection, per-owner job and disk limits; start-up removal of the temporary files of killed saves;
+ * `__proto__` and odd keys in bodies never echoed; and the CLI's forced exit (a second Ctrl-C while
+ * a job trains) exits 1, not SIGABRT.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DATA } from '../examples/lib/cli.js';
-import { type RunningServer, startServer } from '../examples/server/server.js';
+import { estimateJobMemory } from '../examples/server/memory.js';
+import { parseJobConfig } from '../examples/server/schema.js';
+import { type RunningServer, type ServerOptions, startServer } from '../examples/server/server.js';
 import { readEvents, type SseEvent } from '../examples/server/sse-client.js';
 
 interface Reply {
@@ -73,6 +85,9 @@ const TINY_LM = {
 const LONG_LM = {
   task: 'char-lm', data: 'text/moby.txt', model: { hiddenSize: 64, embedding: 16 }, train: { epochs: 20, batchSize: 8, window: 16, maxChars: 50_000 },
 };
+
+/** A job whose batches take ~0.5 s (LSTM 512, 64 tracks of 128 steps). */
+const HEAVY_LM = { ...LONG_LM, model: { hiddenSize: 512, embedding: 16 }, train: { ...LONG_LM.train, batchSize: 64, window: 128 } };
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gated-server-'));
@@ -211,7 +226,7 @@ describe('examples/server', () => {
     const r = await api('GET', '/models');
     expect(r.status).toBe(200);
     expect(r.body.models).toHaveLength(1);
-    // Trained in a worker thread (the default): the weights are read from the file on first use.
+    // Trained in a child process (the default): the weights are read from the file on first use.
     expect(r.body.models[0]).toMatchObject({ name: 'tiny-moby', task: 'char-lm', tokenizer: 'char', labels: null, loaded: false });
     expect(r.body.models[0].vocabularySize).toBeGreaterThan(20);
     expect((await api('GET', '/models/tiny-moby')).body.name).toBe('tiny-moby');
@@ -403,5 +418,261 @@ describe('examples/server', () => {
     await closing;
     expect(seen[seen.length - 1]).toMatchObject({ event: 'cancelled', data: { reason: 'the server is shutting down' } });
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// deployed: limits, tokens, hosts
+
+/** A request with any headers (fetch refuses to set Host), against `port`. */
+function rawRequest(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('examples/server deployed', () => {
+  const A = 'token-a-0123456789abcdef';
+  const B = 'token-b-0123456789abcdef';
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = join(root, 'data');
+  });
+
+  /** A server of its own (fresh model folder unless given), closed when `body` ends. */
+  async function withServer(options: Partial<ServerOptions>, body: (s: RunningServer, call: typeof api, modelDir: string) => Promise<void>): Promise<void> {
+    const modelDir = options.modelDir ?? mkdtempSync(join(root, 'models-'));
+    const s = await startServer({ port: 0, dataDir, log: false, ...options, modelDir });
+    const call = async (method: string, path: string, b?: unknown, init: { headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> => {
+      const saved = base;
+      base = s.url;
+      try {
+        return await api(method, path, b, init);
+      } finally {
+        base = saved;
+      }
+    };
+    try {
+      await body(s, call, modelDir);
+    } finally {
+      await s.close();
+    }
+  }
+
+  /** Every event of a job until its stream ends, on server `s` with `headers`. */
+  async function followOn(s: RunningServer, id: string, headers: Record<string, string> = {}, onEvent?: (e: SseEvent) => Promise<void> | void): Promise<SseEvent[]> {
+    const out: SseEvent[] = [];
+    for await (const e of events(await fetch(`${s.url}/jobs/${id}/events`, { headers }))) {
+      out.push(e);
+      await onEvent?.(e);
+    }
+    return out;
+  }
+
+  it('refuses the issue\'s job that fits every field limit but needs > 8 GB of activations (rnn 1024, batch 1024, window 512)', async () => {
+    const issue = { task: 'char-lm', data: 'text/moby.txt', model: { cell: 'rnn', hiddenSize: 1024 }, train: { batchSize: 1024, window: 512, maxChars: 5000000 } };
+    const estimate = estimateJobMemory(parseJobConfig(issue), 1 << 20);
+    expect(estimate.activations).toBeGreaterThan(8 * 2 ** 30);
+    await withServer({}, async (_s, call) => {
+      const r = await call('POST', '/jobs', issue);
+      expect(r.status).toBe(400);
+      expect(r.body.error.field).toBe('train');
+      expect(r.body.error.message).toMatch(/^train: needs about \d+\.\d GiB to train \(activations \d+\.\d GiB: train\.batchSize 1024 x train\.window 512 x model\.hiddenSize 1024; .*\), above this server's per-job budget of 2\.0 GiB: lower train\.batchSize, train\.window or model\.hiddenSize$/);
+      expect((await call('GET', '/jobs')).body.jobs).toEqual([]);
+      // The same model with a batch that fits is accepted.
+      const fits = await call('POST', '/jobs', { ...issue, name: 'fits', train: { batchSize: 4, window: 32, maxChars: 5000, epochs: 1 } });
+      expect(fits.status).toBe(202);
+      expect(fits.body.status).toMatch(/queued|running/);
+    });
+  });
+
+  it.runIf(existsSync('/proc/self/status'))('kills a job whose process passes its memory limit; the server runs on', async () => {
+    await withServer({ jobMemoryLimitBytes: 32 << 20 }, async (s, call) => {
+      const created = await call('POST', '/jobs', { ...TINY_LM, name: 'too-big' });
+      expect(created.status).toBe(202);
+      const end = (await followOn(s, created.body.id)).pop() as SseEvent;
+      expect(end.event).toBe('error');
+      expect(end.data.message).toMatch(/^the job's process reached \d+ MiB, above its memory limit of 32 MiB, and was stopped: lower train\.batchSize/);
+      const job = (await call('GET', `/jobs/${created.body.id}`)).body;
+      expect(job.memory.peakResidentBytes).toBeGreaterThan(32 << 20);
+      expect((await call('GET', '/health')).status).toBe(200);
+      expect((await call('GET', '/models')).body.models).toEqual([]);
+    });
+  });
+
+  it('kills a cancelled job that has not stopped within cancelGraceMs: it ends cancelled, the server runs on', async () => {
+    await withServer({ cancelGraceMs: 1 }, async (s, call) => {
+      const created = await call('POST', '/jobs', HEAVY_LM); // batches of ~0.5 s: it cannot stop within 1 ms
+      let cancelled: Reply | null = null;
+      const seen = await followOn(s, created.body.id, {}, async (e) => {
+        if (e.event === 'progress' && cancelled === null) cancelled = await call('DELETE', `/jobs/${created.body.id}`);
+      });
+      expect(seen[seen.length - 1]).toMatchObject({ event: 'cancelled', data: { reason: 'cancelled by request (it did not stop within 1 ms and was killed)' } });
+      expect((await call('GET', '/health')).body.jobs).toEqual({ running: 0, queued: 0 });
+      // The next job trains as usual.
+      const next = await call('POST', '/jobs', { ...TINY_LM, name: 'after-kill', train: { ...TINY_LM.train, maxChars: 3000 } });
+      expect((await followOn(s, next.body.id)).pop()?.event).toBe('done');
+    });
+  });
+
+  it('with tokens: 401 without one (but /health), and each token sees only its own jobs and models', async () => {
+    await withServer({ tokens: [A, B] }, async (s, call, modelDir) => {
+      const asA = { authorization: `Bearer ${A}` };
+      const asB = { authorization: `Bearer ${B}` };
+      expect((await call('GET', '/health')).status).toBe(200);
+      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: A }] as Record<string, string>[]) {
+        const r = await call('GET', '/jobs', undefined, { headers });
+        expect(r.status).toBe(401);
+        expect(r.headers.get('www-authenticate')).toBe('Bearer realm="gated"');
+        expect(r.body.error.message).toMatch(/^authorization: expected 'Authorization: Bearer <token>'/);
+      }
+      expect((await call('GET', '/nothing-here')).status).toBe(401); // routes are not revealed either
+
+      const created = await call('POST', '/jobs', { ...TINY_LM, name: 'a-model', train: { ...TINY_LM.train, maxChars: 3000 } }, { headers: asA });
+      expect(created.status).toBe(202);
+      const id = created.body.id;
+      expect((await call('GET', `/jobs/${id}`, undefined, { headers: asB })).status).toBe(404);
+      expect((await call('DELETE', `/jobs/${id}`, undefined, { headers: asB })).status).toBe(404);
+      expect((await call('GET', '/jobs', undefined, { headers: asB })).body.jobs).toEqual([]);
+      expect((await fetch(`${s.url}/jobs/${id}/events`, { headers: asB })).status).toBe(404);
+      expect((await followOn(s, id, asA)).pop()?.event).toBe('done');
+
+      expect((await call('GET', '/models', undefined, { headers: asA })).body.models.map((m: { name: string }) => m.name)).toEqual(['a-model']);
+      expect((await call('GET', '/models', undefined, { headers: asB })).body.models).toEqual([]);
+      const gen = { prompt: 'The', maxTokens: 3, stream: false };
+      expect((await call('POST', '/models/a-model/generate', gen, { headers: asB })).status).toBe(404);
+      expect((await call('GET', '/models/a-model', undefined, { headers: asB })).status).toBe(404);
+      expect((await call('POST', '/models/a-model/generate', gen, { headers: asA })).status).toBe(200);
+      // The sidecar names the owner by the token's id, never the token.
+      const sidecar = readFileSync(join(modelDir, 'a-model.json'), 'utf8');
+      expect(sidecar).not.toContain(A);
+      expect(JSON.parse(sidecar).owner).toMatch(/^[0-9a-f]{16}$/);
+    });
+  });
+
+  it('refuses to listen beyond loopback without tokens, and weak tokens', async () => {
+    await expect(startServer({ port: 0, host: '0.0.0.0', dataDir, modelDir: join(root, 'models-any'), log: false })).rejects.toThrow(/beyond loopback, needs tokens/);
+    await expect(startServer({ port: 0, dataDir, modelDir: join(root, 'models-any'), tokens: ['short'], log: false })).rejects.toThrow(/at least 16 printable characters/);
+    const open = await startServer({ port: 0, host: '0.0.0.0', dataDir, modelDir: join(root, 'models-any'), tokens: [A], log: false });
+    try {
+      const r = await rawRequest(open.port, 'GET', '/models', { host: 'models.example.com', authorization: `Bearer ${A}` });
+      expect(r.status).toBe(200); // beyond loopback without allowedHosts: any host, the token decides
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('answers only to its allowed host names (DNS rebinding) and origins', async () => {
+    await withServer({}, async (s) => {
+      const port = s.port;
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`]) {
+        expect((await rawRequest(port, 'GET', '/health', { host })).status, host).toBe(200);
+      }
+      const evil = await rawRequest(port, 'GET', '/models', { host: `attacker.example:${port}` });
+      expect(evil.status).toBe(403);
+      expect(JSON.parse(evil.text).error.message).toMatch(/^host: this server does not answer to that host name/);
+      expect((await rawRequest(port, 'POST', '/jobs', { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'application/json' }, '{}')).status).toBe(403);
+      expect((await rawRequest(port, 'GET', '/health', { host: `127.0.0.1:${port}`, origin: 'null' })).status).toBe(403);
+      expect((await rawRequest(port, 'GET', '/health', { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200);
+    });
+    await withServer({ allowedHosts: ['models.internal'] }, async (s) => {
+      expect((await rawRequest(s.port, 'GET', '/health', { host: 'models.internal' })).status).toBe(200);
+      expect((await rawRequest(s.port, 'GET', '/health', { host: `127.0.0.1:${s.port}` })).status).toBe(403);
+    });
+  });
+
+  it('limits connections, jobs per token, models and their disk', async () => {
+    await withServer({ maxConnections: 2 }, async (s, call) => {
+      const open = (): Promise<Socket> => new Promise((resolve) => {
+        const socket = connect(s.port, '127.0.0.1', () => resolve(socket));
+      });
+      const held = [await open(), await open()];
+      await expect.poll(() => new Promise<number>((r) => s.server.getConnections((_e, n) => r(n)))).toBe(2);
+      const third = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        third.write('GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+        setTimeout(() => resolve(false), 5000);
+      });
+      expect(closed).toBe(true); // closed without an answer
+      for (const socket of held) socket.destroy();
+      await expect.poll(async () => (await call('GET', '/health')).status).toBe(200);
+    });
+    await withServer({ maxJobsPerOwner: 1 }, async (_s, call) => {
+      expect((await call('POST', '/jobs', { ...LONG_LM, name: 'first' })).status).toBe(202);
+      const second = await call('POST', '/jobs', { ...LONG_LM, name: 'second' });
+      expect(second.status).toBe(429);
+      expect(second.body.error.message).toMatch(/you have 1 job\(s\) queued or running \(the limit\)/);
+    });
+    await withServer({ maxModelBytes: 1 << 20 }, async (_s, call) => {
+      const big = await call('POST', '/jobs', { ...TINY_LM, name: 'big', model: { hiddenSize: 512, embedding: 64 } });
+      expect(big.status).toBe(507);
+      expect(big.body.error.message).toMatch(/^the model could take \d+ MiB, .* of the 1 MiB quota/);
+      expect((await call('POST', '/jobs', { ...TINY_LM, name: 'small', model: { hiddenSize: 8, embedding: 4 } })).status).toBe(202);
+    });
+    await withServer({ maxModels: 1 }, async (_s, call) => {
+      expect((await call('POST', '/jobs', { ...LONG_LM, name: 'only' })).status).toBe(202);
+      expect((await call('POST', '/jobs', { ...LONG_LM, name: 'one-more' })).status).toBe(507);
+    });
+  });
+
+  it('removes the temporary files of killed saves at start, and keeps those of live writers', async () => {
+    const modelDir = mkdtempSync(join(root, 'models-'));
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number; // a pid that has exited
+    const stale = [`.m.safetensors.${dead}.0a1b2c.tmp`, `.m.json.${dead}.ff.tmp`];
+    const live = `.m.safetensors.${process.pid}.abcdef.tmp`;
+    for (const name of [...stale, live]) writeFileSync(join(modelDir, name), 'partial');
+    await withServer({ modelDir }, async () => {
+      for (const name of stale) expect(existsSync(join(modelDir, name)), name).toBe(false);
+      expect(existsSync(join(modelDir, live))).toBe(true);
+    });
+  });
+
+  it('never echoes __proto__ or odd keys of a body', async () => {
+    await withServer({}, async (_s, call) => {
+      const marker = 'MARKER-7f3a';
+      for (const raw of [
+        `{"task":"char-lm","data":"text/moby.txt","__proto__":{"polluted":"${marker}"}}`,
+        `{"task":"char-lm","data":"text/moby.txt","model":{"__proto__":{"hiddenSize":"${marker}"}}}`,
+        `{"task":"char-lm","data":"text/moby.txt","<img src=x onerror=${marker}>":1}`,
+        `{"task":"char-lm","data":"text/moby.txt","train":{"${'x'.repeat(200)}${marker}":1}}`,
+      ]) {
+        const r = await call('POST', '/jobs', undefined, { raw });
+        expect(r.status, raw).toBe(400);
+        const text = JSON.stringify(r.body);
+        expect(text).not.toContain(marker);
+        expect(text).not.toContain('__proto__');
+        expect(text).not.toContain('<img');
+      }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+  });
+
+  it('the CLI\'s forced exit (a second SIGINT while a job trains in a worker thread) exits 1, not SIGABRT', { timeout: 90_000 }, async () => {
+    const modelDir = mkdtempSync(join(root, 'models-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server/main.ts', '--port', '0', '--data', dataDir, '--models', modelDir, '--train-in', 'worker', '--quiet'], {
+      cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    await expect.poll(() => /gated server on (http:\/\/\S+)/.exec(stdout)?.[1], { timeout: 30_000 }).toBeDefined();
+    const url = /gated server on (http:\/\/\S+)/.exec(stdout)![1];
+    // Batches of ~0.5 s, so that the second signal lands while a kernel call is in flight.
+    const created = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(HEAVY_LM) });
+    const { id } = (await created.json()) as { id: string };
+    for await (const e of events(await fetch(`${url}/jobs/${id}/events`))) if (e.event === 'progress') break;
+    child.kill('SIGINT');
+    await expect.poll(() => stderr, { timeout: 10_000 }).toContain('again to force');
+    child.kill('SIGINT');
+    const { code, signal } = await exited;
+    expect({ code, signal, stderr: stderr.includes('terminate called') ? stderr : '' }).toEqual({ code: 1, signal: null, stderr: '' });
   });
 });

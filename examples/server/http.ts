@@ -83,7 +83,9 @@ export interface ReadBodyOptions {
  * Reads a request's body as JSON. Refuses (RequestError) a `Content-Type` other than
  * `application/json` (415), a `Content-Length` or a streamed body over `limit` (413: reading stops
  * there and the rest is discarded by node:http once the response is sent), a malformed body (400
- * with the parser's message) and a body that is not a JSON object (400). An empty body is `{}`.
+ * with the parser's message), a body that is not a JSON object (400), and a `__proto__` key at any
+ * depth (400, without echoing it: such a key sets an object's prototype if the body is ever copied
+ * with Object.assign). An empty body is `{}`.
  */
 export function readJsonBody(req: IncomingMessage, options: ReadBodyOptions): Promise<Record<string, unknown>> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -123,10 +125,18 @@ export function readJsonBody(req: IncomingMessage, options: ReadBodyOptions): Pr
         return;
       }
       let value: unknown;
+      let prototypeKey = false;
       try {
-        value = JSON.parse(text);
+        value = JSON.parse(text, (key, v: unknown) => {
+          if (key === '__proto__') prototypeKey = true;
+          return v;
+        });
       } catch (error) {
         reject(new RequestError(400, `invalid JSON: ${(error as Error).message}`, 'body'));
+        return;
+      }
+      if (prototypeKey) {
+        reject(new RequestError(400, 'a key that would set an object\'s prototype is not accepted', 'body'));
         return;
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {

@@ -5,15 +5,20 @@
  *   <name>.json          the sidecar: task, tokenizer, vocabulary, labels, metric, the job's config
  *
  * The sidecar is written after the weights, atomically (`writeFileAtomicAsync`), so it marks a
- * complete model: at start the server lists every sidecar whose weights file exists and reads the
+ * complete model: at start the server removes the temporary files of saves that a crash or a kill
+ * cut short (`cleanupTempFiles`), lists every sidecar whose weights file exists and reads the
  * weights lazily, on the first request that needs them (`loadModelAsync`, then kept in memory). A
  * sidecar that does not parse is skipped with a warning in the log.
+ *
+ * Each model has an owner (the id of the token whose job trained it, or null: a server without
+ * tokens, or an older sidecar); a model is visible to its owner, and an ownerless one to everyone.
+ * The registry also counts the bytes its models take, for the disk quota (jobs.ts).
  */
-import { access, mkdir, readdir, readFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  type Model, type VocabularyJSON, Vocabulary, loadModelAsync, writeFileAtomicAsync,
+  type Model, type VocabularyJSON, Vocabulary, cleanupTempFiles, loadModelAsync, writeFileAtomicAsync,
 } from '../../lib/index.js';
 import { RequestError } from './http.js';
 import { type JobConfig, type Task, checkModelName } from './schema.js';
@@ -38,6 +43,8 @@ export interface ModelInfo {
   readonly format: 'gated.server-model';
   readonly version: 1;
   readonly name: string;
+  /** The id of the token whose job trained it (server.ts `tokenId`), or null: everyone's. Absent in older sidecars (null). */
+  readonly owner?: string | null;
   readonly task: Task;
   /** How text becomes tokens: characters (char-lm) or lowercased words (classifier, lib's `wordTokens`). */
   readonly tokenizer: 'char' | 'word-lowercase';
@@ -82,6 +89,8 @@ export interface ModelEntry {
 interface Slot extends ModelEntry {
   weights: Promise<LanguageModel | ClassifierModel> | null;
   loaded: boolean;
+  /** Bytes on disk: the weights and the sidecar. */
+  bytes: number;
 }
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -94,6 +103,7 @@ function checkInfo(json: unknown, name: string): { info: ModelInfo; vocab: Vocab
   if (o.task !== 'char-lm' && o.task !== 'classifier') throw new Error(`unknown task ${JSON.stringify(o.task)}`);
   if (o.task === 'classifier' && (!Array.isArray(o.labels) || typeof o.maxLen !== 'number')) throw new Error('a classifier needs labels and maxLen');
   if (typeof o.metric !== 'object' || o.metric === null) throw new Error('no metric');
+  if (o.owner !== undefined && o.owner !== null && typeof o.owner !== 'string') throw new Error('owner is not a string');
   const vocab = Vocabulary.fromJSON(o.vocabulary);
   return { info: o as ModelInfo, vocab };
 }
@@ -104,9 +114,14 @@ export class ModelRegistry {
 
   constructor(readonly dir: string, private readonly log: Log) {}
 
-  /** Creates the folder if needed and lists the models already in it. */
+  /**
+   * Creates the folder if needed, removes the temporary files of interrupted saves (whose writer
+   * is gone) and lists the models already in it.
+   */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    const removed = cleanupTempFiles(this.dir);
+    if (removed.length > 0) this.log('info', `models: removed ${removed.length} temporary file(s) of interrupted saves`);
     for (const file of (await readdir(this.dir)).sort()) {
       if (!file.endsWith('.json') || file.startsWith('.')) continue;
       const name = file.slice(0, -'.json'.length);
@@ -114,7 +129,7 @@ export class ModelRegistry {
         checkModelName(name);
         await access(join(this.dir, `${name}.safetensors`));
         const { info, vocab } = checkInfo(JSON.parse(await readFile(join(this.dir, file), 'utf8')), name);
-        this.slots.set(name, { info, vocab, weights: null, loaded: false });
+        this.slots.set(name, { info, vocab, weights: null, loaded: false, bytes: await this.bytesOf(name) });
       } catch (error) {
         this.log('warn', `models: skipping ${file}: ${(error as Error).message}`);
       }
@@ -126,31 +141,38 @@ export class ModelRegistry {
     return this.slots.size;
   }
 
-  /** Whether a model of this name exists. */
+  /** Bytes the models take on disk (weights and sidecars). */
+  get bytes(): number {
+    let n = 0;
+    for (const slot of this.slots.values()) n += slot.bytes;
+    return n;
+  }
+
+  /** Whether a model of this name exists (whoever owns it: names are shared). */
   has(name: string): boolean {
     return this.slots.has(name);
   }
 
-  /** Every model, newest first. */
-  list(): ModelSummary[] {
-    return [...this.slots.values()].sort((a, b) => b.info.created.localeCompare(a.info.created)).map((s) => this.summary(s));
+  /** Every model `owner` may see (null: no tokens, every model), newest first. */
+  list(owner: string | null): ModelSummary[] {
+    return [...this.slots.values()].filter((s) => visible(s, owner)).sort((a, b) => b.info.created.localeCompare(a.info.created)).map((s) => this.summary(s));
   }
 
   /** One model's summary, or a 404. */
-  describe(name: string): ModelSummary {
-    return this.summary(this.slot(name));
+  describe(name: string, owner: string | null): ModelSummary {
+    return this.summary(this.slot(name, owner));
   }
 
-  /** A language model and its entry: 404 for an unknown name, 400 for a classifier. */
-  async languageModel(name: string): Promise<ModelEntry & { readonly model: LanguageModel }> {
-    const slot = this.slot(name);
+  /** A language model and its entry: 404 for an unknown name (or another owner's), 400 for a classifier. */
+  async languageModel(name: string, owner: string | null): Promise<ModelEntry & { readonly model: LanguageModel }> {
+    const slot = this.slot(name, owner);
     if (slot.info.task !== 'char-lm') throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot generate (use POST /models/${name}/classify)`, 'name');
     return { ...slot, model: (await this.weights(slot)) as LanguageModel };
   }
 
-  /** A classifier and its entry: 404 for an unknown name, 400 for a language model. */
-  async classifier(name: string): Promise<ModelEntry & { readonly model: ClassifierModel }> {
-    const slot = this.slot(name);
+  /** A classifier and its entry: 404 for an unknown name (or another owner's), 400 for a language model. */
+  async classifier(name: string, owner: string | null): Promise<ModelEntry & { readonly model: ClassifierModel }> {
+    const slot = this.slot(name, owner);
     if (slot.info.task !== 'classifier') throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot classify (use POST /models/${name}/generate)`, 'name');
     return { ...slot, model: (await this.weights(slot)) as ClassifierModel };
   }
@@ -172,12 +194,18 @@ export class ModelRegistry {
    */
   async commit(info: ModelInfo, vocab: Vocabulary, model: LanguageModel | ClassifierModel | null): Promise<void> {
     await writeFileAtomicAsync(join(this.dir, `${info.name}.json`), Buffer.from(`${JSON.stringify(info, null, 2)}\n`));
-    this.slots.set(info.name, { info, vocab, weights: model === null ? null : Promise.resolve(model), loaded: model !== null });
+    const bytes = await this.bytesOf(info.name);
+    this.slots.set(info.name, { info, vocab, weights: model === null ? null : Promise.resolve(model), loaded: model !== null, bytes });
   }
 
-  private slot(name: string): Slot {
+  private async bytesOf(name: string): Promise<number> {
+    const sizes = await Promise.all(['safetensors', 'json'].map((ext) => stat(join(this.dir, `${name}.${ext}`)).then((s) => s.size, () => 0)));
+    return sizes[0] + sizes[1];
+  }
+
+  private slot(name: string, owner: string | null): Slot {
     const slot = this.slots.get(name);
-    if (!slot) throw new RequestError(404, `no model named '${name}' (GET /models lists them)`, 'name');
+    if (!slot || !visible(slot, owner)) throw new RequestError(404, `no model named '${name}' (GET /models lists them)`, 'name');
     return slot;
   }
 
@@ -206,4 +234,9 @@ export class ModelRegistry {
       parameters: i.parameters, job: i.job, model: i.config.model, loaded: s.loaded,
     };
   }
+}
+
+/** Whether `owner` (null: a server without tokens) may use the model of `slot`. */
+function visible(slot: Slot, owner: string | null): boolean {
+  return owner === null || (slot.info.owner ?? null) === null || slot.info.owner === owner;
 }

@@ -65,12 +65,17 @@ function object(v: unknown, field: string): Obj {
   return v as Obj;
 }
 
+/** A key worth echoing in an error: a plain identifier (so never `__proto__`, markup or control characters). */
+const PLAIN_KEY = /^[A-Za-z][A-Za-z0-9]{0,39}$/;
+
 function known(o: Obj, prefix: string, keys: readonly string[], elsewhere: Readonly<Record<string, string>> = {}): void {
   for (const k of Object.keys(o)) {
     if (keys.includes(k)) continue;
-    const field = prefix ? `${prefix}.${k}` : k;
-    if (elsewhere[k] !== undefined) throw bad(field, elsewhere[k]);
-    throw bad(field, `unknown field (known: ${keys.join(', ')})`);
+    if (Object.hasOwn(elsewhere, k)) throw bad(prefix ? `${prefix}.${k}` : k, elsewhere[k]);
+    // The caller's key is named only when it is a plain identifier: what the client sent is not
+    // echoed back (`__proto__`, HTML, very long keys).
+    if (!PLAIN_KEY.test(k)) throw bad(prefix || 'body', `a field with an unexpected name (known: ${keys.join(', ')})`);
+    throw bad(prefix ? `${prefix}.${k}` : k, `unknown field (known: ${keys.join(', ')})`);
   }
 }
 

@@ -8,11 +8,13 @@
  *   console.log(server.url); ... await server.close();
  *
  * Endpoints (JSON in and out; POST bodies need `Content-Type: application/json` and are at most
- * `maxBodyBytes`; every error is `{ "error": { "status", "message", "field"? } }`):
+ * `maxBodyBytes`; every error is `{ "error": { "status", "message", "field"? } }`; with `tokens`,
+ * every request but /health needs `Authorization: Bearer <token>`):
  *
  *   GET    /health                     { status: 'ok', uptimeSeconds, jobs: { running, queued }, models }
  *   GET    /                           the list of endpoints
- *   POST   /jobs                       start a training job -> 202 { id, name, status, events }
+ *   POST   /jobs                       start a training job -> 202 { id, name, status, events }; 400 over the
+ *                                      memory budget, 429 over the token's jobs, 507 over the disk quota
  *   GET    /jobs                       every job (newest first);  GET /jobs/:id  one job
  *   GET    /jobs/:id/events            server-sent events: status, prepared, progress, epoch, then done | cancelled | error
  *   DELETE /jobs/:id                   cancel (a queued job at once; a running one between two batches)
@@ -56,14 +58,23 @@
  * FormatError) become 400 with their message and `argument`, anything unexpected a 500 with a
  * request id (the stack goes to the log, never to the client). A client that goes away mid-stream
  * stops its generation and unsubscribes its job stream. Header and request timeouts bound slow
- * clients. Each job trains in a worker thread by default (`trainIn`), and its kernels in native
- * threads, so `/health` stays fast while a model trains (bench/server-latency.ts measures it).
+ * clients, `maxConnections` their number. Each job trains in a child process by default
+ * (`trainIn`), with a memory budget checked before it starts and a limit enforced while it runs
+ * (jobs.ts, memory.ts), and its kernels in native threads, so `/health` stays fast while a model
+ * trains (bench/server-latency.ts measures it).
+ *
+ * Access: with `tokens`, every request but `GET /health` needs `Authorization: Bearer <token>`
+ * (401 otherwise), and jobs and models belong to the token whose job made them (another token gets
+ * 404); listening beyond loopback requires tokens. Requests whose `Host` (or `Origin`, when sent)
+ * is not in `allowedHosts` get 403: a web page cannot reach a loopback server by rebinding its own
+ * domain name to 127.0.0.1. examples/server/README.md says what this protects against, and what a
+ * deployment adds.
  *
  * Server-sent events: each event has `event:`, `id:` and one `data:` line of JSON. A stream ends
  * after its final event; an EventSource that reconnects to a finished job with `Last-Event-ID` at
  * or past the final event gets 204 (which tells it to stop).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,7 +85,7 @@ import {
   Rng, charTokens, decoder, greedy, padBatch, probabilities, sample, tokens, wordTokens,
 } from '../../lib/index.js';
 import { RequestError, SseStream, errorResponse, readJsonBody, sendJson } from './http.js';
-import { JobManager } from './jobs.js';
+import { JobManager, type TrainIn } from './jobs.js';
 import { ModelRegistry } from './registry.js';
 import {
   type GenerateRequest, checkModelName, parseClassifyRequest, parseGenerateRequest, parseJobConfig, resolveDataFile,
@@ -104,11 +115,39 @@ export interface ServerOptions {
   /** Least time between two `progress` events of a job, ms. Default 100. */
   readonly progressIntervalMs?: number;
   /**
-   * Where jobs train: `'worker'` (default), each in its own worker thread, so that the job's
-   * JavaScript and garbage collection never pause this thread's event loop; `'main'`, on the
-   * server's own thread (simpler to debug; bench/server-latency.ts compares the two).
+   * Where jobs train: `'process'` (default), each in a child process with its own memory limit,
+   * which the server kills without going down itself; `'worker'`, each in a worker thread (the
+   * job's JavaScript and garbage collection never pause this thread's event loop, but it shares the
+   * server's memory); `'main'`, on the server's own thread (simpler to debug;
+   * bench/server-latency.ts compares them).
    */
-  readonly trainIn?: 'worker' | 'main';
+  readonly trainIn?: TrainIn;
+  /** A job whose memory estimate is above this is refused (400 naming what to lower). Default 2 GiB. */
+  readonly maxJobMemoryBytes?: number;
+  /** The resident size at which a job's process is killed (Linux). Default: maxJobMemoryBytes and a quarter. */
+  readonly jobMemoryLimitBytes?: number;
+  /** How long a cancelled job may take to stop before it is killed, ms. Default 5000. */
+  readonly cancelGraceMs?: number;
+  /** Jobs one token may have queued or running (429 beyond). Default 4. */
+  readonly maxJobsPerOwner?: number;
+  /** Disk the saved models may take, jobs in flight included (507 beyond). Default 1 GiB. */
+  readonly maxModelBytes?: number;
+  /** Saved models at most, jobs in flight included. Default 100. */
+  readonly maxModels?: number;
+  /**
+   * Bearer tokens (each at least 16 characters) that may use the server; each is an owner of its
+   * own jobs and models. Default: none, and then the server only listens on loopback.
+   */
+  readonly tokens?: readonly string[];
+  /**
+   * Host names (as in the `Host` header, without the port; `[::1]` for IPv6) requests may be
+   * addressed to; `Origin`, when a browser sends one, must name one of them too. Default: the
+   * loopback names (`localhost`, `127.0.0.1`, `[::1]`) when listening on loopback, any host
+   * otherwise (list your domain names).
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Open connections at most; more are closed at once. Default 256. */
+  readonly maxConnections?: number;
   /** Where log lines go. Default: stderr. `false`: nowhere. */
   readonly log?: ((level: LogLevel, message: string) => void) | false;
   /** Log one line per request (method, path, status, milliseconds). Default false. */
@@ -131,6 +170,8 @@ interface Context {
   readonly res: ServerResponse;
   readonly params: Readonly<Record<string, string>>;
   readonly requestId: string;
+  /** The id of the request's token ({@link tokenId}), or null on a server without tokens. */
+  readonly owner: string | null;
 }
 
 type Handler = (ctx: Context) => Promise<void> | void;
@@ -148,6 +189,8 @@ const defaultLog = (level: LogLevel, message: string): void => {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   if (typeof options?.dataDir !== 'string' || typeof options.modelDir !== 'string') throw new TypeError('startServer: dataDir and modelDir are required');
   const log = options.log === false ? () => undefined : options.log ?? defaultLog;
+  const host = options.host ?? '127.0.0.1';
+  const access = accessRules(host, options.tokens, options.allowedHosts);
   const dataDir = resolve(options.dataDir);
   const maxBodyBytes = options.maxBodyBytes ?? 1 << 20;
   const maxGenerations = options.maxGenerations ?? 16;
@@ -157,7 +200,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await registry.init();
   if (!(await stat(dataDir).catch(() => null))?.isDirectory()) throw new Error(`startServer: the data folder ${dataDir} is not a folder`);
   const jobs = new JobManager({
-    dataDir, registry, maxJobs: options.maxJobs, maxQueued: options.maxQueued, progressIntervalMs: options.progressIntervalMs, trainIn: options.trainIn, log,
+    dataDir, registry, maxJobs: options.maxJobs, maxQueued: options.maxQueued, progressIntervalMs: options.progressIntervalMs, trainIn: options.trainIn,
+    maxJobMemoryBytes: options.maxJobMemoryBytes, jobMemoryLimitBytes: options.jobMemoryLimitBytes, cancelGraceMs: options.cancelGraceMs,
+    maxJobsPerOwner: options.maxJobsPerOwner, maxModelBytes: options.maxModelBytes, maxModels: options.maxModels, log,
   });
   const streams = new Set<SseStream>();
   const shutdown = new AbortController();
@@ -176,16 +221,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   };
 
-  const createJob: Handler = async ({ req, res }) => {
+  const createJob: Handler = async ({ req, res, owner }) => {
     const config = parseJobConfig(await readJsonBody(req, { limit: maxBodyBytes }));
-    await resolveDataFile(dataDir, config.data);
-    const job = jobs.create(config);
+    const file = await resolveDataFile(dataDir, config.data);
+    const job = jobs.create(config, file, owner);
     sendJson(res, 202, { id: job.id, name: job.name, status: job.status, events: `/jobs/${job.id}/events` }, { location: `/jobs/${job.id}` });
   };
 
-  const followJob: Handler = ({ req, res, params }) => {
+  const followJob: Handler = ({ req, res, params, owner }) => {
     let sse: SseStream | null = null;
-    const sub = jobs.subscribe(params.id, (e) => {
+    const sub = jobs.subscribe(params.id, owner, (e) => {
       sse?.send(e.event, e.data, { id: e.id, droppable: e.event === 'progress' });
       if (e.event === 'done' || e.event === 'cancelled' || e.event === 'error') sse?.end();
     });
@@ -209,15 +254,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   };
 
-  const cancelJob: Handler = async ({ res, params }) => {
-    const job = await jobs.cancel(params.id);
+  const cancelJob: Handler = async ({ res, params, owner }) => {
+    const job = await jobs.cancel(params.id, owner);
     sendJson(res, job.status === 'running' ? 202 : 200, job);
   };
 
-  const generate: Handler = async ({ req, res, params }) => {
+  const generate: Handler = async ({ req, res, params, owner }) => {
     const name = checkModelName(params.name);
     const request = parseGenerateRequest(await readJsonBody(req, { limit: maxBodyBytes }));
-    const { model, vocab } = await registry.languageModel(name);
+    const { model, vocab } = await registry.languageModel(name, owner);
     const chars = charTokens(request.prompt);
     const unknown = [...new Set(chars.filter((c) => !vocab.has(c)))];
     if (unknown.length > 0 && request.unknown === 'error') {
@@ -263,10 +308,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   };
 
-  const classify: Handler = async ({ req, res, params }) => {
+  const classify: Handler = async ({ req, res, params, owner }) => {
     const name = checkModelName(params.name);
     const request = parseClassifyRequest(await readJsonBody(req, { limit: maxBodyBytes }));
-    const { model, vocab, info } = await registry.classifier(name);
+    const { model, vocab, info } = await registry.classifier(name, owner);
     const labels = info.labels as readonly string[];
     const unk = vocab.unkId ?? 1;
     const ids = request.texts.map((t) => {
@@ -291,11 +336,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const ROUTES: readonly Route[] = [
     { pattern: [], methods: { GET: index } },
     { pattern: ['health'], methods: { GET: health } },
-    { pattern: ['jobs'], methods: { GET: ({ res }) => sendJson(res, 200, { jobs: jobs.list() }), POST: createJob } },
-    { pattern: ['jobs', ':id'], methods: { GET: ({ res, params }) => sendJson(res, 200, jobs.get(params.id)), DELETE: cancelJob } },
+    { pattern: ['jobs'], methods: { GET: ({ res, owner }) => sendJson(res, 200, { jobs: jobs.list(owner) }), POST: createJob } },
+    { pattern: ['jobs', ':id'], methods: { GET: ({ res, params, owner }) => sendJson(res, 200, jobs.get(params.id, owner)), DELETE: cancelJob } },
     { pattern: ['jobs', ':id', 'events'], methods: { GET: followJob } },
-    { pattern: ['models'], methods: { GET: ({ res }) => sendJson(res, 200, { models: registry.list() }) } },
-    { pattern: ['models', ':name'], methods: { GET: ({ res, params }) => sendJson(res, 200, registry.describe(checkModelName(params.name))) } },
+    { pattern: ['models'], methods: { GET: ({ res, owner }) => sendJson(res, 200, { models: registry.list(owner) }) } },
+    { pattern: ['models', ':name'], methods: { GET: ({ res, params, owner }) => sendJson(res, 200, registry.describe(checkModelName(params.name), owner)) } },
     { pattern: ['models', ':name', 'generate'], methods: { POST: generate } },
     { pattern: ['models', ':name', 'classify'], methods: { POST: classify } },
   ];
@@ -313,6 +358,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       res.once('close', () => log('info', `${req.method} ${req.url} ${res.statusCode}${res.writableFinished ? '' : ' (client went away)'} ${(performance.now() - t0).toFixed(1)}ms`));
     }
     try {
+      access.checkHost(req);
+      const owner = isHealth(req) ? null : access.authenticate(req);
       const { route, params } = match(ROUTES, req.url ?? '/');
       const method = req.method === 'HEAD' ? 'GET' : req.method;
       const handler = route.methods[method as keyof Route['methods']];
@@ -324,7 +371,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
         throw new RequestError(405, `${req.method} is not allowed here (allowed: ${allow})`, 'method', { allow });
       }
-      await handler({ req, res, params, requestId });
+      await handler({ req, res, params, requestId, owner });
     } catch (error) {
       const r = errorResponse(error, requestId);
       if (r.internal) log('error', `request ${requestId} ${req.method} ${req.url}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -337,6 +384,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     void handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = options.maxConnections ?? 256;
   // A malformed request line or headers (node:http's own parser refuses it): answer 400 and close.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -348,18 +396,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off('error', fail);
       ok();
     });
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log('info', `listening on http://${host}:${address.port} (data ${dataDir}, models ${registry.dir}, ${registry.size} model(s))`);
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  log('info', `listening on http://${shown}:${address.port} (data ${dataDir}, models ${registry.dir}, ${registry.size} model(s); ${access.describe})`);
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `http://${shown}:${address.port}`,
     port: address.port,
     server,
     close(): Promise<void> {
@@ -403,6 +451,80 @@ function match(routes: readonly Route[], url: string): { route: Route; params: R
     if (ok) return { route, params };
   }
   throw new RequestError(404, `nothing at ${JSON.stringify(path.length > 100 ? `${path.slice(0, 100)}...` : path)} (GET / lists the endpoints)`, 'path');
+}
+
+// ---------------------------------------------------------------------------------------------
+// access
+
+/** The id a token's jobs and models are filed under: 16 hex digits of its SHA-256 (never the token). */
+export function tokenId(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function isHealth(req: IncomingMessage): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && /^\/health\/?(\?|$)/.test(req.url ?? '');
+}
+
+/** The host name of a `Host` header or an origin's authority, lowercased, without the port. */
+function hostName(authority: string): string {
+  const a = authority.trim().toLowerCase();
+  if (a.startsWith('[')) return a.slice(0, a.indexOf(']') + 1);
+  const colon = a.indexOf(':');
+  return colon >= 0 ? a.slice(0, colon) : a;
+}
+
+/**
+ * Who may talk to the server: the Host / Origin allow-list (DNS rebinding) and the bearer tokens.
+ * Throws at start for tokens that are too short, or for a non-loopback `host` without tokens.
+ */
+function accessRules(host: string, tokens: readonly string[] | undefined, allowedHosts: readonly string[] | undefined) {
+  const list = tokens ?? [];
+  for (const t of list) {
+    if (typeof t !== 'string' || t.length < 16 || !/^[\x21-\x7e]+$/.test(t)) {
+      throw new TypeError('startServer: each token must be at least 16 printable characters without spaces');
+    }
+  }
+  if (list.length === 0 && !isLoopback(host)) {
+    throw new TypeError(`startServer: listening on ${host}, beyond loopback, needs tokens (clients then send Authorization: Bearer <token>)`);
+  }
+  const digests = list.map((t) => ({ digest: createHash('sha256').update(t).digest(), id: tokenId(t) }));
+  const hosts = allowedHosts !== undefined ? new Set(allowedHosts.map((h) => hostName(h))) : isLoopback(host) ? new Set(LOOPBACK_NAMES) : null;
+  return {
+    describe: `${list.length > 0 ? `${list.length} token(s)` : 'no tokens'}, hosts ${hosts ? [...hosts].join(', ') : 'any'}`,
+    /** 403 unless the request's Host (and Origin, when sent) is allowed. */
+    checkHost(req: IncomingMessage): void {
+      if (hosts === null) return;
+      const h = req.headers.host;
+      if (h === undefined || !hosts.has(hostName(h))) throw new RequestError(403, 'this server does not answer to that host name (allowedHosts)', 'host');
+      const origin = req.headers.origin;
+      if (origin === undefined) return;
+      let name: string | null = null;
+      try {
+        name = hostName(new URL(origin).host);
+      } catch {
+        // 'null' or garbage: refused below
+      }
+      if (name === null || !hosts.has(name)) throw new RequestError(403, 'requests from that origin are not accepted (allowedHosts)', 'origin');
+    },
+    /** The owner of a request: null without tokens; else its token's id, or a 401. */
+    authenticate(req: IncomingMessage): string | null {
+      if (digests.length === 0) return null;
+      const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
+      if (m) {
+        const digest = createHash('sha256').update(m[1]).digest();
+        let id: string | null = null;
+        for (const d of digests) if (timingSafeEqual(d.digest, digest)) id = d.id; // every token compared: no early exit
+        if (id !== null) return id;
+      }
+      throw new RequestError(401, "expected 'Authorization: Bearer <token>' with a token this server knows", 'authorization', { 'www-authenticate': 'Bearer realm="gated"' });
+    },
+  };
 }
 
 /** What a generation gives (the `done` event, or the JSON response with `stream: false`). */

@@ -141,27 +141,26 @@ export async function writeFileAtomicAsync(
  * kept, so this is safe to call while other processes (or this one) write the same target.
  *
  * @param dir Directory of the target file.
- * @param base File name of the target (no directory), e.g. `'model.safetensors'`.
+ * @param base File name of the target (no directory), e.g. `'model.safetensors'`; omitted: the
+ *   temporary files of every target in `dir` (e.g. at the start of a service that saves there).
  * @returns The paths removed.
  * @throws {FileError} if `dir` cannot be listed.
  */
-export function cleanupTempFiles(dir: string, base: string): string[] {
+export function cleanupTempFiles(dir: string, base?: string): string[] {
   if (typeof dir !== 'string' || dir === '') throw new ValueError(`expected a directory path, got ${dir === null ? 'null' : typeof dir}`, 'dir');
-  if (typeof base !== 'string' || base === '') throw new ValueError(`expected a file name, got ${base === null ? 'null' : typeof base}`, 'base');
+  if (base !== undefined && (typeof base !== 'string' || base === '')) throw new ValueError(`expected a file name, got ${base === null ? 'null' : typeof base}`, 'base');
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (error) {
     throw toFileError(error, dir, 'cannot list directory');
   }
-  const prefix = `.${base}.`;
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    // What remains between the prefix and '.tmp' must be exactly `<pid>.<hex>`.
-    const match = /^(\d+)\.[0-9a-f]+$/.exec(name.slice(prefix.length, -'.tmp'.length));
-    if (match === null) continue;
-    if (isProcessAlive(Number(match[1]))) continue;
+    // `.<base>.<pid>.<hex>.tmp`, the name tempPathFor gives.
+    const match = TEMP_NAME.exec(name);
+    if (match === null || (base !== undefined && match[1] !== base)) continue;
+    if (isProcessAlive(Number(match[2]))) continue;
     const full = join(dir, name);
     try {
       unlinkSync(full);
@@ -176,6 +175,9 @@ export function cleanupTempFiles(dir: string, base: string): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // Internals
+
+/** A temporary file's name: `.<target>.<pid>.<hex>.tmp` (groups: the target's name, the pid). */
+const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
 
 /** `.<basename>.<pid>.<random>.tmp` in the target's own directory (see the module comment). */
 function tempPathFor(path: string): string {

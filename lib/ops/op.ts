@@ -10,8 +10,11 @@
  *
  * Async calls: with the native backend the kernel runs on a libuv worker thread and the event loop
  * keeps running; with `'js'` the twin runs inline before the promise resolves. Validation errors
- * reject the promise. Inputs must not be modified (or their buffers transferred) until the promise
- * settles: the native kernel reads them while JavaScript runs.
+ * reject the promise. Inputs must not be modified (or their buffers transferred or resized) until
+ * the promise settles: the native kernel reads them while JavaScript runs. A buffer detached or
+ * resized meanwhile rejects the promise with a ValueError naming the argument once the kernel ends,
+ * but cannot stop the kernel from reading memory the array no longer owns
+ * (native/binding/worker.h).
  */
 import { objectArgs } from '../check.js';
 import { ShapeError } from '../errors.js';

@@ -226,7 +226,7 @@ class Fields {
     if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(e.value)) {
       Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
     }
-    held_.push_back(a);
+    held_.push_back({name, a});
     float* p = a.Data();
     return p ? p : g_empty_floats;
   }
@@ -281,16 +281,21 @@ class Fields {
     if (e.value > 0) out->assign(a.Data(), a.Data() + e.value);
   }
 
-  // Keeps `o` referenced while an async call runs (arrays read other than through F32).
-  void Hold(const Napi::Object& o) { held_.push_back(o); }
+  // Keeps `a` (argument `name`) referenced while an async call runs (arrays read other than
+  // through F32).
+  void Hold(std::string name, const Napi::TypedArray& a) { held_.push_back({std::move(name), a}); }
 
-  // Every array an async worker must keep referenced (worker.h).
-  const std::vector<Napi::Object>& held() const { return held_; }
+  // An array an async worker must keep referenced, and the argument name its errors use (worker.h).
+  struct Held {
+    std::string name;
+    Napi::TypedArray array;
+  };
+  const std::vector<Held>& held() const { return held_; }
 
  private:
   Napi::Env env_;
   std::vector<std::pair<const char*, Napi::Value>> values_;
-  std::vector<Napi::Object> held_;
+  std::vector<Held> held_;
 };
 
 // A finite number field in [lo, hi] (each end inclusive or not); undefined or null: dflt.

@@ -8,7 +8,7 @@
 // a wrong length here would be a heap overflow, not an exception.
 //
 //   async false (default): the kernel runs on the calling thread; returns undefined.
-//   async true: returns a Promise; the kernel runs in a Napi::AsyncWorker on a libuv thread and the
+//   async true: returns a Promise; the kernel runs on a libuv thread-pool thread (worker.h) and the
 //     promise resolves to undefined once the outputs are written.
 //
 // Sync and async calls go through Dispatch (worker.h, which also explains the lifetimes in async

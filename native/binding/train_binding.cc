@@ -82,7 +82,7 @@ void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* 
   if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
     Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
   }
-  f.Hold(a);
+  f.Hold(name, a);
   uint8_t* base = static_cast<uint8_t*>(a.ArrayBuffer().Data());
   return base ? static_cast<void*>(base + a.ByteOffset()) : static_cast<void*>(g_empty_floats);
 }
@@ -323,7 +323,7 @@ void ReadGradList(Fields& f, GradList* out) {
     }
     Napi::Float32Array a = it.As<Napi::Float32Array>();
     if (a.ArrayBuffer().IsDetached()) Throw(env, kValue, name + ": expected a Float32Array, got one whose ArrayBuffer is detached");
-    f.Hold(a);
+    f.Hold(name, a);
     float* p = a.Data();
     out->ptrs.push_back(p ? p : g_empty_floats);
     out->sizes.push_back(p ? (int64_t)a.ElementLength() : 0);

@@ -105,6 +105,15 @@ describe('cleanupTempFiles', () => {
     expect(readdirSync(dir).sort()).toEqual([live, ...others].sort());
   });
 
+  it('without a base, removes the stale temporary files of every target in the folder', () => {
+    const dir = freshDir();
+    const dead = ['.m.bin.999999999.0a1b2c.tmp', '.other.json.999999998.ff.tmp', '.a.b.c.999999999.01.tmp'];
+    const kept = [`.m.bin.${process.pid}.abcdef.tmp`, 'm.bin', '.m.bin.12.tmp', '.x.999999999.xyz.tmp', 'plain.999999999.0a.tmp'];
+    for (const name of [...dead, ...kept]) writeFileSync(join(dir, name), 'x');
+    expect(cleanupTempFiles(dir).sort()).toEqual(dead.map((n) => join(dir, n)).sort());
+    expect(readdirSync(dir).sort()).toEqual(kept.sort());
+  });
+
   it('a missing directory is a FileError', () => {
     expect(() => cleanupTempFiles(join(scratch, 'nope'), 'a')).toThrow(FileError);
   });

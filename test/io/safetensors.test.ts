@@ -166,6 +166,10 @@ describe('encode/decode round trips', () => {
 });
 
 describe('byte layout', () => {
+  // These compare with the reference writer's bytes, so they turn the checksum off (the default adds
+  // one entry to __metadata__; see 'data checksum' below).
+  const reference = { checksum: false } as const;
+
   it('encodes exactly the golden bytes, and decodes them', () => {
     // The header, compact JSON as the reference writes it: __metadata__ first, then the tensors in
     // data order, the 8-byte dtype (I64) before F32. 138 bytes.
@@ -191,6 +195,7 @@ describe('byte layout', () => {
     const encoded = encodeSafetensors(
       { w: { dtype: 'F32', shape: [2], data: new Float32Array([1, -2]) }, n: { dtype: 'I64', shape: [], data: new BigInt64Array([5n]) } },
       { format: 'pt' },
+      reference,
     );
     expect([...encoded]).toEqual([...golden]);
 
@@ -207,14 +212,14 @@ describe('byte layout', () => {
 
   it('matches the byte vectors of the reference implementation tests', () => {
     // safetensors (Rust) tensor.rs test_empty: no tensors, no metadata -> "{}" + 6 spaces.
-    expect([...encodeSafetensors({})]).toEqual([8, 0, 0, 0, 0, 0, 0, 0, ...ascii('{}      ')]);
+    expect([...encodeSafetensors({}, undefined, reference)]).toEqual([8, 0, 0, 0, 0, 0, 0, 0, ...ascii('{}      ')]);
     // test_empty with metadata {"framework": "pt"}: 35 bytes of JSON + 5 spaces = 40.
-    expect([...encodeSafetensors({}, { framework: 'pt' })]).toEqual([
+    expect([...encodeSafetensors({}, { framework: 'pt' }, reference)]).toEqual([
       40, 0, 0, 0, 0, 0, 0, 0, ...ascii('{"__metadata__":{"framework":"pt"}}     '),
     ]);
     // test_serialization_forced_alignement: "attn0" F32 [1,1,2,3] = 0..5 -> 65 bytes + 7 spaces = 72.
     const data = new Float32Array([0, 1, 2, 3, 4, 5]);
-    expect([...encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data } })]).toEqual([
+    expect([...encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data } }, undefined, reference)]).toEqual([
       72, 0, 0, 0, 0, 0, 0, 0,
       ...ascii('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       '),
       ...bytesOf(data),
@@ -235,7 +240,7 @@ describe('byte layout', () => {
     });
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString()) as Record<string, unknown>;
-    expect(Object.keys(header)).toEqual(['z', 'a', 'c', 'd', 'bb', 'ff', 'b', 't']);
+    expect(Object.keys(header)).toEqual(['__metadata__', 'z', 'a', 'c', 'd', 'bb', 'ff', 'b', 't']);
   });
 });
 
@@ -272,8 +277,8 @@ describe('files written by the reference implementation (PyTorch save_file layou
     expect(w.shape).toEqual([4, 2]);
     expect([...toFloat32(w)]).toEqual([1, -2.5, 65504, 2 ** -24, -0, Infinity, 0.5, 2]);
     expect([...toFloat32(tensors.mask)]).toEqual([1, 0, 1]);
-    // Our writer produces exactly the same bytes.
-    expect([...encodeSafetensors(tensors, metadata)]).toEqual([...bytes]);
+    // Our writer produces exactly the same bytes (without its checksum).
+    expect([...encodeSafetensors(tensors, metadata, { checksum: false })]).toEqual([...bytes]);
   });
 
   it('accepts any key order, data order, padding and whitespace', () => {
@@ -344,9 +349,10 @@ describe('decode validation', () => {
     expectFormatError(new Uint8Array(7), /7 bytes/);
     const huge = file('{}');
     new DataView(huge.buffer).setBigUint64(0, 2n ** 64n - 1n, true);
-    expectFormatError(huge, /header length 18446744073709551615 is over the 100000000-byte limit/);
-    new DataView(huge.buffer).setBigUint64(0, 100_000_001n, true);
-    expectFormatError(huge, /over the 100000000-byte limit/);
+    expectFormatError(huge, /header length 18446744073709551615 is over the 16777216-byte limit/);
+    new DataView(huge.buffer).setBigUint64(0, 16_777_217n, true);
+    expectFormatError(huge, /header length 16777217 is over the 16777216-byte limit/);
+    expect(() => decodeSafetensors(huge, { maxHeaderBytes: 100_000_000 })).toThrow(/header length 16777217 runs past the end/);
     new DataView(huge.buffer).setBigUint64(0, 3n, true);
     expectFormatError(huge, /header length 3 runs past the end of the file \(10 bytes\)/);
     expectFormatError(file(''), /does not start with "\{"/);
@@ -561,9 +567,11 @@ describe('files', () => {
   it('save then load, sync and async', async () => {
     const path = join(dir, 'model.safetensors');
     saveSafetensors(path, tensors, { epoch: '3' });
-    expect(loadSafetensors(path)).toEqual({ tensors, metadata: { epoch: '3' } });
+    expect(loadSafetensors(path)).toEqual({ tensors, metadata: { epoch: '3' }, checksum: 'verified' });
     await saveSafetensorsAsync(path, tensors, undefined, { fsync: false });
-    expect(await loadSafetensorsAsync(path)).toEqual({ tensors, metadata: {} });
+    expect(await loadSafetensorsAsync(path)).toEqual({ tensors, metadata: {}, checksum: 'verified' });
+    saveSafetensors(path, tensors, undefined, { checksum: false });
+    expect(loadSafetensors(path)).toEqual({ tensors, metadata: {}, checksum: 'absent' });
     // The loaded file owns its buffer: tensors are aligned views into it.
     const loaded = loadSafetensors(path).tensors['gru.weight_hh_l0'];
     expect(loaded.data.byteOffset % 4).toBe(0);

@@ -19,10 +19,9 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { getThreads, setThreads, stepTargets, streamWindows } from '../../lib/index.js';
@@ -40,6 +39,7 @@ import {
 import { nativeSkipReason } from '../helpers/backends.js';
 import { buildModel, hashWeights } from '../fixtures/checkpoint-child.js';
 import { firstEqualsLast } from '../helpers/tasks.js';
+import { transpileTree } from '../helpers/transpile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -361,33 +361,8 @@ describe('checkpoints under SIGKILL', () => {
   const NAME = 'ckpt.safetensors';
   const TEMP = /^\.ckpt\.safetensors\.\d+\.[0-9a-f]+\.tmp$/;
 
-  /**
-   * The child and the lib modules it imports, transpiled to plain JS under `scratch/js` with the same
-   * relative paths (ts.transpileModule: no type check, ~0.1 s per file once). Node starts it in
-   * ~0.4 s, against ~1.5 s under `node --import tsx` on this machine.
-   */
-  function transpileChild(): string {
-    const out = join(scratch, 'js');
-    const seen = new Set<string>();
-    const queue = [join(root, 'test/fixtures/checkpoint-child.ts')];
-    while (queue.length > 0) {
-      const file = queue.pop() as string;
-      if (seen.has(file)) continue;
-      seen.add(file);
-      const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      });
-      const dest = join(out, relative(root, file).replace(/\.ts$/, '.js'));
-      mkdirSync(dirname(dest), { recursive: true });
-      writeFileSync(dest, outputText);
-      for (const m of outputText.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-        const dep = resolve(dirname(file), m[1]).replace(/\.js$/, '.ts');
-        if (existsSync(dep)) queue.push(dep);
-      }
-    }
-    writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-    return join(out, 'test/fixtures/checkpoint-child.js');
-  }
+  /** The child and the lib modules it imports as plain JS (test/helpers/transpile.ts). */
+  const transpileChild = (): string => transpileTree(join(root, 'test/fixtures/checkpoint-child.ts'), join(scratch, 'js'));
 
   interface Run { ready: number; saved: [number, string][] }
 
