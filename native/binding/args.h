@@ -292,10 +292,16 @@ class Fields {
   };
   const std::vector<Held>& held() const { return held_; }
 
+  // Keeps a plain object (not an array: e.g. a native cache's wrapper) referenced while an async
+  // call runs.
+  void HoldObject(const Napi::Object& o) { held_objects_.push_back(o); }
+  const std::vector<Napi::Object>& held_objects() const { return held_objects_; }
+
  private:
   Napi::Env env_;
   std::vector<std::pair<const char*, Napi::Value>> values_;
   std::vector<Held> held_;
+  std::vector<Napi::Object> held_objects_;
 };
 
 // A finite number field in [lo, hi] (each end inclusive or not); undefined or null: dflt.

@@ -144,7 +144,7 @@ int32_t* Int32Out(Fields& f, const char* name, const Extent& e) {
   if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
     Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
   }
-  f.Hold(a);
+  f.Hold(name, a);
   int32_t* p = a.Data();
   return p ? p : reinterpret_cast<int32_t*>(g_empty_floats);
 }
@@ -170,7 +170,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<StepJob>();
   job->box = CacheOf(env, f.Get("cache"));
   job->cache = job->box->cache;
-  f.Hold(f.Get("cache").As<Napi::Object>());  // keeps the box alive until the job's Result
+  f.HoldObject(f.Get("cache").As<Napi::Object>());  // keeps the box alive until the job's Result
   job->version = Version(f);
   const int kind = f.Enum("cell", {"lstm", "gru", "rnn"});
   gated::StepWeights& w = job->w;

@@ -40,6 +40,7 @@ class KernelWorker final {
       self->held_.push_back({h.name, Napi::Persistent(static_cast<Napi::Object>(h.array)),
                              h.array.ByteLength()});
     }
+    for (const Napi::Object& o : f.held_objects()) self->objects_.push_back(Napi::Persistent(o));
     napi_value promise = nullptr, resource_name = nullptr;
     NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &self->deferred_, &promise), nullptr);
     NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name),
@@ -147,6 +148,7 @@ class KernelWorker final {
   napi_deferred deferred_ = nullptr;
   napi_async_work work_ = nullptr;
   std::vector<HeldRef> held_;
+  std::vector<Napi::ObjectReference> objects_;  // plain objects kept alive (Fields::HoldObject)
 };
 
 }  // namespace
