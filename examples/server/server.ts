@@ -82,7 +82,7 @@ import { resolve } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import {
-  Rng, charTokens, decoder, greedy, padBatch, probabilities, sample, tokens, wordTokens,
+  AbortError, charTokens, generateTokens, padBatch, probabilities, tokens, wordTokens,
 } from '../../lib/index.js';
 import { RequestError, SseStream, errorResponse, readJsonBody, sendJson } from './http.js';
 import { JobManager, type TrainIn } from './jobs.js';
@@ -541,31 +541,31 @@ export interface GenerationResult {
 }
 
 /**
- * Runs the model over the prompt once, then one character per step (lib's `decoder`, which carries
- * the recurrent state), choosing each with `greedy` (temperature 0) or `sample` from a seeded Rng,
- * with `<unk>` masked out. Stops early, quietly, when `signal` fires (the client went away).
+ * Runs lib's decode loop (`generateTokens`: the prompt once, then one character per step, the
+ * recurrent state carried), greedy at temperature 0 or sampling from a seeded generator, with
+ * `<unk>` banned. Stops early, quietly, when `signal` fires (the client went away).
  */
 async function runGeneration(
-  model: Parameters<typeof decoder>[0], vocab: { readonly unkId: number | null; readonly tokens: readonly string[] }, prompt: Int32Array,
+  model: Parameters<typeof generateTokens>[0], vocab: { readonly unkId: number | null; readonly tokens: readonly string[] }, prompt: Int32Array,
   request: GenerateRequest, signal: AbortSignal, onToken: (index: number, id: number, text: string) => void,
 ): Promise<GenerationResult> {
   const t0 = performance.now();
   const seed = request.temperature === 0 ? null : request.seed ?? randomBytes(4).readUInt32LE(0);
-  const rng = seed === null ? null : new Rng(seed);
-  const sampling = { temperature: request.temperature, topK: request.topK ?? undefined, topP: request.topP };
-  const dec = await decoder(model, prompt);
-  let logits = dec.logits;
+  const strategy = seed === null ? 'greedy' as const : { temperature: request.temperature, topK: request.topK ?? undefined, topP: request.topP };
   let text = '';
   let n = 0;
-  for (; n < request.maxTokens && !signal.aborted; n++) {
-    const masked = logits.slice();
-    if (vocab.unkId !== null) masked[vocab.unkId] = -Infinity;
-    const id = rng === null ? greedy(masked) : sample(masked, { ...sampling, rng });
-    const ch = vocab.tokens[id];
-    text += ch;
-    onToken(n, id, ch);
-    if (n + 1 < request.maxTokens) logits = await dec.feed(id);
-    await yieldToLoop(); // let other requests in between two tokens
+  try {
+    // lib's one decode loop: the recurrent state carried token to token, <unk> never chosen.
+    for await (const g of generateTokens(model, {
+      prompt, maxTokens: request.maxTokens, strategy, seed: seed ?? undefined, banTokens: vocab.unkId === null ? [] : [vocab.unkId], signal,
+    })) {
+      const ch = vocab.tokens[g.token];
+      text += ch;
+      onToken(n++, g.token, ch);
+      await yieldToLoop(); // let other requests in between two tokens
+    }
+  } catch (e) {
+    if (!(e instanceof AbortError)) throw e; // the client went away: stop quietly
   }
   const seconds = (performance.now() - t0) / 1000;
   return { text, tokens: n, finishReason: 'length', seed, seconds, tokensPerSecond: seconds > 0 ? n / seconds : 0 };
