@@ -18,7 +18,10 @@ export default tseslint.config(
     rules: {
       'import-x/no-cycle': ['error', { maxDepth: Infinity, ignoreExternal: true }],
       // Unused names are errors, except those written to be ignored (`_x`).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Tests and examples narrow JSON and fixtures with `as any` here and there; lib/ must not.
       '@typescript-eslint/no-explicit-any': 'off',
     },

@@ -20,7 +20,7 @@ class Pb {
   }
   private varint(v: number | bigint): void {
     let x = BigInt(v);
-    if (x < 0n) x += 1n << 64n;  // two's complement for negative int64
+    if (x < 0n) x += 1n << 64n; // two's complement for negative int64
     const out: number[] = [];
     do {
       let byte = Number(x & 0x7fn);
@@ -67,12 +67,15 @@ class Pb {
 
 // ---- the ONNX messages the graphs need (field numbers from onnx.proto) ----
 
-const FLOAT = 1, INT64 = 7;
+const FLOAT = 1,
+  INT64 = 7;
 
 function tensor(name: string, dims: number[], data: Float32Array): Pb {
   const t = new Pb();
   for (const d of dims) t.int(1, d);
-  t.int(2, FLOAT).str(8, name).bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  t.int(2, FLOAT)
+    .str(8, name)
+    .bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return t;
 }
 
@@ -113,8 +116,10 @@ function model(nodes: Pb[], inits: Pb[], inputs: Pb[], outputs: Pb[]): Uint8Arra
 
 /** PyTorch LSTM weights (gates i, f, g, o) as ONNX's W, R, B (gates i, o, f, c; B = [Wb | Rb]). */
 function onnxLstmWeights(H: number, D: number, wIh: Float32Array, wHh: Float32Array, bIh: Float32Array, bHh: Float32Array) {
-  const order = [0, 3, 1, 2];  // ONNX gate q takes PyTorch gate order[q]
-  const W = new Float32Array(4 * H * D), R = new Float32Array(4 * H * H), B = new Float32Array(8 * H);
+  const order = [0, 3, 1, 2]; // ONNX gate q takes PyTorch gate order[q]
+  const W = new Float32Array(4 * H * D),
+    R = new Float32Array(4 * H * H),
+    B = new Float32Array(8 * H);
   order.forEach((g, q) => {
     W.set(wIh.subarray(g * H * D, (g + 1) * H * D), q * H * D);
     R.set(wHh.subarray(g * H * H, (g + 1) * H * H), q * H * H);
@@ -145,7 +150,7 @@ export function lstmModel(g: LstmGraph): Uint8Array {
   const outputs = [valueInfo('Y_h', FLOAT, [1, g.B, g.H]), valueInfo('Y_c', FLOAT, [1, g.B, g.H])];
   if (g.out) {
     const { V, weight, bias, k } = g.out;
-    const wT = new Float32Array(g.H * V);  // MatMul's B operand [H, V] (nn.Linear exports W^T)
+    const wT = new Float32Array(g.H * V); // MatMul's B operand [H, V] (nn.Linear exports W^T)
     for (let v = 0; v < V; v++) for (let j = 0; j < g.H; j++) wT[j * V + v] = weight[v * g.H + j];
     inits.push(tensor('Wout', [g.H, V], wT), tensor('bout', [V], bias), kTensor(k));
     nodes.push(
@@ -195,9 +200,20 @@ export function loadOrt(): { ort: Ort; version: string } | null {
 }
 
 /** A session on `threads` intra-op threads and a function that runs one inference with fixed inputs. */
-export async function ortRunner(o: Ort, bytes: Uint8Array, threads: number, g: LstmGraph, x: Float32Array, h0: Float32Array, c0: Float32Array) {
+export async function ortRunner(
+  o: Ort,
+  bytes: Uint8Array,
+  threads: number,
+  g: LstmGraph,
+  x: Float32Array,
+  h0: Float32Array,
+  c0: Float32Array,
+) {
   const session = await o.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
   });
   const feeds = {
     x: new o.Tensor('float32', x, [g.T, g.B, g.D]),

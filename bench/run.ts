@@ -32,8 +32,22 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import {
-  adam, dense, embedding, input, isaInfo, lstm, ops, Rng, sequential, setThreads, stepTargets, tokens, version,
-  type BackendName, type GruForwardArgs, type LstmForwardArgs,
+  adam,
+  dense,
+  embedding,
+  input,
+  isaInfo,
+  lstm,
+  ops,
+  Rng,
+  sequential,
+  setThreads,
+  stepTargets,
+  tokens,
+  version,
+  type BackendName,
+  type GruForwardArgs,
+  type LstmForwardArgs,
 } from '../lib/index.js';
 import { addonOp } from '../lib/backend/addon.js';
 import { DecodeStep } from '../lib/ops/step.js';
@@ -117,10 +131,14 @@ const stepBytes = (V: number) => 4 * (4 * STEP.H * (STEP.D + STEP.H) + V * STEP.
 const w6Flops = seqFlops(seqs.W1) + 3 * 2 * W6.T * W6.B * W6.H * W6.V;
 
 function seqWeights(w: Seq) {
-  const G = w.cell === 'lstm' ? 4 : 3, k = 1 / Math.sqrt(w.H);
+  const G = w.cell === 'lstm' ? 4 : 3,
+    k = 1 / Math.sqrt(w.H);
   return {
-    x: rand(w.T * w.B * w.D, 1, 1), weightIh: rand(G * w.H * w.D, k, 2), weightHh: rand(G * w.H * w.H, k, 3),
-    biasIh: rand(G * w.H, k, 4), biasHh: rand(G * w.H, k, 5),
+    x: rand(w.T * w.B * w.D, 1, 1),
+    weightIh: rand(G * w.H * w.D, k, 2),
+    weightHh: rand(G * w.H * w.H, k, 3),
+    biasIh: rand(G * w.H, k, 4),
+    biasHh: rand(G * w.H, k, 5),
   };
 }
 
@@ -145,13 +163,20 @@ function seqRun(w: Seq, backend: BackendName): () => void {
 }
 
 function stepSetup(V: number, backend: BackendName) {
-  const { B, D, H, K } = STEP, k = 1 / Math.sqrt(H);
+  const { B, D, H, K } = STEP,
+    k = 1 / Math.sqrt(H);
   const weights = {
-    weightIh: rand(4 * H * D, k, 2), weightHh: rand(4 * H * H, k, 3), biasIh: rand(4 * H, k, 4), biasHh: rand(4 * H, k, 5),
-    weightOut: V ? rand(V * H, k, 6) : null, biasOut: V ? rand(V, k, 7) : null,
+    weightIh: rand(4 * H * D, k, 2),
+    weightHh: rand(4 * H * H, k, 3),
+    biasIh: rand(4 * H, k, 4),
+    biasHh: rand(4 * H, k, 5),
+    weightOut: V ? rand(V * H, k, 6) : null,
+    biasOut: V ? rand(V, k, 7) : null,
   };
   const step = new DecodeStep({ cell: 'lstm', inputSize: D, hiddenSize: H, outputSize: V }, weights, { backend });
-  const x = rand(B * D, 1, 8), h = rand(B * H, 0.5, 9), c = rand(B * H, 0.5, 10);
+  const x = rand(B * D, 1, 8),
+    h = rand(B * H, 0.5, 9),
+    c = rand(B * H, 0.5, 10);
   const input = { batch: B, x, h, c, hOut: new Float32Array(B * H), cOut: new Float32Array(B * H), topK: V ? K : 0 };
   return { step, weights, input };
 }
@@ -161,9 +186,22 @@ async function stepOverhead(reps: number, budget: number) {
   const { step, weights, input } = stepSetup(STEP.V, 'native');
   const { B, D, H, V, K } = STEP;
   const raw = {
-    cache: addonOp('stepCreateCache')({}), version: 0, cell: 'lstm', inputSize: D, hiddenSize: H, outputSize: V, ...weights,
-    batch: B, x: input.x, h: input.h, c: input.c, hOut: input.hOut, cOut: input.cOut, topK: K,
-    topValues: new Float32Array(B * K), topIndices: new Int32Array(B * K),
+    cache: addonOp('stepCreateCache')({}),
+    version: 0,
+    cell: 'lstm',
+    inputSize: D,
+    hiddenSize: H,
+    outputSize: V,
+    ...weights,
+    batch: B,
+    x: input.x,
+    h: input.h,
+    c: input.c,
+    hOut: input.hOut,
+    cOut: input.cOut,
+    topK: K,
+    topValues: new Float32Array(B * K),
+    topIndices: new Int32Array(B * K),
   };
   const fwd = addonOp('stepForward');
   const rawMs = await time(() => fwd(raw), reps, budget, 20);
@@ -174,7 +212,11 @@ async function stepOverhead(reps: number, budget: number) {
 
 async function w6Run(): Promise<number> {
   const { V, E, H, B, T } = W6;
-  const model = sequential(input.tokens({ vocabSize: V })).add(embedding({ vocabSize: V, dim: E })).add(lstm({ hiddenSize: H })).add(dense({ units: V })).build({ seed: 1 });
+  const model = sequential(input.tokens({ vocabSize: V }))
+    .add(embedding({ vocabSize: V, dim: E }))
+    .add(lstm({ hiddenSize: H }))
+    .add(dense({ units: V }))
+    .build({ seed: 1 });
   const rng = new Rng(1);
   const batch = () => ({
     x: tokens({ ids: Int32Array.from({ length: T * B }, () => rng.int(V)), seqLen: T, batch: B }),
@@ -182,7 +224,7 @@ async function w6Run(): Promise<number> {
   });
   const n = quick ? 6 : 24;
   const data = Array.from({ length: n }, batch);
-  await model.fit(data.slice(0, 2), { epochs: 1, optimizer: adam() });  // warm-up
+  await model.fit(data.slice(0, 2), { epochs: 1, optimizer: adam() }); // warm-up
   const ends: number[] = [];
   const t0 = performance.now();
   await model.fit(data, { epochs: 1, optimizer: adam(), onBatchEnd: () => void ends.push(performance.now()) });
@@ -228,7 +270,7 @@ function findPython(): string | null {
 
 interface Rec {
   workload: string;
-  impl: string;  // 'gated' (native), 'js', 'onnxruntime', 'numpy'
+  impl: string; // 'gated' (native), 'js', 'onnxruntime', 'numpy'
   threads: number;
   msMedian: number;
   gflops: number;
@@ -238,7 +280,10 @@ interface Rec {
 
 const flopsOf: Record<string, number> = {
   ...Object.fromEntries(Object.entries(seqs).map(([k, w]) => [k, seqFlops(w)])),
-  W5: stepFlops(0), W5seq: stepFlops(0), W5v: stepFlops(STEP.V), W6: w6Flops,
+  W5: stepFlops(0),
+  W5seq: stepFlops(0),
+  W5v: stepFlops(STEP.V),
+  W6: w6Flops,
 };
 const bytesOf: Record<string, number> = { W5: stepBytes(0), W5seq: stepBytes(0), W5v: stepBytes(STEP.V) };
 
@@ -250,20 +295,27 @@ function record(workload: string, impl: string, threads: number, ms: number): vo
   const gflops = flopsOf[workload] / 1e9 / (ms / 1e3);
   const p = impl === 'gated' ? peak?.[info.active]?.[String(threads)] : undefined;
   records.push({
-    workload, impl, threads, msMedian: ms, gflops,
+    workload,
+    impl,
+    threads,
+    msMedian: ms,
+    gflops,
     ...(p ? { pctPeak: (100 * gflops) / p } : {}),
     ...(bytesOf[workload] ? { weightGBs: bytesOf[workload] / 1e9 / (ms / 1e3) } : {}),
   });
 }
 
-const reps = quick ? 11 : 51, budget = quick ? 2000 : 8000;
-const stepReps = quick ? 201 : 2001, stepBudget = quick ? 1500 : 6000;
+const reps = quick ? 11 : 51,
+  budget = quick ? 2000 : 8000;
+const stepReps = quick ? 201 : 2001,
+  stepBudget = quick ? 1500 : 6000;
 const THREADS = [1, 2];
 const overhead: Record<string, Awaited<ReturnType<typeof stepOverhead>>> = {};
 
 for (const threads of THREADS) {
   setThreads(threads);
-  for (const [name, w] of Object.entries(seqs)) if (want(name)) record(name, 'gated', threads, await time(seqRun(w, 'native'), reps, budget, 3));
+  for (const [name, w] of Object.entries(seqs))
+    if (want(name)) record(name, 'gated', threads, await time(seqRun(w, 'native'), reps, budget, 3));
   if (want('W5')) {
     const { step, input: inp } = stepSetup(0, 'native');
     record('W5', 'gated', threads, await time(() => step.run(inp), stepReps, stepBudget, 20));
@@ -290,15 +342,29 @@ if (ortLoaded) {
   }
   const sk = 1 / Math.sqrt(STEP.H);
   const stepGraph = (V: number): LstmGraph => ({
-    T: 1, B: STEP.B, D: STEP.D, H: STEP.H, weightIh: rand(4 * STEP.H * STEP.D, sk, 2), weightHh: rand(4 * STEP.H * STEP.H, sk, 3),
-    biasIh: rand(4 * STEP.H, sk, 4), biasHh: rand(4 * STEP.H, sk, 5),
+    T: 1,
+    B: STEP.B,
+    D: STEP.D,
+    H: STEP.H,
+    weightIh: rand(4 * STEP.H * STEP.D, sk, 2),
+    weightHh: rand(4 * STEP.H * STEP.H, sk, 3),
+    biasIh: rand(4 * STEP.H, sk, 4),
+    biasHh: rand(4 * STEP.H, sk, 5),
     ...(V ? { out: { V, weight: rand(V * STEP.H, sk, 6), bias: rand(V, sk, 7), k: STEP.K } } : {}),
   });
   ortWorkloads.push(['W5', stepGraph(0)], ['W5v', stepGraph(STEP.V)]);
   for (const threads of THREADS) {
     for (const [name, g] of ortWorkloads) {
       if (!want(name)) continue;
-      const r = await ortRunner(ortLoaded.ort, lstmModel(g), threads, g, rand(g.T * g.B * g.D, 1, 1), rand(g.B * g.H, 0.5, 9), rand(g.B * g.H, 0.5, 10));
+      const r = await ortRunner(
+        ortLoaded.ort,
+        lstmModel(g),
+        threads,
+        g,
+        rand(g.T * g.B * g.D, 1, 1),
+        rand(g.B * g.H, 0.5, 9),
+        rand(g.B * g.H, 0.5, 10),
+      );
       const small = g.T === 1;
       record(name, 'onnxruntime', threads, await time(r.run, small ? stepReps : reps, small ? stepBudget : budget, small ? 20 : 3));
     }
@@ -312,7 +378,8 @@ if (python) {
   for (const threads of THREADS) {
     const n = String(threads);
     const r = spawnSync(python, [`${HERE}numpy_ref.py`, ...(quick ? ['--quick'] : []), ...(only ? ['--only', only.join(',')] : [])], {
-      encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: n, OMP_NUM_THREADS: n, MKL_NUM_THREADS: n },
+      encoding: 'utf8',
+      env: { ...process.env, OPENBLAS_NUM_THREADS: n, OMP_NUM_THREADS: n, MKL_NUM_THREADS: n },
     });
     for (const line of r.stdout.split('\n')) {
       if (!line.trim()) continue;
@@ -326,7 +393,8 @@ if (python) {
 
 // The pure-JS backend: slow (seconds per W1 step), so few repetitions, one thread.
 if (!flag('--no-js')) {
-  for (const [name, w] of Object.entries(seqs)) if (want(name)) record(name, 'js', 1, await time(seqRun(w, 'js'), quick ? 1 : 3, quick ? 1 : 20000, 0));
+  for (const [name, w] of Object.entries(seqs))
+    if (want(name)) record(name, 'js', 1, await time(seqRun(w, 'js'), quick ? 1 : 3, quick ? 1 : 20000, 0));
   if (want('W5')) {
     const { step, input: inp } = stepSetup(0, 'js');
     record('W5', 'js', 1, await time(() => step.run(inp), quick ? 3 : 11, 5000, 1));
@@ -344,7 +412,10 @@ const workloads = [...new Set(records.map((r) => r.workload))];
 const md: string[] = [];
 for (const t of THREADS) {
   const rows = workloads.map((w) => {
-    const g = find(w, 'gated', t), o = find(w, 'onnxruntime', t), n = find(w, 'numpy', t), j = find(w, 'js', 1);
+    const g = find(w, 'gated', t),
+      o = find(w, 'onnxruntime', t),
+      n = find(w, 'numpy', t),
+      j = find(w, 'js', 1);
     return {
       workload: w,
       'gated ms': g ? round(g.msMedian, 3) : '',
@@ -361,11 +432,18 @@ for (const t of THREADS) {
   console.log(`\n${t} thread${t > 1 ? 's' : ''} (ratios > 1: gated is faster)`);
   console.table(rows);
   const keys = Object.keys(rows[0] ?? {});
-  md.push(`**${t} thread${t > 1 ? 's' : ''}**`, '', `| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${keys.map((k) => String(r[k as keyof typeof r])).join(' | ')} |`), '');
+  md.push(
+    `**${t} thread${t > 1 ? 's' : ''}**`,
+    '',
+    `| ${keys.join(' | ')} |`,
+    `|${keys.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${keys.map((k) => String(r[k as keyof typeof r])).join(' | ')} |`),
+    '',
+  );
 }
 for (const [t, o] of Object.entries(overhead)) {
-  const line = `W5v step cost above the kernel, ${t} thread(s): prebuilt native call ${round(o.rawMs * 1e3, 1)} us, ` +
+  const line =
+    `W5v step cost above the kernel, ${t} thread(s): prebuilt native call ${round(o.rawMs * 1e3, 1)} us, ` +
     `DecodeStep.run ${round(o.runMs * 1e3, 1)} us (+${round((o.runMs - o.rawMs) * 1e3, 1)}), runAsync ${round(o.asyncMs * 1e3, 1)} us (+${round((o.asyncMs - o.rawMs) * 1e3, 1)})`;
   console.log(line);
   md.push(`- ${line}`);
@@ -389,7 +467,9 @@ console.log(`\nmachine: ${JSON.stringify(machine)}`);
 const out = {
   machine,
   records: records.map((r) => ({
-    ...r, msMedian: round(r.msMedian, 4), gflops: round(r.gflops, 3),
+    ...r,
+    msMedian: round(r.msMedian, 4),
+    gflops: round(r.gflops, 3),
     ...(r.pctPeak !== undefined ? { pctPeak: round(r.pctPeak, 1) } : {}),
     ...(r.weightGBs !== undefined ? { weightGBs: round(r.weightGBs, 2) } : {}),
   })),

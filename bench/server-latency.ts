@@ -46,7 +46,9 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** The W1 workload of bench/run.ts as a job: LSTM B=32 T=64 D=128 H=256 (and a dense layer to the ~80 characters). */
 const W1_JOB = (maxChars: number) => ({
-  task: 'char-lm', data: 'text/moby-dick.txt', name: 'bench-w1',
+  task: 'char-lm',
+  data: 'text/moby-dick.txt',
+  name: 'bench-w1',
   model: { cell: 'lstm', hiddenSize: 256, embedding: 128, layers: 1 },
   train: { epochs: 100, batchSize: 32, window: 64, maxChars, lr: 0.002, validation: 0 },
 });
@@ -106,24 +108,48 @@ interface LoadResult {
   readonly non2xx: number;
 }
 
-const NO_LOAD: LoadResult = { requests: 0, requestsPerSecond: 0, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN, meanMs: NaN, errors: 0, non2xx: 0 };
+const NO_LOAD: LoadResult = {
+  requests: 0,
+  requestsPerSecond: 0,
+  p50Ms: NaN,
+  p90Ms: NaN,
+  p99Ms: NaN,
+  maxMs: NaN,
+  meanMs: NaN,
+  errors: 0,
+  non2xx: 0,
+};
 
 function load(url: string, seconds: number, connections: number, rate: number | null): Promise<LoadResult> {
   const h: RecordableHistogram = createHistogram();
   return new Promise((resolve, reject) => {
-    const instance = autocannon({
-      url: `${url}/health`, connections, duration: seconds, ...(rate !== null ? { overallRate: rate } : {}), timeout: 10,
-    }, (error, result) => {
-      if (error) {
-        reject(error);
-        return;
-      }
-      const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3; // ms, to the microsecond
-      resolve({
-        requests: h.count, requestsPerSecond: Math.round((h.count / seconds) * 10) / 10, p50Ms: ms(h.percentile(50)), p90Ms: ms(h.percentile(90)), p99Ms: ms(h.percentile(99)),
-        maxMs: ms(h.max), meanMs: ms(h.mean), errors: result.errors + result.timeouts, non2xx: result.non2xx,
-      });
-    });
+    const instance = autocannon(
+      {
+        url: `${url}/health`,
+        connections,
+        duration: seconds,
+        ...(rate !== null ? { overallRate: rate } : {}),
+        timeout: 10,
+      },
+      (error, result) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3; // ms, to the microsecond
+        resolve({
+          requests: h.count,
+          requestsPerSecond: Math.round((h.count / seconds) * 10) / 10,
+          p50Ms: ms(h.percentile(50)),
+          p90Ms: ms(h.percentile(90)),
+          p99Ms: ms(h.percentile(99)),
+          maxMs: ms(h.max),
+          meanMs: ms(h.mean),
+          errors: result.errors + result.timeouts,
+          non2xx: result.non2xx,
+        });
+      },
+    );
     // responseTime: milliseconds with a fraction (process.hrtime); recorded in nanoseconds.
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       if (statusCode === 200) h.record(Math.max(1, Math.round(responseTime * 1e6)));
@@ -133,11 +159,18 @@ function load(url: string, seconds: number, connections: number, rate: number | 
 
 /** A server in a child process. */
 class ServerProcess {
-  private constructor(private readonly proc: ChildProcess, readonly url: string, readonly threads: number, private readonly modelDir: string) {}
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly url: string,
+    readonly threads: number,
+    private readonly modelDir: string,
+  ) {}
 
   static async start(trainIn: TrainIn, threads: number): Promise<ServerProcess> {
     const modelDir = mkdtempSync(join(tmpdir(), 'gated-server-bench-'));
-    const proc = fork(fileURLToPath(import.meta.url), ['--child', modelDir, trainIn, String(threads)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(fileURLToPath(import.meta.url), ['--child', modelDir, trainIn, String(threads)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const ready = await new Promise<FromChild>((resolve, reject) => {
       proc.once('message', resolve);
       proc.once('exit', (code) => reject(new Error(`the server process exited (${code})`)));
@@ -180,10 +213,19 @@ class ServerProcess {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a job's event stream in the background, keeping its latest examples/s and batch count. */
-function followJob(url: string, id: string): { readonly state: { examplesPerSecond: number; batches: number; firstBatch: Promise<void> }; stop(): void } {
+function followJob(
+  url: string,
+  id: string,
+): { readonly state: { examplesPerSecond: number; batches: number; firstBatch: Promise<void> }; stop(): void } {
   const controller = new AbortController();
   let resolveFirst: () => void = () => undefined;
-  const state = { examplesPerSecond: 0, batches: 0, firstBatch: new Promise<void>((r) => { resolveFirst = r; }) };
+  const state = {
+    examplesPerSecond: 0,
+    batches: 0,
+    firstBatch: new Promise<void>((r) => {
+      resolveFirst = r;
+    }),
+  };
   void (async () => {
     const res = await fetch(`${url}/jobs/${id}/events`, { signal: controller.signal });
     for await (const e of readEvents(res)) {
@@ -207,23 +249,38 @@ interface Window {
   readonly trainingBatches: number | null;
 }
 
-async function trainingWindows(trainIn: TrainIn, o: { duration: number; connections: number; rate: number; maxChars: number; threads: number }): Promise<Window[]> {
+async function trainingWindows(
+  trainIn: TrainIn,
+  o: { duration: number; connections: number; rate: number; maxChars: number; threads: number },
+): Promise<Window[]> {
   const server = await ServerProcess.start(trainIn, o.threads);
   try {
     const url = server.url;
     await load(url, 2, o.connections, null); // warm-up
     const job = W1_JOB(o.maxChars);
-    const created = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(job) });
+    const created = await fetch(`${url}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(job),
+    });
     const { id } = (await created.json()) as { id: string };
     if (created.status !== 202) throw new Error(`POST /jobs: ${created.status}`);
     const follow = followJob(url, id);
     await follow.state.firstBatch;
-    console.log(`training in the ${trainIn === 'worker' ? 'worker thread' : 'server\'s main thread'} (job ${id}): ${o.duration} s without HTTP load, then saturated, then paced ...`);
+    console.log(
+      `training in the ${trainIn === 'worker' ? 'worker thread' : "server's main thread"} (job ${id}): ${o.duration} s without HTTP load, then saturated, then paced ...`,
+    );
     const out: Window[] = [];
     const measure = async (name: string, run: () => Promise<LoadResult>): Promise<void> => {
       const b0 = follow.state.batches;
       const r = await server.eldDuring(run);
-      out.push({ name, health: r.result, eventLoopDelay: r.eld, trainingExamplesPerSecond: Math.round(follow.state.examplesPerSecond * 10) / 10, trainingBatches: follow.state.batches - b0 });
+      out.push({
+        name,
+        health: r.result,
+        eventLoopDelay: r.eld,
+        trainingExamplesPerSecond: Math.round(follow.state.examplesPerSecond * 10) / 10,
+        trainingBatches: follow.state.batches - b0,
+      });
     };
     const where = trainIn === 'worker' ? 'training (worker)' : 'training (main thread)';
     await measure(`${where}, no HTTP load`, async () => {
@@ -243,29 +300,56 @@ async function trainingWindows(trainIn: TrainIn, o: { duration: number; connecti
 function row(w: Window): string {
   const f = (v: number): string => (Number.isNaN(v) ? '-' : v.toFixed(v < 10 ? 3 : 1)).padStart(8);
   const r = w.health;
-  const train = w.trainingExamplesPerSecond === null ? '' : `   ${w.trainingExamplesPerSecond.toFixed(1).padStart(6)} (${w.trainingBatches} batches)`;
+  const train =
+    w.trainingExamplesPerSecond === null ? '' : `   ${w.trainingExamplesPerSecond.toFixed(1).padStart(6)} (${w.trainingBatches} batches)`;
   const rps = r.requests === 0 ? '-' : String(Math.round(r.requestsPerSecond));
   return `${w.name.padEnd(36)} ${f(r.p50Ms)} ${f(r.p99Ms)} ${f(r.maxMs)} ${rps.padStart(8)} ${String(r.errors + r.non2xx).padStart(6)}   ${f(w.eventLoopDelay.p50Ms)} ${f(w.eventLoopDelay.p99Ms)} ${f(w.eventLoopDelay.maxMs)}${train}`;
 }
 
 async function parent(): Promise<void> {
-  const o = flags({ duration: 10, connections: 10, rate: 200, maxChars: 1_000_000, trainIn: 'worker,main', threads: 0, out: join(HERE, 'results', 'server-latency-latest.json') });
+  const o = flags({
+    duration: 10,
+    connections: 10,
+    rate: 200,
+    maxChars: 1_000_000,
+    trainIn: 'worker,main',
+    threads: 0,
+    out: join(HERE, 'results', 'server-latency-latest.json'),
+  });
   const modes = o.trainIn.split(',').map((m) => m.trim());
-  for (const m of modes) if (m !== 'worker' && m !== 'main') throw new FlagError(`--train-in: expected worker, main or both (worker,main), got '${m}'`, '--train-in');
+  for (const m of modes)
+    if (m !== 'worker' && m !== 'main')
+      throw new FlagError(`--train-in: expected worker, main or both (worker,main), got '${m}'`, '--train-in');
   const loadBefore = loadavg();
-  console.log(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); node ${process.version}`);
+  console.log(
+    `load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); node ${process.version}`,
+  );
 
   const windows: Window[] = [];
   const idle = await ServerProcess.start('worker', o.threads);
   let threads = 0;
   try {
     threads = idle.threads;
-    console.log(`idle server ${idle.url}: ${o.duration} s saturated (${o.connections} connections), ${o.duration} s at ${o.rate} req/s ...`);
+    console.log(
+      `idle server ${idle.url}: ${o.duration} s saturated (${o.connections} connections), ${o.duration} s at ${o.rate} req/s ...`,
+    );
     await load(idle.url, 2, o.connections, null); // warm-up (JIT, sockets)
     const sat = await idle.eldDuring(() => load(idle.url, o.duration, o.connections, null));
-    windows.push({ name: 'idle, saturated', health: sat.result, eventLoopDelay: sat.eld, trainingExamplesPerSecond: null, trainingBatches: null });
+    windows.push({
+      name: 'idle, saturated',
+      health: sat.result,
+      eventLoopDelay: sat.eld,
+      trainingExamplesPerSecond: null,
+      trainingBatches: null,
+    });
     const paced = await idle.eldDuring(() => load(idle.url, o.duration, 1, o.rate));
-    windows.push({ name: `idle, ${o.rate} req/s`, health: paced.result, eventLoopDelay: paced.eld, trainingExamplesPerSecond: null, trainingBatches: null });
+    windows.push({
+      name: `idle, ${o.rate} req/s`,
+      health: paced.result,
+      eventLoopDelay: paced.eld,
+      trainingExamplesPerSecond: null,
+      trainingBatches: null,
+    });
   } finally {
     await idle.stop();
   }
@@ -273,15 +357,27 @@ async function parent(): Promise<void> {
   const loadAfter = loadavg();
 
   console.log(`\nGET /health (${o.connections} connections saturated, or paced on one)`);
-  console.log(`${''.padEnd(36)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'req/s'.padStart(8)} ${'errors'.padStart(6)}   ${'loop p50'.padStart(8)} ${'loop p99'.padStart(8)} ${'loop max'.padStart(8)}   training ex/s`);
+  console.log(
+    `${''.padEnd(36)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'req/s'.padStart(8)} ${'errors'.padStart(6)}   ${'loop p50'.padStart(8)} ${'loop p99'.padStart(8)} ${'loop max'.padStart(8)}   training ex/s`,
+  );
   for (const w of windows) console.log(row(w));
-  console.log(`(loop: the server's event-loop delay in ms; kernels' threads ${threads}; training examples are 64-character tracks, 32 per batch)`);
+  console.log(
+    `(loop: the server's event-loop delay in ms; kernels' threads ${threads}; training examples are 64-character tracks, 32 per batch)`,
+  );
   console.log(`load average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
 
   const record = {
-    bench: 'server-latency', date: new Date().toISOString(), gated: version, node: process.version, cores: cpus().length, cpu: cpus()[0]?.model ?? null,
-    kernelThreads: threads, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter,
-    options: { durationSeconds: o.duration, connections: o.connections, pacedRate: o.rate, trainIn: modes, threads: o.threads }, job: W1_JOB(o.maxChars),
+    bench: 'server-latency',
+    date: new Date().toISOString(),
+    gated: version,
+    node: process.version,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? null,
+    kernelThreads: threads,
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: loadAfter,
+    options: { durationSeconds: o.duration, connections: o.connections, pacedRate: o.rate, trainIn: modes, threads: o.threads },
+    job: W1_JOB(o.maxChars),
     windows,
   };
   mkdirSync(dirname(o.out), { recursive: true });

@@ -15,7 +15,18 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import {
-  adam, dense, embedding, getThreads, input, lstm, Rng, SessionPool, sequential, stepTargets, tokens, type Batch,
+  adam,
+  dense,
+  embedding,
+  getThreads,
+  input,
+  lstm,
+  Rng,
+  SessionPool,
+  sequential,
+  stepTargets,
+  tokens,
+  type Batch,
 } from '../lib/index.js';
 
 const args = process.argv.slice(2);
@@ -40,7 +51,12 @@ function lmBatches(V: number, B: number, T: number, n: number, seed: number): Ba
   });
 }
 
-interface LoopFigures { p50: number; p99: number; max: number; stepMs: number }
+interface LoopFigures {
+  p50: number;
+  p99: number;
+  max: number;
+  stepMs: number;
+}
 
 /** Event-loop delay while `run` runs, in ms. */
 async function delays(run: () => Promise<number>): Promise<LoopFigures> {
@@ -61,7 +77,10 @@ async function benchLoop(): Promise<Record<string, LoopFigures>> {
   const steps = quick ? 5 : 40;
   const data = lmBatches(V, 32, 64, steps, 1);
   await model.fit(data.slice(0, 2), { epochs: 1, optimizer: adam() }); // warm-up
-  const idle = await delays(async () => { await new Promise((r) => setTimeout(r, quick ? 300 : 2000)); return 0; });
+  const idle = await delays(async () => {
+    await new Promise((r) => setTimeout(r, quick ? 300 : 2000));
+    return 0;
+  });
   const training = await delays(async () => {
     const t0 = performance.now();
     await model.fit(data, { epochs: 1, optimizer: adam() });
@@ -85,10 +104,12 @@ async function benchSessions(): Promise<{ streams: number; batched: number; unba
     for (let r = 0; r < reps; r++) {
       const pool = new SessionPool(model, { maxBatch });
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: streams }, async (_, i) => {
-        const s = pool.open();
-        for await (const _t of s.generate({ prompt: [i % V], maxTokens: tokensPerStream })) void _t;
-      }));
+      await Promise.all(
+        Array.from({ length: streams }, async (_, i) => {
+          const s = pool.open();
+          for await (const _t of s.generate({ prompt: [i % V], maxTokens: tokensPerStream })) void _t;
+        }),
+      );
       runs.push((streams * tokensPerStream) / ((performance.now() - t0) / 1000));
       meanBatch = pool.stats.meanBatch;
     }
@@ -112,7 +133,11 @@ async function benchMemory(): Promise<Record<string, number>> {
     .add(dense({ units: V }))
     .build({ seed: 3 });
   const data = lmBatches(V, 16, 32, 20, 3);
-  const rss = (): number => { gc(); gc(); return round(process.memoryUsage().rss / 2 ** 20, 1); };
+  const rss = (): number => {
+    gc();
+    gc();
+    return round(process.memoryUsage().rss / 2 ** 20, 1);
+  };
   const predictions = quick ? 500 : 10_000;
   const trainSteps = quick ? 50 : 1_000;
   for (let i = 0; i < 200; i++) await model.predict(data[i % data.length].x);

@@ -38,8 +38,18 @@
 import { join } from 'node:path';
 
 import {
-  adam, dense, getThreads, input, lstm, readTimeSeriesCsv, sequence, sequential, setThreads, slidingWindows,
-  type Batch, type Model,
+  adam,
+  dense,
+  getThreads,
+  input,
+  lstm,
+  readTimeSeriesCsv,
+  sequence,
+  sequential,
+  setThreads,
+  slidingWindows,
+  type Batch,
+  type Model,
 } from '../lib/index.js';
 import { DATA, OUT, flags, main } from './lib/cli.js';
 import { writeLossPlot } from './lib/plot.js';
@@ -79,7 +89,11 @@ function batchOf(inputs: Float32Array, targets: Float32Array, rows: readonly num
 }
 
 /** Windows made relative to their last month and scaled: see the module comment. */
-function relativeWindows(logs: Float32Array, lookback: number, scale: number): { inputs: Float32Array; targets: Float32Array; count: number } {
+function relativeWindows(
+  logs: Float32Array,
+  lookback: number,
+  scale: number,
+): { inputs: Float32Array; targets: Float32Array; count: number } {
   const w = slidingWindows(logs, { input: lookback, horizon: 1 });
   for (let k = 0; k < w.count; k++) {
     const last = w.inputs[k * lookback + lookback - 1];
@@ -90,7 +104,12 @@ function relativeWindows(logs: Float32Array, lookback: number, scale: number): {
 }
 
 /** The model's forecast (in passengers) of the month after each of `histories` (log values, `lookback` each). */
-async function forecast(models: readonly Model<'sequence', 'vector'>[], histories: readonly Float32Array[], lookback: number, scale: number): Promise<number[]> {
+async function forecast(
+  models: readonly Model<'sequence', 'vector'>[],
+  histories: readonly Float32Array[],
+  lookback: number,
+  scale: number,
+): Promise<number[]> {
   const B = histories.length;
   const x = new Float32Array(lookback * B);
   histories.forEach((h, j) => {
@@ -139,20 +158,29 @@ main(async () => {
 
   const when = (i: number): string => {
     const t = Number(time[i]);
-    return Number.isFinite(t) ? `${Math.floor(t + 1e-6)}-${String(Math.round((t - Math.floor(t + 1e-6)) * 12) + 1).padStart(2, '0')}` : String(time[i]);
+    return Number.isFinite(t)
+      ? `${Math.floor(t + 1e-6)}-${String(Math.round((t - Math.floor(t + 1e-6)) * 12) + 1).padStart(2, '0')}`
+      : String(time[i]);
   };
   console.log(`data: ${path}`);
-  console.log(`  ${n} months ${when(0)}..${when(n - 1)}; train ${when(0)}..${when(valStart - 1)} (${trainRows.length} windows), validation ${when(valStart)}..${when(testStart - 1)} (${VALIDATION}), test ${when(testStart)}..${when(n - 1)} (${TEST} months)`);
+  console.log(
+    `  ${n} months ${when(0)}..${when(n - 1)}; train ${when(0)}..${when(valStart - 1)} (${trainRows.length} windows), validation ${when(valStart)}..${when(testStart - 1)} (${VALIDATION}), test ${when(testStart)}..${when(n - 1)} (${TEST} months)`,
+  );
   console.log(`  log transform, windows of ${L} months relative to their last month, scale ${scale.toFixed(4)}`);
 
   // ---- models
-  const build = (seed: number): Model<'sequence', 'vector'> => sequential(input.sequence({ features: 1 }))
-    .add(lstm({ hiddenSize: o.hidden, returnSequences: false }))
-    .add(dense({ units: 1 }))
-    .build({ seed });
-  const params = build(o.seed).parameters().reduce((s, p) => s + p.value.length, 0);
+  const build = (seed: number): Model<'sequence', 'vector'> =>
+    sequential(input.sequence({ features: 1 }))
+      .add(lstm({ hiddenSize: o.hidden, returnSequences: false }))
+      .add(dense({ units: 1 }))
+      .build({ seed });
+  const params = build(o.seed)
+    .parameters()
+    .reduce((s, p) => s + p.value.length, 0);
   console.log(`model: lstm(${o.hidden}) -> dense(1); ${params.toLocaleString('en-US')} parameters; ${o.models} model(s) averaged`);
-  console.log(`training: ${o.epochs} epochs, batch ${o.batch} (shuffled), adam lr ${o.lr}, MSE; seeds ${o.seed}..${o.seed + o.models - 1}; ${getThreads()} thread(s)`);
+  console.log(
+    `training: ${o.epochs} epochs, batch ${o.batch} (shuffled), adam lr ${o.lr}, MSE; seeds ${o.seed}..${o.seed + o.models - 1}; ${getThreads()} thread(s)`,
+  );
 
   const models: Model<'sequence', 'vector'>[] = [];
   let firstHistory: { loss: readonly number[]; valLoss: readonly number[] } | null = null;
@@ -180,7 +208,12 @@ main(async () => {
 
   // ---- test: one step ahead (true history) and recursive (own forecasts fed back)
   const truth = value.subarray(testStart);
-  const oneStep = await forecast(models, Array.from({ length: TEST }, (_, k) => logs.slice(testStart + k - L, testStart + k)), L, scale);
+  const oneStep = await forecast(
+    models,
+    Array.from({ length: TEST }, (_, k) => logs.slice(testStart + k - L, testStart + k)),
+    L,
+    scale,
+  );
   const history = Array.from(logs.subarray(testStart - L, testStart));
   const recursive: number[] = [];
   for (let k = 0; k < TEST; k++) {
@@ -193,20 +226,30 @@ main(async () => {
   const naive = Array.from({ length: TEST }, (_, k) => value[testStart + k - 1]);
 
   console.log(`test RMSE (thousands of passengers, ${when(testStart)}..${when(n - 1)}; training ${trainSeconds.toFixed(1)} s):`);
-  console.log(`  one step ahead:  LSTM ${rmse(oneStep, truth).toFixed(2)}   seasonal naive (12 months earlier) ${rmse(seasonalNaive, truth).toFixed(2)}   naive (last month) ${rmse(naive, truth).toFixed(2)}`);
-  console.log(`  recursive, 24 months from ${when(testStart - 1)}:  LSTM ${rmse(recursive, truth).toFixed(2)}   seasonal naive (last year repeated) ${rmse(lastYear, truth).toFixed(2)}`);
+  console.log(
+    `  one step ahead:  LSTM ${rmse(oneStep, truth).toFixed(2)}   seasonal naive (12 months earlier) ${rmse(seasonalNaive, truth).toFixed(2)}   naive (last month) ${rmse(naive, truth).toFixed(2)}`,
+  );
+  console.log(
+    `  recursive, 24 months from ${when(testStart - 1)}:  LSTM ${rmse(recursive, truth).toFixed(2)}   seasonal naive (last year repeated) ${rmse(lastYear, truth).toFixed(2)}`,
+  );
   console.log(`held-out RMSE (one step ahead, last 24 months): ${rmse(oneStep, truth).toFixed(2)}`);
   console.log('  month     true  1-step  recursive');
   for (let k = 0; k < TEST; k += 3) {
-    console.log(`  ${when(testStart + k)}  ${String(truth[k]).padStart(5)}  ${oneStep[k].toFixed(0).padStart(6)}  ${recursive[k].toFixed(0).padStart(9)}`);
+    console.log(
+      `  ${when(testStart + k)}  ${String(truth[k]).padStart(5)}  ${oneStep[k].toFixed(0).padStart(6)}  ${recursive[k].toFixed(0).padStart(9)}`,
+    );
   }
 
   // ---- outputs
   const svg = join(o.out, 'air-passengers-loss.svg');
-  await writeLossPlot(svg, [
-    { name: 'train', values: firstHistory?.loss ?? [] },
-    { name: 'validation (1958)', values: firstHistory?.valLoss ?? [] },
-  ], { title: `AirPassengers LSTM (hidden ${o.hidden}, seed ${o.seed})`, xLabel: 'epoch', yLabel: 'MSE (scaled log change)' });
+  await writeLossPlot(
+    svg,
+    [
+      { name: 'train', values: firstHistory?.loss ?? [] },
+      { name: 'validation (1958)', values: firstHistory?.valLoss ?? [] },
+    ],
+    { title: `AirPassengers LSTM (hidden ${o.hidden}, seed ${o.seed})`, xLabel: 'epoch', yLabel: 'MSE (scaled log change)' },
+  );
   const modelPath = join(o.out, 'air-passengers.safetensors');
   await models[0].save(modelPath);
   console.log(`wrote ${svg}`);

@@ -37,9 +37,24 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  Vocabulary, adam, charTokens, dense, embedding, exponentialDecay, generate, getThreads, input, lstm, readText,
-  sequential, setThreads, stepTargets, streamWindows, tokens,
-  type Batch, type StreamWindow,
+  Vocabulary,
+  adam,
+  charTokens,
+  dense,
+  embedding,
+  exponentialDecay,
+  generate,
+  getThreads,
+  input,
+  lstm,
+  readText,
+  sequential,
+  setThreads,
+  stepTargets,
+  streamWindows,
+  tokens,
+  type Batch,
+  type StreamWindow,
 } from '../lib/index.js';
 import { DATA, OUT, flags, main } from './lib/cli.js';
 import { writeLossPlot } from './lib/plot.js';
@@ -66,7 +81,16 @@ const DEFAULTS = {
 };
 
 /** --quick: enough to run every step of the example in a few seconds. */
-const QUICK: Partial<typeof DEFAULTS> = { epochs: 1, hidden: 32, embed: 16, batch: 16, window: 32, maxChars: 40_000, sampleLength: 60, plotEvery: 5 };
+const QUICK: Partial<typeof DEFAULTS> = {
+  epochs: 1,
+  hidden: 32,
+  embed: 16,
+  batch: 16,
+  window: 32,
+  maxChars: 40_000,
+  sampleLength: 60,
+  plotEvery: 5,
+};
 
 /** Held-out windows are evaluated over this many tracks (fewer tracks: fewer cold starts of the state). */
 const EVAL_TRACKS = 8;
@@ -105,10 +129,16 @@ main(async () => {
   const params = model.parameters().reduce((n, p) => n + p.value.length, 0);
 
   console.log(`data: ${path}`);
-  console.log(`  ${formatCount(chars.length)} characters, vocabulary ${V} (incl. <unk>); train ${formatCount(trainIds.length)}, held out (last 5%) ${formatCount(heldIds.length)}`);
-  console.log(`  train: ${o.batch} tracks x ${formatCount(Math.floor(trainIds.length / o.batch))} chars, windows of ${o.window} -> ${train.length} batches per epoch`);
+  console.log(
+    `  ${formatCount(chars.length)} characters, vocabulary ${V} (incl. <unk>); train ${formatCount(trainIds.length)}, held out (last 5%) ${formatCount(heldIds.length)}`,
+  );
+  console.log(
+    `  train: ${o.batch} tracks x ${formatCount(Math.floor(trainIds.length / o.batch))} chars, windows of ${o.window} -> ${train.length} batches per epoch`,
+  );
   console.log(`model: embedding(${V}, ${o.embed}) -> lstm(${o.hidden}) -> dense(${V}); ${formatCount(params)} parameters`);
-  console.log(`training: ${o.epochs} epoch(s), adam lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm ${o.clipNorm}, stateful TBPTT; seed ${o.seed}; ${getThreads()} thread(s)`);
+  console.log(
+    `training: ${o.epochs} epoch(s), adam lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm ${o.clipNorm}, stateful TBPTT; seed ${o.seed}; ${getThreads()} thread(s)`,
+  );
 
   // ---- train
   const progress = fitProgress(o.epochs, train.length, { unit: 'char', perExample: o.window });
@@ -141,20 +171,28 @@ main(async () => {
   // ---- held-out bits per character (stateful: each track's state runs on through its windows)
   const evaluation = await model.evaluate(heldOut, { stateful: true, metrics: ['bitsPerCharacter'] });
   const bpc = evaluation.metrics.bitsPerCharacter;
-  console.log(`held-out bits per character: ${bpc.toFixed(4)} (last 5% of moby-dick.txt, ${formatCount(heldIds.length)} characters; training ${trainSeconds.toFixed(1)} s)`);
+  console.log(
+    `held-out bits per character: ${bpc.toFixed(4)} (last 5% of moby-dick.txt, ${formatCount(heldIds.length)} characters; training ${trainSeconds.toFixed(1)} s)`,
+  );
 
   // ---- a sample
   const prompt = vocab.encode(charTokens(o.prompt));
   const ids = await generate(model, { prompt, maxTokens: o.sampleLength, strategy: { temperature: o.temperature }, seed: o.seed });
-  console.log(`sample (temperature ${o.temperature}, seed ${o.seed}):\n---\n${o.prompt}${vocab.decode(ids, { skipSpecials: true }).join('')}\n---`);
+  console.log(
+    `sample (temperature ${o.temperature}, seed ${o.seed}):\n---\n${o.prompt}${vocab.decode(ids, { skipSpecials: true }).join('')}\n---`,
+  );
 
   // ---- outputs
   await mkdir(o.out, { recursive: true });
   const svg = join(o.out, 'char-lm-loss.svg');
-  await writeLossPlot(svg, [
-    { name: `train (mean of ${o.plotEvery} batches)`, values: batchLoss, x: batchX },
-    { name: 'held out (last 5%)', values: history.valLoss.map((l) => l / Math.LN2), x: history.valLoss.map((_, i) => i + 1) },
-  ], { title: `Character LSTM on Moby Dick (hidden ${o.hidden})`, xLabel: 'epoch', yLabel: 'cross-entropy (bits per character)' });
+  await writeLossPlot(
+    svg,
+    [
+      { name: `train (mean of ${o.plotEvery} batches)`, values: batchLoss, x: batchX },
+      { name: 'held out (last 5%)', values: history.valLoss.map((l) => l / Math.LN2), x: history.valLoss.map((_, i) => i + 1) },
+    ],
+    { title: `Character LSTM on Moby Dick (hidden ${o.hidden})`, xLabel: 'epoch', yLabel: 'cross-entropy (bits per character)' },
+  );
   const modelPath = join(o.out, 'char-lm.safetensors');
   await model.save(modelPath);
   await writeFile(join(o.out, 'char-lm.vocab.json'), `${JSON.stringify(vocab.toJSON())}\n`);

@@ -45,16 +45,44 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  type Batch, adam, bucketByLength, dense, dropout, embedding, exponentialDecay, getThreads, input, lstm, padBatch, readTaggedCorpus,
-  Rng, sequential, setThreads, stepTargets, type TaggedSentence, tokens, Vocabulary,
+  type Batch,
+  adam,
+  bucketByLength,
+  dense,
+  dropout,
+  embedding,
+  exponentialDecay,
+  getThreads,
+  input,
+  lstm,
+  padBatch,
+  readTaggedCorpus,
+  Rng,
+  sequential,
+  setThreads,
+  stepTargets,
+  type TaggedSentence,
+  tokens,
+  Vocabulary,
 } from '../lib/index.js';
 import { DATA, OUT, flags, main } from './lib/cli.js';
 import { writeLossPlot } from './lib/plot.js';
 import { fitProgress, formatDuration } from './lib/progress.js';
 
 const DEFAULTS = {
-  epochs: 6, dim: 64, hidden: 64, batch: 32, lr: 3e-3, lrDecay: 0.7, dropout: 0.2, minCount: 2, trainSentences: 0, seed: 1, threads: 0,
-  quick: false, out: OUT,
+  epochs: 6,
+  dim: 64,
+  hidden: 64,
+  batch: 32,
+  lr: 3e-3,
+  lrDecay: 0.7,
+  dropout: 0.2,
+  minCount: 2,
+  trainSentences: 0,
+  seed: 1,
+  threads: 0,
+  quick: false,
+  out: OUT,
 };
 /** What `--quick` changes: 1 epoch on 600 training and 200 dev sentences with a small model. */
 const QUICK = { epochs: 1, dim: 16, hidden: 16, trainSentences: 600, devSentences: 200 };
@@ -89,7 +117,8 @@ class WordMapper {
     const known = new Set([...counts].filter(([, c]) => c >= minCount).map(([w]) => w));
     // Vocabulary.build keeps words seen >= minCount times; the fallbacks of the rare ones are added to the stream.
     const stream: string[] = [];
-    for (const s of sentences) for (const w of s.words) stream.push(known.has(w) ? w : known.has(w.toLowerCase()) ? w.toLowerCase() : signature(w));
+    for (const s of sentences)
+      for (const w of s.words) stream.push(known.has(w) ? w : known.has(w.toLowerCase()) ? w.toLowerCase() : signature(w));
     return new WordMapper(Vocabulary.build(stream, { minCount: 1 }));
   }
 
@@ -107,11 +136,26 @@ class WordMapper {
 // batches
 
 /** Time-major batches of similar-length sentences; tag targets row t*B+b, padding steps IGNORE. */
-function makeBatches(words: readonly Int32Array[], tags: readonly Int32Array[], batch: number, rng: Rng): { batches: TagBatch[]; index: Int32Array[] } {
-  const index = bucketByLength(words.map((s) => s.length), batch, rng);
+function makeBatches(
+  words: readonly Int32Array[],
+  tags: readonly Int32Array[],
+  batch: number,
+  rng: Rng,
+): { batches: TagBatch[]; index: Int32Array[] } {
+  const index = bucketByLength(
+    words.map((s) => s.length),
+    batch,
+    rng,
+  );
   const batches = index.map((ix) => {
-    const x = padBatch(Array.from(ix, (i) => words[i]), { padId: 0 });
-    const y = padBatch(Array.from(ix, (i) => tags[i]), { padId: IGNORE });
+    const x = padBatch(
+      Array.from(ix, (i) => words[i]),
+      { padId: 0 },
+    );
+    const y = padBatch(
+      Array.from(ix, (i) => tags[i]),
+      { padId: IGNORE },
+    );
     return { x: tokens(x), target: stepTargets(y.ids) };
   });
   return { batches, index };
@@ -133,7 +177,10 @@ main(async () => {
 
   const words = WordMapper.fromTraining(train, o.minCount);
   // A tag seen only in dev has no logit: its target is IGNORE (no loss), and the accuracy below counts it as an error.
-  const tagVocab = Vocabulary.build(train.flatMap((s) => s.tags), { specials: { pad: null, unk: null } });
+  const tagVocab = Vocabulary.build(
+    train.flatMap((s) => s.tags),
+    { specials: { pad: null, unk: null } },
+  );
   const encodeTags = (s: TaggedSentence) => Int32Array.from(s.tags, (t) => tagVocab.id(t) ?? IGNORE);
   const trainWords = train.map((s) => words.encode(s.words));
   const trainTags = train.map(encodeTags);
@@ -147,8 +194,12 @@ main(async () => {
   const signatures = words.vocab.tokens.filter((t) => t.startsWith('<unk:')).length;
 
   console.log('Part-of-speech tagging (many-to-many bidirectional LSTM), Brown corpus');
-  console.log(`data     train ${train.length.toLocaleString('en-US')} sentences / ${trainTokens.toLocaleString('en-US')} tokens${train.length < fullTrain ? ` (a seeded sample of the ${fullTrain.toLocaleString('en-US')})` : ''}; dev ${dev.length.toLocaleString('en-US')} / ${devTokens.toLocaleString('en-US')} (${unseenTokens.toLocaleString('en-US')} tokens, ${((100 * unseenTokens) / devTokens).toFixed(1)}%, are words unseen in training)`);
-  console.log(`vocab    ${words.vocab.size.toLocaleString('en-US')} word ids (case kept, seen >= ${o.minCount} times; ${signatures} unknown-word signatures), ${tagVocab.size} tags`);
+  console.log(
+    `data     train ${train.length.toLocaleString('en-US')} sentences / ${trainTokens.toLocaleString('en-US')} tokens${train.length < fullTrain ? ` (a seeded sample of the ${fullTrain.toLocaleString('en-US')})` : ''}; dev ${dev.length.toLocaleString('en-US')} / ${devTokens.toLocaleString('en-US')} (${unseenTokens.toLocaleString('en-US')} tokens, ${((100 * unseenTokens) / devTokens).toFixed(1)}%, are words unseen in training)`,
+  );
+  console.log(
+    `vocab    ${words.vocab.size.toLocaleString('en-US')} word ids (case kept, seen >= ${o.minCount} times; ${signatures} unknown-word signatures), ${tagVocab.size} tags`,
+  );
 
   const model = sequential(input.tokens({ vocabSize: words.vocab.size }))
     .add(embedding({ vocabSize: words.vocab.size, dim: q.dim, paddingIndex: words.vocab.padId ?? 0 }))
@@ -157,8 +208,12 @@ main(async () => {
     .add(dense({ units: tagVocab.size }))
     .build({ seed: o.seed });
   const params = model.parameters().reduce((a, p) => a + p.value.length, 0);
-  console.log(`model    embedding(${q.dim}) -> bidirectional lstm(${q.hidden} + ${q.hidden}) -> dropout(${o.dropout}) -> dense(${tagVocab.size}); ${params.toLocaleString('en-US')} parameters`);
-  console.log(`training ${q.epochs} epoch${q.epochs === 1 ? '' : 's'}, batches of ${o.batch} bucketed by length, adam(lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm 5), seed ${o.seed}, ${getThreads()} threads\n`);
+  console.log(
+    `model    embedding(${q.dim}) -> bidirectional lstm(${q.hidden} + ${q.hidden}) -> dropout(${o.dropout}) -> dense(${tagVocab.size}); ${params.toLocaleString('en-US')} parameters`,
+  );
+  console.log(
+    `training ${q.epochs} epoch${q.epochs === 1 ? '' : 's'}, batches of ${o.batch} bucketed by length, adam(lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm 5), seed ${o.seed}, ${getThreads()} threads\n`,
+  );
 
   const dev0 = makeBatches(devWords, devTags, 64, new Rng(o.seed));
   const order = new Rng(o.seed + 1);
@@ -203,16 +258,30 @@ main(async () => {
   const accuracy = correct / counted;
   const unseenAccuracy = unseenCounted > 0 ? unseenCorrect / unseenCounted : NaN;
   const newTags = devTags.reduce((a, s) => a + s.filter((t) => t === IGNORE).length, 0);
-  console.log(`\ndev token accuracy: ${accuracy.toFixed(4)} (${correct.toLocaleString('en-US')} of ${counted.toLocaleString('en-US')} tokens${newTags > 0 ? `; the ${newTags} with a tag never seen in training count as errors` : ''})`);
-  console.log(`dev accuracy on words unseen in training: ${unseenAccuracy.toFixed(4)} (${unseenCorrect.toLocaleString('en-US')} of ${unseenCounted.toLocaleString('en-US')})`);
-  console.log(`loss per epoch: train ${history.loss.map((v) => v.toFixed(3)).join(' ')}; dev ${history.valLoss.map((v) => v.toFixed(3)).join(' ')}`);
+  console.log(
+    `\ndev token accuracy: ${accuracy.toFixed(4)} (${correct.toLocaleString('en-US')} of ${counted.toLocaleString('en-US')} tokens${newTags > 0 ? `; the ${newTags} with a tag never seen in training count as errors` : ''})`,
+  );
+  console.log(
+    `dev accuracy on words unseen in training: ${unseenAccuracy.toFixed(4)} (${unseenCorrect.toLocaleString('en-US')} of ${unseenCounted.toLocaleString('en-US')})`,
+  );
+  console.log(
+    `loss per epoch: train ${history.loss.map((v) => v.toFixed(3)).join(' ')}; dev ${history.valLoss.map((v) => v.toFixed(3)).join(' ')}`,
+  );
 
   await mkdir(o.out, { recursive: true });
   const plotPath = join(o.out, 'pos-tagging-loss.svg');
-  await writeLossPlot(plotPath, [
-    { name: 'train', values: history.loss },
-    { name: 'dev', values: history.valLoss },
-  ], { title: `Brown POS tagging, BiLSTM: dev token accuracy ${accuracy.toFixed(4)}`, xLabel: 'epoch', yLabel: 'cross-entropy per token (nats)' });
+  await writeLossPlot(
+    plotPath,
+    [
+      { name: 'train', values: history.loss },
+      { name: 'dev', values: history.valLoss },
+    ],
+    {
+      title: `Brown POS tagging, BiLSTM: dev token accuracy ${accuracy.toFixed(4)}`,
+      xLabel: 'epoch',
+      yLabel: 'cross-entropy per token (nats)',
+    },
+  );
   const modelPath = join(o.out, 'pos-tagging.safetensors');
   await model.save(modelPath);
   await writeFile(join(o.out, 'pos-tagging-vocab.json'), `${JSON.stringify({ words: words.vocab.toJSON(), tags: tagVocab.toJSON() })}\n`);

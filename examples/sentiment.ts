@@ -40,16 +40,46 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  type Batch, type Model, adam, bucketByLength, dense, dropout, embedding, getThreads, input, kFold, lstm, padBatch, readLabelledTsv, Rng,
-  sequenceTargets, sequential, setThreads, tokens, Vocabulary, wordTokens,
+  type Batch,
+  type Model,
+  adam,
+  bucketByLength,
+  dense,
+  dropout,
+  embedding,
+  getThreads,
+  input,
+  kFold,
+  lstm,
+  padBatch,
+  readLabelledTsv,
+  Rng,
+  sequenceTargets,
+  sequential,
+  setThreads,
+  tokens,
+  Vocabulary,
+  wordTokens,
 } from '../lib/index.js';
 import { DATA, OUT, flags, main } from './lib/cli.js';
 import { writeLossPlot } from './lib/plot.js';
 import { formatDuration, progressBar } from './lib/progress.js';
 
 const DEFAULTS = {
-  folds: 10, epochs: 20, dim: 64, hidden: 64, bidirectional: false, batch: 32, lr: 3e-3, embedDropout: 0.5, dropout: 0.3, minCount: 2, seed: 1, threads: 0,
-  quick: false, out: OUT,
+  folds: 10,
+  epochs: 20,
+  dim: 64,
+  hidden: 64,
+  bidirectional: false,
+  batch: 32,
+  lr: 3e-3,
+  embedDropout: 0.5,
+  dropout: 0.3,
+  minCount: 2,
+  seed: 1,
+  threads: 0,
+  quick: false,
+  out: OUT,
 };
 /** What `--quick` changes: 2 folds of 2 epochs on 300 sentences with a small model. */
 const QUICK = { folds: 2, epochs: 2, dim: 16, hidden: 16, sentences: 300 };
@@ -64,8 +94,15 @@ type ClassBatch = Batch<'tokens', 'softmaxCrossEntropy', 'vector'>;
 
 /** Batches of sentences of similar length (a new grouping and order for every `rng` state). */
 function makeBatches(ids: readonly Int32Array[], labels: readonly number[], batch: number, rng: Rng): ClassBatch[] {
-  return bucketByLength(ids.map((s) => s.length), batch, rng).map((index) => {
-    const padded = padBatch(Array.from(index, (i) => ids[i]), { padId: 0 });
+  return bucketByLength(
+    ids.map((s) => s.length),
+    batch,
+    rng,
+  ).map((index) => {
+    const padded = padBatch(
+      Array.from(index, (i) => ids[i]),
+      { padId: 0 },
+    );
     return { x: tokens(padded), target: sequenceTargets(Int32Array.from(index, (i) => labels[i])) };
   });
 }
@@ -91,16 +128,26 @@ main(async () => {
     counts.push(`${name} ${rows.length}`);
   }
   // --quick: a seeded sample, so both classes and all three sets are in it.
-  const data = Number.isFinite(q.sentences) ? Array.from(new Rng(o.seed).permutation(all.length).subarray(0, q.sentences), (i) => all[i]) : all;
+  const data = Number.isFinite(q.sentences)
+    ? Array.from(new Rng(o.seed).permutation(all.length).subarray(0, q.sentences), (i) => all[i])
+    : all;
   const positive = data.filter((e) => e.label === 1).length;
   const meanLen = data.reduce((a, e) => a + e.words.length, 0) / data.length;
   const folds = kFold(data.length, q.folds, new Rng(o.seed));
 
   console.log('Sentiment (many-to-one LSTM), k-fold cross-validation');
-  console.log(`data     ${data.length} sentences (${counts.join(', ')}${o.quick ? `; --quick: a sample of ${data.length}` : ''}), ${positive} positive, ${meanLen.toFixed(1)} tokens on average`);
-  console.log(`folds    ${q.folds} (about ${folds[0].train.length} train / ${folds[0].test.length} held out each), vocabulary per fold from its training part (words seen >= ${o.minCount} times, the rest <unk>)`);
-  console.log(`model    embedding(${q.dim}) -> dropout(${o.embedDropout}) -> ${o.bidirectional ? 'bidirectional ' : ''}lstm(${q.hidden}, final state) -> dropout(${o.dropout}) -> dense(2)`);
-  console.log(`training ${q.epochs} epochs per fold, batches of ${o.batch} bucketed by length, adam(lr ${o.lr}, clipNorm 5), seed ${o.seed}, ${getThreads()} threads`);
+  console.log(
+    `data     ${data.length} sentences (${counts.join(', ')}${o.quick ? `; --quick: a sample of ${data.length}` : ''}), ${positive} positive, ${meanLen.toFixed(1)} tokens on average`,
+  );
+  console.log(
+    `folds    ${q.folds} (about ${folds[0].train.length} train / ${folds[0].test.length} held out each), vocabulary per fold from its training part (words seen >= ${o.minCount} times, the rest <unk>)`,
+  );
+  console.log(
+    `model    embedding(${q.dim}) -> dropout(${o.embedDropout}) -> ${o.bidirectional ? 'bidirectional ' : ''}lstm(${q.hidden}, final state) -> dropout(${o.dropout}) -> dense(2)`,
+  );
+  console.log(
+    `training ${q.epochs} epochs per fold, batches of ${o.batch} bucketed by length, adam(lr ${o.lr}, clipNorm 5), seed ${o.seed}, ${getThreads()} threads`,
+  );
 
   const accuracies: number[] = [];
   const trainLoss: number[][] = [];
@@ -115,7 +162,12 @@ main(async () => {
     const encode = (index: Int32Array) => Array.from(index, (i) => vocab.encode(data[i].words));
     const trainIds = encode(train);
     const trainLabels = Array.from(train, (i) => data[i].label);
-    const testBatches = makeBatches(encode(test), Array.from(test, (i) => data[i].label), 64, new Rng(o.seed));
+    const testBatches = makeBatches(
+      encode(test),
+      Array.from(test, (i) => data[i].label),
+      64,
+      new Rng(o.seed),
+    );
 
     const model = sequential(input.tokens({ vocabSize: vocab.size }))
       .add(embedding({ vocabSize: vocab.size, dim: q.dim, paddingIndex: vocab.padId ?? 0 }))
@@ -125,7 +177,10 @@ main(async () => {
       .add(dense({ units: 2 }))
       .build({ seed: o.seed + f });
     const params = model.parameters().reduce((a, p) => a + p.value.length, 0);
-    if (f === 0) console.log(`params   ${params.toLocaleString('en-US')} in fold 1 (the embedding's rows follow each fold's vocabulary: ${vocab.size} words here)\n`);
+    if (f === 0)
+      console.log(
+        `params   ${params.toLocaleString('en-US')} in fold 1 (the embedding's rows follow each fold's vocabulary: ${vocab.size} words here)\n`,
+      );
 
     // A new bucketing and batch order every epoch, drawn from a generator seeded per fold.
     const order = new Rng(o.seed * 1000 + f);
@@ -137,7 +192,8 @@ main(async () => {
       optimizer: adam({ lr: o.lr, clipNorm: 5 }),
       metrics: ['accuracy'],
       validationData: testBatches,
-      onBatchEnd: (log) => bar.update(++done, `epoch ${log.epoch + 1}/${q.epochs}  loss ${log.loss.toFixed(4)}  ${Math.round(log.examplesPerSecond)} ex/s`),
+      onBatchEnd: (log) =>
+        bar.update(++done, `epoch ${log.epoch + 1}/${q.epochs}  loss ${log.loss.toFixed(4)}  ${Math.round(log.examplesPerSecond)} ex/s`),
     });
     const result = await model.evaluate(testBatches, { metrics: ['accuracy'] });
     const acc = result.metrics.accuracy;
@@ -156,14 +212,28 @@ main(async () => {
   console.log(`accuracy (${q.folds}-fold CV, mean ± std): ${mean.toFixed(4)} ± ${std.toFixed(4)}`);
 
   const epochMean = (runs: number[][]) => runs[0].map((_, e) => runs.reduce((a, r) => a + r[e], 0) / runs.length);
-  console.log(`loss per epoch, mean over folds: train ${epochMean(trainLoss).map((v) => v.toFixed(3)).join(' ')}; held out ${epochMean(heldOutLoss).map((v) => v.toFixed(3)).join(' ')}`);
+  console.log(
+    `loss per epoch, mean over folds: train ${epochMean(trainLoss)
+      .map((v) => v.toFixed(3))
+      .join(' ')}; held out ${epochMean(heldOutLoss)
+      .map((v) => v.toFixed(3))
+      .join(' ')}`,
+  );
 
   await mkdir(o.out, { recursive: true });
   const plotPath = join(o.out, 'sentiment-loss.svg');
-  await writeLossPlot(plotPath, [
-    { name: 'train (mean over folds)', values: epochMean(trainLoss) },
-    { name: 'held-out fold (mean over folds)', values: epochMean(heldOutLoss) },
-  ], { title: `Sentiment LSTM, ${q.folds}-fold CV: accuracy ${mean.toFixed(3)} ± ${std.toFixed(3)}`, xLabel: 'epoch', yLabel: 'cross-entropy (nats)' });
+  await writeLossPlot(
+    plotPath,
+    [
+      { name: 'train (mean over folds)', values: epochMean(trainLoss) },
+      { name: 'held-out fold (mean over folds)', values: epochMean(heldOutLoss) },
+    ],
+    {
+      title: `Sentiment LSTM, ${q.folds}-fold CV: accuracy ${mean.toFixed(3)} ± ${std.toFixed(3)}`,
+      xLabel: 'epoch',
+      yLabel: 'cross-entropy (nats)',
+    },
+  );
   const modelPath = join(o.out, 'sentiment.safetensors');
   await (lastModel as Model<'tokens', 'vector'>).save(modelPath);
   await writeFile(join(o.out, 'sentiment-vocab.json'), `${JSON.stringify((lastVocab as Vocabulary).toJSON())}\n`);

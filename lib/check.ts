@@ -119,7 +119,8 @@ export function positiveInt(v: unknown, name: string): number {
 /** A safe integer >= `lo`, or `dflt` when undefined (and a default is given). */
 export function intOr(v: unknown, name: string, lo: number, dflt?: number): number {
   if (v === undefined && dflt !== undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo) throw new ValueError(`expected an integer >= ${lo}, got ${describe(v)}`, name);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo)
+    throw new ValueError(`expected an integer >= ${lo}, got ${describe(v)}`, name);
   return v;
 }
 
@@ -233,7 +234,10 @@ export function allocF32(extent: Extent, name: string): Float32Array {
     return new Float32Array(extent.value);
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    throw new ShapeError(`cannot allocate ${extent.value} floats (${(extent.value * 4 / 2 ** 30).toFixed(1)} GiB, ${extent.formula})`, name);
+    throw new ShapeError(
+      `cannot allocate ${extent.value} floats (${((extent.value * 4) / 2 ** 30).toFixed(1)} GiB, ${extent.formula})`,
+      name,
+    );
   }
 }
 
@@ -267,14 +271,20 @@ const F32: ArrayKind<Float32Array> = { article: 'a Float32Array', is: types.isFl
 const I32: ArrayKind<Int32Array> = { article: 'an Int32Array', is: types.isInt32Array };
 
 function checkArray<T extends Float32Array | Int32Array>(
-  kind: ArrayKind<T>, v: unknown, name: string, extent: Extent | undefined, required: boolean,
+  kind: ArrayKind<T>,
+  v: unknown,
+  name: string,
+  extent: Extent | undefined,
+  required: boolean,
 ): T | null {
   if (!required && (v === undefined || v === null)) return null;
   const what = extent === undefined ? kind.article : `${kind.article} of length ${extent.value} (${extent.formula})`;
   if (!kind.is(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
   if (isDetached(v.buffer)) throw new ValueError(`expected ${what}, got one whose ArrayBuffer is detached`, name);
-  if (isResizable(v.buffer)) throw new ValueError(`expected ${kind.article} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
-  if (extent !== undefined && v.length !== extent.value) throw new ShapeError(`expected length ${extent.value} (${extent.formula}), got ${v.length}`, name);
+  if (isResizable(v.buffer))
+    throw new ValueError(`expected ${kind.article} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
+  if (extent !== undefined && v.length !== extent.value)
+    throw new ShapeError(`expected length ${extent.value} (${extent.formula}), got ${v.length}`, name);
   return v;
 }
 
@@ -325,7 +335,8 @@ export function lengths(v: unknown, batch: number, seqLen: number, name = 'lengt
   if (v === undefined || v === null) return null;
   let values: ArrayLike<unknown>;
   if (types.isInt32Array(v)) {
-    if (isDetached(v.buffer)) throw new ValueError('expected an Int32Array or an array of numbers, got one whose ArrayBuffer is detached', name);
+    if (isDetached(v.buffer))
+      throw new ValueError('expected an Int32Array or an array of numbers, got one whose ArrayBuffer is detached', name);
     values = v;
   } else if (Array.isArray(v)) {
     values = v;

@@ -27,38 +27,90 @@ export type * from './ops/train.js';
 export type * from './ops/nn.js';
 export type * from './ops/jordan.js';
 export type * from './ops/cells.js';
-export { getBackend, setDefaultBackend, defaultBackend, setThreads, getThreads, type Backend, type BackendName, type Plan, type NativeCall } from './backend/index.js';
+export {
+  getBackend,
+  setDefaultBackend,
+  defaultBackend,
+  setThreads,
+  getThreads,
+  type Backend,
+  type BackendName,
+  type Plan,
+  type NativeCall,
+} from './backend/index.js';
 export { isaInfo, setIsa, type IsaInfo, type IsaName } from './isa.js';
 export {
-  DecodeStep, type DecodeStepConfig, type DecodeStepInput, type DecodeStepOptions, type DecodeStepResult, type DecodeStepWeights,
+  DecodeStep,
+  type DecodeStepConfig,
+  type DecodeStepInput,
+  type DecodeStepOptions,
+  type DecodeStepResult,
+  type DecodeStepWeights,
 } from './ops/step.js';
 export { cacheSize, cacheWidth, type SeqSizes } from './ops/layout.js';
 export { GatedError, ShapeError, ValueError, AbortError, NativeError, FormatError, BusyError, NumericError } from './errors.js';
 export { FileError, writeFileAtomic, writeFileAtomicAsync, cleanupTempFiles, type AtomicWriteOptions, type FileData } from './io/atomic.js';
 export {
-  encodeSafetensors, decodeSafetensors, saveSafetensors, saveSafetensorsAsync, loadSafetensors, loadSafetensorsAsync, toFloat32,
-  CHECKSUM_KEY, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_TENSORS,
-  type Dtype, type DtypeArrays, type Tensor, type TensorOf, type SafetensorsContent, type ChecksumStatus,
-  type SafetensorsReadOptions, type SafetensorsWriteOptions, type SafetensorsSaveOptions,
+  encodeSafetensors,
+  decodeSafetensors,
+  saveSafetensors,
+  saveSafetensorsAsync,
+  loadSafetensors,
+  loadSafetensorsAsync,
+  toFloat32,
+  CHECKSUM_KEY,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_TENSORS,
+  type Dtype,
+  type DtypeArrays,
+  type Tensor,
+  type TensorOf,
+  type SafetensorsContent,
+  type ChecksumStatus,
+  type SafetensorsReadOptions,
+  type SafetensorsWriteOptions,
+  type SafetensorsSaveOptions,
 } from './io/safetensors.js';
 export { Rng, setSeed, defaultRng, type RngState } from './random.js';
 export * from './layers/index.js';
 export {
-  input, type Model, type ModelStep, type ModelForwardOptions, type InputSpec, type TokensInputOptions, type FloatInputOptions,
-  type ModelDescription, type ParameterDescription, type StateSlot,
+  input,
+  type Model,
+  type ModelStep,
+  type ModelForwardOptions,
+  type InputSpec,
+  type TokensInputOptions,
+  type FloatInputOptions,
+  type ModelDescription,
+  type ParameterDescription,
+  type StateSlot,
 } from './models/model.js';
 export { sequential, SequentialBuilder, type SequentialModel, type BuildOptions } from './models/sequential.js';
 export type { LayerDescription, SequentialDescription } from './models/sequential-format.js';
 export { saveModel, saveModelAsync, describeModel, encodeModel } from './models/save.js';
 export {
-  loadModel, loadModelAsync, loadStateDict, decodeModel, layerTypes,
-  type LoadModelOptions, type LoadStateDictOptions, type LoadStateDictResult,
+  loadModel,
+  loadModelAsync,
+  loadStateDict,
+  decodeModel,
+  layerTypes,
+  type LoadModelOptions,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
 } from './models/load.js';
 export * from './train/index.js';
 export * from './decode/index.js';
 export * from './data/index.js';
 export {
-  SessionPool, encodeSnapshot, decodeSnapshot, type Session, type SessionPoolOptions, type SessionSnapshot, type SessionGenerateOptions, type StepInput, type PoolStats,
+  SessionPool,
+  encodeSnapshot,
+  decodeSnapshot,
+  type Session,
+  type SessionPoolOptions,
+  type SessionSnapshot,
+  type SessionGenerateOptions,
+  type StepInput,
+  type PoolStats,
 } from './serve/sessions.js';
 
 /** This package's version (from its package.json). */

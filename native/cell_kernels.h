@@ -21,8 +21,7 @@ namespace gated {
 struct CellKernels {
   // ---- forward ----
   // h = act(gx + bias + gh).                                        [n] each
-  void (*rnn_forward_row)(int64_t n, const float* gx, const float* bias, const float* gh, int act,
-                          float* h);
+  void (*rnn_forward_row)(int64_t n, const float* gx, const float* bias, const float* gh, int act, float* h);
   // LSTM, gates i f g o. gx/bias/gates stride sx, gh stride sh; p_i, p_o, p_f [n] or null.
   // Writes activated gates, c, tanh(c) and h = o * tanh(c).
   void (*lstm_forward_row)(int64_t n, const float* gx, const float* bias, int64_t sx, const float* gh,
@@ -36,9 +35,8 @@ struct CellKernels {
   // GRU reset_before, phase 1: r, z from gx/bias (stride sx) and gh (2 gates, stride sh); writes r z
   // into gates (stride sx) and rh = r * h_prev into rh1 and rh2 (the cache's hn row and the [B, H]
   // operand of the n-gate product).
-  void (*gru_forward_rz_row)(int64_t n, const float* gx, const float* bias, int64_t sx,
-                             const float* gh, int64_t sh, const float* h_prev, float* gates,
-                             float* rh1, float* rh2);
+  void (*gru_forward_rz_row)(int64_t n, const float* gx, const float* bias, int64_t sx, const float* gh,
+                             int64_t sh, const float* h_prev, float* gates, float* rh1, float* rh2);
   // GRU reset_before, phase 2: n = tanh(gx_n + bias_n + gh_n), h = (1 - z) n + z h_prev.  [n] each
   void (*gru_forward_n_row)(int64_t n, const float* gx_n, const float* bias_n, const float* gh_n,
                             const float* z, const float* h_prev, float* n_out, float* h);
@@ -51,12 +49,12 @@ struct CellKernels {
   // workspace row) and dgh (hidden side, the operand of dh_prev = dgh W_hh) are gate-major with
   // stride sg, like the cached gates. ----
   // RNN: dpre = (dh + dy) act'(h); dh <- 0.                          [n] each
-  void (*rnn_backward_row)(int64_t n, float* dh, const float* dy, const float* h, int act,
-                           float* dgx, float* dgh);
+  void (*rnn_backward_row)(int64_t n, float* dh, const float* dy, const float* h, int act, float* dgx,
+                           float* dgh);
   // LSTM: dc is in/out (carried dc in, dc_prev out); p_* or null.
-  void (*lstm_backward_row)(int64_t n, float* dh, const float* dy, float* dc, const float* gates,
-                            int64_t sg, const float* c_prev, const float* tc, const float* p_i,
-                            const float* p_o, const float* p_f, float* dgx, float* dgh);
+  void (*lstm_backward_row)(int64_t n, float* dh, const float* dy, float* dc, const float* gates, int64_t sg,
+                            const float* c_prev, const float* tc, const float* p_i, const float* p_o,
+                            const float* p_f, float* dgx, float* dgh);
   // GRU reset_after: dgx = (dr, dz, dn) pre-activation grads, dgh = (dr, dz, r * dn); dh <- dh z.
   void (*gru_backward_row)(int64_t n, float* dh, const float* dy, const float* gates, int64_t sg,
                            const float* h_prev, const float* hn, float* dgx, float* dgh);
@@ -65,8 +63,8 @@ struct CellKernels {
                               const float* h_prev, float* dgx, float* dgh);
   // GRU reset_before, phase B: drh = d(r * h_prev) (the n-gate product's output) gives
   // dr = drh h_prev r (1 - r) into dgx_r and dgh_r, and dh += drh r.    [n] each
-  void (*gru_backward_r_row)(int64_t n, const float* drh, const float* r, const float* h_prev,
-                             float* dh, float* dgx_r, float* dgh_r);
+  void (*gru_backward_r_row)(int64_t n, const float* drh, const float* r, const float* h_prev, float* dh,
+                             float* dgx_r, float* dgh_r);
 
   // Jordan output: dz = (d + dy) act_out'(y), the derivative taken from the output y; dy or null.
   void (*jordan_output_backward_row)(int64_t n, const float* d, const float* dy, const float* y, int act_out,

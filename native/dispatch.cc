@@ -38,8 +38,10 @@ struct Tables {
       if (want) {
         initial = want;
       } else {
-        const bool known = requested == "avx512" || requested == "avx2" || requested == "neon" || requested == "scalar";
-        notice = "GATED_ISA=" + requested + (known ? " is not available on this CPU or build" : " is not an instruction set") +
+        const bool known =
+            requested == "avx512" || requested == "avx2" || requested == "neon" || requested == "scalar";
+        notice = "GATED_ISA=" + requested +
+                 (known ? " is not available on this CPU or build" : " is not an instruction set") +
                  " (available: " + names + "); using " + t[0].isa;
       }
     }

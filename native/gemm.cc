@@ -36,8 +36,8 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 // Packs op(A) rows [m0, m0+mc) x columns [k0, k0+kc) into panels of mr rows: element (i, k) of
 // panel p at ap[p*kc*mr + k*mr + i]. Rows past mc in the last panel are never read (left as is).
 // Used for a transposed A (a plain A is read in place).
-void pack_a(bool trans_a, const float* A, int64_t lda, int64_t m0, int64_t mc, int64_t k0, int64_t kc,
-            int mr, float* ap) {
+void pack_a(bool trans_a, const float* A, int64_t lda, int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr,
+            float* ap) {
   if (trans_a) {
     // (m, k) at A[k*lda + m]. Eight k rows at a time across every panel: a power-of-two lda puts all
     // source rows in the same L1 sets, and 8 rows fit its ways (all kc rows at once would thrash).
@@ -110,7 +110,9 @@ void zero_c(int64_t M, int64_t n0, int64_t n1, float* C, int64_t ldc) {
 // Columns per packed B block: kNC, or for few rows (M <= kGemmSmallM, a decode step or a GEMV) a
 // few panels, so the block is packed and used while it is still in L1/L2 (a 1 MB block would go out
 // to memory and back for a product that reads it once).
-inline int64_t nc_block(const GemmKernels& g, int64_t M) { return M <= kGemmSmallM ? 4 * (int64_t)g.nr : kNC; }
+inline int64_t nc_block(const GemmKernels& g, int64_t M) {
+  return M <= kGemmSmallM ? 4 * (int64_t)g.nr : kNC;
+}
 
 // C rows [m0, m1) x columns [n0, n1) of the product, on the calling thread. K >= 1.
 void gemm_range(const GemmKernels& g, bool trans_a, bool trans_b, int64_t m0, int64_t m1, int64_t n0,
@@ -255,8 +257,8 @@ void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda
     const int64_t mc = min64(kMC, M - ic);
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = min64(kKC, K - pc);
-      g.block(mc, n1 - n0, kc, A + ic * lda + pc, lda, 1, g.mr * lda, bp + pc * nr, ps, C + ic * ldc + n0, ldc,
-              accumulate || pc > 0);
+      g.block(mc, n1 - n0, kc, A + ic * lda + pc, lda, 1, g.mr * lda, bp + pc * nr, ps, C + ic * ldc + n0,
+              ldc, accumulate || pc > 0);
     }
   }
 }

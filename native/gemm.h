@@ -26,8 +26,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
            const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // The same product on the calling thread only (for use inside a parallel region).
-void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // Rows up to which a product is treated as memory-bound (a decode step, a GEMV): op(B) is packed a few
 // panels at a time and used at once, while they are in L1/L2, instead of in 1 MB blocks. A speed
@@ -35,8 +35,8 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
 constexpr int64_t kGemmSmallM = 6;
 
 // Plain triple loop with float accumulation in k order: the reference the fast path is tested against.
-void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
-                     int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // op(B) [K,N] packed once into column panels, for many products with different A (the recurrent
 // weights inside the time loop: packed once per call, streamed from cache at every step).
@@ -50,8 +50,8 @@ void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, Pac
 // Columns [n0, n1) of C (+)= A[M,K] * B, on the calling thread. n0 must be a multiple of
 // gemm_panel_width() (n1 may be anything up to B.N). Threads split the columns of one product among
 // themselves with it.
-void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda, const PackedB& B,
-                  float* C, int64_t ldc, bool accumulate);
+void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda, const PackedB& B, float* C,
+                  int64_t ldc, bool accumulate);
 
 // Column panel width of the active ISA's micro-kernel (split points for sgemm_packed).
 int64_t gemm_panel_width();

@@ -22,21 +22,21 @@ void reset_after_forward(const GruForwardArgs& a) {
   const ForwardSetup st(a);
   const float* b_hn = in.b_hh ? in.b_hh + 2 * H : nullptr;
 
-  const float* h_n = seq::forward_loop(in, G, G, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc,
-                                                              float* hn) {
-    if (th.w <= 0) return;
-    const int64_t u0 = th.u0, w = th.w;
-    float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w
-    seq::recurrent_product(B, H, hc, H, in.w_hh, 0, G, u0, th.u1, th.pk[0], ghs, GH);
-    seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
-      const int64_t o = r * H + u0;
-      float* grow = st.gates + r * GH + u0;
-      if (st.cache.h_prev) memcpy(st.cache.h_prev + o, hcb, sizeof(float) * w);
-      ck.gru_forward_row(w, grow, st.bias + u0, H, ghs + b * GH, w, b_hn ? b_hn + u0 : nullptr, hcb, grow,
-                         st.hn_row(r, b, u0), hnb);
-      memcpy(a.y + o, hnb, sizeof(float) * w);
-    });
-  });
+  const float* h_n = seq::forward_loop(
+      in, G, G, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+        if (th.w <= 0) return;
+        const int64_t u0 = th.u0, w = th.w;
+        float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w
+        seq::recurrent_product(B, H, hc, H, in.w_hh, 0, G, u0, th.u1, th.pk[0], ghs, GH);
+        seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
+          const int64_t o = r * H + u0;
+          float* grow = st.gates + r * GH + u0;
+          if (st.cache.h_prev) memcpy(st.cache.h_prev + o, hcb, sizeof(float) * w);
+          ck.gru_forward_row(w, grow, st.bias + u0, H, ghs + b * GH, w, b_hn ? b_hn + u0 : nullptr, hcb, grow,
+                             st.hn_row(r, b, u0), hnb);
+          memcpy(a.y + o, hnb, sizeof(float) * w);
+        });
+      });
   memcpy(a.h_n, h_n, sizeof(float) * B * H);
 }
 

@@ -24,36 +24,36 @@ void reset_before_forward(const GruForwardArgs& a) {
   const ForwardSetup st(a);
 
   // th.pk[0]: the rows of gates r, z; th.pk[1]: gate n.
-  const float* h_n = seq::forward_loop(in, G, 2, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc,
-                                                              float* hn) {
-    const int64_t u0 = th.u0, w = th.w;
-    float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w
-    // phase 1: r, z and rh = r h_prev of this thread's units.
-    if (w > 0) {
-      seq::recurrent_product(B, H, hc, H, in.w_hh, 0, 2, u0, th.u1, th.pk[0], ghs, GH);
-      for (int64_t b = 0; b < B; b++) {
-        const int64_t t = seq::time_at(in, b, s);
-        if (t < 0) continue;
-        const int64_t r = t * B + b, o = r * H + u0;
-        float* grow = st.gates + r * GH + u0;
-        const float* hcb = hc + b * H + u0;
-        if (st.cache.h_prev) memcpy(st.cache.h_prev + o, hcb, sizeof(float) * w);
-        ck.gru_forward_rz_row(w, grow, st.bias + u0, H, ghs + b * GH, w, hcb, grow, st.hn_row(r, b, u0),
-                              st.rh + b * H + u0);
-      }
-    }
-    th.team.barrier();  // every unit's rh is ready
-    // phase 2: n = tanh(x_n + W_hn rh + b), h. (The loop's barrier after it: h ready for the next
-    // product, rh free to be overwritten.)
-    if (w <= 0) return;
-    seq::recurrent_product(B, H, st.rh, H, in.w_hh, 2, 3, u0, th.u1, th.pk[1], ghs + 2 * w, GH);
-    seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
-      float* grow = st.gates + r * GH + u0;
-      ck.gru_forward_n_row(w, grow + 2 * H, st.bias + 2 * H + u0, ghs + b * GH + 2 * w, grow + H, hcb, grow + 2 * H,
-                           hnb);
-      memcpy(a.y + r * H + u0, hnb, sizeof(float) * w);
-    });
-  });
+  const float* h_n = seq::forward_loop(
+      in, G, 2, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+        const int64_t u0 = th.u0, w = th.w;
+        float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w
+        // phase 1: r, z and rh = r h_prev of this thread's units.
+        if (w > 0) {
+          seq::recurrent_product(B, H, hc, H, in.w_hh, 0, 2, u0, th.u1, th.pk[0], ghs, GH);
+          for (int64_t b = 0; b < B; b++) {
+            const int64_t t = seq::time_at(in, b, s);
+            if (t < 0) continue;
+            const int64_t r = t * B + b, o = r * H + u0;
+            float* grow = st.gates + r * GH + u0;
+            const float* hcb = hc + b * H + u0;
+            if (st.cache.h_prev) memcpy(st.cache.h_prev + o, hcb, sizeof(float) * w);
+            ck.gru_forward_rz_row(w, grow, st.bias + u0, H, ghs + b * GH, w, hcb, grow, st.hn_row(r, b, u0),
+                                  st.rh + b * H + u0);
+          }
+        }
+        th.team.barrier();  // every unit's rh is ready
+        // phase 2: n = tanh(x_n + W_hn rh + b), h. (The loop's barrier after it: h ready for the next
+        // product, rh free to be overwritten.)
+        if (w <= 0) return;
+        seq::recurrent_product(B, H, st.rh, H, in.w_hh, 2, 3, u0, th.u1, th.pk[1], ghs + 2 * w, GH);
+        seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
+          float* grow = st.gates + r * GH + u0;
+          ck.gru_forward_n_row(w, grow + 2 * H, st.bias + 2 * H + u0, ghs + b * GH + 2 * w, grow + H, hcb,
+                               grow + 2 * H, hnb);
+          memcpy(a.y + r * H + u0, hnb, sizeof(float) * w);
+        });
+      });
   memcpy(a.h_n, h_n, sizeof(float) * B * H);
 }
 
@@ -75,8 +75,8 @@ void reset_before_backward(const GruBackwardArgs& a) {
       in, G, w.dA,
       [&](const seq::LoopThread& th, int64_t b, int64_t r, float* dab) {
         const int64_t u0 = th.u0, o = r * H + u0;
-        ck.gru_backward_zn_row(th.w, w.dh + b * H + u0, a.dy ? a.dy + o : nullptr, cache.gates + r * GH + u0, H,
-                               cache.h_prev + o, w.dG + r * GH + u0, dab);
+        ck.gru_backward_zn_row(th.w, w.dh + b * H + u0, a.dy ? a.dy + o : nullptr, cache.gates + r * GH + u0,
+                               H, cache.h_prev + o, w.dG + r * GH + u0, dab);
       },
       [&](const seq::LoopThread& th, int64_t s, float* da) {
         const int64_t u0 = th.u0;

@@ -93,7 +93,8 @@ void jordan_forward(const JordanForwardArgs& a) {
           const int64_t o = (t * B + b) * O + th.o0;
           float* yb = yr + b * O + th.o0;
           if (cache.y_prev) memcpy(cache.y_prev + o, yb, sizeof(float) * th.wo);
-          ck.jordan_output_row(th.wo, zo + b * O + th.o0, in.b_ho ? in.b_ho + th.o0 : nullptr, (int)in.act_out, yb);
+          ck.jordan_output_row(th.wo, zo + b * O + th.o0, in.b_ho ? in.b_ho + th.o0 : nullptr,
+                               (int)in.act_out, yb);
           memcpy(a.y + o, yb, sizeof(float) * th.wo);
           if (cache.y) memcpy(cache.y + o, yb, sizeof(float) * th.wo);
         }
@@ -168,7 +169,8 @@ void jordan_backward(const JordanBackwardArgs& a) {
       if (th.wo > 0) {
         sgemm_packed(B, th.o0, th.o1, dzh, H, pk_hy, dyp, O, false);
         for (int64_t b = 0; b < B; b++)
-          if (seq::time_at(in, b, s) >= 0) memcpy(dyr + b * O + th.o0, dyp + b * O + th.o0, sizeof(float) * th.wo);
+          if (seq::time_at(in, b, s) >= 0)
+            memcpy(dyr + b * O + th.o0, dyp + b * O + th.o0, sizeof(float) * th.wo);
       }
     }
   });

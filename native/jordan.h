@@ -65,7 +65,7 @@ struct JordanInputs {
   const float* b_ho;       // [O] or null
   const int32_t* lengths;  // [B] each in [0, T], or null
   bool reverse;
-  int act;                  // 0 tanh, 1 relu
+  int act;  // 0 tanh, 1 relu
   JordanOutActivation act_out;
 };
 

@@ -11,10 +11,9 @@
 
 namespace gated {
 
-CrossEntropyResult softmax_cross_entropy(const float* logits, const int32_t* targets,
-                                         const float* weights, int64_t N, int64_t C,
-                                         int32_t ignore_index, Reduction reduction, float* dlogits,
-                                         uint8_t* correct) {
+CrossEntropyResult softmax_cross_entropy(const float* logits, const int32_t* targets, const float* weights,
+                                         int64_t N, int64_t C, int32_t ignore_index, Reduction reduction,
+                                         float* dlogits, uint8_t* correct) {
   CrossEntropyResult res{0.0, 0.0, 0};
   // Pre-pass: the weight sum, so that the main pass writes final gradients in one go.
   for (int64_t i = 0; i < N; i++) {
@@ -65,8 +64,8 @@ CrossEntropyResult softmax_cross_entropy(const float* logits, const int32_t* tar
   return res;
 }
 
-double bce_with_logits(const float* x, const float* y, const float* w, int64_t n,
-                       Reduction reduction, float* dx) {
+double bce_with_logits(const float* x, const float* y, const float* w, int64_t n, Reduction reduction,
+                       float* dx) {
   const double scale = reduction == Reduction::Mean ? (n > 0 ? 1.0 / (double)n : 0.0) : 1.0;
   double total = 0.0;
   for (int64_t i = 0; i < n; i++) {
@@ -81,8 +80,7 @@ double bce_with_logits(const float* x, const float* y, const float* w, int64_t n
   return total * scale;
 }
 
-double mse(const float* p, const float* t, const float* w, int64_t n, Reduction reduction,
-           float* dp) {
+double mse(const float* p, const float* t, const float* w, int64_t n, Reduction reduction, float* dp) {
   const double scale = reduction == Reduction::Mean ? (n > 0 ? 1.0 / (double)n : 0.0) : 1.0;
   double total = 0.0;
   for (int64_t i = 0; i < n; i++) {

@@ -57,36 +57,37 @@ void lstm_forward(const LstmForwardArgs& a) {
   seq::copy_or_zero(cst, a.c0, B * H);
   const float* pw = a.w_peep;  // (p_i, p_o, p_f)
 
-  const float* h_n = seq::forward_loop(in, G, G, hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc,
-                                                           float* hn) {
-    if (th.w <= 0) return;
-    const int64_t u0 = th.u0, w = th.w;
-    float* ghs = gh + G * u0;  // this thread's [B, 4*w] slice, gate stride w
-    seq::recurrent_product(B, H, hc, H, in.w_hh, 0, G, u0, th.u1, th.pk[0], ghs, GH);
-    seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
-      const int64_t o = r * H + u0;
-      float* cs = cst + b * H + u0;
-      float* grow = gates + r * GH + u0;
-      // c_prev, c, tanh(c): the cache rows when kept, else the state and per-row scratch.
-      const float* cp;
-      float *cn, *tn;
-      if (keep) {
-        memcpy(cache.h_prev + o, hcb, sizeof(float) * w);
-        memcpy(cache.c_prev + o, cs, sizeof(float) * w);
-        cp = cache.c_prev + o;
-        cn = cache.c + o;
-        tn = cache.tanh_c + o;
-      } else {  // c_prev is read from the state before the row is written to c_new
-        cp = cs;
-        cn = c_new + b * H + u0;
-        tn = t_new + b * H + u0;
-      }
-      ck.lstm_forward_row(w, grow, bias + u0, H, ghs + b * GH, w, pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
-                          pw ? pw + 2 * H + u0 : nullptr, cp, grow, cn, tn, hnb);
-      memcpy(cs, cn, sizeof(float) * w);
-      memcpy(a.y + o, hnb, sizeof(float) * w);
-    });
-  });
+  const float* h_n = seq::forward_loop(
+      in, G, G, hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+        if (th.w <= 0) return;
+        const int64_t u0 = th.u0, w = th.w;
+        float* ghs = gh + G * u0;  // this thread's [B, 4*w] slice, gate stride w
+        seq::recurrent_product(B, H, hc, H, in.w_hh, 0, G, u0, th.u1, th.pk[0], ghs, GH);
+        seq::step_rows(in, th, s, hc, hn, [&](int64_t b, int64_t r, const float* hcb, float* hnb) {
+          const int64_t o = r * H + u0;
+          float* cs = cst + b * H + u0;
+          float* grow = gates + r * GH + u0;
+          // c_prev, c, tanh(c): the cache rows when kept, else the state and per-row scratch.
+          const float* cp;
+          float *cn, *tn;
+          if (keep) {
+            memcpy(cache.h_prev + o, hcb, sizeof(float) * w);
+            memcpy(cache.c_prev + o, cs, sizeof(float) * w);
+            cp = cache.c_prev + o;
+            cn = cache.c + o;
+            tn = cache.tanh_c + o;
+          } else {  // c_prev is read from the state before the row is written to c_new
+            cp = cs;
+            cn = c_new + b * H + u0;
+            tn = t_new + b * H + u0;
+          }
+          ck.lstm_forward_row(w, grow, bias + u0, H, ghs + b * GH, w, pw ? pw + u0 : nullptr,
+                              pw ? pw + H + u0 : nullptr, pw ? pw + 2 * H + u0 : nullptr, cp, grow, cn, tn,
+                              hnb);
+          memcpy(cs, cn, sizeof(float) * w);
+          memcpy(a.y + o, hnb, sizeof(float) * w);
+        });
+      });
   memcpy(a.h_n, h_n, sizeof(float) * B * H);
   memcpy(a.c_n, cst, sizeof(float) * B * H);
 }
@@ -126,8 +127,9 @@ void lstm_backward(const LstmBackwardArgs& a) {
       [&](const seq::LoopThread& th, int64_t b, int64_t r, float* dab) {
         const int64_t u0 = th.u0, o = r * H + u0;
         ck.lstm_backward_row(th.w, dh + b * H + u0, a.dy ? a.dy + o : nullptr, dc + b * H + u0,
-                             cache.gates + r * GH + u0, H, cache.c_prev + o, cache.tanh_c + o, pw ? pw + u0 : nullptr,
-                             pw ? pw + H + u0 : nullptr, pw ? pw + 2 * H + u0 : nullptr, dG + r * GH + u0, dab);
+                             cache.gates + r * GH + u0, H, cache.c_prev + o, cache.tanh_c + o,
+                             pw ? pw + u0 : nullptr, pw ? pw + H + u0 : nullptr,
+                             pw ? pw + 2 * H + u0 : nullptr, dG + r * GH + u0, dab);
       },
       [&](const seq::LoopThread& th, int64_t, float* da) {
         if (th.w > 0) sgemm_packed(B, th.u0, th.u1, da, GH, pk, dh, H, true);

@@ -19,8 +19,8 @@ void linear_forward(const float* x, const float* W, const float* b, int64_t N, i
   sgemm(false, true, N, out, in, x, in, W, in, y, out, b != nullptr);
 }
 
-void linear_backward(const float* x, const float* W, const float* dy, int64_t N, int64_t in,
-                     int64_t out, float* dx, float* dW, float* db, bool accumulate) {
+void linear_backward(const float* x, const float* W, const float* dy, int64_t N, int64_t in, int64_t out,
+                     float* dx, float* dW, float* db, bool accumulate) {
   // dx [N, in] = dy [N, out] W [out, in]
   if (dx && N > 0 && in > 0) sgemm(false, false, N, in, out, dy, out, W, in, dx, in, false);
   // dW [out, in] (+)= dy^T [out, N] x [N, in]

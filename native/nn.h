@@ -17,8 +17,8 @@ void linear_forward(const float* x, const float* W, const float* b, int64_t N, i
 //   dx [N, in] = dy W              (written; skipped when dx is nullptr)
 //   dW [out, in] (+)= dy^T x       (accumulate: added to dW; otherwise overwritten)
 //   db [out] (+)= column sums of dy, rows in increasing order (skipped when db is nullptr)
-void linear_backward(const float* x, const float* W, const float* dy, int64_t N, int64_t in,
-                     int64_t out, float* dx, float* dW, float* db, bool accumulate);
+void linear_backward(const float* x, const float* W, const float* dy, int64_t N, int64_t in, int64_t out,
+                     float* dx, float* dW, float* db, bool accumulate);
 
 // out [N, E] = rows ids[n] of weight [V, E]; rows whose id equals padding_index are zeros
 // (padding_index < 0: none). Every id must be in [0, V): the binding checks them.

@@ -19,7 +19,8 @@ void layer_norm_forward(const float* x, const float* gamma, const float* beta, i
 // From dy [N, F] and the forward's x, mean, rstd:
 //   xhat = (x - mean) * rstd,  g = dy * gamma
 //   dx [N, F] = rstd * (g - mean_f(g) - xhat * mean_f(g * xhat))      (written)
-//   dgamma [F] += sum_r dy * xhat,  dbeta [F] += sum_r dy               (added, rows in order; skipped when nullptr)
+//   dgamma [F] += sum_r dy * xhat,  dbeta [F] += sum_r dy               (added, rows in order; skipped when
+//   nullptr)
 void layer_norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd,
                          const float* dy, int64_t N, int64_t F, float* dx, float* dgamma, float* dbeta);
 

@@ -18,27 +18,25 @@
 
 namespace gated {
 
-void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n,
-              const SgdOptions& o, int64_t step) {
-  kernels().train.sgd(n, param, grad, momentum_buf, (float)o.lr, (float)o.momentum,
-                      (float)o.dampening, (float)o.weight_decay, o.nesterov ? 1 : 0,
-                      step <= 1 ? 1 : 0);
+void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n, const SgdOptions& o,
+              int64_t step) {
+  kernels().train.sgd(n, param, grad, momentum_buf, (float)o.lr, (float)o.momentum, (float)o.dampening,
+                      (float)o.weight_decay, o.nesterov ? 1 : 0, step <= 1 ? 1 : 0);
 }
 
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
                const AdamOptions& o, int64_t step) {
   const double bc1 = 1.0 - pow(o.beta1, (double)step);
   const double bc2 = 1.0 - pow(o.beta2, (double)step);
-  kernels().train.adam(n, param, grad, exp_avg, exp_avg_sq, (float)o.lr, (float)o.beta1,
-                       (float)o.beta2, (float)o.eps, (float)o.weight_decay, o.decoupled ? 1 : 0,
-                       (float)(o.lr / bc1), (float)sqrt(bc2));
+  kernels().train.adam(n, param, grad, exp_avg, exp_avg_sq, (float)o.lr, (float)o.beta1, (float)o.beta2,
+                       (float)o.eps, (float)o.weight_decay, o.decoupled ? 1 : 0, (float)(o.lr / bc1),
+                       (float)sqrt(bc2));
 }
 
-void rmsprop_step(float* param, const float* grad, float* square_avg, float* grad_avg,
-                  float* momentum_buf, int64_t n, const RmspropOptions& o) {
-  kernels().train.rmsprop(n, param, grad, square_avg, grad_avg, momentum_buf, (float)o.lr,
-                          (float)o.alpha, (float)o.eps, (float)o.weight_decay, (float)o.momentum,
-                          o.centered ? 1 : 0);
+void rmsprop_step(float* param, const float* grad, float* square_avg, float* grad_avg, float* momentum_buf,
+                  int64_t n, const RmspropOptions& o) {
+  kernels().train.rmsprop(n, param, grad, square_avg, grad_avg, momentum_buf, (float)o.lr, (float)o.alpha,
+                          (float)o.eps, (float)o.weight_decay, (float)o.momentum, o.centered ? 1 : 0);
 }
 
 double clip_grad_norm(float* const* grads, const int64_t* sizes, int64_t count, double max_norm) {

@@ -87,8 +87,8 @@ struct Pool {
   std::atomic<int> threads{hardware_threads()};  // what set_threads asked for
 
   std::mutex region_mutex;           // one region at a time (several async workers may call)
-  std::vector<std::thread> workers; // worker i has tid i + 1; touched under region_mutex only
-  std::atomic<int> worker_limit{0}; // workers with index >= this exit
+  std::vector<std::thread> workers;  // worker i has tid i + 1; touched under region_mutex only
+  std::atomic<int> worker_limit{0};  // workers with index >= this exit
   std::atomic<bool> stopped{false};
 
   // The current region: (generation << 16) | size in one word, so a worker reads a consistent pair;

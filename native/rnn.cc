@@ -78,7 +78,8 @@ void rnn_backward(const RnnBackwardArgs& a) {
       in, kRnnGates, dA,
       [&](const seq::LoopThread& th, int64_t b, int64_t r, float* dab) {
         const int64_t o = r * H + th.u0;
-        ck.rnn_backward_row(th.w, dh + b * H + th.u0, a.dy ? a.dy + o : nullptr, cache.h + o, act, dG + o, dab);
+        ck.rnn_backward_row(th.w, dh + b * H + th.u0, a.dy ? a.dy + o : nullptr, cache.h + o, act, dG + o,
+                            dab);
       },
       [&](const seq::LoopThread& th, int64_t, float* da) {
         if (th.w > 0) sgemm_packed(B, th.u0, th.u1, da, H, pk, dh, H, true);

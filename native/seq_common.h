@@ -46,8 +46,8 @@ inline float* thread_arena(int64_t n) {
 // Carves several uninitialised workspace arrays out of the thread's arena (the drivers write every
 // element they later read, or zero it explicitly). Declare each array with add(), then take() once:
 //   float *dG, *dh;  seq::Workspace ws;  ws.add(&dG, TB * GH);  ws.add(&dh, B * H);  ws.take();
-// Each array starts a multiple of 16 floats (64 bytes) into the block. Pointers stay valid until the next driver
-// call on this thread.
+// Each array starts a multiple of 16 floats (64 bytes) into the block. Pointers stay valid until the next
+// driver call on this thread.
 class Workspace {
  public:
   static constexpr int kMaxArrays = 8;
@@ -72,7 +72,9 @@ class Workspace {
 // The helpers below take any inputs struct with `s.T`, `s.B`, `lengths` and `reverse` (SeqInputs, and
 // the Jordan cell's JordanInputs).
 template <class In>
-inline int64_t seq_len(const In& in, int64_t b) { return in.lengths ? in.lengths[b] : in.s.T; }
+inline int64_t seq_len(const In& in, int64_t b) {
+  return in.lengths ? in.lengths[b] : in.s.T;
+}
 
 // Time index of batch row b at processing step s, or -1 when b has no step s (s >= len_b).
 template <class In>
@@ -168,8 +170,9 @@ inline bool recurrent_in_place(int64_t S, int64_t B) { return B <= kGemmSmallM &
 // out[b * ldo + (g - g0) * w + j] = h[b, :] . W_hh[g*H + u0 + j, :], from the packed slice `pk`
 // (pack_unit_slice) or, when pk is null, from W_hh in place. With gates [0, 1), H is only the rows'
 // length, so any one-gate W [N, K] works with K for H (Jordan's W_hy and W_ho).
-inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh, const float* w_hh, int64_t g0,
-                              int64_t g1, int64_t u0, int64_t u1, const PackedB* pk, float* out, int64_t ldo) {
+inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh, const float* w_hh,
+                              int64_t g0, int64_t g1, int64_t u0, int64_t u1, const PackedB* pk, float* out,
+                              int64_t ldo) {
   const int64_t w = u1 - u0;
   if (pk) {
     sgemm_packed(B, 0, (g1 - g0) * w, h, ldh, *pk, out, ldo, false);
@@ -183,8 +186,8 @@ inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh,
 // op(B) [H, (g1-g0)*w] (w = u1 - u0), column (g - g0) * w + (j - u0) = W_hh row g*H + j. A thread
 // then gets all its gates from one sgemm_packed into columns [0, (g1-g0)*w), whatever the panel
 // width. `tmp` is scratch for the gathered rows. A one-gate W [N, K] works as in recurrent_product.
-inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0,
-                            int64_t u1, std::vector<float>& tmp, PackedB* out) {
+inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0, int64_t u1,
+                            std::vector<float>& tmp, PackedB* out) {
   const int64_t w = u1 - u0;
   tmp.resize((size_t)((g1 - g0) * w * H));
   for (int64_t g = g0; g < g1; g++)
@@ -200,7 +203,7 @@ inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1
 // One thread's part of a time loop.
 struct LoopThread {
   const Team& team;
-  int64_t u0 = 0, u1 = 0, w = 0;        // its hidden units [u0, u1), w = u1 - u0 (may be 0)
+  int64_t u0 = 0, u1 = 0, w = 0;              // its hidden units [u0, u1), w = u1 - u0 (may be 0)
   const PackedB* pk[2] = {nullptr, nullptr};  // forward: its packed W_hh slices (null: in place)
 };
 

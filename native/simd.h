@@ -46,7 +46,9 @@ GATED_ISA_ATTR vi vadd_i(vi a, vi b) { return _mm512_add_epi32(a, b); }
 GATED_ISA_ATTR vi vset1_i(int a) { return _mm512_set1_epi32(a); }
 GATED_ISA_ATTR vi vshl_i(vi a, int n) { return _mm512_slli_epi32(a, (unsigned)n); }
 GATED_ISA_ATTR vf vcast_f(vi a) { return _mm512_castsi512_ps(a); }
-GATED_ISA_ATTR vf vround(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+GATED_ISA_ATTR vf vround(vf a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 // r[i][j] <- r[j][i] for a kW x kW block held as kW row vectors.
 GATED_ISA_ATTR void vtranspose(vf* r) {
   vf t[16], u[16];
@@ -185,7 +187,11 @@ GATED_ISA_ATTR vf vcvt_f(vi a) { return (vf)a; }
 GATED_ISA_ATTR vi vadd_i(vi a, vi b) { return a + b; }
 GATED_ISA_ATTR vi vset1_i(int a) { return a; }
 GATED_ISA_ATTR vi vshl_i(vi a, int n) { return (vi)((uint32_t)a << n); }
-GATED_ISA_ATTR vf vcast_f(vi a) { vf f; memcpy(&f, &a, sizeof f); return f; }
+GATED_ISA_ATTR vf vcast_f(vi a) {
+  vf f;
+  memcpy(&f, &a, sizeof f);
+  return f;
+}
 GATED_ISA_ATTR vf vround(vf a) { return __builtin_rintf(a); }
 GATED_ISA_ATTR void vtranspose(vf*) {}
 #endif

@@ -18,14 +18,15 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 bool same_weights(const StepWeights& a, const StepWeights& b) {
   return a.cell == b.cell && a.D == b.D && a.H == b.H && a.V == b.V && a.w_ih == b.w_ih && a.w_hh == b.w_hh &&
-         a.b_ih == b.b_ih && a.b_hh == b.b_hh && a.w_peep == b.w_peep && a.w_out == b.w_out && a.b_out == b.b_out;
+         a.b_ih == b.b_ih && a.b_hh == b.b_hh && a.w_peep == b.w_peep && a.w_out == b.w_out &&
+         a.b_out == b.b_out;
 }
 
 // Packs gates [g0, g1) of W [G*H, K] (row g*H + u is unit u of gate g) with its columns in blocks of
 // P units: block j (units [jP, jP + w_j)) holds gate g0's w_j columns, then gate g0+1's, ...; so
 // column (j*(g1-g0)*P + (g-g0)*w_j + u - jP) = row g*H + u. `tmp` holds the permuted rows.
-void pack_blocked(const float* W, int64_t K, int64_t H, int64_t g0, int64_t g1, int64_t P, std::vector<float>& tmp,
-                  PackedB* out) {
+void pack_blocked(const float* W, int64_t K, int64_t H, int64_t g0, int64_t g1, int64_t P,
+                  std::vector<float>& tmp, PackedB* out) {
   const int64_t Gs = g1 - g0;
   tmp.resize((size_t)(Gs * H * (K > 0 ? K : 0)));
   int64_t col = 0;
@@ -123,15 +124,16 @@ void top_k_group(const float* lp, int64_t rows, int64_t V, const float* scores, 
 }  // namespace
 
 size_t StepCache::packed_bytes() const {
-  return sizeof(float) * (ih.data.size() + hh.data.size() + hn.data.size() + out.data.size() + bias.size() +
-                          b_hn.size());
+  return sizeof(float) *
+         (ih.data.size() + hh.data.size() + hn.data.size() + out.data.size() + bias.size() + b_hn.size());
 }
 
 void step_forward(StepCache& cache, const StepWeights& w, uint64_t version, const StepArgs& a) {
   std::lock_guard<std::mutex> lock(cache.mutex);
   const int64_t B = a.B, D = w.D, H = w.H, V = w.V, G = step_gates(w.cell);
   if (B <= 0 || H <= 0) return;
-  if (!cache.valid || cache.version != version || cache.nr != (int)gemm_panel_width() || !same_weights(cache.w, w))
+  if (!cache.valid || cache.version != version || cache.nr != (int)gemm_panel_width() ||
+      !same_weights(cache.w, w))
     pack_step(cache, w, version);
   const StepCell cell = w.cell;
   const bool lstm = cell == StepCell::Lstm, before = cell == StepCell::GruResetBefore;
@@ -186,10 +188,12 @@ void step_forward(StepCache& cache, const StepWeights& w, uint64_t version, cons
           float* ho = a.h_out + b * H + v0;
           if (lstm) {
             float* cn = a.c_out + b * H + v0;
-            ck.lstm_forward_row(wu, gxr, bias, wu, ghr, wu, pw ? pw + v0 : nullptr, pw ? pw + H + v0 : nullptr,
-                                pw ? pw + 2 * H + v0 : nullptr, cst + b * H + v0, gxr, cn, s1 + b * H + v0, ho);
+            ck.lstm_forward_row(wu, gxr, bias, wu, ghr, wu, pw ? pw + v0 : nullptr,
+                                pw ? pw + H + v0 : nullptr, pw ? pw + 2 * H + v0 : nullptr, cst + b * H + v0,
+                                gxr, cn, s1 + b * H + v0, ho);
           } else if (gru_after) {
-            ck.gru_forward_row(wu, gxr, bias, wu, ghr, wu, cache.b_hn.data() + v0, hp, gxr, s1 + b * H + v0, ho);
+            ck.gru_forward_row(wu, gxr, bias, wu, ghr, wu, cache.b_hn.data() + v0, hp, gxr, s1 + b * H + v0,
+                               ho);
           } else if (before) {
             ck.gru_forward_rz_row(wu, gxr, bias, wu, ghr, wu, hp, gxr, s1 + b * H + v0, s2 + b * H + v0);
           } else if (rnn) {
@@ -198,7 +202,7 @@ void step_forward(StepCache& cache, const StepWeights& w, uint64_t version, cons
         }
       }
     }
-    if (before) {  // phase 2: n = tanh(x_n + b_n + W_hn (r h_prev)), h
+    if (before) {      // phase 2: n = tanh(x_n + b_n + W_hn (r h_prev)), h
       team.barrier();  // every unit's r h_prev (s2) is ready
       if (u1 > u0) {
         sgemm_packed(B, u0, u1, s2, H, cache.hn, s3, H, false);
@@ -206,8 +210,8 @@ void step_forward(StepCache& cache, const StepWeights& w, uint64_t version, cons
           const int64_t v0 = j * P, wu = min64(P, H - v0);
           for (int64_t b = 0; b < B; b++) {
             float* gxr = gx + b * GH + v0 * G;
-            ck.gru_forward_n_row(wu, gxr + 2 * wu, cache.bias.data() + v0 * G + 2 * wu, s3 + b * H + v0, gxr + wu,
-                                 xh + b * DH + D + v0, gxr + 2 * wu, a.h_out + b * H + v0);
+            ck.gru_forward_n_row(wu, gxr + 2 * wu, cache.bias.data() + v0 * G + 2 * wu, s3 + b * H + v0,
+                                 gxr + wu, xh + b * DH + D + v0, gxr + 2 * wu, a.h_out + b * H + v0);
           }
         }
       }
@@ -221,7 +225,8 @@ void step_forward(StepCache& cache, const StepWeights& w, uint64_t version, cons
     const int64_t c0 = min64(p0 * nr, V), c1 = min64(p1 * nr, V);
     if (c1 > c0) {
       if (w.b_out)
-        for (int64_t b = 0; b < B; b++) memcpy(logits + b * V + c0, w.b_out + c0, sizeof(float) * (size_t)(c1 - c0));
+        for (int64_t b = 0; b < B; b++)
+          memcpy(logits + b * V + c0, w.b_out + c0, sizeof(float) * (size_t)(c1 - c0));
       sgemm_packed(B, c0, c1, a.h_out, H, cache.out, logits, V, w.b_out != nullptr);
     }
     if (!a.log_probs && a.top_k <= 0) return;

@@ -72,30 +72,30 @@ struct StepCache {
   int nr = 0;  // panel width of the ISA that packed it
   // Unit-blocked packed weights: blocks of `unit_block` units, all gates of a block together.
   int64_t unit_block = 0;
-  PackedB ih;   // op(B) = W_ih^T [D, G*H]
-  PackedB hh;   // W_hh^T [H, Gh*H] (Gh = 2 for GRU reset-before: gates r z; else G)
-  PackedB hn;   // GRU reset-before: W_hn^T [H, H]
-  PackedB out;  // W_out^T [H, V] (plain column order)
+  PackedB ih;               // op(B) = W_ih^T [D, G*H]
+  PackedB hh;               // W_hh^T [H, Gh*H] (Gh = 2 for GRU reset-before: gates r z; else G)
+  PackedB hn;               // GRU reset-before: W_hn^T [H, H]
+  PackedB out;              // W_out^T [H, V] (plain column order)
   std::vector<float> bias;  // folded biases in the blocked column order of ih [G*H]
   std::vector<float> b_hn;  // GRU reset-after: b_hh of gate n [H] (zeros when absent)
   size_t packed_bytes() const;
 };
 
 struct StepArgs {
-  int64_t B;     // rows of this step
-  int64_t rows;  // state rows (h, c); == B when state_index is null
-  const float* x;            // [B, D]
-  const float* h;            // [rows, H]
-  const float* c;            // [rows, H] (lstm) or null (zeros)
+  int64_t B;                   // rows of this step
+  int64_t rows;                // state rows (h, c); == B when state_index is null
+  const float* x;              // [B, D]
+  const float* h;              // [rows, H]
+  const float* c;              // [rows, H] (lstm) or null (zeros)
   const int32_t* state_index;  // [B], each in [0, rows), or null
-  float* h_out;              // [B, H]
-  float* c_out;              // [B, H] (lstm)
-  float* log_probs;          // [B, V] or null
-  int64_t top_k;             // 0: no top-k
-  int64_t group_size;        // >= 1, divides B
-  const float* row_scores;   // [B] or null
-  float* top_values;         // [B / group_size, top_k]
-  int32_t* top_indices;      // [B / group_size, top_k]
+  float* h_out;                // [B, H]
+  float* c_out;                // [B, H] (lstm)
+  float* log_probs;            // [B, V] or null
+  int64_t top_k;               // 0: no top-k
+  int64_t group_size;          // >= 1, divides B
+  const float* row_scores;     // [B] or null
+  float* top_values;           // [B / group_size, top_k]
+  int32_t* top_indices;        // [B / group_size, top_k]
 };
 
 // One step. Sizes and pointers are trusted (the binding checked them); packs into `cache` first

@@ -32,21 +32,19 @@ struct CrossEntropyResult {
 //   dlogits [N, C] out: w_i * scale * (softmax(logits_i) - onehot(t_i)), 0 for rows that do not
 //   count (t_i == ignore_index or w_i == 0); scale = 1 / weight_sum (Mean) or 1 (Sum).
 //   correct [N] out or null: 1 where a counted row's argmax equals its target, else 0.
-CrossEntropyResult softmax_cross_entropy(const float* logits, const int32_t* targets,
-                                         const float* weights, int64_t N, int64_t C,
-                                         int32_t ignore_index, Reduction reduction, float* dlogits,
-                                         uint8_t* correct);
+CrossEntropyResult softmax_cross_entropy(const float* logits, const int32_t* targets, const float* weights,
+                                         int64_t N, int64_t C, int32_t ignore_index, Reduction reduction,
+                                         float* dlogits, uint8_t* correct);
 
 // Binary cross-entropy on logits: l_i = w_i (max(x,0) - x y + log(1 + exp(-|x|))),
 // dx_i = w_i scale (sigmoid(x_i) - y_i), scale = 1/n (Mean) or 1 (Sum).
 //   x, y (targets in [0, 1]), dx [n]; w [n] or null.
-double bce_with_logits(const float* x, const float* y, const float* w, int64_t n,
-                       Reduction reduction, float* dx);
+double bce_with_logits(const float* x, const float* y, const float* w, int64_t n, Reduction reduction,
+                       float* dx);
 
 // Mean squared error: l_i = w_i (p_i - t_i)^2, dp_i = 2 w_i scale (p_i - t_i), scale as BCE.
 //   p, t, dp [n]; w [n] or null.
-double mse(const float* p, const float* t, const float* w, int64_t n, Reduction reduction,
-           float* dp);
+double mse(const float* p, const float* t, const float* w, int64_t n, Reduction reduction, float* dp);
 
 struct SgdOptions {
   double lr, momentum, dampening, weight_decay;
@@ -54,8 +52,8 @@ struct SgdOptions {
 };
 // param, grad [n]; momentum_buf [n] (or null when momentum == 0). step >= 1; step 1 initialises
 // the buffer to the gradient (PyTorch: momentum_buffer = clone(grad) on the first step).
-void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n,
-              const SgdOptions& o, int64_t step);
+void sgd_step(float* param, const float* grad, float* momentum_buf, int64_t n, const SgdOptions& o,
+              int64_t step);
 
 struct AdamOptions {
   double lr, beta1, beta2, eps, weight_decay;
@@ -71,8 +69,8 @@ struct RmspropOptions {
 };
 // param, grad, square_avg [n]; grad_avg [n] when centered (else null); momentum_buf [n] when
 // momentum > 0 (else null). RMSprop has no bias correction, so it takes no step count.
-void rmsprop_step(float* param, const float* grad, float* square_avg, float* grad_avg,
-                  float* momentum_buf, int64_t n, const RmspropOptions& o);
+void rmsprop_step(float* param, const float* grad, float* square_avg, float* grad_avg, float* momentum_buf,
+                  int64_t n, const RmspropOptions& o);
 
 // grads: count arrays, grads[k] of sizes[k] floats. Returns the global L2 norm (double sums, arrays
 // in order); when max_norm / (norm + 1e-6) < 1 (or is NaN), every gradient is scaled by it.

@@ -68,6 +68,12 @@ function visit(v: string): void {
 }
 for (const v of graph.keys()) if (!idx.has(v)) visit(v);
 
-for (const c of cycles) console.log(`cycle: ${c.map((f) => relative(process.cwd(), f)).sort().join(' <-> ')}`);
+for (const c of cycles)
+  console.log(
+    `cycle: ${c
+      .map((f) => relative(process.cwd(), f))
+      .sort()
+      .join(' <-> ')}`,
+  );
 console.log(`${all.length} files, ${cycles.length} import cycle(s) (type-only imports included)`);
 process.exit(cycles.length > 0 ? 1 : 0);

@@ -13,8 +13,26 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
-  adam, dense, dropout, embedding, fit, gru, input, jordan, lstm, oneHot, rnn, saveSafetensors, sequence,
-  sequential, stepTargets, tokens, vector, Rng, type Batch, type Model,
+  adam,
+  dense,
+  dropout,
+  embedding,
+  fit,
+  gru,
+  input,
+  jordan,
+  lstm,
+  oneHot,
+  rnn,
+  saveSafetensors,
+  sequence,
+  sequential,
+  stepTargets,
+  tokens,
+  vector,
+  Rng,
+  type Batch,
+  type Model,
 } from '../lib/index.js';
 
 const out = process.argv[2];
@@ -97,21 +115,35 @@ const batches: Batch<'tokens', 'softmaxCrossEntropy', 'sequence'>[] = Array.from
   return { x: tokens({ ids: x, seqLen: 4, batch: 2 }), target: stepTargets(y) };
 });
 const options = (extra: object) => ({
-  epochs: 3, optimizer: adam({ lr: 0.02, clipNorm: 1 }), stateful: true, shuffle: false, seed: 8, metrics: ['accuracy'] as const, ...extra,
+  epochs: 3,
+  optimizer: adam({ lr: 0.02, clipNorm: 1 }),
+  stateful: true,
+  shuffle: false,
+  seed: 8,
+  metrics: ['accuracy'] as const,
+  ...extra,
 });
 const straight = lm(1);
 await fit(straight, batches, options({}));
 for (const p of straight.parameters()) expected[`lm.final.${p.name}`] = p.value.slice();
 // The run's final checkpoint replaces the file: keep a copy of the one written after step 8.
 const running = join(out, 'lm-running.safetensors');
-await fit(lm(1), batches, options({
-  checkpoint: {
-    path: running, everyBatches: 8,
-    onSaved: ({ steps }: { steps: number }) => { if (steps === 8) copyFileSync(running, join(out, 'lm-checkpoint.safetensors')); },
-  },
-}));
+await fit(
+  lm(1),
+  batches,
+  options({
+    checkpoint: {
+      path: running,
+      everyBatches: 8,
+      onSaved: ({ steps }: { steps: number }) => {
+        if (steps === 8) copyFileSync(running, join(out, 'lm-checkpoint.safetensors'));
+      },
+    },
+  }),
+);
 rmSync(running);
-saveSafetensors(join(out, 'expected.safetensors'), Object.fromEntries(
-  Object.entries(expected).map(([k, v]) => [k, { dtype: 'F32', shape: [v.length], data: v }]),
-));
+saveSafetensors(
+  join(out, 'expected.safetensors'),
+  Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, { dtype: 'F32', shape: [v.length], data: v }])),
+);
 console.log(`wrote ${Object.keys(models).length} models, a checkpoint and expected.safetensors to ${out}`);

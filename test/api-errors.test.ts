@@ -10,13 +10,42 @@ import { describe, expect, it } from 'vitest';
 import * as gated from '../lib/index.js';
 
 const BAD: readonly unknown[] = [
-  undefined, null, 0, -1, 1.5, NaN, Infinity, 'x', true, {}, [], [1, 2], new Float32Array(3), new Int32Array(2),
-  { seqLen: -1 }, { vocabSize: 'a', dim: 2 }, { hiddenSize: 0 }, { units: NaN }, { rate: 2 }, { features: 1.5 },
-  () => 1, Symbol('s'),
+  undefined,
+  null,
+  0,
+  -1,
+  1.5,
+  NaN,
+  Infinity,
+  'x',
+  true,
+  {},
+  [],
+  [1, 2],
+  new Float32Array(3),
+  new Int32Array(2),
+  { seqLen: -1 },
+  { vocabSize: 'a', dim: 2 },
+  { hiddenSize: 0 },
+  { units: NaN },
+  { rate: 2 },
+  { features: 1.5 },
+  () => 1,
+  Symbol('s'),
 ];
 
 /** Exports that take no user data, or whose whole job is to be called with anything. */
-const SKIP = new Set(['version', 'ops', 'setThreads', 'getThreads', 'defaultRng', 'getBackend', 'setDefaultBackend', 'defaultBackend', 'setSeed']);
+const SKIP = new Set([
+  'version',
+  'ops',
+  'setThreads',
+  'getThreads',
+  'defaultRng',
+  'getBackend',
+  'setDefaultBackend',
+  'defaultBackend',
+  'setSeed',
+]);
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -24,7 +53,8 @@ function check(name: string, e: unknown): void {
   if (!(e instanceof gated.GatedError)) {
     throw new Error(`${name}: threw ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}, not a GatedError`);
   }
-  if (typeof e.argument !== 'string' || e.argument.length === 0) throw new Error(`${name}: ${e.name} without an argument name: ${e.message}`);
+  if (typeof e.argument !== 'string' || e.argument.length === 0)
+    throw new Error(`${name}: ${e.name} without an argument name: ${e.message}`);
 }
 
 async function call(name: string, f: Fn, args: unknown[], isClass: boolean): Promise<void> {
@@ -32,7 +62,10 @@ async function call(name: string, f: Fn, args: unknown[], isClass: boolean): Pro
     const r = isClass ? new (f as unknown as new (...a: unknown[]) => unknown)(...args) : f(...args);
     if (r instanceof Promise) await r;
   } catch (e) {
-    check(`${name}(${args.map((a) => (typeof a === 'symbol' ? 'symbol' : typeof a === 'function' ? 'fn' : JSON.stringify(a) ?? String(a))).join(', ')})`, e);
+    check(
+      `${name}(${args.map((a) => (typeof a === 'symbol' ? 'symbol' : typeof a === 'function' ? 'fn' : (JSON.stringify(a) ?? String(a)))).join(', ')})`,
+      e,
+    );
   }
 }
 

@@ -39,10 +39,18 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
   // after which the buffer is transferred.
 
   it('lstmForwardAsync (T=64, B=64, D=256, H=256), x transferred: ValueError naming x', async () => {
-    const T = 64, B = 64, D = 256, H = 256;
+    const T = 64,
+      B = 64,
+      D = 256,
+      H = 256;
     const args = {
-      seqLen: T, batch: B, inputSize: D, hiddenSize: H,
-      x: rng.randn(T * B * D), weightIh: rng.randn(4 * H * D, 0.05), weightHh: rng.randn(4 * H * H, 0.05),
+      seqLen: T,
+      batch: B,
+      inputSize: D,
+      hiddenSize: H,
+      x: rng.randn(T * B * D),
+      weightIh: rng.randn(4 * H * D, 0.05),
+      weightHh: rng.randn(4 * H * H, 0.05),
     };
     const outcome = await detachDuring(() => ops.lstmForwardAsync(args), args.x);
     expect(outcome).toMatchObject({ name: 'ValueError', argument: 'x' });
@@ -50,7 +58,9 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
   });
 
   it('linearForwardAsync (4096 x 512 -> 512), weight transferred: ValueError naming weight', async () => {
-    const rows = 4096, inFeatures = 512, outFeatures = 512;
+    const rows = 4096,
+      inFeatures = 512,
+      outFeatures = 512;
     const args = { rows, inFeatures, outFeatures, x: rng.randn(rows * inFeatures), weight: rng.randn(outFeatures * inFeatures, 0.05) };
     const outcome = await detachDuring(() => ops.linearForwardAsync(args), args.weight);
     expect(outcome).toMatchObject({ name: 'ValueError', argument: 'weight' });
@@ -59,7 +69,11 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
   it('adamStepAsync (n = 4M), param (written in place) transferred: ValueError naming param', async () => {
     const n = 1 << 22;
     const args = {
-      param: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.5), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 1,
+      param: new Float32Array(n).fill(1),
+      grad: new Float32Array(n).fill(0.5),
+      expAvg: new Float32Array(n),
+      expAvgSq: new Float32Array(n),
+      step: 1,
     };
     const outcome = await detachDuring(() => ops.adamStepAsync(args), args.param);
     expect(outcome).toMatchObject({ name: 'ValueError', argument: 'param' });
@@ -68,7 +82,14 @@ describe.runIf(nativeAvailable())('raw async ops with a buffer detached mid-call
   it('the same calls left alone resolve', async () => {
     const n = 1 << 22;
     const param = new Float32Array(n).fill(1);
-    await ops.adamStepAsync({ param, grad: new Float32Array(n).fill(0.5), expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 1, lr: 0.25 });
+    await ops.adamStepAsync({
+      param,
+      grad: new Float32Array(n).fill(0.5),
+      expAvg: new Float32Array(n),
+      expAvgSq: new Float32Array(n),
+      step: 1,
+      lr: 0.25,
+    });
     // Adam's first step moves every parameter by lr (times sign(grad)), up to eps.
     expect(param[0]).toBeCloseTo(0.75, 5);
     expect(param[n - 1]).toBeCloseTo(0.75, 5);

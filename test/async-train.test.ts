@@ -16,9 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { GatedError, ShapeError, ValueError } from '../lib/errors.js';
 import type { Parameter } from '../lib/layers/layer.js';
 import { loadAddon, nativeAvailable, type NativeOpFn } from '../lib/backend/addon.js';
-import {
-  jordanBackward, jordanBackwardAsync, jordanCacheSize, jordanForward, jordanForwardAsync,
-} from '../lib/ops/jordan.js';
+import { jordanBackward, jordanBackwardAsync, jordanCacheSize, jordanForward, jordanForwardAsync } from '../lib/ops/jordan.js';
 import * as nk from '../lib/ops/nn.js';
 import * as tk from '../lib/ops/train.js';
 import { rawOp, runNative } from './helpers/native.js';
@@ -40,7 +38,9 @@ function expectSameBits(actual: unknown, expected: unknown, path: string): void 
     const a = actual as ArrayBufferView;
     expect(a.constructor, path).toBe(expected.constructor);
     expect(a.byteLength, path).toBe(expected.byteLength);
-    const same = Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength));
+    const same = Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+      Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength),
+    );
     expect(same, path).toBe(true);
   } else if (Array.isArray(expected)) {
     expect(Array.isArray(actual), path).toBe(true);
@@ -63,7 +63,14 @@ function arraysOf(a: Args): Args {
 }
 
 type Dims = readonly [number, number, number];
-const FIXED: readonly Dims[] = [[1, 1, 1], [7, 9, 33], [33, 7, 9], [257, 3, 5], [1, 17, 1], [9, 1, 7]];
+const FIXED: readonly Dims[] = [
+  [1, 1, 1],
+  [7, 9, 33],
+  [33, 7, 9],
+  [257, 3, 5],
+  [1, 17, 1],
+  [9, 1, 7],
+];
 
 function shapes(seed: number): Dims[] {
   const r = new Rng(seed);
@@ -85,7 +92,11 @@ const nnA = (f: unknown) => f as (a: Args, o: Opts) => Promise<unknown>;
 function linearArgs(seed: number, [N, I, O]: Dims): Args {
   const r = new Rng(seed);
   return {
-    rows: N, inFeatures: I, outFeatures: O, x: r.uniform(N * I), weight: r.uniform(O * I),
+    rows: N,
+    inFeatures: I,
+    outFeatures: O,
+    x: r.uniform(N * I),
+    weight: r.uniform(O * I),
     bias: seed % 2 === 0 ? r.uniform(O) : null,
   };
 }
@@ -93,7 +104,9 @@ function linearArgs(seed: number, [N, I, O]: Dims): Args {
 function embeddingArgs(seed: number, [N, V, E]: Dims): Args {
   const r = new Rng(seed);
   return {
-    ids: Int32Array.from({ length: N }, () => r.int(0, V - 1)), vocabSize: V, dim: E,
+    ids: Int32Array.from({ length: N }, () => r.int(0, V - 1)),
+    vocabSize: V,
+    dim: E,
     paddingIndex: V > 1 && seed % 2 === 0 ? 1 : -1,
   };
 }
@@ -108,11 +121,23 @@ function optimizerArgs(seed: number, [a, b]: Dims, buffers: readonly string[]): 
 
 function jordanArgs(seed: number, [a, b, c]: Dims): Args {
   const r = new Rng(seed);
-  const T = 1 + (a % 9), B = 1 + (b % 5), D = 1 + (c % 7), H = 1 + ((a + c) % 11), O = 1 + ((b + c) % 6);
+  const T = 1 + (a % 9),
+    B = 1 + (b % 5),
+    D = 1 + (c % 7),
+    H = 1 + ((a + c) % 11),
+    O = 1 + ((b + c) % 6);
   return {
-    seqLen: T, batch: B, inputSize: D, hiddenSize: H, outputSize: O,
-    x: r.uniform(T * B * D), weightIh: r.uniform(H * D, -0.5, 0.5), weightHy: r.uniform(H * O, -0.5, 0.5),
-    weightHo: r.uniform(O * H, -0.5, 0.5), biasIh: r.uniform(H, -0.1, 0.1), biasHh: seed % 2 ? r.uniform(H, -0.1, 0.1) : null,
+    seqLen: T,
+    batch: B,
+    inputSize: D,
+    hiddenSize: H,
+    outputSize: O,
+    x: r.uniform(T * B * D),
+    weightIh: r.uniform(H * D, -0.5, 0.5),
+    weightHy: r.uniform(H * O, -0.5, 0.5),
+    weightHo: r.uniform(O * H, -0.5, 0.5),
+    biasIh: r.uniform(H, -0.1, 0.1),
+    biasHh: seed % 2 ? r.uniform(H, -0.1, 0.1) : null,
     biasHo: r.uniform(O, -0.1, 0.1),
     lengths: seed % 3 ? Int32Array.from({ length: B }, (_, i) => (i === 0 ? T : r.int(0, T))) : null,
     reverse: seed % 4 === 1,
@@ -129,14 +154,22 @@ const CASES: readonly Case[] = [
       const a = linearArgs(seed, d);
       const r = new Rng(seed + 1);
       const [N, I, O] = d;
-      return { ...a, dy: r.uniform(N * O), dWeight: r.uniform(O * I), dBias: seed % 3 ? r.uniform(O) : null, inputGradient: seed % 5 !== 0 };
+      return {
+        ...a,
+        dy: r.uniform(N * O),
+        dWeight: r.uniform(O * I),
+        dBias: seed % 3 ? r.uniform(O) : null,
+        inputGradient: seed % 5 !== 0,
+      };
     },
-    sync: nn(nk.linearBackward), async: nnA(nk.linearBackwardAsync),
+    sync: nn(nk.linearBackward),
+    async: nnA(nk.linearBackwardAsync),
   },
   {
     name: 'embeddingForward',
     make: (seed, d) => ({ ...embeddingArgs(seed, d), weight: new Rng(seed + 2).uniform(d[1] * d[2]) }),
-    sync: nn(nk.embeddingForward), async: nnA(nk.embeddingForwardAsync),
+    sync: nn(nk.embeddingForward),
+    async: nnA(nk.embeddingForwardAsync),
   },
   {
     name: 'embeddingBackward',
@@ -144,7 +177,8 @@ const CASES: readonly Case[] = [
       const r = new Rng(seed + 3);
       return { ...embeddingArgs(seed, d), dy: r.uniform(d[0] * d[2]), dWeight: r.uniform(d[1] * d[2]) };
     },
-    sync: nn(nk.embeddingBackward), async: nnA(nk.embeddingBackwardAsync),
+    sync: nn(nk.embeddingBackward),
+    async: nnA(nk.embeddingBackwardAsync),
   },
   {
     name: 'softmaxCrossEntropy',
@@ -152,51 +186,86 @@ const CASES: readonly Case[] = [
       const r = new Rng(seed);
       const ignoreIndex = seed % 2 ? -100 : C;
       return {
-        logits: r.uniform(N * C, -3, 3), numClasses: C, ignoreIndex, reduction: seed % 2 ? 'sum' : 'mean',
+        logits: r.uniform(N * C, -3, 3),
+        numClasses: C,
+        ignoreIndex,
+        reduction: seed % 2 ? 'sum' : 'mean',
         targets: Int32Array.from({ length: N }, () => (r.float() < 0.2 ? ignoreIndex : r.int(0, C - 1))),
         weights: seed % 3 ? r.uniform(N, 0, 2) : null,
       };
     },
-    sync: nn(tk.softmaxCrossEntropy), async: nnA(tk.softmaxCrossEntropyAsync),
+    sync: nn(tk.softmaxCrossEntropy),
+    async: nnA(tk.softmaxCrossEntropyAsync),
   },
   {
     name: 'bceWithLogits',
     make: (seed, [a, b]) => {
       const r = new Rng(seed);
-      return { logits: r.uniform(a * b, -4, 4), targets: r.uniform(a * b, 0, 1), weights: seed % 2 ? r.uniform(a * b, 0, 2) : null, reduction: seed % 3 ? 'mean' : 'sum' };
+      return {
+        logits: r.uniform(a * b, -4, 4),
+        targets: r.uniform(a * b, 0, 1),
+        weights: seed % 2 ? r.uniform(a * b, 0, 2) : null,
+        reduction: seed % 3 ? 'mean' : 'sum',
+      };
     },
-    sync: nn(tk.bceWithLogits), async: nnA(tk.bceWithLogitsAsync),
+    sync: nn(tk.bceWithLogits),
+    async: nnA(tk.bceWithLogitsAsync),
   },
   {
     name: 'mse',
     make: (seed, [a, b]) => {
       const r = new Rng(seed);
-      return { predictions: r.uniform(a * b), targets: r.uniform(a * b), weights: seed % 2 ? r.uniform(a * b, 0, 2) : null, reduction: seed % 3 ? 'mean' : 'sum' };
+      return {
+        predictions: r.uniform(a * b),
+        targets: r.uniform(a * b),
+        weights: seed % 2 ? r.uniform(a * b, 0, 2) : null,
+        reduction: seed % 3 ? 'mean' : 'sum',
+      };
     },
-    sync: nn(tk.mse), async: nnA(tk.mseAsync),
+    sync: nn(tk.mse),
+    async: nnA(tk.mseAsync),
   },
   {
     name: 'sgdStep',
-    make: (seed, d) => ({ ...optimizerArgs(seed, d, ['momentumBuffer']), lr: 0.05, momentum: 0.9, nesterov: seed % 2 === 0, weightDecay: 0.01 }),
-    sync: nn(tk.sgdStep), async: nnA(tk.sgdStepAsync),
+    make: (seed, d) => ({
+      ...optimizerArgs(seed, d, ['momentumBuffer']),
+      lr: 0.05,
+      momentum: 0.9,
+      nesterov: seed % 2 === 0,
+      weightDecay: 0.01,
+    }),
+    sync: nn(tk.sgdStep),
+    async: nnA(tk.sgdStepAsync),
   },
   {
     name: 'adamStep',
-    make: (seed, d) => ({ ...optimizerArgs(seed, d, ['expAvg', 'expAvgSq']), lr: 0.01, weightDecay: seed % 2 ? 0.1 : 0, betas: [0.8, 0.99] }),
-    sync: nn(tk.adamStep), async: nnA(tk.adamStepAsync),
+    make: (seed, d) => ({
+      ...optimizerArgs(seed, d, ['expAvg', 'expAvgSq']),
+      lr: 0.01,
+      weightDecay: seed % 2 ? 0.1 : 0,
+      betas: [0.8, 0.99],
+    }),
+    sync: nn(tk.adamStep),
+    async: nnA(tk.adamStepAsync),
   },
   {
     name: 'adamwStep',
     make: (seed, d) => ({ ...optimizerArgs(seed, d, ['expAvg', 'expAvgSq']), lr: 0.01 }),
-    sync: nn(tk.adamwStep), async: nnA(tk.adamwStepAsync),
+    sync: nn(tk.adamwStep),
+    async: nnA(tk.adamwStepAsync),
   },
   {
     name: 'rmspropStep',
     make: (seed, d) => ({
-      ...optimizerArgs(seed, d, ['squareAvg', 'gradAvg', 'momentumBuffer']), lr: 0.01, alpha: 0.9,
-      centered: seed % 2 === 0, momentum: seed % 3 ? 0.5 : 0, weightDecay: 0.01,
+      ...optimizerArgs(seed, d, ['squareAvg', 'gradAvg', 'momentumBuffer']),
+      lr: 0.01,
+      alpha: 0.9,
+      centered: seed % 2 === 0,
+      momentum: seed % 3 ? 0.5 : 0,
+      weightDecay: 0.01,
     }),
-    sync: nn(tk.rmspropStep), async: nnA(tk.rmspropStepAsync),
+    sync: nn(tk.rmspropStep),
+    async: nnA(tk.rmspropStepAsync),
   },
   {
     name: 'clipGradNorm',
@@ -204,7 +273,8 @@ const CASES: readonly Case[] = [
       const r = new Rng(seed);
       return { grads: d.map((n) => r.uniform(n, -3, 3)), maxNorm: seed % 2 ? 0.5 : 1e6 };
     },
-    sync: nn(tk.clipGradNorm), async: nnA(tk.clipGradNormAsync),
+    sync: nn(tk.clipGradNorm),
+    async: nnA(tk.clipGradNormAsync),
   },
   {
     name: 'clipGradValue',
@@ -212,15 +282,19 @@ const CASES: readonly Case[] = [
       const r = new Rng(seed);
       return { grads: d.map((n) => r.uniform(n, -3, 3)), clipValue: 0.75 };
     },
-    sync: nn(tk.clipGradValue), async: nnA(tk.clipGradValueAsync),
+    sync: nn(tk.clipGradValue),
+    async: nnA(tk.clipGradValueAsync),
   },
   {
     name: 'jordanForward',
     make: (seed, d) => ({
-      ...jordanArgs(seed, d), y0: seed % 2 ? null : new Rng(seed + 5).uniform((1 + (d[1] % 5)) * (1 + ((d[1] + d[2]) % 6))),
-      returnHidden: seed % 2 === 0, keepCache: seed % 5 !== 0,
+      ...jordanArgs(seed, d),
+      y0: seed % 2 ? null : new Rng(seed + 5).uniform((1 + (d[1] % 5)) * (1 + ((d[1] + d[2]) % 6))),
+      returnHidden: seed % 2 === 0,
+      keepCache: seed % 5 !== 0,
     }),
-    sync: nn(jordanForward), async: nnA(jordanForwardAsync),
+    sync: nn(jordanForward),
+    async: nnA(jordanForwardAsync),
   },
   {
     name: 'jordanBackward',
@@ -230,11 +304,14 @@ const CASES: readonly Case[] = [
       const f = jordanForward(a as never, { backend: 'js' });
       const r = new Rng(seed + 6);
       return {
-        ...a, cache: f.cache, dy: r.uniform(s.seqLen * s.batch * s.outputSize),
+        ...a,
+        cache: f.cache,
+        dy: r.uniform(s.seqLen * s.batch * s.outputSize),
         dyN: seed % 2 ? r.uniform(s.batch * s.outputSize) : null,
       };
     },
-    sync: nn(jordanBackward), async: nnA(jordanBackwardAsync),
+    sync: nn(jordanBackward),
+    async: nnA(jordanBackwardAsync),
   },
 ];
 
@@ -283,24 +360,74 @@ describe.each(BACKENDS)('async twins reject bad arguments with the sync error (%
     await expectRejects(() => nk.linearForwardAsync({ ...lin, x: new Float32Array(5) }, o), ShapeError, 'x');
     await expectRejects(() => nk.linearForwardAsync({ ...lin, rows: -1 }, o), ValueError, 'rows');
     await expectRejects(() => nk.linearForwardAsync({ ...lin, bias: new Float64Array(2) as never }, o), ValueError, 'bias');
-    await expectRejects(() => nk.linearBackwardAsync({ ...lin, dy: new Float32Array(4), dWeight: new Float32Array(5) }, o), ShapeError, 'dWeight');
-    await expectRejects(() => nk.linearBackwardAsync({ ...lin, dy: new Float32Array(3), dWeight: new Float32Array(6) }, o), ShapeError, 'dy');
-    await expectRejects(() => nk.embeddingForwardAsync({ ...emb, ids: new Int32Array([0, 3]), weight: new Float32Array(6) }, o), ValueError, 'ids', /ids\[1\] = 3 is outside/);
-    await expectRejects(() => nk.embeddingForwardAsync({ ...emb, weight: new Float32Array(6), paddingIndex: 3 }, o), ValueError, 'paddingIndex');
-    await expectRejects(() => nk.embeddingBackwardAsync({ ...emb, dy: new Float32Array(4), dWeight: new Float32Array(7) }, o), ShapeError, 'dWeight');
-    await expectRejects(() => nk.embeddingBackwardAsync({ ...emb, ids: new Int32Array([-1, 0]), dy: new Float32Array(4), dWeight: new Float32Array(6) }, o), ValueError, 'ids');
+    await expectRejects(
+      () => nk.linearBackwardAsync({ ...lin, dy: new Float32Array(4), dWeight: new Float32Array(5) }, o),
+      ShapeError,
+      'dWeight',
+    );
+    await expectRejects(
+      () => nk.linearBackwardAsync({ ...lin, dy: new Float32Array(3), dWeight: new Float32Array(6) }, o),
+      ShapeError,
+      'dy',
+    );
+    await expectRejects(
+      () => nk.embeddingForwardAsync({ ...emb, ids: new Int32Array([0, 3]), weight: new Float32Array(6) }, o),
+      ValueError,
+      'ids',
+      /ids\[1\] = 3 is outside/,
+    );
+    await expectRejects(
+      () => nk.embeddingForwardAsync({ ...emb, weight: new Float32Array(6), paddingIndex: 3 }, o),
+      ValueError,
+      'paddingIndex',
+    );
+    await expectRejects(
+      () => nk.embeddingBackwardAsync({ ...emb, dy: new Float32Array(4), dWeight: new Float32Array(7) }, o),
+      ShapeError,
+      'dWeight',
+    );
+    await expectRejects(
+      () => nk.embeddingBackwardAsync({ ...emb, ids: new Int32Array([-1, 0]), dy: new Float32Array(4), dWeight: new Float32Array(6) }, o),
+      ValueError,
+      'ids',
+    );
     await expectRejects(() => nk.linearForwardAsync(lin, { backend: 'gpu' as never }), ValueError, 'options.backend');
     await expectRejects(() => nk.linearForwardAsync(null as never, o), ValueError, 'args');
   });
 
   it('losses', async () => {
     const logits = new Float32Array(6);
-    await expectRejects(() => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 3]), numClasses: 3 }, o), ValueError, 'targets', /targets\[1\] = 3 is outside/);
-    await expectRejects(() => tk.softmaxCrossEntropyAsync({ logits: new Float32Array(5), targets: new Int32Array([0, 1]), numClasses: 3 }, o), ShapeError, 'logits');
-    await expectRejects(() => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 1]), numClasses: 3, weights: new Float32Array([1, -1]) }, o), ValueError, 'weights');
-    await expectRejects(() => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 1]), numClasses: 3, reduction: 'none' as never }, o), ValueError, 'reduction');
-    await expectRejects(() => tk.bceWithLogitsAsync({ logits: new Float32Array(2), targets: new Float32Array([0, 2]) }, o), ValueError, 'targets');
-    await expectRejects(() => tk.bceWithLogitsAsync({ logits: new Float32Array(2), targets: new Float32Array(3) }, o), ShapeError, 'targets');
+    await expectRejects(
+      () => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 3]), numClasses: 3 }, o),
+      ValueError,
+      'targets',
+      /targets\[1\] = 3 is outside/,
+    );
+    await expectRejects(
+      () => tk.softmaxCrossEntropyAsync({ logits: new Float32Array(5), targets: new Int32Array([0, 1]), numClasses: 3 }, o),
+      ShapeError,
+      'logits',
+    );
+    await expectRejects(
+      () => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 1]), numClasses: 3, weights: new Float32Array([1, -1]) }, o),
+      ValueError,
+      'weights',
+    );
+    await expectRejects(
+      () => tk.softmaxCrossEntropyAsync({ logits, targets: new Int32Array([0, 1]), numClasses: 3, reduction: 'none' as never }, o),
+      ValueError,
+      'reduction',
+    );
+    await expectRejects(
+      () => tk.bceWithLogitsAsync({ logits: new Float32Array(2), targets: new Float32Array([0, 2]) }, o),
+      ValueError,
+      'targets',
+    );
+    await expectRejects(
+      () => tk.bceWithLogitsAsync({ logits: new Float32Array(2), targets: new Float32Array(3) }, o),
+      ShapeError,
+      'targets',
+    );
     await expectRejects(() => tk.mseAsync({ predictions: new Float32Array(2), targets: new Float32Array(1) }, o), ShapeError, 'targets');
     await expectRejects(() => tk.mseAsync({ predictions: [1, 2] as never, targets: new Float32Array(2) }, o), ValueError, 'predictions');
   });
@@ -310,11 +437,23 @@ describe.each(BACKENDS)('async twins reject bad arguments with the sync error (%
     await expectRejects(() => tk.sgdStepAsync({ ...p(), step: 1, momentum: 0.9 }, o), ValueError, 'momentumBuffer');
     await expectRejects(() => tk.sgdStepAsync({ ...p(), step: 0 }, o), ValueError, 'step');
     await expectRejects(() => tk.sgdStepAsync({ ...p(), step: 1, nesterov: true }, o), ValueError, 'nesterov');
-    await expectRejects(() => tk.adamStepAsync({ ...p(), expAvg: new Float32Array(3), expAvgSq: new Float32Array(2), step: 1 }, o), ShapeError, 'expAvgSq');
-    await expectRejects(() => tk.adamwStepAsync({ ...p(), expAvg: new Float32Array(3), expAvgSq: new Float32Array(3), step: 1, betas: [0.9, 1] }, o), ValueError, 'betas[1]');
+    await expectRejects(
+      () => tk.adamStepAsync({ ...p(), expAvg: new Float32Array(3), expAvgSq: new Float32Array(2), step: 1 }, o),
+      ShapeError,
+      'expAvgSq',
+    );
+    await expectRejects(
+      () => tk.adamwStepAsync({ ...p(), expAvg: new Float32Array(3), expAvgSq: new Float32Array(3), step: 1, betas: [0.9, 1] }, o),
+      ValueError,
+      'betas[1]',
+    );
     await expectRejects(() => tk.rmspropStepAsync({ ...p(), squareAvg: new Float32Array(3), centered: true }, o), ValueError, 'gradAvg');
     await expectRejects(() => tk.rmspropStepAsync({ ...p(), squareAvg: new Float32Array(3), lr: -1 }, o), ValueError, 'lr');
-    await expectRejects(() => tk.clipGradNormAsync({ grads: [new Float32Array(2), new Float64Array(2) as never], maxNorm: 1 }, o), ValueError, 'grads[1]');
+    await expectRejects(
+      () => tk.clipGradNormAsync({ grads: [new Float32Array(2), new Float64Array(2) as never], maxNorm: 1 }, o),
+      ValueError,
+      'grads[1]',
+    );
     await expectRejects(() => tk.clipGradNormAsync({ grads: [] } as never, o), ValueError, 'maxNorm');
     await expectRejects(() => tk.clipGradValueAsync({ grads: new Float32Array(2) as never, clipValue: 1 }, o), ValueError, 'grads');
     await expectRejects(() => tk.clipGradValueAsync({ grads: [], clipValue: -1 }, o), ValueError, 'clipValue');
@@ -322,8 +461,15 @@ describe.each(BACKENDS)('async twins reject bad arguments with the sync error (%
 
   it('Jordan network', async () => {
     const ok = () => ({
-      seqLen: 2, batch: 1, inputSize: 2, hiddenSize: 3, outputSize: 2,
-      x: new Float32Array(4), weightIh: new Float32Array(6), weightHy: new Float32Array(6), weightHo: new Float32Array(6),
+      seqLen: 2,
+      batch: 1,
+      inputSize: 2,
+      hiddenSize: 3,
+      outputSize: 2,
+      x: new Float32Array(4),
+      weightIh: new Float32Array(6),
+      weightHy: new Float32Array(6),
+      weightHo: new Float32Array(6),
     });
     await expectRejects(() => jordanForwardAsync({ ...ok(), weightHy: new Float32Array(5) }, o), ShapeError, 'weightHy');
     await expectRejects(() => jordanForwardAsync({ ...ok(), lengths: [3] }, o), ValueError, 'lengths');
@@ -332,36 +478,71 @@ describe.each(BACKENDS)('async twins reject bad arguments with the sync error (%
     await expectRejects(() => jordanBackwardAsync({ ...ok(), cache: new Float32Array(3) }, o), ShapeError, 'cache');
     const f = await jordanForwardAsync(ok(), o);
     expect(f.cache?.length).toBe(jordanCacheSize(ok()));
-    await expectRejects(() => jordanBackwardAsync({ ...ok(), cache: f.cache as Float32Array, dyN: new Float32Array(1) }, o), ShapeError, 'dyN');
+    await expectRejects(
+      () => jordanBackwardAsync({ ...ok(), cache: f.cache as Float32Array, dyN: new Float32Array(1) }, o),
+      ShapeError,
+      'dyN',
+    );
   });
 });
 
 describe.runIf(NATIVE)('native async calls: the addon checks and copies', () => {
   it('rejects what only the addon checks, with the typed error (ids, targets, a length that does not fit)', async () => {
-    const e1 = await rejectionOf(() => runNative('embeddingForward', ({
-      rows: 2, vocabSize: 3, dim: 2, ids: new Int32Array([0, 5]), weight: new Float32Array(6), out: new Float32Array(4), async: true,
-    })));
+    const e1 = await rejectionOf(() =>
+      runNative('embeddingForward', {
+        rows: 2,
+        vocabSize: 3,
+        dim: 2,
+        ids: new Int32Array([0, 5]),
+        weight: new Float32Array(6),
+        out: new Float32Array(4),
+        async: true,
+      }),
+    );
     expect([e1.name, e1.argument]).toEqual(['ValueError', 'ids']);
-    const e2 = await rejectionOf(() => runNative('softmaxCrossEntropy', ({
-      rows: 2, numClasses: 2, logits: new Float32Array(4), targets: new Int32Array([1, 2]), dLogits: new Float32Array(4), async: true,
-    })));
+    const e2 = await rejectionOf(() =>
+      runNative('softmaxCrossEntropy', {
+        rows: 2,
+        numClasses: 2,
+        logits: new Float32Array(4),
+        targets: new Int32Array([1, 2]),
+        dLogits: new Float32Array(4),
+        async: true,
+      }),
+    );
     expect([e2.name, e2.argument]).toEqual(['ValueError', 'targets']);
-    const e3 = await rejectionOf(() => runNative('adamStep', ({
-      size: 3, param: new Float32Array(3), grad: new Float32Array(3), expAvg: new Float32Array(3), expAvgSq: new Float32Array(4), async: true,
-    })));
+    const e3 = await rejectionOf(() =>
+      runNative('adamStep', {
+        size: 3,
+        param: new Float32Array(3),
+        grad: new Float32Array(3),
+        expAvg: new Float32Array(3),
+        expAvgSq: new Float32Array(4),
+        async: true,
+      }),
+    );
     expect([e3.name, e3.argument]).toEqual(['ShapeError', 'expAvgSq']);
-    const e4 = await rejectionOf(() => runNative('clipGradNorm', ({ grads: [new Float32Array(1), 'x'], maxNorm: 1, async: true })));
+    const e4 = await rejectionOf(() => runNative('clipGradNorm', { grads: [new Float32Array(1), 'x'], maxNorm: 1, async: true }));
     expect([e4.name, e4.argument]).toEqual(['ValueError', 'grads[1]']);
-    const e5 = await rejectionOf(() => runNative('linearForward', ({
-      rows: 2 ** 31 - 1, inFeatures: 2 ** 31 - 1, outFeatures: 1, x: new Float32Array(1), weight: new Float32Array(1), y: new Float32Array(1), async: true,
-    })));
+    const e5 = await rejectionOf(() =>
+      runNative('linearForward', {
+        rows: 2 ** 31 - 1,
+        inFeatures: 2 ** 31 - 1,
+        outFeatures: 1,
+        x: new Float32Array(1),
+        weight: new Float32Array(1),
+        y: new Float32Array(1),
+        async: true,
+      }),
+    );
     expect([e5.name, e5.argument]).toEqual(['ShapeError', 'x']);
   });
 
   it('the raw ops: async true returns a promise of the value, sync returns it directly', async () => {
     const train = { clipGradNorm: rawOp('clipGradNorm'), sgdStep: rawOp('sgdStep'), mse: rawOp('mse') };
     const grads = () => [Float32Array.from([3, 0]), Float32Array.from([4])];
-    const g1 = grads(), g2 = grads();
+    const g1 = grads(),
+      g2 = grads();
     const sync = train.clipGradNorm({ grads: g1, maxNorm: 1 });
     const pending = train.clipGradNorm({ grads: g2, maxNorm: 1, async: true });
     expect(pending).toBeInstanceOf(Promise);
@@ -370,13 +551,16 @@ describe.runIf(NATIVE)('native async calls: the addon checks and copies', () => 
     expectSameBits(g2, g1, 'grads');
     expect(train.sgdStep({ size: 1, param: new Float32Array(1), grad: new Float32Array(1), step: 1 })).toBeUndefined();
     expect(await train.sgdStep({ size: 1, param: new Float32Array(1), grad: new Float32Array(1), step: 1, async: true })).toBeUndefined();
-    expect(() => train.mse({ size: 2, input: new Float32Array(2), target: new Float32Array(1), dInput: new Float32Array(2), async: true }))
-      .toThrow(expect.objectContaining({ code: 'ERR_GATED_SHAPE' }));
+    expect(() =>
+      train.mse({ size: 2, input: new Float32Array(2), target: new Float32Array(1), dInput: new Float32Array(2), async: true }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_GATED_SHAPE' }));
   });
 
   it('ids, targets and lengths changed right after the call change nothing (they were copied)', async () => {
     const r = new Rng(3);
-    const V = 5, E = 3, N = 64;
+    const V = 5,
+      E = 3,
+      N = 64;
     const weight = r.uniform(V * E);
     const ids = Int32Array.from({ length: N }, () => r.int(0, V - 1));
     const expectedOut = nk.embeddingForward({ ids, weight, vocabSize: V, dim: E });
@@ -419,16 +603,22 @@ describe.runIf(NATIVE)('native async calls: the addon checks and copies', () => 
   });
 
   it('many concurrent calls of every kind complete with the sync values', async () => {
-    const jobs = CASES.flatMap((c, i) => [0, 1, 2].map((j) => {
-      const d: Dims = [1 + ((i + j) % 9), 1 + ((2 * i + j) % 7), 1 + ((i * j) % 11)];
-      const seed = 77 + 10 * i + j;
-      const a = c.make(seed, d);
-      return { c, d, b: c.make(seed, d), expected: c.sync(a, { backend: 'native' }), a };
-    }));
+    const jobs = CASES.flatMap((c, i) =>
+      [0, 1, 2].map((j) => {
+        const d: Dims = [1 + ((i + j) % 9), 1 + ((2 * i + j) % 7), 1 + ((i * j) % 11)];
+        const seed = 77 + 10 * i + j;
+        const a = c.make(seed, d);
+        return { c, d, b: c.make(seed, d), expected: c.sync(a, { backend: 'native' }), a };
+      }),
+    );
     const results = await Promise.all(jobs.map((j) => j.c.async(j.b, { backend: 'native' })));
-    jobs.forEach((j, k) => expectSameBits(
-      { result: results[k], args: arraysOf(j.b) }, { result: j.expected, args: arraysOf(j.a) }, `${j.c.name} ${j.d.join('x')}`,
-    ));
+    jobs.forEach((j, k) =>
+      expectSameBits(
+        { result: results[k], args: arraysOf(j.b) },
+        { result: j.expected, args: arraysOf(j.a) },
+        `${j.c.name} ${j.d.join('x')}`,
+      ),
+    );
   });
 });
 
@@ -444,7 +634,9 @@ function params(seed: number, sizes: readonly number[]): Parameter[] {
 function syncSteps(kind: string, ps: Parameter[], steps: number, backend: BackendName): void {
   const o = { backend };
   const bufs = ps.map((p) => ({
-    m: new Float32Array(p.value.length), v: new Float32Array(p.value.length), g: new Float32Array(p.value.length),
+    m: new Float32Array(p.value.length),
+    v: new Float32Array(p.value.length),
+    g: new Float32Array(p.value.length),
   }));
   for (let t = 1; t <= steps; t++) {
     const grads = ps.map((p) => p.grad);
@@ -452,10 +644,16 @@ function syncSteps(kind: string, ps: Parameter[], steps: number, backend: Backen
     tk.clipGradNorm({ grads, maxNorm: 1.5 }, o);
     ps.forEach((p, i) => {
       const b = bufs[i];
-      if (kind === 'sgd') tk.sgdStep({ param: p.value, grad: p.grad, momentumBuffer: b.m, step: t, lr: 0.1, momentum: 0.9, nesterov: true }, o);
-      else if (kind === 'adam') tk.adamStep({ param: p.value, grad: p.grad, expAvg: b.m, expAvgSq: b.v, step: t, lr: 0.01, weightDecay: 0.1 }, o);
+      if (kind === 'sgd')
+        tk.sgdStep({ param: p.value, grad: p.grad, momentumBuffer: b.m, step: t, lr: 0.1, momentum: 0.9, nesterov: true }, o);
+      else if (kind === 'adam')
+        tk.adamStep({ param: p.value, grad: p.grad, expAvg: b.m, expAvgSq: b.v, step: t, lr: 0.01, weightDecay: 0.1 }, o);
       else if (kind === 'adamw') tk.adamwStep({ param: p.value, grad: p.grad, expAvg: b.m, expAvgSq: b.v, step: t, lr: 0.01 }, o);
-      else tk.rmspropStep({ param: p.value, grad: p.grad, squareAvg: b.v, gradAvg: b.g, momentumBuffer: b.m, lr: 0.01, centered: true, momentum: 0.5 }, o);
+      else
+        tk.rmspropStep(
+          { param: p.value, grad: p.grad, squareAvg: b.v, gradAvg: b.g, momentumBuffer: b.m, lr: 0.01, centered: true, momentum: 0.5 },
+          o,
+        );
     });
   }
 }
@@ -510,7 +708,9 @@ function expectResponsive(r: Ticks): void {
 describe.runIf(NATIVE)('native async training kernels keep the event loop running', () => {
   it('during a large linear forward and backward', async () => {
     const r = new Rng(21);
-    const N = 2048, I = 1024, O = 1024; // about 4 GFLOP forward, 8 backward
+    const N = 2048,
+      I = 1024,
+      O = 1024; // about 4 GFLOP forward, 8 backward
     const a = { rows: N, inFeatures: I, outFeatures: O, x: r.uniform(N * I), weight: r.uniform(O * I, -0.05, 0.05), bias: r.uniform(O) };
     const f = await ticksDuring(() => nk.linearForwardAsync(a));
     expectResponsive(f);
@@ -523,8 +723,10 @@ describe.runIf(NATIVE)('native async training kernels keep the event loop runnin
   it('during a large Adam step (and a whole Optimizer.step)', async () => {
     const r = new Rng(22);
     const n = 1 << 23; // 8M parameters, 4 arrays of 32 MB
-    const param = r.uniform(n), grad = r.uniform(n);
-    const expAvg = new Float32Array(n), expAvgSq = new Float32Array(n);
+    const param = r.uniform(n),
+      grad = r.uniform(n);
+    const expAvg = new Float32Array(n),
+      expAvgSq = new Float32Array(n);
     let total = 0;
     for (let step = 1; step <= 3; step++) {
       const t = await ticksDuring(() => tk.adamStepAsync({ param, grad, expAvg, expAvgSq, step, lr: 1e-3 }));

@@ -33,7 +33,10 @@ function forwardArgs(cell: Cell, { T, B, D, H }: Sizes, rng: Rng): Fields {
   const G = GATES[cell];
   const scale = 1 / Math.sqrt(H + D);
   const a: Fields = {
-    seqLen: T, batch: B, inputSize: D, hiddenSize: H,
+    seqLen: T,
+    batch: B,
+    inputSize: D,
+    hiddenSize: H,
     x: rng.randn(T * B * D),
     weightIh: rng.randn(G * H * D, scale),
     weightHh: rng.randn(G * H * H, scale),
@@ -113,7 +116,8 @@ describe.runIf(nativeAvailable())('native async ops', () => {
     // About 4 GFLOP forward + 8 backward: long enough to see timers fire once the kernels are real.
     const args = forwardArgs('lstm', { T: 128, B: 32, D: 256, H: 256 }, rng);
     const { ticks, elapsed, returnedAfter } = await ticksDuring(() =>
-      ops.lstmForwardAsync(args as never).then((fwd) => ops.lstmBackwardAsync(backwardArgs('lstm', args, fwd as never, rng) as never)));
+      ops.lstmForwardAsync(args as never).then((fwd) => ops.lstmBackwardAsync(backwardArgs('lstm', args, fwd as never, rng) as never)),
+    );
     // Starting the call must not run the kernel on this thread: it returns long before the end
     // (only argument checks and output allocation happen synchronously).
     if (elapsed > 100) {

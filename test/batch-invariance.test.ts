@@ -18,7 +18,10 @@ import { nativeBackend } from './helpers/backends.js';
 import { availableIsas, reportIsas, useIsa } from './helpers/isa.js';
 import { Rng } from './helpers/index.js';
 
-const T = 3, D = 33, H = 40, POOL = 64;
+const T = 3,
+  D = 33,
+  H = 40,
+  POOL = 64;
 
 type Variant =
   | { cell: 'rnn'; label: string; nonlinearity: 'tanh' | 'relu' }
@@ -63,7 +66,8 @@ function slice(start: number, B: number): Rows {
 
 function weights(v: Variant) {
   const G = v.cell === 'lstm' ? 4 : v.cell === 'gru' ? 3 : 1;
-  const r = new Rng(7), k = 1 / Math.sqrt(H);
+  const r = new Rng(7),
+    k = 1 / Math.sqrt(H);
   return {
     weightIh: r.uniform(G * H * D, -k, k),
     weightHh: r.uniform(G * H * H, -k, k),
@@ -77,8 +81,18 @@ function weights(v: Variant) {
 function forward(v: Variant, rows: Rows, B: number): { y: Float32Array; hN: Float32Array; cN: Float32Array | null } {
   const w = weights(v);
   const common = {
-    seqLen: T, batch: B, inputSize: D, hiddenSize: H, x: rows.x, weightIh: w.weightIh, weightHh: w.weightHh,
-    biasIh: w.biasIh, biasHh: w.biasHh, h0: rows.h0, lengths: rows.lengths, keepCache: false,
+    seqLen: T,
+    batch: B,
+    inputSize: D,
+    hiddenSize: H,
+    x: rows.x,
+    weightIh: w.weightIh,
+    weightHh: w.weightHh,
+    biasIh: w.biasIh,
+    biasHh: w.biasHh,
+    h0: rows.h0,
+    lengths: rows.lengths,
+    keepCache: false,
   };
   if (v.cell === 'rnn') return { ...nativeBackend.rnnForward({ ...common, nonlinearity: v.nonlinearity } as RnnForwardArgs), cN: null };
   if (v.cell === 'lstm') {
@@ -91,7 +105,8 @@ const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.leng
 
 /** Index of the first element where a and b differ (as bits), or -1. */
 function firstDiff(a: Float32Array, b: Float32Array): number {
-  const x = bits(a), y = bits(b);
+  const x = bits(a),
+    y = bits(b);
   if (x.length !== y.length) return 0;
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
   return -1;
@@ -118,7 +133,10 @@ describe.skipIf(availableIsas().length === 0)('batch invariance', () => {
           const one = alone[s + b];
           const where = `${v.label} B=${B} row ${b} (pool row ${s + b})`;
           for (let t = 0; t < T; t++) {
-            expect(firstDiff(got.y.subarray((t * B + b) * H, (t * B + b + 1) * H), one.y.subarray(t * H, (t + 1) * H)), `${where} y[t=${t}]`).toBe(-1);
+            expect(
+              firstDiff(got.y.subarray((t * B + b) * H, (t * B + b + 1) * H), one.y.subarray(t * H, (t + 1) * H)),
+              `${where} y[t=${t}]`,
+            ).toBe(-1);
           }
           expect(firstDiff(got.hN.subarray(b * H, (b + 1) * H), one.hN), `${where} hN`).toBe(-1);
           if (got.cN && one.cN) expect(firstDiff(got.cN.subarray(b * H, (b + 1) * H), one.cN), `${where} cN`).toBe(-1);
@@ -127,10 +145,17 @@ describe.skipIf(availableIsas().length === 0)('batch invariance', () => {
     });
 
     it('dense (linear) layer: each row of every batch B = 1..64 has the bits of the row alone', () => {
-      const r = new Rng(3), IN = 33, OUT = 37;
-      const x = r.randn(POOL * IN), weight = r.uniform(OUT * IN, -0.2, 0.2), bias = r.uniform(OUT, -0.1, 0.1);
+      const r = new Rng(3),
+        IN = 33,
+        OUT = 37;
+      const x = r.randn(POOL * IN),
+        weight = r.uniform(OUT * IN, -0.2, 0.2),
+        bias = r.uniform(OUT, -0.1, 0.1);
       const linear = (start: number, rows: number) => {
-        return ops.linearForward({ rows, inFeatures: IN, outFeatures: OUT, x: x.subarray(start * IN, (start + rows) * IN), weight, bias }, { backend: 'native' });
+        return ops.linearForward(
+          { rows, inFeatures: IN, outFeatures: OUT, x: x.subarray(start * IN, (start + rows) * IN), weight, bias },
+          { backend: 'native' },
+        );
       };
       const alone = Array.from({ length: POOL }, (_, i) => linear(i, 1));
       for (let B = 1; B <= POOL; B++) {

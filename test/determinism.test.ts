@@ -19,13 +19,19 @@ function bytes(a: Float32Array | null): Buffer {
 
 /** Every output of a forward + backward pass of each cell, on shapes whose splits leave remainders. */
 function everything(): Record<string, Float32Array | null> {
-  const T = 7, B = 5, D = 33, H = 257;
+  const T = 7,
+    B = 5,
+    D = 33,
+    H = 257;
   const out: Record<string, Float32Array | null> = {};
   for (const cell of ['rnn', 'lstm', 'gru'] as const) {
     const G = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
     const rng = new Rng(7);
     const common = {
-      seqLen: T, batch: B, inputSize: D, hiddenSize: H,
+      seqLen: T,
+      batch: B,
+      inputSize: D,
+      hiddenSize: H,
       x: rng.randn(T * B * D),
       weightIh: rng.uniform(G * H * D, -0.1, 0.1),
       weightHh: rng.uniform(G * H * H, -0.1, 0.1),
@@ -52,8 +58,14 @@ function everything(): Record<string, Float32Array | null> {
         for (const resetAfter of [true, false]) {
           const args = { ...common, reverse, resetAfter };
           const f = nativeBackend.gruForward(args);
-          out2.push(Object.fromEntries(Object.entries({ ...f, ...nativeBackend.gruBackward({ ...args, cache: f.cache, dy, dhN }) })
-            .map(([k, v]) => [`${k}${resetAfter ? '' : ' (reset-before)'}`, v])));
+          out2.push(
+            Object.fromEntries(
+              Object.entries({ ...f, ...nativeBackend.gruBackward({ ...args, cache: f.cache, dy, dhN }) }).map(([k, v]) => [
+                `${k}${resetAfter ? '' : ' (reset-before)'}`,
+                v,
+              ]),
+            ),
+          );
         }
         results = Object.assign({}, ...out2);
       }
@@ -79,8 +91,11 @@ describe('thread count does not change results', () => {
   it('sgemm: 1 vs 2 threads are bit-identical on a product large enough to be split', () => {
     const { internals } = loadAddon();
     const rng = new Rng(3);
-    const M = 203, N = 517, K = 301;
-    const A = rng.randn(M * K), Bm = rng.randn(K * N);
+    const M = 203,
+      N = 517,
+      K = 301;
+    const A = rng.randn(M * K),
+      Bm = rng.randn(K * N);
     const results: Buffer[] = [];
     for (const n of [1, 2]) {
       setThreads(n);

@@ -29,8 +29,12 @@ it('names every file of lib/ and native/', () => {
     const dir = rel.includes('/') ? `${rel.slice(0, rel.lastIndexOf('/'))}/` : '';
     const base = rel.slice(rel.lastIndexOf('/') + 1);
     const stem = base.replace(/\.[^.]+$/, '');
-    return doc.includes(`\`${rel}\``) || doc.includes(`${rel}`) || doc.includes(`\`${dir}${stem}.*\``)
-      || (dir === '' ? false : doc.includes(`${dir}`) && doc.includes(`\`${base}\``));
+    return (
+      doc.includes(`\`${rel}\``) ||
+      doc.includes(`${rel}`) ||
+      doc.includes(`\`${dir}${stem}.*\``) ||
+      (dir === '' ? false : doc.includes(`${dir}`) && doc.includes(`\`${base}\``))
+    );
   };
   const missing = files.filter((f) => !f.startsWith('native/tests/') && !named(f));
   expect(missing).toEqual([]);

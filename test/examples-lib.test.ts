@@ -52,7 +52,10 @@ describe('progressBar', () => {
     const bar = progressBar('train', 95, s);
     for (let i = 1; i <= 95; i++) bar.update(i, `loss ${i}`);
     bar.finish('loss final');
-    const lines = s.text().split('\n').filter((l) => l !== '');
+    const lines = s
+      .text()
+      .split('\n')
+      .filter((l) => l !== '');
     expect(lines.length).toBe(10); // 10%, 20%, ..., 90%, then the final line
     expect(lines[0]).toMatch(/^train +10% +10\/95 +0:00<0:00 +loss 10$/);
     expect(lines[9]).toMatch(/^train +100% +95\/95 +0:00 +loss final$/);
@@ -60,7 +63,12 @@ describe('progressBar', () => {
     // finish is once; updates after it do nothing
     bar.finish('again');
     bar.update(3);
-    expect(s.text().split('\n').filter((l) => l !== '').length).toBe(10);
+    expect(
+      s
+        .text()
+        .split('\n')
+        .filter((l) => l !== '').length,
+    ).toBe(10);
   });
 
   it('redraws one line on a TTY, throttled, sized to the columns', () => {
@@ -120,10 +128,23 @@ describe('progressBar', () => {
 
 describe('fitProgress', () => {
   const batch = (epoch: number, b: number) => ({
-    epoch, batch: b, loss: 2 - b / 10, metric: 0.5, metrics: { accuracy: 0.5 }, examples: 32, examplesPerSecond: 1000,
+    epoch,
+    batch: b,
+    loss: 2 - b / 10,
+    metric: 0.5,
+    metrics: { accuracy: 0.5 },
+    examples: 32,
+    examplesPerSecond: 1000,
   });
   const epochLog = (epoch: number) => ({
-    epoch, batches: 10, loss: 1.5, metric: 0.6, metrics: { accuracy: 0.6 }, valLoss: 1.7, valMetrics: { accuracy: 0.55 }, examplesPerSecond: 1234.4,
+    epoch,
+    batches: 10,
+    loss: 1.5,
+    metric: 0.6,
+    metrics: { accuracy: 0.6 },
+    valLoss: 1.7,
+    valMetrics: { accuracy: 0.55 },
+    examplesPerSecond: 1234.4,
   });
 
   it('drives a bar per epoch and prints an epoch summary', () => {
@@ -133,7 +154,10 @@ describe('fitProgress', () => {
       for (let b = 0; b < 10; b++) p.onBatchEnd(batch(e, b));
       p.onEpochEnd(epochLog(e));
     }
-    const lines = s.text().split('\n').filter((l) => l !== '');
+    const lines = s
+      .text()
+      .split('\n')
+      .filter((l) => l !== '');
     expect(lines[0]).toMatch(/^epoch 1\/2 +10% +1\/10 .*loss 2\.0000 +accuracy 0\.5000 +100,000 char\/s$/);
     const summaries = lines.filter((l) => l.includes('val loss'));
     expect(summaries.length).toBe(2);
@@ -154,10 +178,13 @@ describe('fitProgress', () => {
 
 describe('lossPlotSvg', () => {
   it('draws a well-formed chart with axes, ticks, labels, a legend and one colour per series', () => {
-    const svg = lossPlotSvg([
-      { name: 'train', values: [2.5, 1.9, 1.6, 1.5] },
-      { name: 'validation', values: [2.4, 2.0, 1.8, 1.75] },
-    ], { title: 'Loss', xLabel: 'epoch', yLabel: 'bits' });
+    const svg = lossPlotSvg(
+      [
+        { name: 'train', values: [2.5, 1.9, 1.6, 1.5] },
+        { name: 'validation', values: [2.4, 2.0, 1.8, 1.75] },
+      ],
+      { title: 'Loss', xLabel: 'epoch', yLabel: 'bits' },
+    );
     expectWellFormed(svg);
     expect(svg).toContain('>Loss</text>');
     expect(svg).toContain('>epoch</text>');
@@ -177,7 +204,11 @@ describe('lossPlotSvg', () => {
   });
 
   it('escapes text', () => {
-    const svg = lossPlotSvg([{ name: 'a<b> & "c"', values: [1, 2] }], { title: '<script>alert(1)</script>', xLabel: "it's", yLabel: 'x & y' });
+    const svg = lossPlotSvg([{ name: 'a<b> & "c"', values: [1, 2] }], {
+      title: '<script>alert(1)</script>',
+      xLabel: "it's",
+      yLabel: 'x & y',
+    });
     expectWellFormed(svg);
     expect(svg).not.toContain('<script>');
     expect(svg).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -208,10 +239,13 @@ describe('lossPlotSvg', () => {
   });
 
   it('places a series at its own x values', () => {
-    const svg = lossPlotSvg([
-      { name: 'per batch', values: [3, 2.5, 2, 1.9], x: [0.25, 0.5, 0.75, 1] },
-      { name: 'per epoch', values: [2.1], x: [1] },
-    ], { title: 't' });
+    const svg = lossPlotSvg(
+      [
+        { name: 'per batch', values: [3, 2.5, 2, 1.9], x: [0.25, 0.5, 0.75, 1] },
+        { name: 'per epoch', values: [2.1], x: [1] },
+      ],
+      { title: 't' },
+    );
     expectWellFormed(svg);
     // x ticks in tenths from 0.2 to 1.0 (not the integers 1, 2, ... of per-epoch series)
     expect(svg).toContain('text-anchor="middle">0.2</text>');
@@ -249,7 +283,10 @@ describe('flags', () => {
   it('returns the defaults, and parses --name value, --name=value, kebab and camel case, booleans', () => {
     expect(flags(defaults, [])).toEqual(defaults);
     expect(flags(defaults, ['--epochs', '5', '--learning-rate=1e-3', '--out', '/tmp/x y', '--quick'])).toEqual({
-      epochs: 5, learningRate: 1e-3, out: '/tmp/x y', quick: true,
+      epochs: 5,
+      learningRate: 1e-3,
+      out: '/tmp/x y',
+      quick: true,
     });
     expect(flags(defaults, ['--learningRate', '-0.5']).learningRate).toBe(-0.5);
     expect(flags({ ...defaults, quick: true }, ['--no-quick']).quick).toBe(false);

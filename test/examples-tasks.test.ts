@@ -23,7 +23,10 @@ const run = promisify(execFile);
 /** Runs `examples/<script>` with tsx (as `npx tsx` does) and the given flags; resolves to its output. */
 async function runExample(script: string, args: readonly string[]): Promise<string> {
   const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join('examples', script), ...args], {
-    cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000, maxBuffer: 16 << 20,
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 60_000,
+    maxBuffer: 16 << 20,
   });
   return stdout + stderr;
 }

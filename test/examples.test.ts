@@ -28,7 +28,10 @@ async function runExample(name: string, args: readonly string[] = ['--quick']): 
   const out = mkdtempSync(join(tmpdir(), `gated-example-${name}-`));
   dirs.push(out);
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join('examples', `${name}.ts`), ...args, '--out', out], {
-    cwd: ROOT, timeout: 60_000, maxBuffer: 16 << 20, env: { ...process.env, FORCE_COLOR: '0' },
+    cwd: ROOT,
+    timeout: 60_000,
+    maxBuffer: 16 << 20,
+    env: { ...process.env, FORCE_COLOR: '0' },
   });
   return { stdout, out };
 }
@@ -85,7 +88,10 @@ describe('examples', () => {
   });
 
   it('a bad flag exits 2 naming it, before any work', async () => {
-    const error = await runExample('air-passengers', ['--epochs', 'many']).then(() => null, (e: unknown) => e as { code: number; stderr: string });
+    const error = await runExample('air-passengers', ['--epochs', 'many']).then(
+      () => null,
+      (e: unknown) => e as { code: number; stderr: string },
+    );
     expect(error).not.toBeNull();
     expect(error?.code).toBe(2);
     expect(error?.stderr).toContain("--epochs: expected a number, got 'many'");

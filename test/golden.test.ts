@@ -30,7 +30,10 @@ const f32 = (v: readonly number[]) => new Float32Array(v);
 //   t=1: pre = [0.5*-2 + 0.1 + 0.1*h1[0] + 0.2*h1[1],  -0.3*-2 + -0.4*h1[0] + 0.3*h1[1] + 0.2]
 //            = [-0.9 + 0.1*h1[0] + 0.2*h1[1],  0.8 - 0.4*h1[0] + 0.3*h1[1]]
 const rnnArgs: RnnForwardArgs = {
-  seqLen: 2, batch: 1, inputSize: 1, hiddenSize: 2,
+  seqLen: 2,
+  batch: 1,
+  inputSize: 1,
+  hiddenSize: 2,
   x: f32([1, -2]),
   weightIh: f32([0.5, -0.3]),
   weightHh: f32([0.1, 0.2, -0.4, 0.3]),
@@ -59,7 +62,10 @@ const rnnRelu = {
 //               g [[0.6, -0.1], [-0.2, 0.5]]    o [[0.25, 0.15], [-0.35, 0.45]]
 //   peepholes (ONNX order): p_i [0.1, 0.2], p_o [-0.3, 0.4], p_f [0.5, -0.6]
 const lstmArgs: LstmForwardArgs = {
-  seqLen: 2, batch: 1, inputSize: 1, hiddenSize: 2,
+  seqLen: 2,
+  batch: 1,
+  inputSize: 1,
+  hiddenSize: 2,
   x: f32([1, -1]),
   weightIh: f32([0.5, -0.4, 0.9, 0.3, -0.6, 0.8, 0.2, -0.7]),
   weightHh: f32([0.1, -0.2, 0.3, 0.05, -0.3, 0.2, 0.1, 0.4, 0.6, -0.1, -0.2, 0.5, 0.25, 0.15, -0.35, 0.45]),
@@ -69,7 +75,15 @@ const lstmArgs: LstmForwardArgs = {
 };
 const peepholes = f32([0.1, 0.2, -0.3, 0.4, 0.5, -0.6]);
 
-interface LstmStep { i: number[]; f: number[]; g: number[]; o: number[]; c: number[]; tanhC: number[]; h: number[] }
+interface LstmStep {
+  i: number[];
+  f: number[];
+  g: number[];
+  o: number[];
+  c: number[];
+  tanhC: number[];
+  h: number[];
+}
 // Without peepholes.
 //   t=0 (h = 0, c = c0): a_i = [0.5 + 0.1, -0.4 + 0.1] = [0.6, -0.3]   a_f = [0.9 + 0.2, 0.3 + 0.3] = [1.1, 0.6]
 //        a_g = [-0.6 + 0.05, 0.8 - 0.1] = [-0.55, 0.7]                 a_o = [0.2 - 0.2, -0.7 + 0.3] = [0, -0.4]
@@ -79,12 +93,22 @@ interface LstmStep { i: number[]; f: number[]; g: number[]; o: number[]; c: numb
 //          a_g [0.668206023, -0.918343102]  a_o [-0.39745544, 0.979078068]
 const lstmPlain: [LstmStep, LstmStep] = [
   {
-    i: [0.645656306, 0.425557483], f: [0.750260106, 0.645656306], g: [-0.500520211, 0.604367777], o: [0.5, 0.40131234],
-    c: [0.051966022, -0.065634923], tanhC: [0.051919295, -0.0655408346], h: [0.0259596475, -0.0263023457],
+    i: [0.645656306, 0.425557483],
+    f: [0.750260106, 0.645656306],
+    g: [-0.500520211, 0.604367777],
+    o: [0.5, 0.40131234],
+    c: [0.051966022, -0.065634923],
+    tanhC: [0.051919295, -0.0655408346],
+    h: [0.0259596475, -0.0263023457],
   },
   {
-    i: [0.403201387, 0.623979248], f: [0.328925614, 0.498018767], g: [0.583798569, -0.725112638], o: [0.401923851, 0.726925247],
-    c: [0.252481349, -0.485142662], tanhC: [0.247249746, -0.45035273], h: [0.0993755699, -0.32737277],
+    i: [0.403201387, 0.623979248],
+    f: [0.328925614, 0.498018767],
+    g: [0.583798569, -0.725112638],
+    o: [0.401923851, 0.726925247],
+    c: [0.252481349, -0.485142662],
+    tanhC: [0.247249746, -0.45035273],
+    h: [0.0993755699, -0.32737277],
   },
 ];
 // With peepholes: a_i += p_i ⊙ c_prev, a_f += p_f ⊙ c_prev, a_o += p_o ⊙ c (the new c).
@@ -95,12 +119,22 @@ const lstmPlain: [LstmStep, LstmStep] = [
 // (Reading the peepholes as (p_i, p_f, p_o) would change a_f at t=0 to [1.1 - 0.15, 0.6 - 0.2].)
 const lstmPeep: [LstmStep, LstmStep] = [
   {
-    i: [0.657010463, 0.40131234], f: [0.794129628, 0.710949503], g: [-0.500520211, 0.604367777], o: [0.494883844, 0.390508849],
-    c: [0.0682177986, -0.112934505], tanhC: [0.0681121742, -0.112456812], h: [0.0337076146, -0.04391538],
+    i: [0.657010463, 0.40131234],
+    f: [0.794129628, 0.710949503],
+    g: [-0.500520211, 0.604367777],
+    o: [0.494883844, 0.390508849],
+    c: [0.0682177986, -0.112934505],
+    tanhC: [0.0681121742, -0.112456812],
+    h: [0.0337076146, -0.04391538],
   },
   {
-    i: [0.405879852, 0.619005593], f: [0.335193853, 0.513388127], g: [0.588008152, -0.72998685], o: [0.383050944, 0.682330442],
-    c: [0.261526849, -0.509845177], tanhC: [0.25572309, -0.46982456], h: [0.0979549713, -0.320575599],
+    i: [0.405879852, 0.619005593],
+    f: [0.335193853, 0.513388127],
+    g: [0.588008152, -0.72998685],
+    o: [0.383050944, 0.682330442],
+    c: [0.261526849, -0.509845177],
+    tanhC: [0.25572309, -0.46982456],
+    h: [0.0979549713, -0.320575599],
   },
 ];
 
@@ -114,7 +148,10 @@ const lstmPeep: [LstmStep, LstmStep] = [
 //        a_z = [0.7 + (-0.25 - 0.05) + 0.2, 0.2 - 0.2 + (0.1 - 0.15)] = [0.6, -0.05]
 //        x_n = [-0.5 + 0.3, 0.9] = [-0.2, 0.9];   h = (1 - z) ⊙ n + z ⊙ h_prev
 const gruArgs: GruForwardArgs = {
-  seqLen: 2, batch: 1, inputSize: 1, hiddenSize: 2,
+  seqLen: 2,
+  batch: 1,
+  inputSize: 1,
+  hiddenSize: 2,
   x: f32([1, -1]),
   weightIh: f32([0.4, -0.6, 0.7, 0.2, -0.5, 0.9]),
   weightHh: f32([0.2, -0.1, 0.3, 0.4, -0.5, 0.1, 0.2, 0.3, 0.6, -0.4, 0.1, 0.8]),
@@ -122,7 +159,13 @@ const gruArgs: GruForwardArgs = {
   biasHh: f32([0, 0.1, 0.2, 0, 0.5, -0.4]),
   h0: f32([0.5, -0.5]),
 };
-interface GruStep { r: number[]; z: number[]; n: number[]; hn: number[]; h: number[] }
+interface GruStep {
+  r: number[];
+  z: number[];
+  n: number[];
+  hn: number[];
+  h: number[];
+}
 // Reset after: hn = W_hn h_prev + b_hn, n = tanh(x_n + r ⊙ hn).
 //   t=0: hn = [0.6*0.5 - 0.4*-0.5 + 0.5, 0.1*0.5 + 0.8*-0.5 - 0.4] = [1, -0.75]
 //        a_n = [-0.2 + σ(0.65)*1, 0.9 + σ(-0.55)*-0.75] = [0.457010463, 0.625601693]
@@ -130,12 +173,18 @@ interface GruStep { r: number[]; z: number[]; n: number[]; hn: number[]; h: numb
 //        a_n = x_n + r ⊙ hn = [1.14413209, -1.12476344]
 const gruAfter: [GruStep, GruStep] = [
   {
-    r: [0.657010463, 0.365864409], z: [0.645656306, 0.487502604], n: [0.427644526, 0.555016207],
-    hn: [1, -0.75], h: [0.474361294, 0.0406930595],
+    r: [0.657010463, 0.365864409],
+    z: [0.645656306, 0.487502604],
+    n: [0.427644526, 0.555016207],
+    hn: [1, -0.75],
+    h: [0.474361294, 0.0406930595],
   },
   {
-    r: [0.44789064, 0.702365063], z: [0.324512337, 0.427289197], n: [0.815800818, -0.809219433],
-    hn: [0.768339553, -0.320009423], h: [0.70499948, -0.446061007],
+    r: [0.44789064, 0.702365063],
+    z: [0.324512337, 0.427289197],
+    n: [0.815800818, -0.809219433],
+    hn: [0.768339553, -0.320009423],
+    h: [0.70499948, -0.446061007],
   },
 ];
 // Reset before: hn = r ⊙ h_prev, n = tanh(x_n + W_hn hn + b_hn).
@@ -145,12 +194,18 @@ const gruAfter: [GruStep, GruStep] = [
 //   t=1: a_r [-0.193399502, 0.829663717]  a_z [-0.758254783, -0.315390069]  a_n [1.45234657, -1.3077842]
 const gruBefore: [GruStep, GruStep] = [
   {
-    r: [0.657010463, 0.365864409], z: [0.645656306, 0.487502604], n: [0.51556196, 0.368343107],
-    hn: [0.328505231, -0.182932204], h: [0.505514282, -0.0549764186],
+    r: [0.657010463, 0.365864409],
+    z: [0.645656306, 0.487502604],
+    n: [0.51556196, 0.368343107],
+    hn: [0.328505231, -0.182932204],
+    h: [0.505514282, -0.0549764186],
   },
   {
-    r: [0.451800267, 0.69628382], z: [0.319025292, 0.421799632], n: [0.896155897, -0.86371368],
-    hn: [0.228391488, -0.0382791908], h: [0.771531342, -0.5225886],
+    r: [0.451800267, 0.69628382],
+    z: [0.319025292, 0.421799632],
+    n: [0.896155897, -0.86371368],
+    hn: [0.228391488, -0.0382791908],
+    h: [0.771531342, -0.5225886],
   },
 ];
 
@@ -176,11 +231,24 @@ describe.each(backends.map((b) => [b.name, b] as const))('golden values, %s back
   });
 
   const lstmCache = ([s0, s1]: [LstmStep, LstmStep]) => [
-    ...s0.i, ...s0.f, ...s0.g, ...s0.o, ...s1.i, ...s1.f, ...s1.g, ...s1.o, // gates [T*B, 4H]
-    0, 0, ...s0.h, // hPrev
-    0.5, -0.5, ...s0.c, // cPrev
-    ...s0.c, ...s1.c, // c
-    ...s0.tanhC, ...s1.tanhC, // tanh(c)
+    ...s0.i,
+    ...s0.f,
+    ...s0.g,
+    ...s0.o,
+    ...s1.i,
+    ...s1.f,
+    ...s1.g,
+    ...s1.o, // gates [T*B, 4H]
+    0,
+    0,
+    ...s0.h, // hPrev
+    0.5,
+    -0.5,
+    ...s0.c, // cPrev
+    ...s0.c,
+    ...s1.c, // c
+    ...s0.tanhC,
+    ...s1.tanhC, // tanh(c)
   ];
 
   it('LSTM gate order (i, f, g, o): y, hN, cN and cache', () => {
@@ -202,9 +270,17 @@ describe.each(backends.map((b) => [b.name, b] as const))('golden values, %s back
   });
 
   const gruCache = ([s0, s1]: [GruStep, GruStep]) => [
-    ...s0.r, ...s0.z, ...s0.n, ...s1.r, ...s1.z, ...s1.n, // gates [T*B, 3H]
-    0.5, -0.5, ...s0.h, // hPrev
-    ...s0.hn, ...s1.hn, // hn
+    ...s0.r,
+    ...s0.z,
+    ...s0.n,
+    ...s1.r,
+    ...s1.z,
+    ...s1.n, // gates [T*B, 3H]
+    0.5,
+    -0.5,
+    ...s0.h, // hPrev
+    ...s0.hn,
+    ...s1.hn, // hn
   ];
 
   it('GRU gate order (r, z, n), reset after (the default)', () => {
@@ -248,41 +324,97 @@ type Cell = 'rnn' | 'lstm' | 'gru-after' | 'gru-before';
 const SEM = { atol: 1e-5, rtol: 1e-4 } as const;
 
 interface Problem {
-  T: number; B: number; D: number; H: number; G: number;
-  x: Float32Array; wIh: Float32Array; wHh: Float32Array; bIh: Float32Array; bHh: Float32Array;
-  h0: Float32Array; c0: Float32Array; peep: Float32Array;
-  dy: Float32Array; dhN: Float32Array; dcN: Float32Array;
+  T: number;
+  B: number;
+  D: number;
+  H: number;
+  G: number;
+  x: Float32Array;
+  wIh: Float32Array;
+  wHh: Float32Array;
+  bIh: Float32Array;
+  bHh: Float32Array;
+  h0: Float32Array;
+  c0: Float32Array;
+  peep: Float32Array;
+  dy: Float32Array;
+  dhN: Float32Array;
+  dcN: Float32Array;
 }
 
 function makeProblem(cell: Cell, seed: number): Problem {
   const rng = new Rng(seed);
-  const T = 5, B = 3, D = 3, H = 4;
+  const T = 5,
+    B = 3,
+    D = 3,
+    H = 4;
   const G = cell === 'rnn' ? 1 : cell === 'lstm' ? 4 : 3;
   return {
-    T, B, D, H, G,
-    x: rng.randn(T * B * D), wIh: rng.uniform(G * H * D, -0.5, 0.5), wHh: rng.uniform(G * H * H, -0.5, 0.5),
-    bIh: rng.uniform(G * H, -0.3, 0.3), bHh: rng.uniform(G * H, -0.3, 0.3),
-    h0: rng.uniform(B * H, -0.5, 0.5), c0: rng.uniform(B * H, -0.5, 0.5), peep: rng.uniform(3 * H, -0.5, 0.5),
-    dy: rng.randn(T * B * H), dhN: rng.randn(B * H), dcN: rng.randn(B * H),
+    T,
+    B,
+    D,
+    H,
+    G,
+    x: rng.randn(T * B * D),
+    wIh: rng.uniform(G * H * D, -0.5, 0.5),
+    wHh: rng.uniform(G * H * H, -0.5, 0.5),
+    bIh: rng.uniform(G * H, -0.3, 0.3),
+    bHh: rng.uniform(G * H, -0.3, 0.3),
+    h0: rng.uniform(B * H, -0.5, 0.5),
+    c0: rng.uniform(B * H, -0.5, 0.5),
+    peep: rng.uniform(3 * H, -0.5, 0.5),
+    dy: rng.randn(T * B * H),
+    dhN: rng.randn(B * H),
+    dcN: rng.randn(B * H),
   };
 }
 
 interface RunResult {
-  y: Float32Array; hN: Float32Array; cN: Float32Array | null; cache: Float32Array;
-  dx: Float32Array; dh0: Float32Array; dc0: Float32Array | null;
-  dWeightIh: Float32Array; dWeightHh: Float32Array; dBiasIh: Float32Array | null; dBiasHh: Float32Array | null;
+  y: Float32Array;
+  hN: Float32Array;
+  cN: Float32Array | null;
+  cache: Float32Array;
+  dx: Float32Array;
+  dh0: Float32Array;
+  dc0: Float32Array | null;
+  dWeightIh: Float32Array;
+  dWeightHh: Float32Array;
+  dBiasIh: Float32Array | null;
+  dBiasHh: Float32Array | null;
   dWeightPeephole: Float32Array | null;
 }
 
 /** One forward + backward of `cell` on the given data. */
 function run(
-  backend: Backend, cell: Cell, p: Problem,
-  data: { T: number; B: number; x: Float32Array; h0: Float32Array; c0: Float32Array; dy: Float32Array; dhN: Float32Array; dcN: Float32Array },
-  lengths: Int32Array | null, reverse: boolean,
+  backend: Backend,
+  cell: Cell,
+  p: Problem,
+  data: {
+    T: number;
+    B: number;
+    x: Float32Array;
+    h0: Float32Array;
+    c0: Float32Array;
+    dy: Float32Array;
+    dhN: Float32Array;
+    dcN: Float32Array;
+  },
+  lengths: Int32Array | null,
+  reverse: boolean,
 ): RunResult {
   const common = {
-    seqLen: data.T, batch: data.B, inputSize: p.D, hiddenSize: p.H,
-    x: data.x, weightIh: p.wIh, weightHh: p.wHh, biasIh: p.bIh, biasHh: p.bHh, h0: data.h0, lengths, reverse,
+    seqLen: data.T,
+    batch: data.B,
+    inputSize: p.D,
+    hiddenSize: p.H,
+    x: data.x,
+    weightIh: p.wIh,
+    weightHh: p.wHh,
+    biasIh: p.bIh,
+    biasHh: p.bHh,
+    h0: data.h0,
+    lengths,
+    reverse,
   };
   const extra = { dy: data.dy, dhN: data.dhN };
   if (cell === 'rnn') {
@@ -328,8 +460,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('lengths and reverse, %
         const all = run(backend, cell, p, p, lengths, reverse);
 
         const sum = {
-          dWeightIh: new Float64Array(all.dWeightIh.length), dWeightHh: new Float64Array(all.dWeightHh.length),
-          dBiasIh: new Float64Array(p.bIh.length), dBiasHh: new Float64Array(p.bHh.length),
+          dWeightIh: new Float64Array(all.dWeightIh.length),
+          dWeightHh: new Float64Array(all.dWeightHh.length),
+          dBiasIh: new Float64Array(p.bIh.length),
+          dBiasHh: new Float64Array(p.bHh.length),
           dWeightPeephole: new Float64Array(3 * H),
         };
         for (let b = 0; b < B; b++) {
@@ -337,14 +471,23 @@ describe.each(backends.map((b) => [b.name, b] as const))('lengths and reverse, %
           const row = (a: Float32Array, W: number) => a.subarray(b * W, (b + 1) * W);
           // Masked steps: zero output, zero cache rows, zero dx.
           const masked = Array.from({ length: T - L }, (_, k) => L + k);
-          expect(Array.from(pickRows(all.y, B, H, b, masked)).every((v) => v === 0), `y masked, b=${b}`).toBe(true);
-          expect(Array.from(pickRows(all.dx, B, D, b, masked)).every((v) => v === 0), `dx masked, b=${b}`).toBe(true);
+          expect(
+            Array.from(pickRows(all.y, B, H, b, masked)).every((v) => v === 0),
+            `y masked, b=${b}`,
+          ).toBe(true);
+          expect(
+            Array.from(pickRows(all.dx, B, D, b, masked)).every((v) => v === 0),
+            `dx masked, b=${b}`,
+          ).toBe(true);
           let blockStart = 0;
           for (const width of cacheBlocks[cell]) {
             // Each cache block is [T*B, width*H], rows indexed by time.
             const block = all.cache.subarray(blockStart, blockStart + T * B * width * H);
             const rows = Array.from(pickRows(block, B, width * H, b, masked));
-            expect(rows.every((v) => v === 0), `cache masked, b=${b}`).toBe(true);
+            expect(
+              rows.every((v) => v === 0),
+              `cache masked, b=${b}`,
+            ).toBe(true);
             blockStart += T * B * width * H;
           }
           expect(blockStart).toBe(all.cache.length);
@@ -359,10 +502,23 @@ describe.each(backends.map((b) => [b.name, b] as const))('lengths and reverse, %
           }
           // The time steps of sequence b in the order the single run sees them.
           const steps = Array.from({ length: L }, (_, k) => (reverse ? L - 1 - k : k));
-          const one = run(backend, cell, p, {
-            T: L, B: 1, x: pickRows(p.x, B, D, b, steps), h0: row(p.h0, H), c0: row(p.c0, H),
-            dy: pickRows(p.dy, B, H, b, steps), dhN: row(p.dhN, H), dcN: row(p.dcN, H),
-          }, null, false);
+          const one = run(
+            backend,
+            cell,
+            p,
+            {
+              T: L,
+              B: 1,
+              x: pickRows(p.x, B, D, b, steps),
+              h0: row(p.h0, H),
+              c0: row(p.c0, H),
+              dy: pickRows(p.dy, B, H, b, steps),
+              dhN: row(p.dhN, H),
+              dcN: row(p.dcN, H),
+            },
+            null,
+            false,
+          );
           expectClose(pickRows(all.y, B, H, b, steps), one.y, SEM, `y, b=${b}`);
           expectClose(row(all.hN, H), one.hN, SEM, `hN, b=${b}`);
           expectClose(pickRows(all.dx, B, D, b, steps), one.dx, SEM, `dx, b=${b}`);
@@ -371,7 +527,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('lengths and reverse, %
             expectClose(row(all.cN, H), one.cN, SEM, `cN, b=${b}`);
             expectClose(row(all.dc0, H), one.dc0, SEM, `dc0, b=${b}`);
           }
-          const add = (acc: Float64Array, g: Float32Array | null) => g?.forEach((v, i) => { acc[i] += v; });
+          const add = (acc: Float64Array, g: Float32Array | null) =>
+            g?.forEach((v, i) => {
+              acc[i] += v;
+            });
           add(sum.dWeightIh, one.dWeightIh);
           add(sum.dWeightHh, one.dWeightHh);
           add(sum.dBiasIh, one.dBiasIh);

@@ -32,7 +32,10 @@ const isLstm = (cell: Cell): boolean => cell.startsWith('lstm');
 
 interface Case {
   readonly name: string;
-  readonly T: number; readonly B: number; readonly D: number; readonly H: number;
+  readonly T: number;
+  readonly B: number;
+  readonly D: number;
+  readonly H: number;
   readonly lengths?: Int32Array | readonly number[];
   readonly reverse?: boolean;
   /** Pass biasIh/biasHh (default true). */
@@ -60,30 +63,53 @@ const cells: readonly Cell[] = ['rnn-tanh', 'rnn-relu', 'lstm', 'lstm-peephole',
 
 /** The differentiable inputs, always all present (zeros stand in for an absent h0/c0). */
 interface Params {
-  x: Float64Array; h0: Float64Array; c0: Float64Array;
-  weightIh: Float64Array; weightHh: Float64Array; biasIh: Float64Array; biasHh: Float64Array;
+  x: Float64Array;
+  h0: Float64Array;
+  c0: Float64Array;
+  weightIh: Float64Array;
+  weightHh: Float64Array;
+  biasIh: Float64Array;
+  biasHh: Float64Array;
   weightPeephole: Float64Array;
 }
 type ParamName = keyof Params;
 const gradName = {
-  x: 'dx', h0: 'dh0', c0: 'dc0', weightIh: 'dWeightIh', weightHh: 'dWeightHh',
-  biasIh: 'dBiasIh', biasHh: 'dBiasHh', weightPeephole: 'dWeightPeephole',
+  x: 'dx',
+  h0: 'dh0',
+  c0: 'dc0',
+  weightIh: 'dWeightIh',
+  weightHh: 'dWeightHh',
+  biasIh: 'dBiasIh',
+  biasHh: 'dBiasHh',
+  weightPeephole: 'dWeightPeephole',
 } as const;
 type Grads = Partial<Record<(typeof gradName)[ParamName], Float64Array | null>>;
 
-interface Seeds { dy: Float64Array | null; dhN: Float64Array | null; dcN: Float64Array | null }
+interface Seeds {
+  dy: Float64Array | null;
+  dhN: Float64Array | null;
+  dcN: Float64Array | null;
+}
 
 /** The forward arguments for `cell`: optional inputs are left out as the case says. */
 function forwardArgs(cell: Cell, c: Case, p: Params, withOptional: boolean) {
   const bias = c.bias ?? true;
   const state = withOptional || (c.initialState ?? true);
   return {
-    seqLen: c.T, batch: c.B, inputSize: c.D, hiddenSize: c.H,
-    x: p.x, weightIh: p.weightIh, weightHh: p.weightHh,
-    biasIh: bias ? p.biasIh : null, biasHh: bias ? p.biasHh : null,
-    h0: state ? p.h0 : null, c0: state ? p.c0 : null,
+    seqLen: c.T,
+    batch: c.B,
+    inputSize: c.D,
+    hiddenSize: c.H,
+    x: p.x,
+    weightIh: p.weightIh,
+    weightHh: p.weightHh,
+    biasIh: bias ? p.biasIh : null,
+    biasHh: bias ? p.biasHh : null,
+    h0: state ? p.h0 : null,
+    c0: state ? p.c0 : null,
     weightPeephole: cell === 'lstm-peephole' ? p.weightPeephole : null,
-    lengths: c.lengths ?? null, reverse: c.reverse ?? false,
+    lengths: c.lengths ?? null,
+    reverse: c.reverse ?? false,
     nonlinearity: cell === 'rnn-relu' ? ('relu' as const) : ('tanh' as const),
     resetAfter: cell !== 'gru-reset-before',
   };

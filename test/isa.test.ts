@@ -67,7 +67,14 @@ describe.runIf(nativeAvailable())('instruction set choice', () => {
         expect(isaInfo().active).toBe(isa);
       }
       for (const bad of ['bogus', 'AVX2', '', 3]) {
-        const err = (() => { try { setIsa(bad as never); } catch (e) { return e; } return null; })();
+        const err = (() => {
+          try {
+            setIsa(bad as never);
+          } catch (e) {
+            return e;
+          }
+          return null;
+        })();
         expect(err).toBeInstanceOf(ValueError);
         expect((err as ValueError).argument).toBe('name');
       }

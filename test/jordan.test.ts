@@ -26,20 +26,35 @@ function randF64(rng: Rng, n: number, scale = 0.5): Float64Array {
 }
 
 interface Case extends Acts {
-  T: number; B: number; D: number; H: number; O: number;
-  lengths: number[] | null; reverse: boolean; y0: boolean;
+  T: number;
+  B: number;
+  D: number;
+  H: number;
+  O: number;
+  lengths: number[] | null;
+  reverse: boolean;
+  y0: boolean;
 }
 
 function f64Args(c: Case, rng: Rng) {
   return {
-    seqLen: c.T, batch: c.B, inputSize: c.D, hiddenSize: c.H, outputSize: c.O,
+    seqLen: c.T,
+    batch: c.B,
+    inputSize: c.D,
+    hiddenSize: c.H,
+    outputSize: c.O,
     x: randF64(rng, c.T * c.B * c.D, 1),
     weightIh: randF64(rng, c.H * c.D, 0.7),
     weightHy: randF64(rng, c.H * c.O, 0.9),
     weightHo: randF64(rng, c.O * c.H, 0.7),
-    biasIh: randF64(rng, c.H), biasHh: randF64(rng, c.H), biasHo: randF64(rng, c.O),
+    biasIh: randF64(rng, c.H),
+    biasHh: randF64(rng, c.H),
+    biasHo: randF64(rng, c.O),
     y0: c.y0 ? randF64(rng, c.B * c.O) : null,
-    lengths: c.lengths, reverse: c.reverse, activation: c.activation, outputActivation: c.outputActivation,
+    lengths: c.lengths,
+    reverse: c.reverse,
+    activation: c.activation,
+    outputActivation: c.outputActivation,
   };
 }
 
@@ -54,7 +69,18 @@ describe('jordan JS kernel: float64 finite differences', () => {
   cases.push({ T: 3, B: 1, D: 1, H: 1, O: 1, lengths: null, reverse: false, y0: false, activation: 'tanh', outputActivation: 'sigmoid' });
   cases.push({ T: 4, B: 2, D: 2, H: 2, O: 3, lengths: null, reverse: true, y0: true, activation: 'relu', outputActivation: 'linear' });
   // The reverse direction of a bidirectional layer: each sequence from its own last step, one of them empty.
-  cases.push({ T: 5, B: 3, D: 2, H: 3, O: 2, lengths: [2, 0, 5], reverse: true, y0: true, activation: 'tanh', outputActivation: 'sigmoid' });
+  cases.push({
+    T: 5,
+    B: 3,
+    D: 2,
+    H: 3,
+    O: 2,
+    lengths: [2, 0, 5],
+    reverse: true,
+    y0: true,
+    activation: 'tanh',
+    outputActivation: 'sigmoid',
+  });
 
   for (const c of cases) {
     it(`T${c.T} B${c.B} D${c.D} H${c.H} O${c.O} ${c.activation}/${c.outputActivation} lengths=${c.lengths} reverse=${c.reverse}`, () => {
@@ -72,8 +98,12 @@ describe('jordan JS kernel: float64 finite differences', () => {
       const f = js.jordanForward(args);
       const g = js.jordanBackward({ ...args, cache: f.cache as Float64Array, dy: ry, dyN: ryN });
       const targets: [string, Float64Array, Float64Array][] = [
-        ['x', args.x, g.dx], ['weightIh', args.weightIh, g.dWeightIh], ['weightHy', args.weightHy, g.dWeightHy],
-        ['weightHo', args.weightHo, g.dWeightHo], ['biasIh', args.biasIh, g.dBiasIh], ['biasHh', args.biasHh, g.dBiasHh],
+        ['x', args.x, g.dx],
+        ['weightIh', args.weightIh, g.dWeightIh],
+        ['weightHy', args.weightHy, g.dWeightHy],
+        ['weightHo', args.weightHo, g.dWeightHo],
+        ['biasIh', args.biasIh, g.dBiasIh],
+        ['biasHh', args.biasHh, g.dBiasHh],
         ['biasHo', args.biasHo, g.dBiasHo],
       ];
       if (args.y0) targets.push(['y0', args.y0, g.dy0]);
@@ -114,10 +144,21 @@ describe('jordan golden case (T=2, D=H=O=1)', () => {
     const y1v = 3 * h1 - 0.5;
     const f32 = (v: number[]) => new Float32Array(v);
     const args = {
-      seqLen: 2, batch: 1, inputSize: 1, hiddenSize: 1, outputSize: 1,
-      x: f32([0.3, -0.4]), weightIh: f32([1]), weightHy: f32([2]), weightHo: f32([3]),
-      biasIh: f32([0.1]), biasHh: f32([0.2]), biasHo: f32([-0.5]), y0: f32([0.25]),
-      outputActivation: 'linear' as const, returnHidden: true,
+      seqLen: 2,
+      batch: 1,
+      inputSize: 1,
+      hiddenSize: 1,
+      outputSize: 1,
+      x: f32([0.3, -0.4]),
+      weightIh: f32([1]),
+      weightHy: f32([2]),
+      weightHo: f32([3]),
+      biasIh: f32([0.1]),
+      biasHh: f32([0.2]),
+      biasHo: f32([-0.5]),
+      y0: f32([0.25]),
+      outputActivation: 'linear' as const,
+      returnHidden: true,
     };
     const backends = nativeJordanAvailable() ? (['js', 'native'] as const) : (['js'] as const);
     for (const backend of backends) {
@@ -148,26 +189,42 @@ describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS',
   });
 
   const shapes = [
-    { T: 1, B: 1, D: 1, H: 1, O: 1 }, { T: 7, B: 3, D: 9, H: 33, O: 7 }, { T: 5, B: 9, D: 1, H: 7, O: 1 },
-    { T: 12, B: 17, D: 5, H: 20, O: 9 }, { T: 0, B: 2, D: 3, H: 4, O: 2 }, { T: 3, B: 1, D: 2, H: 257, O: 3 },
+    { T: 1, B: 1, D: 1, H: 1, O: 1 },
+    { T: 7, B: 3, D: 9, H: 33, O: 7 },
+    { T: 5, B: 9, D: 1, H: 7, O: 1 },
+    { T: 12, B: 17, D: 5, H: 20, O: 9 },
+    { T: 0, B: 2, D: 3, H: 4, O: 2 },
+    { T: 3, B: 1, D: 2, H: 257, O: 3 },
   ];
   const rng = new Rng(3);
   let k = 0;
   for (const s of shapes) {
-    for (const acts of [{ activation: 'tanh', outputActivation: 'tanh' }, { activation: 'relu', outputActivation: 'sigmoid' }, { activation: 'tanh', outputActivation: 'linear' }] as const) {
+    for (const acts of [
+      { activation: 'tanh', outputActivation: 'tanh' },
+      { activation: 'relu', outputActivation: 'sigmoid' },
+      { activation: 'tanh', outputActivation: 'linear' },
+    ] as const) {
       const reverse = k % 2 === 1;
       const useLengths = k % 3 !== 0 && s.B > 1;
       k++;
       it(`T${s.T} B${s.B} D${s.D} H${s.H} O${s.O} ${acts.activation}/${acts.outputActivation} reverse=${reverse} lengths=${useLengths}`, () => {
         const lengths = useLengths ? Array.from({ length: s.B }, (_, b) => (b === 0 ? s.T : rng.int(s.T + 1))) : null;
         const args = {
-          seqLen: s.T, batch: s.B, inputSize: s.D, hiddenSize: s.H, outputSize: s.O,
+          seqLen: s.T,
+          batch: s.B,
+          inputSize: s.D,
+          hiddenSize: s.H,
+          outputSize: s.O,
           x: rng.uniformArray(s.T * s.B * s.D, -1, 1),
           weightIh: rng.uniformArray(s.H * s.D, -0.4, 0.4),
           weightHy: rng.uniformArray(s.H * s.O, -0.4, 0.4),
           weightHo: rng.uniformArray(s.O * s.H, -0.3, 0.3),
-          biasIh: rng.uniformArray(s.H, -0.2, 0.2), biasHh: rng.uniformArray(s.H, -0.2, 0.2), biasHo: rng.uniformArray(s.O, -0.2, 0.2),
-          lengths, reverse, ...acts,
+          biasIh: rng.uniformArray(s.H, -0.2, 0.2),
+          biasHh: rng.uniformArray(s.H, -0.2, 0.2),
+          biasHo: rng.uniformArray(s.O, -0.2, 0.2),
+          lengths,
+          reverse,
+          ...acts,
         };
         const y0 = rng.uniformArray(s.B * s.O, -0.5, 0.5);
         const dy = rng.uniformArray(s.T * s.B * s.O, -1, 1);
@@ -176,7 +233,8 @@ describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS',
         const fn = jordanForward({ ...args, y0, returnHidden: true }, { backend: 'native' });
         const close = (a: Float32Array | null, b: Float32Array | null, tol: number, what: string) => {
           expect(a?.length, what).toBe(b?.length);
-          for (let i = 0; i < (a?.length ?? 0); i++) expect(Math.abs((a as Float32Array)[i] - (b as Float32Array)[i]), `${what}[${i}]`).toBeLessThan(tol);
+          for (let i = 0; i < (a?.length ?? 0); i++)
+            expect(Math.abs((a as Float32Array)[i] - (b as Float32Array)[i]), `${what}[${i}]`).toBeLessThan(tol);
         };
         close(fn.y, fj.y, 1e-5, 'y');
         close(fn.yN, fj.yN, 1e-5, 'yN');
@@ -203,11 +261,20 @@ describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS',
     const s = { T: 9, B: 33, D: 40, H: 96, O: 17 };
     const r = new Rng(11);
     const args = {
-      seqLen: s.T, batch: s.B, inputSize: s.D, hiddenSize: s.H, outputSize: s.O,
-      x: r.uniformArray(s.T * s.B * s.D, -1, 1), weightIh: r.uniformArray(s.H * s.D, -0.3, 0.3),
-      weightHy: r.uniformArray(s.H * s.O, -0.3, 0.3), weightHo: r.uniformArray(s.O * s.H, -0.3, 0.3),
-      biasIh: r.uniformArray(s.H), biasHh: r.uniformArray(s.H), biasHo: r.uniformArray(s.O),
-      lengths: Array.from({ length: s.B }, (_, b) => (b * 5) % (s.T + 1)), reverse: true,
+      seqLen: s.T,
+      batch: s.B,
+      inputSize: s.D,
+      hiddenSize: s.H,
+      outputSize: s.O,
+      x: r.uniformArray(s.T * s.B * s.D, -1, 1),
+      weightIh: r.uniformArray(s.H * s.D, -0.3, 0.3),
+      weightHy: r.uniformArray(s.H * s.O, -0.3, 0.3),
+      weightHo: r.uniformArray(s.O * s.H, -0.3, 0.3),
+      biasIh: r.uniformArray(s.H),
+      biasHh: r.uniformArray(s.H),
+      biasHo: r.uniformArray(s.O),
+      lengths: Array.from({ length: s.B }, (_, b) => (b * 5) % (s.T + 1)),
+      reverse: true,
     };
     const dy = r.uniformArray(s.T * s.B * s.O, -1, 1);
     const run = (threads: number) => {
@@ -219,7 +286,19 @@ describe.skipIf(!nativeJordanAvailable()).each(isas)('jordan native (%s) vs JS',
     try {
       const a = run(1);
       const b = run(2);
-      for (const key of ['y', 'yN', 'cache', 'dx', 'dy0', 'dWeightIh', 'dWeightHy', 'dWeightHo', 'dBiasIh', 'dBiasHh', 'dBiasHo'] as const) {
+      for (const key of [
+        'y',
+        'yN',
+        'cache',
+        'dx',
+        'dy0',
+        'dWeightIh',
+        'dWeightHy',
+        'dWeightHo',
+        'dBiasIh',
+        'dBiasHh',
+        'dBiasHo',
+      ] as const) {
         expect(Buffer.from((b[key] as Float32Array).buffer).equals(Buffer.from((a[key] as Float32Array).buffer)), key).toBe(true);
       }
     } finally {
@@ -238,8 +317,17 @@ describe('jordan layer', () => {
       expect(layer.parameters().map((p) => p.name)).toEqual(['weight_ih', 'weight_hy', 'weight_ho', 'bias_ih', 'bias_hh', 'bias_ho']);
       expect(layer.plan?.(4).parameters.map((p) => p.shape)).toEqual([[5, 4], [5, 3], [3, 5], [5], [5], [3]]);
       expect(layer.config).toEqual({
-        hiddenSize: 5, outputSize: 3, activation: 'tanh', outputActivation: 'sigmoid', numLayers: 1, dropout: 0, bidirectional: false,
-        mergeMode: 'concat', returnSequences: true, returnState: false, stateInput: null,
+        hiddenSize: 5,
+        outputSize: 3,
+        activation: 'tanh',
+        outputActivation: 'sigmoid',
+        numLayers: 1,
+        dropout: 0,
+        bidirectional: false,
+        mergeMode: 'concat',
+        returnSequences: true,
+        returnState: false,
+        stateInput: null,
       });
       for (const p of layer.parameters()) if (p.shape.length === 1) p.value.set(rng.uniformArray(p.value.length, -0.3, 0.3));
       const data = rng.uniformArray(4 * 3 * 4, -1, 1);
@@ -257,7 +345,9 @@ describe('jordan layer', () => {
 
   it('learns to imitate a teacher Jordan network', async () => {
     const backend = backends[backends.length - 1];
-    const T = 8, B = 16, D = 3;
+    const T = 8,
+      B = 16,
+      D = 3;
     const rng = new Rng(21);
     const teacher = jordan({ hiddenSize: 6, outputSize: 2 });
     teacher.build(D, new Rng(4));
@@ -293,8 +383,15 @@ describe('jordan layer', () => {
 
 describe('jordan argument errors', () => {
   const ok = () => ({
-    seqLen: 2, batch: 1, inputSize: 2, hiddenSize: 3, outputSize: 2,
-    x: new Float32Array(4), weightIh: new Float32Array(6), weightHy: new Float32Array(6), weightHo: new Float32Array(6),
+    seqLen: 2,
+    batch: 1,
+    inputSize: 2,
+    hiddenSize: 3,
+    outputSize: 2,
+    x: new Float32Array(4),
+    weightIh: new Float32Array(6),
+    weightHy: new Float32Array(6),
+    weightHo: new Float32Array(6),
   });
   const backends = nativeJordanAvailable() ? (['js', 'native'] as const) : (['js'] as const);
   for (const backend of backends) {
@@ -342,9 +439,30 @@ describe('jordan argument errors', () => {
     expect(codeOf(() => ops.forward({ ...base, lengths: new Int32Array([5]) }))).toBe('ERR_GATED_VALUE lengths');
     expect(codeOf(() => ops.forward({ ...base, activation: 'gelu' }))).toBe('ERR_GATED_VALUE activation');
     expect(codeOf(() => ops.forward({ ...base, seqLen: 1.5 }))).toBe('ERR_GATED_VALUE seqLen');
-    expect(codeOf(() => ops.backward({ ...base, cache: new Float32Array(1), dx: new Float32Array(4), dy0: new Float32Array(2),
-      dWeightIh: new Float32Array(6), dWeightHy: new Float32Array(6), dWeightHo: new Float32Array(6) }))).toBe('ERR_GATED_SHAPE cache');
-    expect(codeOf(() => ops.backward({ ...base, cache: new Float32Array(14), dx: new Float32Array(4), dy0: new Float32Array(2),
-      dWeightIh: new Float32Array(6), dWeightHy: new Float32Array(6) }))).toBe('ERR_GATED_VALUE dWeightHo');
+    expect(
+      codeOf(() =>
+        ops.backward({
+          ...base,
+          cache: new Float32Array(1),
+          dx: new Float32Array(4),
+          dy0: new Float32Array(2),
+          dWeightIh: new Float32Array(6),
+          dWeightHy: new Float32Array(6),
+          dWeightHo: new Float32Array(6),
+        }),
+      ),
+    ).toBe('ERR_GATED_SHAPE cache');
+    expect(
+      codeOf(() =>
+        ops.backward({
+          ...base,
+          cache: new Float32Array(14),
+          dx: new Float32Array(4),
+          dy0: new Float32Array(2),
+          dWeightIh: new Float32Array(6),
+          dWeightHy: new Float32Array(6),
+        }),
+      ),
+    ).toBe('ERR_GATED_VALUE dWeightHo');
   });
 });

@@ -13,7 +13,12 @@ import { describe, expect, it } from 'vitest';
 import { ops, type BackendName } from '../lib/index.js';
 import { Rng } from './helpers/index.js';
 
-const T = 12, B = 16, D = 1, H = 12, DELAY = 3, STEPS = 400;
+const T = 12,
+  B = 16,
+  D = 1,
+  H = 12,
+  DELAY = 3,
+  STEPS = 400;
 
 interface Params {
   [name: string]: Float32Array;
@@ -21,7 +26,8 @@ interface Params {
 
 /** Adam (Kingma & Ba 2015) with the usual defaults, on every parameter array. */
 function adam(params: Params, lr: number) {
-  const m: Params = {}, v: Params = {};
+  const m: Params = {},
+    v: Params = {};
   for (const k in params) {
     m[k] = new Float32Array(params[k].length);
     v[k] = new Float32Array(params[k].length);
@@ -29,9 +35,13 @@ function adam(params: Params, lr: number) {
   let t = 0;
   return (grads: { [name: string]: Float32Array | null }) => {
     t++;
-    const c1 = 1 - 0.9 ** t, c2 = 1 - 0.999 ** t;
+    const c1 = 1 - 0.9 ** t,
+      c2 = 1 - 0.999 ** t;
     for (const k in params) {
-      const g = grads[k]!, p = params[k], mk = m[k], vk = v[k];
+      const g = grads[k]!,
+        p = params[k],
+        mk = m[k],
+        vk = v[k];
       for (let i = 0; i < p.length; i++) {
         mk[i] = 0.9 * mk[i] + 0.1 * g[i];
         vk[i] = 0.999 * vk[i] + 0.001 * g[i] * g[i];
@@ -42,7 +52,8 @@ function adam(params: Params, lr: number) {
 }
 
 function batch(rng: Rng) {
-  const x = new Float32Array(T * B * D), target = new Float32Array(T * B);
+  const x = new Float32Array(T * B * D),
+    target = new Float32Array(T * B);
   for (let i = 0; i < x.length; i++) x[i] = rng.float() < 0.5 ? -1 : 1;
   for (let t = DELAY; t < T; t++) for (let b = 0; b < B; b++) target[t * B + b] = x[(t - DELAY) * B + b];
   return { x, target };
@@ -51,7 +62,8 @@ function batch(rng: Rng) {
 /** Trains `cell` for STEPS steps; returns the mean squared error of the first and last 20 steps. */
 function train(cell: 'lstm' | 'gru', backend: BackendName): { first: number; last: number } {
   const rng = new Rng(7);
-  const G = cell === 'lstm' ? 4 : 3, k = 1 / Math.sqrt(H);
+  const G = cell === 'lstm' ? 4 : 3,
+    k = 1 / Math.sqrt(H);
   const p: Params = {
     weightIh: rng.uniform(G * H * D, -k, k),
     weightHh: rng.uniform(G * H * H, -k, k),
@@ -64,11 +76,23 @@ function train(cell: 'lstm' | 'gru', backend: BackendName): { first: number; las
   const losses: number[] = [];
   for (let s = 0; s < STEPS; s++) {
     const { x, target } = batch(rng);
-    const args = { seqLen: T, batch: B, inputSize: D, hiddenSize: H, x, weightIh: p.weightIh, weightHh: p.weightHh, biasIh: p.biasIh, biasHh: p.biasHh };
+    const args = {
+      seqLen: T,
+      batch: B,
+      inputSize: D,
+      hiddenSize: H,
+      x,
+      weightIh: p.weightIh,
+      weightHh: p.weightHh,
+      biasIh: p.biasIh,
+      biasHh: p.biasHh,
+    };
     const f = cell === 'lstm' ? ops.lstmForward(args, { backend }) : ops.gruForward(args, { backend });
     // Linear read-out per step and its gradient: pred = wOut . y_t + bOut, loss = mean (pred - target)^2
     // over the steps that have a target (t >= DELAY).
-    const dy = new Float32Array(T * B * H), dwOut = new Float32Array(H), dbOut = new Float32Array(1);
+    const dy = new Float32Array(T * B * H),
+      dwOut = new Float32Array(H),
+      dbOut = new Float32Array(1);
     const n = (T - DELAY) * B;
     let loss = 0;
     for (let t = DELAY; t < T; t++) {
@@ -86,9 +110,10 @@ function train(cell: 'lstm' | 'gru', backend: BackendName): { first: number; las
         }
       }
     }
-    const grads = cell === 'lstm'
-      ? ops.lstmBackward({ ...args, cache: f.cache, dy }, { backend })
-      : ops.gruBackward({ ...args, cache: f.cache, dy }, { backend });
+    const grads =
+      cell === 'lstm'
+        ? ops.lstmBackward({ ...args, cache: f.cache, dy }, { backend })
+        : ops.gruBackward({ ...args, cache: f.cache, dy }, { backend });
     step({ weightIh: grads.dWeightIh, weightHh: grads.dWeightHh, biasIh: grads.dBiasIh, biasHh: grads.dBiasHh, wOut: dwOut, bOut: dbOut });
     losses.push(loss);
   }

@@ -62,7 +62,7 @@ const shapeSets: ShapeSet[] = [
 ];
 {
   const rng = new Rng(20261123);
-  const pick = <T,>(xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]; // int() is inclusive
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]; // int() is inclusive
   while (shapeSets.length < 24) {
     shapeSets.push({
       T: pick([1, 2, 5, 9]),
@@ -98,9 +98,7 @@ function buildArgs(v: Variant, s: ShapeSet, seed: number) {
   const rng = new Rng(seed);
   const G = v.cell === 'lstm' ? 4 : v.cell === 'gru' ? 3 : 1;
   const k = 1 / Math.sqrt(Math.max(s.H, 1));
-  const lengths = s.lengths
-    ? Int32Array.from({ length: s.B }, (_, b) => (b === 0 ? s.T : b === 1 ? 0 : rng.int(0, s.T)))
-    : null;
+  const lengths = s.lengths ? Int32Array.from({ length: s.B }, (_, b) => (b === 0 ? s.T : b === 1 ? 0 : rng.int(0, s.T))) : null;
   const common = {
     seqLen: s.T,
     batch: s.B,
@@ -150,9 +148,11 @@ function run(backend: Backend, v: Variant, s: ShapeSet, seed: number): Record<st
 function runForward(backend: Backend, v: Variant, s: ShapeSet, seed: number, keepCache: boolean): Record<string, Float32Array | null> {
   const { common, c0, weightPeephole } = buildArgs(v, s, seed);
   const f =
-    v.cell === 'rnn' ? backend.rnnForward({ ...common, nonlinearity: v.nonlinearity, keepCache })
-    : v.cell === 'lstm' ? backend.lstmForward({ ...common, c0, weightPeephole: v.peephole ? weightPeephole : null, keepCache })
-    : backend.gruForward({ ...common, resetAfter: v.resetAfter, keepCache });
+    v.cell === 'rnn'
+      ? backend.rnnForward({ ...common, nonlinearity: v.nonlinearity, keepCache })
+      : v.cell === 'lstm'
+        ? backend.lstmForward({ ...common, c0, weightPeephole: v.peephole ? weightPeephole : null, keepCache })
+        : backend.gruForward({ ...common, resetAfter: v.resetAfter, keepCache });
   expect(f.cache === null, `${backend.name} ${v.label} cache presence`).toBe(!keepCache);
   return { y: f.y, hN: f.hN, cN: 'cN' in f ? (f.cN as Float32Array) : null };
 }

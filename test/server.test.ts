@@ -45,8 +45,16 @@ const MOBY_SLICE = 20_000;
 let mobyText: string;
 
 /** One request; JSON bodies are sent as such unless `raw` is given. */
-async function api(method: string, path: string, body?: unknown, init: { headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...(body !== undefined || init.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers };
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  init: { headers?: Record<string, string>; raw?: string } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = {
+    ...(body !== undefined || init.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...init.headers,
+  };
   const res = await fetch(`${base}${path}`, { method, headers, body: init.raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
   const text = await res.text();
   let parsed: unknown = text;
@@ -76,14 +84,19 @@ async function follow(id: string, onEvent?: (e: SseEvent) => Promise<void> | voi
 }
 
 const TINY_LM = {
-  task: 'char-lm', data: 'text/moby.txt', name: 'tiny-moby',
+  task: 'char-lm',
+  data: 'text/moby.txt',
+  name: 'tiny-moby',
   model: { cell: 'lstm', hiddenSize: 32, embedding: 16 },
   train: { epochs: 1, batchSize: 16, window: 32, maxChars: MOBY_SLICE, lr: 0.01 },
 };
 
 /** A job that takes many batches (it is cancelled long before it ends). */
 const LONG_LM = {
-  task: 'char-lm', data: 'text/moby.txt', model: { hiddenSize: 64, embedding: 16 }, train: { epochs: 20, batchSize: 8, window: 16, maxChars: 50_000 },
+  task: 'char-lm',
+  data: 'text/moby.txt',
+  model: { hiddenSize: 64, embedding: 16 },
+  train: { epochs: 20, batchSize: 8, window: 16, maxChars: 50_000 },
 };
 
 /** A job whose batches take ~0.5 s (LSTM 512, 64 tracks of 128 steps). */
@@ -103,8 +116,18 @@ beforeAll(async () => {
   symlinkSync(join(root, 'outside', 'secret.txt'), join(data, 'text', 'escape.txt'));
   symlinkSync(join(root, 'outside'), join(data, 'out-dir'));
   symlinkSync(join(data, 'text', 'moby.txt'), join(data, 'text', 'alias.txt')); // inside: allowed
-  mobyText = Array.from(readFileSync(join(data, 'text', 'moby.txt'), 'utf8')).slice(0, MOBY_SLICE).join('');
-  server = await startServer({ port: 0, dataDir: data, modelDir: join(root, 'models'), maxJobs: 1, maxBodyBytes: 64 << 10, progressIntervalMs: 50, log: false });
+  mobyText = Array.from(readFileSync(join(data, 'text', 'moby.txt'), 'utf8'))
+    .slice(0, MOBY_SLICE)
+    .join('');
+  server = await startServer({
+    port: 0,
+    dataDir: data,
+    modelDir: join(root, 'models'),
+    maxJobs: 1,
+    maxBodyBytes: 64 << 10,
+    progressIntervalMs: 50,
+    log: false,
+  });
   base = server.url;
 });
 
@@ -234,7 +257,11 @@ describe('examples/server', () => {
 
   it('generates from the trained model token by token, seeded', async () => {
     const body = { prompt: 'Call me Ishmael. ', maxTokens: 40, temperature: 0.8, topK: 20, seed: 7 };
-    const res = await fetch(`${base}/models/tiny-moby/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${base}/models/tiny-moby/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const seen: SseEvent[] = [];
     for await (const e of events(res)) seen.push(e);
     const tokens = seen.filter((e) => e.event === 'token');
@@ -269,7 +296,9 @@ describe('examples/server', () => {
 
   it('stops a generation whose client goes away, and keeps serving', async () => {
     const res = await fetch(`${base}/models/tiny-moby/generate`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Ahab', maxTokens: 2000 }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Ahab', maxTokens: 2000 }),
     });
     let n = 0;
     for await (const e of events(res)) if (e.event === 'token' && ++n === 3) break;
@@ -279,8 +308,12 @@ describe('examples/server', () => {
 
   it('trains a tiny classifier on LABEL<TAB>TEXT data and classifies', async () => {
     const created = await api('POST', '/jobs', {
-      task: 'classifier', data: 'sentiment/imdb.tsv', name: 'tiny-imdb', labelNames: ['negative', 'positive'],
-      model: { cell: 'gru', hiddenSize: 16, embedding: 16 }, train: { epochs: 2, batchSize: 16, maxExamples: 200, maxLen: 40, lr: 0.01 },
+      task: 'classifier',
+      data: 'sentiment/imdb.tsv',
+      name: 'tiny-imdb',
+      labelNames: ['negative', 'positive'],
+      model: { cell: 'gru', hiddenSize: 16, embedding: 16 },
+      train: { epochs: 2, batchSize: 16, maxExamples: 200, maxLen: 40, lr: 0.01 },
     });
     expect(created.status).toBe(202);
     const seen = await follow(created.body.id);
@@ -305,7 +338,7 @@ describe('examples/server', () => {
     expect((await api('POST', '/models/tiny-moby/classify', { text: 'a' })).status).toBe(400);
   });
 
-  it('reports a malformed data file as the job\'s error event, naming the line', async () => {
+  it("reports a malformed data file as the job's error event, naming the line", async () => {
     const created = await api('POST', '/jobs', { task: 'classifier', data: 'sentiment/broken.tsv' });
     expect(created.status).toBe(202);
     const seen = await follow(created.body.id);
@@ -328,37 +361,137 @@ describe('examples/server', () => {
       ['a JSON array', () => api('POST', '/jobs', [1, 2]), 400, /expected a JSON object, got an array/],
       ['no task', () => api('POST', '/jobs', { data: 'text/moby.txt' }), 400, /^task: required/],
       ['no data', () => api('POST', '/jobs', { task: 'char-lm' }), 400, /^data: required/],
-      ['a wrong task', () => api('POST', '/jobs', job({ task: 'translate' })), 400, /^task: expected one of 'char-lm', 'classifier', got "translate"/],
-      ['a string for a size', () => api('POST', '/jobs', job({ model: { hiddenSize: 'x' } })), 400, /^model\.hiddenSize: expected an integer in \[1, 4096\], got "x"/],
-      ['a fraction for a size', () => api('POST', '/jobs', job({ train: { epochs: 1.5 } })), 400, /^train\.epochs: expected an integer in \[1, 100\], got 1\.5/],
+      [
+        'a wrong task',
+        () => api('POST', '/jobs', job({ task: 'translate' })),
+        400,
+        /^task: expected one of 'char-lm', 'classifier', got "translate"/,
+      ],
+      [
+        'a string for a size',
+        () => api('POST', '/jobs', job({ model: { hiddenSize: 'x' } })),
+        400,
+        /^model\.hiddenSize: expected an integer in \[1, 4096\], got "x"/,
+      ],
+      [
+        'a fraction for a size',
+        () => api('POST', '/jobs', job({ train: { epochs: 1.5 } })),
+        400,
+        /^train\.epochs: expected an integer in \[1, 100\], got 1\.5/,
+      ],
       ['a negative rate', () => api('POST', '/jobs', job({ train: { lr: -1 } })), 400, /^train\.lr: expected a number in \(0, 1\]/],
       ['an unknown field', () => api('POST', '/jobs', job({ model: { hidden: 64 } })), 400, /^model\.hidden: unknown field/],
-      ['a field of the other task', () => api('POST', '/jobs', job({ train: { maxLen: 5 } })), 400, /^train\.maxLen: only for task 'classifier'/],
-      ['a model too large', () => api('POST', '/jobs', job({ model: { hiddenSize: 4096, layers: 8 } })), 400, /^model: about [\d,]+ parameters, above the limit/],
+      [
+        'a field of the other task',
+        () => api('POST', '/jobs', job({ train: { maxLen: 5 } })),
+        400,
+        /^train\.maxLen: only for task 'classifier'/,
+      ],
+      [
+        'a model too large',
+        () => api('POST', '/jobs', job({ model: { hiddenSize: 4096, layers: 8 } })),
+        400,
+        /^model: about [\d,]+ parameters, above the limit/,
+      ],
       ['a bad model name', () => api('POST', '/jobs', job({ name: '../evil' })), 400, /^name: expected 1-64 characters/],
-      ['a taken model name', () => api('POST', '/jobs', job({ name: 'tiny-moby' })), 409, /^name: a model named 'tiny-moby' exists already/],
-      ['../../etc/passwd', () => api('POST', '/jobs', job({ data: '../../etc/passwd' })), 400, /^data: expected a path inside the data folder: '\.\.' segments/],
-      ['text/../../x', () => api('POST', '/jobs', job({ data: 'text/../../outside/secret.txt' })), 400, /^data: expected a path inside the data folder/],
-      ['an absolute path', () => api('POST', '/jobs', job({ data: '/etc/passwd' })), 400, /^data: expected a path relative to the data folder, got an absolute path/],
-      ['a URL-encoded ..%2f', () => api('POST', '/jobs', job({ data: '..%2f..%2fetc%2fpasswd' })), 400, /^data: expected '\/'-separated names/],
+      [
+        'a taken model name',
+        () => api('POST', '/jobs', job({ name: 'tiny-moby' })),
+        409,
+        /^name: a model named 'tiny-moby' exists already/,
+      ],
+      [
+        '../../etc/passwd',
+        () => api('POST', '/jobs', job({ data: '../../etc/passwd' })),
+        400,
+        /^data: expected a path inside the data folder: '\.\.' segments/,
+      ],
+      [
+        'text/../../x',
+        () => api('POST', '/jobs', job({ data: 'text/../../outside/secret.txt' })),
+        400,
+        /^data: expected a path inside the data folder/,
+      ],
+      [
+        'an absolute path',
+        () => api('POST', '/jobs', job({ data: '/etc/passwd' })),
+        400,
+        /^data: expected a path relative to the data folder, got an absolute path/,
+      ],
+      [
+        'a URL-encoded ..%2f',
+        () => api('POST', '/jobs', job({ data: '..%2f..%2fetc%2fpasswd' })),
+        400,
+        /^data: expected '\/'-separated names/,
+      ],
       ['a backslash path', () => api('POST', '/jobs', job({ data: '..\\..\\etc\\passwd' })), 400, /^data: expected '\/'-separated names/],
-      ['a missing file', () => api('POST', '/jobs', job({ data: 'text/nothing.txt' })), 404, /^data: no file "text\/nothing\.txt" in the data folder/],
+      [
+        'a missing file',
+        () => api('POST', '/jobs', job({ data: 'text/nothing.txt' })),
+        404,
+        /^data: no file "text\/nothing\.txt" in the data folder/,
+      ],
       ['a directory', () => api('POST', '/jobs', job({ data: 'text' })), 400, /^data: "text" is not a regular file/],
-      ['a symlink out of the data folder', () => api('POST', '/jobs', job({ data: 'text/escape.txt' })), 403, /^data: "text\/escape\.txt" resolves outside the data folder/],
-      ['a linked folder out of it', () => api('POST', '/jobs', job({ data: 'out-dir/secret.txt' })), 403, /resolves outside the data folder/],
-      ['a body over the limit', () => api('POST', '/jobs', undefined, { raw: JSON.stringify({ task: 'char-lm', data: 'x'.repeat(200_000) }) }), 413, /^body: request body larger than 65536 bytes/],
-      ['a form body', () => api('POST', '/jobs', undefined, { raw: 'task=char-lm', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, /expected application\/json/],
+      [
+        'a symlink out of the data folder',
+        () => api('POST', '/jobs', job({ data: 'text/escape.txt' })),
+        403,
+        /^data: "text\/escape\.txt" resolves outside the data folder/,
+      ],
+      [
+        'a linked folder out of it',
+        () => api('POST', '/jobs', job({ data: 'out-dir/secret.txt' })),
+        403,
+        /resolves outside the data folder/,
+      ],
+      [
+        'a body over the limit',
+        () => api('POST', '/jobs', undefined, { raw: JSON.stringify({ task: 'char-lm', data: 'x'.repeat(200_000) }) }),
+        413,
+        /^body: request body larger than 65536 bytes/,
+      ],
+      [
+        'a form body',
+        () => api('POST', '/jobs', undefined, { raw: 'task=char-lm', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+        415,
+        /expected application\/json/,
+      ],
       ['an unknown job', () => api('GET', '/jobs/123456'), 404, /^id: no job with id "123456"/],
       ['an unknown model', () => api('POST', '/models/nobody/generate', { prompt: 'a' }), 404, /^name: no model named 'nobody'/],
-      ['a model name with ..%2f', () => api('POST', '/models/..%2f..%2fetc%2fpasswd/generate', { prompt: 'a' }), 400, /^name: expected 1-64 characters/],
+      [
+        'a model name with ..%2f',
+        () => api('POST', '/models/..%2f..%2fetc%2fpasswd/generate', { prompt: 'a' }),
+        400,
+        /^name: expected 1-64 characters/,
+      ],
       ['malformed percent-encoding', () => api('GET', '/models/%E0%A4%A'), 400, /^path: malformed percent-encoding/],
       ['an unknown route', () => api('GET', '/admin'), 404, /^path: nothing at "\/admin"/],
       ['a wrong method', () => api('PUT', '/jobs', {}), 405, /^method: PUT is not allowed here \(allowed: GET, POST, HEAD, OPTIONS\)/],
       ['no prompt', () => api('POST', '/models/tiny-moby/generate', { maxTokens: 3 }), 400, /^prompt: required/],
-      ['too many tokens', () => api('POST', '/models/tiny-moby/generate', { prompt: 'a', maxTokens: 1e9 }), 400, /^maxTokens: expected an integer in \[1, 2000\]/],
-      ['a negative temperature', () => api('POST', '/models/tiny-moby/generate', { prompt: 'a', temperature: -1 }), 400, /^temperature: expected a number in \[0, 10\]/],
-      ['text and texts', () => api('POST', '/models/tiny-imdb/classify', { text: 'a', texts: ['b'] }), 400, /^texts: give text or texts, not both/],
-      ['a number to classify', () => api('POST', '/models/tiny-imdb/classify', { texts: ['ok', 5] }), 400, /^texts\[1\]: expected a string, got 5/],
+      [
+        'too many tokens',
+        () => api('POST', '/models/tiny-moby/generate', { prompt: 'a', maxTokens: 1e9 }),
+        400,
+        /^maxTokens: expected an integer in \[1, 2000\]/,
+      ],
+      [
+        'a negative temperature',
+        () => api('POST', '/models/tiny-moby/generate', { prompt: 'a', temperature: -1 }),
+        400,
+        /^temperature: expected a number in \[0, 10\]/,
+      ],
+      [
+        'text and texts',
+        () => api('POST', '/models/tiny-imdb/classify', { text: 'a', texts: ['b'] }),
+        400,
+        /^texts: give text or texts, not both/,
+      ],
+      [
+        'a number to classify',
+        () => api('POST', '/models/tiny-imdb/classify', { texts: ['ok', 5] }),
+        400,
+        /^texts\[1\]: expected a string, got 5/,
+      ],
     ];
     for (const [what, send, status, message] of cases) {
       it(what, async () => {
@@ -381,7 +514,9 @@ describe('examples/server', () => {
       const reply = await new Promise<string>((resolve, reject) => {
         const socket = connect(server.port, '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
         let text = '';
-        socket.on('data', (d) => { text += d.toString(); });
+        socket.on('data', (d) => {
+          text += d.toString();
+        });
         socket.on('end', () => resolve(text));
         socket.on('error', reject);
       });
@@ -396,12 +531,20 @@ describe('examples/server', () => {
     server = await startServer({ port: 0, dataDir: join(root, 'data'), modelDir: join(root, 'models'), trainIn: 'main', log: false });
     base = server.url;
     const models = await api('GET', '/models');
-    expect(models.body.models.map((m: { name: string; loaded: boolean }) => [m.name, m.loaded]).sort()).toEqual([['tiny-imdb', false], ['tiny-moby', false]]);
+    expect(models.body.models.map((m: { name: string; loaded: boolean }) => [m.name, m.loaded]).sort()).toEqual([
+      ['tiny-imdb', false],
+      ['tiny-moby', false],
+    ]);
     const after = await api('POST', '/models/tiny-moby/generate', { prompt: 'Call me', maxTokens: 20, temperature: 0, stream: false });
     expect(after.body.text).toBe(before.body.text);
     expect((await api('GET', '/jobs')).body.jobs).toEqual([]);
 
-    const created = await api('POST', '/jobs', { ...TINY_LM, name: 'inline', model: { cell: 'gru', hiddenSize: 16, embedding: 8 }, train: { ...TINY_LM.train, maxChars: 5000 } });
+    const created = await api('POST', '/jobs', {
+      ...TINY_LM,
+      name: 'inline',
+      model: { cell: 'gru', hiddenSize: 16, embedding: 8 },
+      train: { ...TINY_LM.train, maxChars: 5000 },
+    });
     const seen = await follow(created.body.id);
     expect(seen[seen.length - 1].event).toBe('done');
     expect((await api('GET', '/models/inline')).body.loaded).toBe(true); // kept in memory
@@ -425,11 +568,22 @@ describe('examples/server', () => {
 // deployed: limits, tokens, hosts
 
 /** A request with any headers (fetch refuses to set Host), against `port`. */
-function rawRequest(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => {
+          text += d;
+        })
+        .on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
     });
     req.on('error', reject);
     req.end(body);
@@ -445,10 +599,18 @@ describe('examples/server deployed', () => {
   });
 
   /** A server of its own (fresh model folder unless given), closed when `body` ends. */
-  async function withServer(options: Partial<ServerOptions>, body: (s: RunningServer, call: typeof api, modelDir: string) => Promise<void>): Promise<void> {
+  async function withServer(
+    options: Partial<ServerOptions>,
+    body: (s: RunningServer, call: typeof api, modelDir: string) => Promise<void>,
+  ): Promise<void> {
     const modelDir = options.modelDir ?? mkdtempSync(join(root, 'models-'));
     const s = await startServer({ port: 0, dataDir, log: false, ...options, modelDir });
-    const call = async (method: string, path: string, b?: unknown, init: { headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> => {
+    const call = async (
+      method: string,
+      path: string,
+      b?: unknown,
+      init: { headers?: Record<string, string>; raw?: string } = {},
+    ): Promise<Reply> => {
       const saved = base;
       base = s.url;
       try {
@@ -465,7 +627,12 @@ describe('examples/server deployed', () => {
   }
 
   /** Every event of a job until its stream ends, on server `s` with `headers`. */
-  async function followOn(s: RunningServer, id: string, headers: Record<string, string> = {}, onEvent?: (e: SseEvent) => Promise<void> | void): Promise<SseEvent[]> {
+  async function followOn(
+    s: RunningServer,
+    id: string,
+    headers: Record<string, string> = {},
+    onEvent?: (e: SseEvent) => Promise<void> | void,
+  ): Promise<SseEvent[]> {
     const out: SseEvent[] = [];
     for await (const e of events(await fetch(`${s.url}/jobs/${id}/events`, { headers }))) {
       out.push(e);
@@ -474,15 +641,22 @@ describe('examples/server deployed', () => {
     return out;
   }
 
-  it('refuses the issue\'s job that fits every field limit but needs > 8 GB of activations (rnn 1024, batch 1024, window 512)', async () => {
-    const issue = { task: 'char-lm', data: 'text/moby.txt', model: { cell: 'rnn', hiddenSize: 1024 }, train: { batchSize: 1024, window: 512, maxChars: 5000000 } };
+  it("refuses the issue's job that fits every field limit but needs > 8 GB of activations (rnn 1024, batch 1024, window 512)", async () => {
+    const issue = {
+      task: 'char-lm',
+      data: 'text/moby.txt',
+      model: { cell: 'rnn', hiddenSize: 1024 },
+      train: { batchSize: 1024, window: 512, maxChars: 5000000 },
+    };
     const estimate = estimateJobMemory(parseJobConfig(issue), 1 << 20);
     expect(estimate.activations).toBeGreaterThan(8 * 2 ** 30);
     await withServer({}, async (_s, call) => {
       const r = await call('POST', '/jobs', issue);
       expect(r.status).toBe(400);
       expect(r.body.error.field).toBe('train');
-      expect(r.body.error.message).toMatch(/^train: needs about \d+\.\d GiB to train \(activations \d+\.\d GiB: train\.batchSize 1024 x train\.window 512 x model\.hiddenSize 1024; .*\), above this server's per-job budget of 2\.0 GiB: lower train\.batchSize, train\.window or model\.hiddenSize$/);
+      expect(r.body.error.message).toMatch(
+        /^train: needs about \d+\.\d GiB to train \(activations \d+\.\d GiB: train\.batchSize 1024 x train\.window 512 x model\.hiddenSize 1024; .*\), above this server's per-job budget of 2\.0 GiB: lower train\.batchSize, train\.window or model\.hiddenSize$/,
+      );
       expect((await call('GET', '/jobs')).body.jobs).toEqual([]);
       // The same model with a batch that fits is accepted.
       const fits = await call('POST', '/jobs', { ...issue, name: 'fits', train: { batchSize: 4, window: 32, maxChars: 5000, epochs: 1 } });
@@ -497,7 +671,9 @@ describe('examples/server deployed', () => {
       expect(created.status).toBe(202);
       const end = (await followOn(s, created.body.id)).pop() as SseEvent;
       expect(end.event).toBe('error');
-      expect(end.data.message).toMatch(/^the job's process reached \d+ MiB, above its memory limit of 32 MiB, and was stopped: lower train\.batchSize/);
+      expect(end.data.message).toMatch(
+        /^the job's process reached \d+ MiB, above its memory limit of 32 MiB, and was stopped: lower train\.batchSize/,
+      );
       const job = (await call('GET', `/jobs/${created.body.id}`)).body;
       expect(job.memory.peakResidentBytes).toBeGreaterThan(32 << 20);
       expect((await call('GET', '/health')).status).toBe(200);
@@ -512,7 +688,10 @@ describe('examples/server deployed', () => {
       const seen = await followOn(s, created.body.id, {}, async (e) => {
         if (e.event === 'progress' && cancelled === null) cancelled = await call('DELETE', `/jobs/${created.body.id}`);
       });
-      expect(seen[seen.length - 1]).toMatchObject({ event: 'cancelled', data: { reason: 'cancelled by request (it did not stop within 1 ms and was killed)' } });
+      expect(seen[seen.length - 1]).toMatchObject({
+        event: 'cancelled',
+        data: { reason: 'cancelled by request (it did not stop within 1 ms and was killed)' },
+      });
       expect((await call('GET', '/health')).body.jobs).toEqual({ running: 0, queued: 0 });
       // The next job trains as usual.
       const next = await call('POST', '/jobs', { ...TINY_LM, name: 'after-kill', train: { ...TINY_LM.train, maxChars: 3000 } });
@@ -533,7 +712,12 @@ describe('examples/server deployed', () => {
       }
       expect((await call('GET', '/nothing-here')).status).toBe(401); // routes are not revealed either
 
-      const created = await call('POST', '/jobs', { ...TINY_LM, name: 'a-model', train: { ...TINY_LM.train, maxChars: 3000 } }, { headers: asA });
+      const created = await call(
+        'POST',
+        '/jobs',
+        { ...TINY_LM, name: 'a-model', train: { ...TINY_LM.train, maxChars: 3000 } },
+        { headers: asA },
+      );
       expect(created.status).toBe(202);
       const id = created.body.id;
       expect((await call('GET', `/jobs/${id}`, undefined, { headers: asB })).status).toBe(404);
@@ -542,7 +726,9 @@ describe('examples/server deployed', () => {
       expect((await fetch(`${s.url}/jobs/${id}/events`, { headers: asB })).status).toBe(404);
       expect((await followOn(s, id, asA)).pop()?.event).toBe('done');
 
-      expect((await call('GET', '/models', undefined, { headers: asA })).body.models.map((m: { name: string }) => m.name)).toEqual(['a-model']);
+      expect((await call('GET', '/models', undefined, { headers: asA })).body.models.map((m: { name: string }) => m.name)).toEqual([
+        'a-model',
+      ]);
       expect((await call('GET', '/models', undefined, { headers: asB })).body.models).toEqual([]);
       const gen = { prompt: 'The', maxTokens: 3, stream: false };
       expect((await call('POST', '/models/a-model/generate', gen, { headers: asB })).status).toBe(404);
@@ -556,8 +742,12 @@ describe('examples/server deployed', () => {
   });
 
   it('refuses to listen beyond loopback without tokens, and weak tokens', async () => {
-    await expect(startServer({ port: 0, host: '0.0.0.0', dataDir, modelDir: join(root, 'models-any'), log: false })).rejects.toThrow(/beyond loopback, needs tokens/);
-    await expect(startServer({ port: 0, dataDir, modelDir: join(root, 'models-any'), tokens: ['short'], log: false })).rejects.toThrow(/at least 16 printable characters/);
+    await expect(startServer({ port: 0, host: '0.0.0.0', dataDir, modelDir: join(root, 'models-any'), log: false })).rejects.toThrow(
+      /beyond loopback, needs tokens/,
+    );
+    await expect(startServer({ port: 0, dataDir, modelDir: join(root, 'models-any'), tokens: ['short'], log: false })).rejects.toThrow(
+      /at least 16 printable characters/,
+    );
     const open = await startServer({ port: 0, host: '0.0.0.0', dataDir, modelDir: join(root, 'models-any'), tokens: [A], log: false });
     try {
       const r = await rawRequest(open.port, 'GET', '/models', { host: 'models.example.com', authorization: `Bearer ${A}` });
@@ -576,9 +766,21 @@ describe('examples/server deployed', () => {
       const evil = await rawRequest(port, 'GET', '/models', { host: `attacker.example:${port}` });
       expect(evil.status).toBe(403);
       expect(JSON.parse(evil.text).error.message).toMatch(/^host: this server does not answer to that host name/);
-      expect((await rawRequest(port, 'POST', '/jobs', { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'application/json' }, '{}')).status).toBe(403);
+      expect(
+        (
+          await rawRequest(
+            port,
+            'POST',
+            '/jobs',
+            { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'application/json' },
+            '{}',
+          )
+        ).status,
+      ).toBe(403);
       expect((await rawRequest(port, 'GET', '/health', { host: `127.0.0.1:${port}`, origin: 'null' })).status).toBe(403);
-      expect((await rawRequest(port, 'GET', '/health', { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200);
+      expect((await rawRequest(port, 'GET', '/health', { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(
+        200,
+      );
     });
     await withServer({ allowedHosts: ['models.internal'] }, async (s) => {
       expect((await rawRequest(s.port, 'GET', '/health', { host: 'models.internal' })).status).toBe(200);
@@ -588,9 +790,10 @@ describe('examples/server deployed', () => {
 
   it('limits connections, jobs per token, models and their disk', async () => {
     await withServer({ maxConnections: 2 }, async (s, call) => {
-      const open = (): Promise<Socket> => new Promise((resolve) => {
-        const socket = connect(s.port, '127.0.0.1', () => resolve(socket));
-      });
+      const open = (): Promise<Socket> =>
+        new Promise((resolve) => {
+          const socket = connect(s.port, '127.0.0.1', () => resolve(socket));
+        });
       const held = [await open(), await open()];
       await expect.poll(() => new Promise<number>((r) => s.server.getConnections((_e, n) => r(n)))).toBe(2);
       const third = await open();
@@ -653,26 +856,58 @@ describe('examples/server deployed', () => {
     });
   });
 
-  it('the CLI\'s forced exit (a second SIGINT while a job trains in a worker thread) exits 1, not SIGABRT', { timeout: 90_000 }, async () => {
-    const modelDir = mkdtempSync(join(root, 'models-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server/main.ts', '--port', '0', '--data', dataDir, '--models', modelDir, '--train-in', 'worker', '--quiet'], {
-      cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    await expect.poll(() => /gated server on (http:\/\/\S+)/.exec(stdout)?.[1], { timeout: 30_000 }).toBeDefined();
-    const url = /gated server on (http:\/\/\S+)/.exec(stdout)![1];
-    // Batches of ~0.5 s, so that the second signal lands while a kernel call is in flight.
-    const created = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(HEAVY_LM) });
-    const { id } = (await created.json()) as { id: string };
-    for await (const e of events(await fetch(`${url}/jobs/${id}/events`))) if (e.event === 'progress') break;
-    child.kill('SIGINT');
-    await expect.poll(() => stderr, { timeout: 10_000 }).toContain('again to force');
-    child.kill('SIGINT');
-    const { code, signal } = await exited;
-    expect({ code, signal, stderr: stderr.includes('terminate called') ? stderr : '' }).toEqual({ code: 1, signal: null, stderr: '' });
-  });
+  it(
+    "the CLI's forced exit (a second SIGINT while a job trains in a worker thread) exits 1, not SIGABRT",
+    { timeout: 90_000 },
+    async () => {
+      const modelDir = mkdtempSync(join(root, 'models-'));
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'examples/server/main.ts',
+          '--port',
+          '0',
+          '--data',
+          dataDir,
+          '--models',
+          modelDir,
+          '--train-in',
+          'worker',
+          '--quiet',
+        ],
+        {
+          cwd: join(import.meta.dirname, '..'),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on('exit', (code, signal) => resolve({ code, signal })),
+      );
+      await expect.poll(() => /gated server on (http:\/\/\S+)/.exec(stdout)?.[1], { timeout: 30_000 }).toBeDefined();
+      const url = /gated server on (http:\/\/\S+)/.exec(stdout)![1];
+      // Batches of ~0.5 s, so that the second signal lands while a kernel call is in flight.
+      const created = await fetch(`${url}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(HEAVY_LM),
+      });
+      const { id } = (await created.json()) as { id: string };
+      for await (const e of events(await fetch(`${url}/jobs/${id}/events`))) if (e.event === 'progress') break;
+      child.kill('SIGINT');
+      await expect.poll(() => stderr, { timeout: 10_000 }).toContain('again to force');
+      child.kill('SIGINT');
+      const { code, signal } = await exited;
+      expect({ code, signal, stderr: stderr.includes('terminate called') ? stderr : '' }).toEqual({ code: 1, signal: null, stderr: '' });
+    },
+  );
 });

@@ -36,16 +36,24 @@ describe.each(isas)('%s kernels', (isa) => {
         for (const transB of [false, true]) {
           for (const accumulate of [false, true]) {
             // Leading dimensions larger than needed, to prove strides are honoured.
-            const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 2, ldc = N + 5;
+            const lda = (transA ? M : K) + 3,
+              ldb = (transB ? K : N) + 2,
+              ldc = N + 5;
             const A = rng.randn((transA ? K : M) * lda);
             const Bm = rng.randn((transB ? N : K) * ldb);
             const C0 = rng.randn(M * ldc);
-            const got = C0.slice(), want = C0.slice();
+            const got = C0.slice(),
+              want = C0.slice();
             internals.sgemm(transA, transB, M, N, K, A, lda, Bm, ldb, got, ldc, accumulate);
             internals.sgemmReference(transA, transB, M, N, K, A, lda, Bm, ldb, want, ldc, accumulate);
             // Each element differs from the k-ordered float sum by at most ~K ulps of sum|a*b|;
             // randn inputs make sum|a*b| about K, so 1e-5 * K bounds it.
-            expectClose(got, want, { atol: 1e-5 * K, rtol: 1e-5 }, `${isa} sgemm ${M}x${N}x${K} tA=${transA} tB=${transB} acc=${accumulate}`);
+            expectClose(
+              got,
+              want,
+              { atol: 1e-5 * K, rtol: 1e-5 },
+              `${isa} sgemm ${M}x${N}x${K} tA=${transA} tB=${transB} acc=${accumulate}`,
+            );
           }
         }
       }
@@ -57,10 +65,21 @@ describe.each(isas)('%s kernels', (isa) => {
     const rng = new Rng(12);
     // M up to 6 (kGemmSmallM) and one past it; N and K leave tails in the panels and in k.
     for (const M of [1, 2, 3, 4, 5, 6, 7]) {
-      for (const [N, K] of [[1, 1], [7, 9], [9, 33], [17, 8], [2048, 256], [100, 513]]) {
+      for (const [N, K] of [
+        [1, 1],
+        [7, 9],
+        [9, 33],
+        [17, 8],
+        [2048, 256],
+        [100, 513],
+      ]) {
         for (const accumulate of [false, true]) {
-          const lda = K + 3, ldb = K + 2, ldc = N + 5;
-          const A = rng.randn(M * lda), W = rng.randn(N * ldb), C0 = rng.randn(M * ldc);
+          const lda = K + 3,
+            ldb = K + 2,
+            ldc = N + 5;
+          const A = rng.randn(M * lda),
+            W = rng.randn(N * ldb),
+            C0 = rng.randn(M * ldc);
           const want = C0.slice();
           internals.sgemmReference(false, true, M, N, K, A, lda, W, ldb, want, ldc, accumulate);
           let first: Float32Array | null = null;
@@ -142,10 +161,21 @@ describe.skipIf(!(isas.includes('avx2') && isas.includes('avx512')))('avx2 vs av
       expect(internals.setIsa(isa)).toBe(true);
       return f();
     };
-    for (const [M, N, K] of [[1, 9, 7], [5, 300, 257], [33, 65, 300], [64, 1024, 256]]) {
-      for (const [transA, transB] of [[false, true], [false, false], [true, false]]) {
-        const lda = transA ? M : K, ldb = transB ? K : N;
-        const A = rng.randn(M * K), B = rng.randn(K * N);
+    for (const [M, N, K] of [
+      [1, 9, 7],
+      [5, 300, 257],
+      [33, 65, 300],
+      [64, 1024, 256],
+    ]) {
+      for (const [transA, transB] of [
+        [false, true],
+        [false, false],
+        [true, false],
+      ]) {
+        const lda = transA ? M : K,
+          ldb = transB ? K : N;
+        const A = rng.randn(M * K),
+          B = rng.randn(K * N);
         const product = () => {
           const C = new Float32Array(M * N);
           internals.sgemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, false);

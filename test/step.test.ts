@@ -33,7 +33,11 @@ const cases: Case[] = [
 const gatesOf = (c: DecodeStepConfig) => (c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1);
 
 function makeWeights(c: DecodeStepConfig, seed: number, bias: boolean, peep: boolean): DecodeStepWeights {
-  const rng = new Rng(seed), G = gatesOf(c), H = c.hiddenSize, D = c.inputSize, V = c.outputSize ?? 0;
+  const rng = new Rng(seed),
+    G = gatesOf(c),
+    H = c.hiddenSize,
+    D = c.inputSize,
+    V = c.outputSize ?? 0;
   const k = 1 / Math.sqrt(H);
   return {
     weightIh: rng.uniform(G * H * D, -k, k),
@@ -47,7 +51,8 @@ function makeWeights(c: DecodeStepConfig, seed: number, bias: boolean, peep: boo
 }
 
 function makeInput(c: DecodeStepConfig, B: number, rows: number, seed: number) {
-  const rng = new Rng(seed), H = c.hiddenSize;
+  const rng = new Rng(seed),
+    H = c.hiddenSize;
   return {
     x: rng.randn(B * c.inputSize),
     h: rng.randn(rows * H, 0.8),
@@ -85,11 +90,27 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
           const w = makeWeights(config, 11, bias, peep ?? false);
           const native = new DecodeStep(config, w);
           const js = new DecodeStep(config, w, { backend: 'js' });
-          for (const [B, group] of [[1, 1], [4, 2], [6, 3]] as const) {
+          for (const [B, group] of [
+            [1, 1],
+            [4, 2],
+            [6, 3],
+          ] as const) {
             const inp = makeInput(config, B, B + 2, 100 + B);
             const topK = V > 0 ? Math.min(3, group * V) : 0;
-            const step = { batch: B, x: inp.x, h: inp.h, c: inp.c, stateIndex: inp.stateIndex, stateRows: B + 2, logProbs: V > 0, topK, groupSize: group, rowScores: inp.rowScores };
-            const a = native.run(step), e = js.run(step);
+            const step = {
+              batch: B,
+              x: inp.x,
+              h: inp.h,
+              c: inp.c,
+              stateIndex: inp.stateIndex,
+              stateRows: B + 2,
+              logProbs: V > 0,
+              topK,
+              groupSize: group,
+              rowScores: inp.rowScores,
+            };
+            const a = native.run(step),
+              e = js.run(step);
             const l = `${config.cell} B=${B}`;
             expectNear(a.h, e.h, `${l} h`);
             expectNear(a.c, e.c, `${l} c`);
@@ -99,9 +120,13 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
               // Near-ties may order differently; each native pick must be a candidate of that value.
               for (let q = 0; q < B / group; q++) {
                 for (let t = 0; t < topK; t++) {
-                  const idx = a.topIndices[q * topK + t], r = q * group + Math.floor(idx / V), v = idx % V;
+                  const idx = a.topIndices[q * topK + t],
+                    r = q * group + Math.floor(idx / V),
+                    v = idx % V;
                   const jsValue = Math.fround(inp.rowScores[r] + e.logProbs[r * V + v]);
-                  expect(Math.abs(jsValue - a.topValues![q * topK + t]), `${l} top ${q},${t}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(jsValue)));
+                  expect(Math.abs(jsValue - a.topValues![q * topK + t]), `${l} top ${q},${t}`).toBeLessThan(
+                    1e-5 * Math.max(1, Math.abs(jsValue)),
+                  );
                 }
               }
             }
@@ -112,18 +137,41 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
       it('gives the bits of the sequence op with seqLen 1, and a row alone the bits it has in a batch', () => {
         const w = makeWeights(config, 12, true, peep ?? false);
         const step = new DecodeStep(config, w);
-        const B = 9, inp = makeInput(config, B, B, 7);
+        const B = 9,
+          inp = makeInput(config, B, B, 7);
         const r = step.run({ batch: B, x: inp.x, h: inp.h, c: inp.c, logProbs: V > 0 });
-        const seq = { seqLen: 1, batch: B, inputSize: config.inputSize, hiddenSize: config.hiddenSize, x: inp.x, weightIh: w.weightIh, weightHh: w.weightHh, biasIh: w.biasIh, biasHh: w.biasHh, h0: inp.h, keepCache: false } as const;
+        const seq = {
+          seqLen: 1,
+          batch: B,
+          inputSize: config.inputSize,
+          hiddenSize: config.hiddenSize,
+          x: inp.x,
+          weightIh: w.weightIh,
+          weightHh: w.weightHh,
+          biasIh: w.biasIh,
+          biasHh: w.biasHh,
+          h0: inp.h,
+          keepCache: false,
+        } as const;
         const want =
-          config.cell === 'lstm' ? ops.lstmForward({ ...seq, c0: inp.c, weightPeephole: w.weightPeephole })
-          : config.cell === 'gru' ? ops.gruForward({ ...seq, resetAfter: config.resetAfter ?? true })
-          : ops.rnnForward({ ...seq, nonlinearity: config.nonlinearity ?? 'tanh' });
+          config.cell === 'lstm'
+            ? ops.lstmForward({ ...seq, c0: inp.c, weightPeephole: w.weightPeephole })
+            : config.cell === 'gru'
+              ? ops.gruForward({ ...seq, resetAfter: config.resetAfter ?? true })
+              : ops.rnnForward({ ...seq, nonlinearity: config.nonlinearity ?? 'tanh' });
         expect(sameBits(r.h, want.hN), 'h vs the sequence op').toBe(true);
         if ('cN' in want) expect(sameBits(r.c, want.cN as Float32Array), 'c vs the sequence op').toBe(true);
         const H = config.hiddenSize;
         for (const b of [0, 4, 8]) {
-          const one = step.run({ batch: 1, x: inp.x.subarray(b * config.inputSize, (b + 1) * config.inputSize), h: inp.h, c: inp.c, stateIndex: Int32Array.of(b), stateRows: B, logProbs: V > 0 });
+          const one = step.run({
+            batch: 1,
+            x: inp.x.subarray(b * config.inputSize, (b + 1) * config.inputSize),
+            h: inp.h,
+            c: inp.c,
+            stateIndex: Int32Array.of(b),
+            stateRows: B,
+            logProbs: V > 0,
+          });
           expect(sameBits(one.h, r.h.subarray(b * H, (b + 1) * H)), `row ${b} h alone`).toBe(true);
           if (V > 0) expect(sameBits(one.logProbs, r.logProbs!.subarray(b * V, (b + 1) * V)), `row ${b} logProbs alone`).toBe(true);
         }
@@ -137,7 +185,8 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
     const step = new DecodeStep(config, w);
     const inp = makeInput(config, 3, 3, 1);
     const fresh = step.run({ batch: 3, x: inp.x, h: inp.h, c: inp.c, topK: 2 });
-    const h = inp.h.slice(), c = inp.c!.slice();
+    const h = inp.h.slice(),
+      c = inp.c!.slice();
     const inPlace = step.run({ batch: 3, x: inp.x, h, c, hOut: h, cOut: c, topK: 2 });
     expect(inPlace.h).toBe(h);
     expect(sameBits(h, fresh.h) && sameBits(c, fresh.c)).toBe(true);
@@ -145,20 +194,21 @@ describe.skipIf(!nativeAvailable())('decode step', () => {
     expect(sameBits(async.h, fresh.h) && sameBits(async.topValues, fresh.topValues)).toBe(true);
     expect(step.packedBytes()).toBeGreaterThanOrEqual(4 * (w.weightIh.length + w.weightHh.length + w.weightOut!.length));
 
-    w.weightOut![0] += 10;  // row 0 of the output layer
+    w.weightOut![0] += 10; // row 0 of the output layer
     const stale = step.run({ batch: 3, x: inp.x, h: inp.h, c: inp.c, logProbs: true });
     step.weightsChanged();
     const after = step.run({ batch: 3, x: inp.x, h: inp.h, c: inp.c, logProbs: true });
     const js = new DecodeStep(config, w, { backend: 'js' }).run({ batch: 3, x: inp.x, h: inp.h, c: inp.c, logProbs: true });
     expectNear(after.logProbs, js.logProbs, 'after weightsChanged');
-    expect(Math.abs(stale.logProbs![0] - js.logProbs![0])).toBeGreaterThan(1e-3);  // the stale copy did not see it
+    expect(Math.abs(stale.logProbs![0] - js.logProbs![0])).toBeGreaterThan(1e-3); // the stale copy did not see it
   });
 
   it('rejects bad input with typed errors naming the argument', () => {
     const config: DecodeStepConfig = { cell: 'gru', inputSize: 4, hiddenSize: 8, outputSize: 10 };
     const w = makeWeights(config, 5, true, false);
     const step = new DecodeStep(config, w);
-    const x = new Float32Array(8), h = new Float32Array(16);
+    const x = new Float32Array(8),
+      h = new Float32Array(16);
     const cases: [() => unknown, new (...a: never[]) => Error, string][] = [
       [() => new DecodeStep({ ...config, hiddenSize: 0 }, w), ValueError, 'config.hiddenSize'],
       [() => new DecodeStep({ ...config, cell: 'lstm' } as DecodeStepConfig, w), ShapeError, 'weightIh'],

@@ -35,9 +35,15 @@ describe('forward result types', () => {
   });
 
   it('holds for every cell, the async ops and the Backend interface', async () => {
-    const rnn = ops.rnnForward({ ...args, weightIh: new Float32Array(1), weightHh: new Float32Array(1), keepCache: false }, { backend: 'js' });
+    const rnn = ops.rnnForward(
+      { ...args, weightIh: new Float32Array(1), weightHh: new Float32Array(1), keepCache: false },
+      { backend: 'js' },
+    );
     expectTypeOf(rnn.cache).toEqualTypeOf<null>();
-    const gru = await ops.gruForwardAsync({ ...args, weightIh: new Float32Array(3), weightHh: new Float32Array(3), keepCache: false }, { backend: 'js' });
+    const gru = await ops.gruForwardAsync(
+      { ...args, weightIh: new Float32Array(3), weightHh: new Float32Array(3), keepCache: false },
+      { backend: 'js' },
+    );
     expectTypeOf(gru.cache).toEqualTypeOf<null>();
     const viaBackend = jsBackend.lstmForward({ ...args, keepCache: false });
     expectTypeOf(viaBackend.cache).toEqualTypeOf<null>();

@@ -25,7 +25,8 @@ static double now_ms() {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
   }
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 template <class F>
 static double median_ms(int runs, F f) {
@@ -42,7 +43,8 @@ static double median_ms(int runs, F f) {
 
 struct Lstm {
   SeqShape s;
-  std::vector<float> x, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, cache, dy, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh;
+  std::vector<float> x, w_ih, w_hh, b_ih, b_hh, y, h_n, c_n, cache, dy, dx, dh0, dc0, dw_ih, dw_hh, db_ih,
+      db_hh;
   explicit Lstm(SeqShape sh) : s(sh) {
     const int64_t G = 4, TB = s.T * s.B;
     unsigned seed = 1;
@@ -56,19 +58,37 @@ struct Lstm {
     fill(b_ih, G * s.H, 0.2f);
     fill(b_hh, G * s.H, 0.2f);
     fill(dy, TB * s.H, 1);
-    y.resize(TB * s.H); h_n.resize(s.B * s.H); c_n.resize(s.B * s.H); cache.resize(lstm_cache_size(s));
-    dx.resize(TB * s.D); dh0.resize(s.B * s.H); dc0.resize(s.B * s.H);
-    dw_ih.resize(G * s.H * s.D); dw_hh.resize(G * s.H * s.H); db_ih.resize(G * s.H); db_hh.resize(G * s.H);
+    y.resize(TB * s.H);
+    h_n.resize(s.B * s.H);
+    c_n.resize(s.B * s.H);
+    cache.resize(lstm_cache_size(s));
+    dx.resize(TB * s.D);
+    dh0.resize(s.B * s.H);
+    dc0.resize(s.B * s.H);
+    dw_ih.resize(G * s.H * s.D);
+    dw_hh.resize(G * s.H * s.H);
+    db_ih.resize(G * s.H);
+    db_hh.resize(G * s.H);
   }
-  SeqInputs in() const { return SeqInputs{s, x.data(), w_ih.data(), w_hh.data(), b_ih.data(), b_hh.data(), nullptr, false}; }
+  SeqInputs in() const {
+    return SeqInputs{s, x.data(), w_ih.data(), w_hh.data(), b_ih.data(), b_hh.data(), nullptr, false};
+  }
   void forward(bool keep = true) {
-    LstmForwardArgs a{in(), nullptr, nullptr, nullptr, y.data(), h_n.data(), c_n.data(), keep ? cache.data() : nullptr};
+    LstmForwardArgs a{in(),     nullptr,    nullptr,    nullptr,
+                      y.data(), h_n.data(), c_n.data(), keep ? cache.data() : nullptr};
     lstm_forward(a);
   }
   void backward() {
-    LstmBackwardArgs a{in(), nullptr, cache.data(), dy.data(), nullptr, nullptr,
-                       SeqGrads{dx.data(), dh0.data(), dw_ih.data(), dw_hh.data(), db_ih.data(), db_hh.data()},
-                       dc0.data(), nullptr};
+    LstmBackwardArgs a{
+        in(),
+        nullptr,
+        cache.data(),
+        dy.data(),
+        nullptr,
+        nullptr,
+        SeqGrads{dx.data(), dh0.data(), dw_ih.data(), dw_hh.data(), db_ih.data(), db_hh.data()},
+        dc0.data(),
+        nullptr};
     lstm_backward(a);
   }
 };
@@ -81,21 +101,32 @@ int main() {
     Lstm w1({64, 32, 128, 256});
     double f = median_ms(20, [&] { w1.forward(); });
     double b = median_ms(20, [&] { w1.backward(); });
-    double fb = median_ms(20, [&] { w1.forward(); w1.backward(); });
+    double fb = median_ms(20, [&] {
+      w1.forward();
+      w1.backward();
+    });
     // Phases: the input projection GEMM alone and the after-loop GEMMs of backward.
     const int64_t TB = 64 * 32, GH = 1024;
     std::vector<float> C(TB * GH), dW(GH * 256);
-    double proj = median_ms(20, [&] { sgemm(false, true, TB, GH, 128, w1.x.data(), 128, w1.w_ih.data(), 128, C.data(), GH, false); });
-    double dwhh = median_ms(20, [&] { sgemm(true, false, GH, 256, TB, C.data(), GH, w1.y.data(), 256, dW.data(), 256, false); });
-    double dwih = median_ms(20, [&] { sgemm(true, false, GH, 128, TB, C.data(), GH, w1.x.data(), 128, dW.data(), 128, false); });
-    double dxg = median_ms(20, [&] { sgemm(false, false, TB, 128, GH, C.data(), GH, w1.w_ih.data(), 128, w1.dx.data(), 128, false); });
+    double proj = median_ms(20, [&] {
+      sgemm(false, true, TB, GH, 128, w1.x.data(), 128, w1.w_ih.data(), 128, C.data(), GH, false);
+    });
+    double dwhh = median_ms(
+        20, [&] { sgemm(true, false, GH, 256, TB, C.data(), GH, w1.y.data(), 256, dW.data(), 256, false); });
+    double dwih = median_ms(
+        20, [&] { sgemm(true, false, GH, 128, TB, C.data(), GH, w1.x.data(), 128, dW.data(), 128, false); });
+    double dxg = median_ms(20, [&] {
+      sgemm(false, false, TB, 128, GH, C.data(), GH, w1.w_ih.data(), 128, w1.dx.data(), 128, false);
+    });
     Lstm w3({64, 1, 128, 256}), w4({64, 64, 128, 256});
     double f3 = median_ms(20, [&] { w3.forward(false); });
     double f4 = median_ms(20, [&] { w4.forward(false); });
     printf("threads %d (%s): W1 fwd %.2f ms, bwd %.2f ms, fwd+bwd %.2f ms | W3 %.3f ms | W4 %.2f ms\n", th,
            th == 1 ? "CPU time" : "wall", f, b, fb, f3, f4);
-    printf("   phases: input proj %.2f ms, dW_hh %.2f, dW_ih %.2f, dx %.2f (so fwd loop ~%.2f, bwd loop+sums ~%.2f)\n",
-           proj, dwhh, dwih, dxg, f - proj, b - dwhh - dwih - dxg);
+    printf(
+        "   phases: input proj %.2f ms, dW_hh %.2f, dW_ih %.2f, dx %.2f (so fwd loop ~%.2f, bwd loop+sums "
+        "~%.2f)\n",
+        proj, dwhh, dwih, dxg, f - proj, b - dwhh - dwih - dxg);
   }
   return 0;
 }

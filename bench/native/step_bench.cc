@@ -24,7 +24,8 @@ static double now_us() {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
   }
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int main() {
@@ -42,10 +43,19 @@ int main() {
     std::vector<float> x = fill(B * D, 1), h = fill(B * H, 1), c = fill(B * H, 1), h2(B * H), c2(B * H);
     std::vector<float> tv(B * K);
     std::vector<int32_t> ti(B * K);
-    StepWeights w{StepCell::Lstm, D, H, V, w_ih.data(), w_hh.data(), b.data(), b.data(), nullptr,
-                  V ? w_out.data() : nullptr, V ? b_out.data() : nullptr};
-    StepArgs a{B, B, x.data(), h.data(), c.data(), nullptr, h2.data(), c2.data(), nullptr, V ? K : 0, 1, nullptr,
-               tv.data(), ti.data()};
+    StepWeights w{StepCell::Lstm,
+                  D,
+                  H,
+                  V,
+                  w_ih.data(),
+                  w_hh.data(),
+                  b.data(),
+                  b.data(),
+                  nullptr,
+                  V ? w_out.data() : nullptr,
+                  V ? b_out.data() : nullptr};
+    StepArgs a{B,         B,       x.data(),  h.data(), c.data(), nullptr,   h2.data(),
+               c2.data(), nullptr, V ? K : 0, 1,        nullptr,  tv.data(), ti.data()};
     StepCache cache;
     const double bytes = 4.0 * (4 * H * (D + H) + V * H);
     for (int th : {1, 2}) {

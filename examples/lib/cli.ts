@@ -20,7 +20,10 @@ export const OUT: string = resolve(REPO, 'examples', 'out');
 
 /** A command-line flag that is unknown or has a bad value; `flag` names it (`--epochs`). */
 export class FlagError extends Error {
-  constructor(message: string, readonly flag: string) {
+  constructor(
+    message: string,
+    readonly flag: string,
+  ) {
     super(message);
     this.name = 'FlagError';
   }
@@ -30,7 +33,8 @@ const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLo
 
 /** The `--help` text for `defaults`. */
 export function usage(
-  defaults: Readonly<Record<string, number | string | boolean>>, script = process.argv[1] ?? 'example',
+  defaults: Readonly<Record<string, number | string | boolean>>,
+  script = process.argv[1] ?? 'example',
   quick: Readonly<Record<string, number | string | boolean | undefined>> = {},
 ): string {
   const show = (v: number | string | boolean): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
@@ -51,7 +55,9 @@ export function usage(
  * With `options.quick`, `--quick` switches to those defaults (see {@link FlagsOptions}).
  */
 export function flags<T extends Record<string, number | string | boolean>>(
-  defaults: T, argv: readonly string[] = process.argv.slice(2), options: FlagsOptions<T> = {},
+  defaults: T,
+  argv: readonly string[] = process.argv.slice(2),
+  options: FlagsOptions<T> = {},
 ): T {
   const parsed = parse(defaults, argv, options);
   // --quick: parse again over the quick defaults, so that a flag given explicitly still wins.
@@ -93,7 +99,9 @@ function parse<T extends Record<string, number | string | boolean>>(defaults: T,
     }
     const flag = `--${name}`;
     if (key === undefined) {
-      const known = Object.keys(defaults).map((k) => `--${kebab(k)}`).join(', ');
+      const known = Object.keys(defaults)
+        .map((k) => `--${kebab(k)}`)
+        .join(', ');
       throw new FlagError(`unknown flag ${flag} (known: ${known}, --help)`, flag);
     }
     const dflt = defaults[key];

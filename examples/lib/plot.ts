@@ -84,14 +84,19 @@ export function lossPlotSvg(series: readonly PlotSeries[], options: PlotOptions)
   const H = options.height ?? 420;
   const xLabel = options.xLabel ?? 'epoch';
   const yLabel = options.yLabel ?? 'loss';
-  const left = 72, right = 24, top = 44, bottom = 56;
+  const left = 72,
+    right = 24,
+    top = 44,
+    bottom = 56;
   const pw = W - left - right;
   const ph = H - top - bottom;
 
   const points = series.map((s) => s.values.map((y, i) => [s.x ? s.x[i] : i + 1, y] as const));
   const finite = points.flat().filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<title>${escapeXml(options.title)}</title>`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${f(W / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`);
@@ -116,7 +121,9 @@ export function lossPlotSvg(series: readonly PlotSeries[], options: PlotOptions)
   for (const v of yt.ticks) out.push(`<line x1="${left}" x2="${left + pw}" y1="${f(sy(v))}" y2="${f(sy(v))}"/>`);
   for (const v of xt.ticks) out.push(`<line x1="${f(sx(v))}" x2="${f(sx(v))}" y1="${top}" y2="${top + ph}"/>`);
   out.push('</g>');
-  out.push(`<g stroke="#333333"><line x1="${left}" x2="${left}" y1="${top}" y2="${top + ph}"/><line x1="${left}" x2="${left + pw}" y1="${top + ph}" y2="${top + ph}"/>`);
+  out.push(
+    `<g stroke="#333333"><line x1="${left}" x2="${left}" y1="${top}" y2="${top + ph}"/><line x1="${left}" x2="${left + pw}" y1="${top + ph}" y2="${top + ph}"/>`,
+  );
   for (const v of yt.ticks) out.push(`<line x1="${left - 5}" x2="${left}" y1="${f(sy(v))}" y2="${f(sy(v))}"/>`);
   for (const v of xt.ticks) out.push(`<line x1="${f(sx(v))}" x2="${f(sx(v))}" y1="${top + ph}" y2="${top + ph + 5}"/>`);
   out.push('</g>');
@@ -154,7 +161,9 @@ export function lossPlotSvg(series: readonly PlotSeries[], options: PlotOptions)
   const legendW = 28 + 7 * Math.max(...series.map((s) => s.name.length), 4);
   const lx = left + pw - legendW - 8;
   const ly = top + 8;
-  out.push(`<g><rect x="${lx}" y="${ly}" width="${legendW}" height="${8 + 18 * series.length}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`);
+  out.push(
+    `<g><rect x="${lx}" y="${ly}" width="${legendW}" height="${8 + 18 * series.length}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`,
+  );
   series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
     const y = ly + 16 + 18 * k;

@@ -38,7 +38,9 @@ export function formatDuration(seconds: number): string {
 /** An integer with thousands separators: `12,345`. */
 export function formatCount(n: number): string {
   if (!Number.isFinite(n)) return String(n);
-  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 /** Milliseconds between two redraws of a TTY bar (about 10 a second). */

@@ -12,7 +12,12 @@ import { AbortError, FileError, FormatError, GatedError, ShapeError, ValueError 
  * fault (`model.hiddenSize`, `data`, `prompt`) and starts the message, as lib's errors do.
  */
 export class RequestError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string, readonly headers: Readonly<Record<string, string>> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
     super(field ? `${field}: ${message}` : message);
     this.name = 'RequestError';
   }
@@ -45,8 +50,17 @@ export interface ErrorResponse {
  * client went away). Anything else is a server fault: 500 with a request id, and no stack or path.
  */
 export function errorResponse(error: unknown, requestId: string): ErrorResponse {
-  const make = (status: number, message: string, field?: string, headers: Readonly<Record<string, string>> = {}, internal = false): ErrorResponse => ({
-    status, headers, internal, body: { error: field === undefined ? { status, message } : { status, message, field } },
+  const make = (
+    status: number,
+    message: string,
+    field?: string,
+    headers: Readonly<Record<string, string>> = {},
+    internal = false,
+  ): ErrorResponse => ({
+    status,
+    headers,
+    internal,
+    body: { error: field === undefined ? { status, message } : { status, message, field } },
   });
   if (error instanceof RequestError) return make(error.status, error.message, error.field, error.headers);
   if (error instanceof ValueError || error instanceof ShapeError || error instanceof FormatError) {
@@ -54,7 +68,8 @@ export function errorResponse(error: unknown, requestId: string): ErrorResponse 
   }
   if (error instanceof FileError && error.code === 'ENOENT') return make(404, 'no such file', undefined);
   if (error instanceof AbortError) return make(499, 'request aborted');
-  if (error instanceof GatedError && !(error instanceof FileError)) return make(500, `${error.name}: ${error.message} (request ${requestId})`, undefined, {}, true);
+  if (error instanceof GatedError && !(error instanceof FileError))
+    return make(500, `${error.name}: ${error.message} (request ${requestId})`, undefined, {}, true);
   return make(500, `internal server error (request ${requestId}; see the server log)`, undefined, {}, true);
 }
 
@@ -92,7 +107,9 @@ export function readJsonBody(req: IncomingMessage, options: ReadBodyOptions): Pr
   const declared = req.headers['content-length'];
   const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (hasBody && type !== 'application/json') {
-    return Promise.reject(new RequestError(415, `expected application/json, got ${type === '' ? 'none' : JSON.stringify(type)}`, 'content-type'));
+    return Promise.reject(
+      new RequestError(415, `expected application/json, got ${type === '' ? 'none' : JSON.stringify(type)}`, 'content-type'),
+    );
   }
   if (declared !== undefined && Number(declared) > options.limit) {
     return Promise.reject(tooLarge(options.limit));
@@ -136,11 +153,17 @@ export function readJsonBody(req: IncomingMessage, options: ReadBodyOptions): Pr
         return;
       }
       if (prototypeKey) {
-        reject(new RequestError(400, 'a key that would set an object\'s prototype is not accepted', 'body'));
+        reject(new RequestError(400, "a key that would set an object's prototype is not accepted", 'body'));
         return;
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        reject(new RequestError(400, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`, 'body'));
+        reject(
+          new RequestError(
+            400,
+            `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+            'body',
+          ),
+        );
         return;
       }
       resolve(value as Record<string, unknown>);
@@ -164,7 +187,10 @@ export class SseStream {
   private ended = false;
   private readonly maxBuffered: number;
 
-  constructor(private readonly res: ServerResponse, options: { readonly heartbeatMs?: number; readonly maxBuffered?: number } = {}) {
+  constructor(
+    private readonly res: ServerResponse,
+    options: { readonly heartbeatMs?: number; readonly maxBuffered?: number } = {},
+  ) {
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',

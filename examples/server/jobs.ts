@@ -31,7 +31,15 @@ import { RequestError } from './http.js';
 import { estimateJobMemory, formatBytes, modelFileBound, overBudgetMessage } from './memory.js';
 import type { ClassifierModel, LanguageModel, ModelInfo, ModelMetric, ModelRegistry } from './registry.js';
 import { type DataFile, type JobConfig, type Task, resolveDataFile } from './schema.js';
-import { type FromWorker, type RunnerExit, type TrainedMeta, type TrainingPlace, type WorkerInput, metaOf, startTraining } from './train-worker.js';
+import {
+  type FromWorker,
+  type RunnerExit,
+  type TrainedMeta,
+  type TrainingPlace,
+  type WorkerInput,
+  metaOf,
+  startTraining,
+} from './train-worker.js';
 import { type BatchProgress, type EpochSummary, type Failure, type TrainHooks, failureOf, train } from './training.js';
 
 /** Where a job is. */
@@ -152,8 +160,12 @@ class Job {
   });
 
   constructor(
-    readonly id: string, readonly name: string, readonly config: JobConfig, readonly owner: string | null,
-    readonly memoryEstimate: number, readonly diskBound: number,
+    readonly id: string,
+    readonly name: string,
+    readonly config: JobConfig,
+    readonly owner: string | null,
+    readonly memoryEstimate: number,
+    readonly diskBound: number,
   ) {}
 
   get active(): boolean {
@@ -174,10 +186,22 @@ class Job {
 
   snapshot(): JobSnapshot {
     return {
-      id: this.id, name: this.name, task: this.config.task, status: this.status, data: this.config.data, createdAt: this.createdAt,
-      startedAt: this.startedAt, finishedAt: this.finishedAt, prepared: this.prepared, progress: this.progress, epochs: this.epochs,
-      result: this.result, error: this.error, subscribers: this.listeners.size,
-      memory: { estimateBytes: this.memoryEstimate, peakResidentBytes: this.peakResident }, config: this.config,
+      id: this.id,
+      name: this.name,
+      task: this.config.task,
+      status: this.status,
+      data: this.config.data,
+      createdAt: this.createdAt,
+      startedAt: this.startedAt,
+      finishedAt: this.finishedAt,
+      prepared: this.prepared,
+      progress: this.progress,
+      epochs: this.epochs,
+      result: this.result,
+      error: this.error,
+      subscribers: this.listeners.size,
+      memory: { estimateBytes: this.memoryEstimate, peakResidentBytes: this.peakResident },
+      config: this.config,
     };
   }
 }
@@ -231,20 +255,33 @@ export class JobManager {
     const memory = estimateJobMemory(config, file.size);
     if (memory.total > this.maxJobMemory) throw new RequestError(400, overBudgetMessage(config, memory, this.maxJobMemory), 'train');
     if (this.queue.length >= this.maxQueued) {
-      throw new RequestError(503, `${this.queue.length} jobs are waiting already (the limit): try again later`, undefined, { 'retry-after': '10' });
+      throw new RequestError(503, `${this.queue.length} jobs are waiting already (the limit): try again later`, undefined, {
+        'retry-after': '10',
+      });
     }
     const active = [...this.jobs.values()].filter((j) => j.active);
     if (active.filter((j) => j.owner === owner).length >= this.maxJobsPerOwner) {
-      throw new RequestError(429, `you have ${this.maxJobsPerOwner} job(s) queued or running (the limit): wait for one to end or cancel one`, undefined, { 'retry-after': '10' });
+      throw new RequestError(
+        429,
+        `you have ${this.maxJobsPerOwner} job(s) queued or running (the limit): wait for one to end or cancel one`,
+        undefined,
+        { 'retry-after': '10' },
+      );
     }
     const registry = this.options.registry;
     const disk = modelFileBound(config);
     const inFlight = active.reduce((n, j) => n + j.diskBound, 0);
     if (registry.size + active.length >= this.maxModels) {
-      throw new RequestError(507, `${registry.size} models are saved and ${active.length} jobs in flight: the server keeps at most ${this.maxModels} models`);
+      throw new RequestError(
+        507,
+        `${registry.size} models are saved and ${active.length} jobs in flight: the server keeps at most ${this.maxModels} models`,
+      );
     }
     if (registry.bytes + inFlight + disk > this.maxModelBytes) {
-      throw new RequestError(507, `the model could take ${formatBytes(disk)}, and the saved models (${formatBytes(registry.bytes)}) and jobs in flight (${formatBytes(inFlight)}) leave ${formatBytes(Math.max(0, this.maxModelBytes - registry.bytes - inFlight))} of the ${formatBytes(this.maxModelBytes)} quota`);
+      throw new RequestError(
+        507,
+        `the model could take ${formatBytes(disk)}, and the saved models (${formatBytes(registry.bytes)}) and jobs in flight (${formatBytes(inFlight)}) leave ${formatBytes(Math.max(0, this.maxModelBytes - registry.bytes - inFlight))} of the ${formatBytes(this.maxModelBytes)} quota`,
+      );
     }
     let id = randomBytes(6).toString('hex');
     while (this.jobs.has(id)) id = randomBytes(6).toString('hex');
@@ -261,7 +298,10 @@ export class JobManager {
 
   /** Every job `owner` may see, newest first. */
   list(owner: string | null): JobSnapshot[] {
-    return [...this.jobs.values()].reverse().filter((j) => visible(j, owner)).map((j) => j.snapshot());
+    return [...this.jobs.values()]
+      .reverse()
+      .filter((j) => visible(j, owner))
+      .map((j) => j.snapshot());
   }
 
   /** One job's snapshot, or a 404. */
@@ -274,7 +314,11 @@ export class JobManager {
    * snapshot, the final event if the job has ended already (then `send` is never called), and the
    * function that stops following (idempotent).
    */
-  subscribe(id: string, owner: string | null, send: Listener): { readonly snapshot: JobSnapshot; readonly final: JobEvent | null; readonly unsubscribe: () => void } {
+  subscribe(
+    id: string,
+    owner: string | null,
+    send: Listener,
+  ): { readonly snapshot: JobSnapshot; readonly final: JobEvent | null; readonly unsubscribe: () => void } {
     const job = this.job(id, owner);
     if (job.final) return { snapshot: job.snapshot(), final: job.final, unsubscribe: () => undefined };
     job.listeners.add(send);
@@ -290,7 +334,12 @@ export class JobManager {
     if (!job.active) throw new RequestError(409, `job ${id} has ended already (${job.status})`, 'id');
     this.stop(job, reason);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([job.settled, new Promise<void>((resolve) => { timer = setTimeout(resolve, waitMs); })]);
+    await Promise.race([
+      job.settled,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
     clearTimeout(timer);
     return job.snapshot();
   }
@@ -305,7 +354,8 @@ export class JobManager {
 
   private job(id: string, owner: string | null): Job {
     const job = this.jobs.get(id);
-    if (!job || !visible(job, owner)) throw new RequestError(404, `no job with id ${JSON.stringify(id.slice(0, 64))} (GET /jobs lists them)`, 'id');
+    if (!job || !visible(job, owner))
+      throw new RequestError(404, `no job with id ${JSON.stringify(id.slice(0, 64))} (GET /jobs lists them)`, 'id');
     return job;
   }
 
@@ -336,7 +386,10 @@ export class JobManager {
     job.startedAt = new Date().toISOString();
     job.emit('status', job.snapshot());
     const where = { process: 'in a child process', worker: 'in a worker thread', main: 'on the main thread' }[this.trainIn];
-    this.options.log('info', `job ${job.id}: training ${job.config.task} '${job.name}' on ${job.config.data} (${where}, estimated ${formatBytes(job.memoryEstimate)})`);
+    this.options.log(
+      'info',
+      `job ${job.id}: training ${job.config.task} '${job.name}' on ${job.config.data} (${where}, estimated ${formatBytes(job.memoryEstimate)})`,
+    );
     const signal = job.controller.signal;
     const hooks: Omit<TrainHooks, 'signal'> = {
       onPrepared: (info) => {
@@ -362,17 +415,30 @@ export class JobManager {
       const file = await resolveDataFile(this.options.dataDir, job.config.data);
       const registry = this.options.registry;
       const weightsPath = registry.weightsPath(job.name);
-      const outcome = this.trainIn === 'main'
-        ? await trainInline(job.config, file, signal, hooks)
-        : await this.trainElsewhere(job, { kind: 'gated-server-training', config: job.config, file, weightsPath }, hooks);
+      const outcome =
+        this.trainIn === 'main'
+          ? await trainInline(job.config, file, signal, hooks)
+          : await this.trainElsewhere(job, { kind: 'gated-server-training', config: job.config, file, weightsPath }, hooks);
       if ('failed' in outcome) {
         failure = outcome.failed;
       } else {
         const { meta, model } = outcome;
         const info: ModelInfo = {
-          format: 'gated.server-model', version: 1, name: job.name, owner: job.owner, task: job.config.task, tokenizer: meta.tokenizer,
-          vocabulary: meta.vocabulary, labels: meta.labels, maxLen: meta.maxLen, metric: meta.metric,
-          created: new Date().toISOString(), job: job.id, config: job.config, parameters: meta.parameters, trainSeconds: meta.trainSeconds,
+          format: 'gated.server-model',
+          version: 1,
+          name: job.name,
+          owner: job.owner,
+          task: job.config.task,
+          tokenizer: meta.tokenizer,
+          vocabulary: meta.vocabulary,
+          labels: meta.labels,
+          maxLen: meta.maxLen,
+          metric: meta.metric,
+          created: new Date().toISOString(),
+          job: job.id,
+          config: job.config,
+          parameters: meta.parameters,
+          trainSeconds: meta.trainSeconds,
         };
         const vocab = Vocabulary.fromJSON(meta.vocabulary);
         if (model) await registry.add(model, info, vocab);
@@ -473,7 +539,8 @@ function visible(job: Job, owner: string | null): boolean {
 function exitFailure(exit: RunnerExit, cancelled: boolean, overLimit: number | null, limit: number): Failure {
   if (overLimit !== null) {
     return {
-      cancelled: false, detail: null,
+      cancelled: false,
+      detail: null,
       message: `the job's process reached ${formatBytes(overLimit)}, above its memory limit of ${formatBytes(limit)}, and was stopped: lower train.batchSize, train.window (or train.maxLen) or model.hiddenSize`,
     };
   }
@@ -482,7 +549,8 @@ function exitFailure(exit: RunnerExit, cancelled: boolean, overLimit: number | n
     return { cancelled: false, message: `the job ran out of JavaScript heap (its limit is ${formatBytes(limit)})`, detail: exit.stderr };
   }
   return {
-    cancelled: false, message: 'the training process stopped unexpectedly (see the server log)',
+    cancelled: false,
+    message: 'the training process stopped unexpectedly (see the server log)',
     detail: `training runner exited with ${exit.signal ?? `code ${exit.code}`}${exit.stderr ? `: ${exit.stderr}` : ''}`,
   };
 }

@@ -47,7 +47,12 @@ const DEFAULTS = {
 
 /** The tokens of --tokens-file (one a line, `#` comments) and of $GATED_SERVER_TOKENS (comma-separated). */
 function readTokens(file: string): string[] {
-  const fromFile = file === '' ? [] : readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim());
+  const fromFile =
+    file === ''
+      ? []
+      : readFileSync(file, 'utf8')
+          .split('\n')
+          .map((l) => l.replace(/#.*/, '').trim());
   const fromEnv = (process.env.GATED_SERVER_TOKENS ?? '').split(',').map((t) => t.trim());
   return [...fromFile, ...fromEnv].filter((t) => t !== '');
 }
@@ -60,10 +65,26 @@ main(async () => {
   }
   const tokens = readTokens(o.tokensFile);
   const server = await startServer({
-    port: o.port, host: o.host, dataDir: o.data, modelDir: o.models, maxJobs: o.maxJobs, maxQueued: o.maxQueued,
-    maxBodyBytes: o.maxBodyBytes, trainIn: o.trainIn, accessLog: !o.quiet, maxJobMemoryBytes: o.maxJobMemoryMb * 2 ** 20,
-    maxModelBytes: o.maxModelMb * 2 ** 20, maxConnections: o.maxConnections, tokens,
-    allowedHosts: o.allowedHosts === '' ? undefined : o.allowedHosts.split(',').map((h) => h.trim()).filter((h) => h !== ''),
+    port: o.port,
+    host: o.host,
+    dataDir: o.data,
+    modelDir: o.models,
+    maxJobs: o.maxJobs,
+    maxQueued: o.maxQueued,
+    maxBodyBytes: o.maxBodyBytes,
+    trainIn: o.trainIn,
+    accessLog: !o.quiet,
+    maxJobMemoryBytes: o.maxJobMemoryMb * 2 ** 20,
+    maxModelBytes: o.maxModelMb * 2 ** 20,
+    maxConnections: o.maxConnections,
+    tokens,
+    allowedHosts:
+      o.allowedHosts === ''
+        ? undefined
+        : o.allowedHosts
+            .split(',')
+            .map((h) => h.trim())
+            .filter((h) => h !== ''),
   });
   process.stdout.write(`gated server on ${server.url}  (try: curl ${server.url}/health)\n`);
   let stopping = false;
@@ -71,10 +92,13 @@ main(async () => {
     if (stopping) process.exit(1);
     stopping = true;
     process.stderr.write(`${signal}: shutting down (again to force)\n`);
-    server.close().then(() => process.exit(0), (error: unknown) => {
-      process.stderr.write(`shutdown failed: ${String(error)}\n`);
-      process.exit(1);
-    });
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

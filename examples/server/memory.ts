@@ -81,8 +81,10 @@ export function formatBytes(n: number): string {
 export function overBudgetMessage(config: JobConfig, e: MemoryEstimate, budget: number): string {
   const lm = config.task === 'char-lm';
   const product = `train.batchSize ${config.train.batchSize} x ${lm ? `train.window ${config.train.window}` : `train.maxLen ${config.train.maxLen}`} x model.hiddenSize ${config.model.hiddenSize}${config.model.layers > 1 ? ` x ${config.model.layers} layers` : ''}`;
-  return `needs about ${formatBytes(e.total)} to train (activations ${formatBytes(e.activations)}: ${product}; parameters ${formatBytes(e.parameters)}; data ${formatBytes(e.data)}), ` +
-    `above this server's per-job budget of ${formatBytes(budget)}: lower train.batchSize, ${lm ? 'train.window' : 'train.maxLen'} or model.hiddenSize`;
+  return (
+    `needs about ${formatBytes(e.total)} to train (activations ${formatBytes(e.activations)}: ${product}; parameters ${formatBytes(e.parameters)}; data ${formatBytes(e.data)}), ` +
+    `above this server's per-job budget of ${formatBytes(budget)}: lower train.batchSize, ${lm ? 'train.window' : 'train.maxLen'} or model.hiddenSize`
+  );
 }
 
 /**

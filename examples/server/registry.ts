@@ -17,9 +17,7 @@
 import { access, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import {
-  type Model, type VocabularyJSON, Vocabulary, cleanupTempFiles, loadModelAsync, writeFileAtomicAsync,
-} from '../../lib/index.js';
+import { type Model, type VocabularyJSON, Vocabulary, cleanupTempFiles, loadModelAsync, writeFileAtomicAsync } from '../../lib/index.js';
 import { RequestError } from './http.js';
 import { type JobConfig, type Task, checkModelName } from './schema.js';
 
@@ -98,10 +96,12 @@ type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 function checkInfo(json: unknown, name: string): { info: ModelInfo; vocab: Vocabulary } {
   const o = json as Partial<ModelInfo> | null;
   if (typeof o !== 'object' || o === null) throw new Error('not a JSON object');
-  if (o.format !== 'gated.server-model' || o.version !== 1) throw new Error(`format ${String(o.format)} version ${String(o.version)}, expected gated.server-model 1`);
+  if (o.format !== 'gated.server-model' || o.version !== 1)
+    throw new Error(`format ${String(o.format)} version ${String(o.version)}, expected gated.server-model 1`);
   if (o.name !== name) throw new Error(`names the model ${JSON.stringify(o.name)}, not ${JSON.stringify(name)}`);
   if (o.task !== 'char-lm' && o.task !== 'classifier') throw new Error(`unknown task ${JSON.stringify(o.task)}`);
-  if (o.task === 'classifier' && (!Array.isArray(o.labels) || typeof o.maxLen !== 'number')) throw new Error('a classifier needs labels and maxLen');
+  if (o.task === 'classifier' && (!Array.isArray(o.labels) || typeof o.maxLen !== 'number'))
+    throw new Error('a classifier needs labels and maxLen');
   if (typeof o.metric !== 'object' || o.metric === null) throw new Error('no metric');
   if (o.owner !== undefined && o.owner !== null && typeof o.owner !== 'string') throw new Error('owner is not a string');
   const vocab = Vocabulary.fromJSON(o.vocabulary);
@@ -112,7 +112,10 @@ function checkInfo(json: unknown, name: string): { info: ModelInfo; vocab: Vocab
 export class ModelRegistry {
   private readonly slots = new Map<string, Slot>();
 
-  constructor(readonly dir: string, private readonly log: Log) {}
+  constructor(
+    readonly dir: string,
+    private readonly log: Log,
+  ) {}
 
   /**
    * Creates the folder if needed, removes the temporary files of interrupted saves (whose writer
@@ -155,7 +158,10 @@ export class ModelRegistry {
 
   /** Every model `owner` may see (null: no tokens, every model), newest first. */
   list(owner: string | null): ModelSummary[] {
-    return [...this.slots.values()].filter((s) => visible(s, owner)).sort((a, b) => b.info.created.localeCompare(a.info.created)).map((s) => this.summary(s));
+    return [...this.slots.values()]
+      .filter((s) => visible(s, owner))
+      .sort((a, b) => b.info.created.localeCompare(a.info.created))
+      .map((s) => this.summary(s));
   }
 
   /** One model's summary, or a 404. */
@@ -166,14 +172,16 @@ export class ModelRegistry {
   /** A language model and its entry: 404 for an unknown name (or another owner's), 400 for a classifier. */
   async languageModel(name: string, owner: string | null): Promise<ModelEntry & { readonly model: LanguageModel }> {
     const slot = this.slot(name, owner);
-    if (slot.info.task !== 'char-lm') throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot generate (use POST /models/${name}/classify)`, 'name');
+    if (slot.info.task !== 'char-lm')
+      throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot generate (use POST /models/${name}/classify)`, 'name');
     return { ...slot, model: (await this.weights(slot)) as LanguageModel };
   }
 
   /** A classifier and its entry: 404 for an unknown name (or another owner's), 400 for a language model. */
   async classifier(name: string, owner: string | null): Promise<ModelEntry & { readonly model: ClassifierModel }> {
     const slot = this.slot(name, owner);
-    if (slot.info.task !== 'classifier') throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot classify (use POST /models/${name}/generate)`, 'name');
+    if (slot.info.task !== 'classifier')
+      throw new RequestError(400, `model '${name}' is a ${slot.info.task}: it cannot classify (use POST /models/${name}/generate)`, 'name');
     return { ...slot, model: (await this.weights(slot)) as ClassifierModel };
   }
 
@@ -199,7 +207,14 @@ export class ModelRegistry {
   }
 
   private async bytesOf(name: string): Promise<number> {
-    const sizes = await Promise.all(['safetensors', 'json'].map((ext) => stat(join(this.dir, `${name}.${ext}`)).then((s) => s.size, () => 0)));
+    const sizes = await Promise.all(
+      ['safetensors', 'json'].map((ext) =>
+        stat(join(this.dir, `${name}.${ext}`)).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
     return sizes[0] + sizes[1];
   }
 
@@ -213,16 +228,18 @@ export class ModelRegistry {
     if (slot.weights === null) {
       const path = join(this.dir, `${slot.info.name}.safetensors`);
       const outputKind = slot.info.task === 'char-lm' ? 'sequence' : 'vector';
-      slot.weights = loadModelAsync(path, { inputKind: 'tokens', outputKind }).then((m) => {
-        const want = slot.info.task === 'char-lm' ? slot.vocab.size : (slot.info.labels as readonly string[]).length;
-        if (m.outputFeatures !== want) throw new Error(`the model gives ${m.outputFeatures} outputs, its sidecar expects ${want}`);
-        slot.loaded = true;
-        return m as LanguageModel | ClassifierModel;
-      }).catch((error: unknown) => {
-        slot.weights = null; // a later request tries again (the file may have been fixed)
-        this.log('error', `models: cannot load ${path}: ${(error as Error).message}`);
-        throw new RequestError(500, `model '${slot.info.name}' could not be loaded (see the server log)`);
-      });
+      slot.weights = loadModelAsync(path, { inputKind: 'tokens', outputKind })
+        .then((m) => {
+          const want = slot.info.task === 'char-lm' ? slot.vocab.size : (slot.info.labels as readonly string[]).length;
+          if (m.outputFeatures !== want) throw new Error(`the model gives ${m.outputFeatures} outputs, its sidecar expects ${want}`);
+          slot.loaded = true;
+          return m as LanguageModel | ClassifierModel;
+        })
+        .catch((error: unknown) => {
+          slot.weights = null; // a later request tries again (the file may have been fixed)
+          this.log('error', `models: cannot load ${path}: ${(error as Error).message}`);
+          throw new RequestError(500, `model '${slot.info.name}' could not be loaded (see the server log)`);
+        });
     }
     return slot.weights;
   }
@@ -230,8 +247,17 @@ export class ModelRegistry {
   private summary(s: Slot): ModelSummary {
     const i = s.info;
     return {
-      name: i.name, task: i.task, tokenizer: i.tokenizer, vocabularySize: s.vocab.size, labels: i.labels, metric: i.metric, created: i.created,
-      parameters: i.parameters, job: i.job, model: i.config.model, loaded: s.loaded,
+      name: i.name,
+      task: i.task,
+      tokenizer: i.tokenizer,
+      vocabularySize: s.vocab.size,
+      labels: i.labels,
+      metric: i.metric,
+      created: i.created,
+      parameters: i.parameters,
+      job: i.job,
+      model: i.config.model,
+      loaded: s.loaded,
     };
   }
 }

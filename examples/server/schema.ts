@@ -86,11 +86,18 @@ function int(o: Obj, key: string, prefix: string, lo: number, hi: number, dflt?:
     if (dflt !== undefined) return dflt;
     throw bad(field, `required: an integer in [${lo}, ${hi}]`);
   }
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(field, `expected an integer in [${lo}, ${hi}], got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+    throw bad(field, `expected an integer in [${lo}, ${hi}], got ${show(v)}`);
   return v;
 }
 
-function num(o: Obj, key: string, prefix: string, range: { readonly lo: number; readonly hi: number; readonly loOpen?: boolean }, dflt: number): number {
+function num(
+  o: Obj,
+  key: string,
+  prefix: string,
+  range: { readonly lo: number; readonly hi: number; readonly loOpen?: boolean },
+  dflt: number,
+): number {
   const field = prefix ? `${prefix}.${key}` : key;
   const v = o[key];
   if (v === undefined) return dflt;
@@ -108,7 +115,8 @@ function choice<T extends string>(o: Obj, key: string, prefix: string, values: r
     if (dflt !== undefined) return dflt;
     throw bad(field, `required: one of ${values.map((x) => `'${x}'`).join(', ')}`);
   }
-  if (typeof v !== 'string' || !values.includes(v as T)) throw bad(field, `expected one of ${values.map((x) => `'${x}'`).join(', ')}, got ${show(v)}`);
+  if (typeof v !== 'string' || !values.includes(v as T))
+    throw bad(field, `expected one of ${values.map((x) => `'${x}'`).join(', ')}, got ${show(v)}`);
   return v as T;
 }
 
@@ -163,7 +171,8 @@ export interface DataFile {
  * {@link LIMITS}.dataBytes. Messages name the path as given, never the server's absolute paths.
  */
 export async function resolveDataFile(dataDir: string, rel: unknown, field = 'data'): Promise<DataFile> {
-  if (typeof rel !== 'string' || rel === '') throw bad(field, `expected a path relative to the data folder (e.g. "text/moby-dick.txt"), got ${show(rel)}`);
+  if (typeof rel !== 'string' || rel === '')
+    throw bad(field, `expected a path relative to the data folder (e.g. "text/moby-dick.txt"), got ${show(rel)}`);
   if (rel.length > 512) throw bad(field, `expected a path of at most 512 characters, got ${rel.length}`);
   if (isAbsolute(rel) || rel.startsWith('/') || rel.startsWith('\\') || /^[A-Za-z]:/.test(rel)) {
     throw bad(field, 'expected a path relative to the data folder, got an absolute path');
@@ -186,10 +195,12 @@ export async function resolveDataFile(dataDir: string, rel: unknown, field = 'da
     if (code === 'ELOOP') throw bad(field, `${show(rel)} is a loop of symbolic links`);
     throw error;
   }
-  if (!real.startsWith(root.endsWith(sep) ? root : root + sep)) throw new RequestError(403, `${show(rel)} resolves outside the data folder (a symbolic link?)`, field);
+  if (!real.startsWith(root.endsWith(sep) ? root : root + sep))
+    throw new RequestError(403, `${show(rel)} resolves outside the data folder (a symbolic link?)`, field);
   const st = await stat(real);
   if (!st.isFile()) throw bad(field, `${show(rel)} is not a regular file`);
-  if (st.size > LIMITS.dataBytes) throw new RequestError(413, `${show(rel)} is ${st.size} bytes, above the limit of ${LIMITS.dataBytes}`, field);
+  if (st.size > LIMITS.dataBytes)
+    throw new RequestError(413, `${show(rel)} is ${st.size} bytes, above the limit of ${LIMITS.dataBytes}`, field);
   return { relative: rel, path: real, size: st.size };
 }
 
@@ -256,10 +267,15 @@ export interface JobConfig {
   readonly labelNames: readonly string[] | null;
 }
 
-const CHAR_ONLY = { window: "only for task 'char-lm' (a classifier takes train.maxLen)", maxChars: "only for task 'char-lm' (a classifier takes train.maxExamples)" };
+const CHAR_ONLY = {
+  window: "only for task 'char-lm' (a classifier takes train.maxLen)",
+  maxChars: "only for task 'char-lm' (a classifier takes train.maxExamples)",
+};
 const CLASSIFIER_ONLY = {
-  maxLen: "only for task 'classifier' (a char-lm takes train.window)", maxExamples: "only for task 'classifier' (a char-lm takes train.maxChars)",
-  minCount: "only for task 'classifier'", maxVocab: "only for task 'classifier'",
+  maxLen: "only for task 'classifier' (a char-lm takes train.window)",
+  maxExamples: "only for task 'classifier' (a char-lm takes train.maxChars)",
+  minCount: "only for task 'classifier'",
+  maxVocab: "only for task 'classifier'",
 };
 
 /** Weights of a model of this configuration with a vocabulary of `vocab` and `outputs` output units. */
@@ -293,7 +309,12 @@ export function parseJobConfig(body: unknown): JobConfig {
   const to = object(o.train ?? {}, 'train');
   const common = ['epochs', 'batchSize', 'lr', 'clipNorm', 'validation', 'seed'];
   const lm = task === 'char-lm';
-  known(to, 'train', lm ? [...common, 'window', 'maxChars'] : [...common, 'maxLen', 'maxExamples', 'minCount', 'maxVocab'], lm ? CLASSIFIER_ONLY : CHAR_ONLY);
+  known(
+    to,
+    'train',
+    lm ? [...common, 'window', 'maxChars'] : [...common, 'maxLen', 'maxExamples', 'minCount', 'maxVocab'],
+    lm ? CLASSIFIER_ONLY : CHAR_ONLY,
+  );
   const train: TrainConfig = {
     epochs: int(to, 'epochs', 'train', 1, LIMITS.epochs, 1),
     batchSize: int(to, 'batchSize', 'train', 1, LIMITS.batchSize, 32),
@@ -323,7 +344,10 @@ export function parseJobConfig(body: unknown): JobConfig {
   const vocab = lm ? 256 : train.maxVocab;
   const params = parameterCount(model, vocab, lm ? vocab : (labelNames?.length ?? 2));
   if (params > LIMITS.parameters) {
-    throw bad('model', `about ${params.toLocaleString('en-US')} parameters, above the limit of ${LIMITS.parameters.toLocaleString('en-US')}: lower model.hiddenSize, model.layers or model.embedding${lm ? '' : ' (or train.maxVocab)'}`);
+    throw bad(
+      'model',
+      `about ${params.toLocaleString('en-US')} parameters, above the limit of ${LIMITS.parameters.toLocaleString('en-US')}: lower model.hiddenSize, model.layers or model.embedding${lm ? '' : ' (or train.maxVocab)'}`,
+    );
   }
   return { task, data, name, model, train, labelNames };
 }
@@ -377,7 +401,10 @@ export function parseClassifyRequest(body: unknown): { readonly texts: readonly 
   if (o.text !== undefined) return { texts: [text(o.text, 'text', LIMITS.textChars)], single: true };
   if (o.texts === undefined) throw bad('text', 'required: a string (or texts: an array of strings)');
   if (!Array.isArray(o.texts) || o.texts.length === 0 || o.texts.length > LIMITS.classifyTexts) {
-    throw bad('texts', `expected an array of 1 to ${LIMITS.classifyTexts} strings, got ${Array.isArray(o.texts) ? `${o.texts.length} items` : show(o.texts)}`);
+    throw bad(
+      'texts',
+      `expected an array of 1 to ${LIMITS.classifyTexts} strings, got ${Array.isArray(o.texts) ? `${o.texts.length} items` : show(o.texts)}`,
+    );
   }
   return { texts: o.texts.map((t, i) => text(t, `texts[${i}]`, LIMITS.textChars)), single: false };
 }

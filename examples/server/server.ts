@@ -81,14 +81,17 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
-import {
-  AbortError, charTokens, generateTokens, padBatch, probabilities, tokens, wordTokens,
-} from '../../lib/index.js';
+import { AbortError, charTokens, generateTokens, padBatch, probabilities, tokens, wordTokens } from '../../lib/index.js';
 import { RequestError, SseStream, errorResponse, readJsonBody, sendJson } from './http.js';
 import { JobManager, type TrainIn } from './jobs.js';
 import { ModelRegistry } from './registry.js';
 import {
-  type GenerateRequest, checkModelName, parseClassifyRequest, parseGenerateRequest, parseJobConfig, resolveDataFile,
+  type GenerateRequest,
+  checkModelName,
+  parseClassifyRequest,
+  parseGenerateRequest,
+  parseJobConfig,
+  resolveDataFile,
 } from './schema.js';
 
 /** A log line's level. */
@@ -187,8 +190,9 @@ const defaultLog = (level: LogLevel, message: string): void => {
 
 /** Starts the server; resolves once it listens. See the module comment. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  if (typeof options?.dataDir !== 'string' || typeof options.modelDir !== 'string') throw new TypeError('startServer: dataDir and modelDir are required');
-  const log = options.log === false ? () => undefined : options.log ?? defaultLog;
+  if (typeof options?.dataDir !== 'string' || typeof options.modelDir !== 'string')
+    throw new TypeError('startServer: dataDir and modelDir are required');
+  const log = options.log === false ? () => undefined : (options.log ?? defaultLog);
   const host = options.host ?? '127.0.0.1';
   const access = accessRules(host, options.tokens, options.allowedHosts);
   const dataDir = resolve(options.dataDir);
@@ -200,9 +204,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await registry.init();
   if (!(await stat(dataDir).catch(() => null))?.isDirectory()) throw new Error(`startServer: the data folder ${dataDir} is not a folder`);
   const jobs = new JobManager({
-    dataDir, registry, maxJobs: options.maxJobs, maxQueued: options.maxQueued, progressIntervalMs: options.progressIntervalMs, trainIn: options.trainIn,
-    maxJobMemoryBytes: options.maxJobMemoryBytes, jobMemoryLimitBytes: options.jobMemoryLimitBytes, cancelGraceMs: options.cancelGraceMs,
-    maxJobsPerOwner: options.maxJobsPerOwner, maxModelBytes: options.maxModelBytes, maxModels: options.maxModels, log,
+    dataDir,
+    registry,
+    maxJobs: options.maxJobs,
+    maxQueued: options.maxQueued,
+    progressIntervalMs: options.progressIntervalMs,
+    trainIn: options.trainIn,
+    maxJobMemoryBytes: options.maxJobMemoryBytes,
+    jobMemoryLimitBytes: options.jobMemoryLimitBytes,
+    cancelGraceMs: options.cancelGraceMs,
+    maxJobsPerOwner: options.maxJobsPerOwner,
+    maxModelBytes: options.maxModelBytes,
+    maxModels: options.maxModels,
+    log,
   });
   const streams = new Set<SseStream>();
   const shutdown = new AbortController();
@@ -211,7 +225,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // ---- handlers
 
   const health: Handler = ({ res }) => {
-    sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((performance.now() - started) / 100) / 10, jobs: jobs.counts(), models: registry.size });
+    sendJson(res, 200, {
+      status: 'ok',
+      uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
+      jobs: jobs.counts(),
+      models: registry.size,
+    });
   };
 
   const index: Handler = ({ res }) => {
@@ -225,7 +244,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const config = parseJobConfig(await readJsonBody(req, { limit: maxBodyBytes }));
     const file = await resolveDataFile(dataDir, config.data);
     const job = jobs.create(config, file, owner);
-    sendJson(res, 202, { id: job.id, name: job.name, status: job.status, events: `/jobs/${job.id}/events` }, { location: `/jobs/${job.id}` });
+    sendJson(
+      res,
+      202,
+      { id: job.id, name: job.name, status: job.status, events: `/jobs/${job.id}/events` },
+      { location: `/jobs/${job.id}` },
+    );
   };
 
   const followJob: Handler = ({ req, res, params, owner }) => {
@@ -237,7 +261,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const last = Number(req.headers['last-event-id']);
     if (req.method === 'HEAD' || (sub.final && Number.isInteger(last) && last >= sub.final.id)) {
       sub.unsubscribe();
-      res.writeHead(req.method === 'HEAD' ? 200 : 204, req.method === 'HEAD' ? { 'content-type': 'text/event-stream; charset=utf-8' } : {}).end();
+      res
+        .writeHead(req.method === 'HEAD' ? 200 : 204, req.method === 'HEAD' ? { 'content-type': 'text/event-stream; charset=utf-8' } : {})
+        .end();
       return;
     }
     sse = new SseStream(res);
@@ -266,10 +292,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const chars = charTokens(request.prompt);
     const unknown = [...new Set(chars.filter((c) => !vocab.has(c)))];
     if (unknown.length > 0 && request.unknown === 'error') {
-      const list = unknown.slice(0, 10).map((c) => JSON.stringify(c)).join(', ');
-      throw new RequestError(400, `${unknown.length} character(s) not in the model's vocabulary: ${list}${unknown.length > 10 ? ', ...' : ''} (send "unknown": "map" to read them as <unk>)`, 'prompt');
+      const list = unknown
+        .slice(0, 10)
+        .map((c) => JSON.stringify(c))
+        .join(', ');
+      throw new RequestError(
+        400,
+        `${unknown.length} character(s) not in the model's vocabulary: ${list}${unknown.length > 10 ? ', ...' : ''} (send "unknown": "map" to read them as <unk>)`,
+        'prompt',
+      );
     }
-    if (generations >= maxGenerations) throw new RequestError(503, `${generations} generations are running (the limit): try again shortly`, undefined, { 'retry-after': '1' });
+    if (generations >= maxGenerations)
+      throw new RequestError(503, `${generations} generations are running (the limit): try again shortly`, undefined, {
+        'retry-after': '1',
+      });
     generations++;
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
@@ -325,7 +361,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       let best = 0;
       for (let c = 1; c < C; c++) if (p[c] > p[best]) best = c;
       return {
-        label: labels[best], labelId: best, probability: p[best],
+        label: labels[best],
+        labelId: best,
+        probability: p[best],
         probabilities: Object.fromEntries(labels.map((l, c) => [l, p[c]])),
         unknownWords: ids[b].reduce((n, id) => n + (id === unk ? 1 : 0), 0),
       };
@@ -337,10 +375,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { pattern: [], methods: { GET: index } },
     { pattern: ['health'], methods: { GET: health } },
     { pattern: ['jobs'], methods: { GET: ({ res, owner }) => sendJson(res, 200, { jobs: jobs.list(owner) }), POST: createJob } },
-    { pattern: ['jobs', ':id'], methods: { GET: ({ res, params, owner }) => sendJson(res, 200, jobs.get(params.id, owner)), DELETE: cancelJob } },
+    {
+      pattern: ['jobs', ':id'],
+      methods: { GET: ({ res, params, owner }) => sendJson(res, 200, jobs.get(params.id, owner)), DELETE: cancelJob },
+    },
     { pattern: ['jobs', ':id', 'events'], methods: { GET: followJob } },
     { pattern: ['models'], methods: { GET: ({ res, owner }) => sendJson(res, 200, { models: registry.list(owner) }) } },
-    { pattern: ['models', ':name'], methods: { GET: ({ res, params, owner }) => sendJson(res, 200, registry.describe(checkModelName(params.name), owner)) } },
+    {
+      pattern: ['models', ':name'],
+      methods: { GET: ({ res, params, owner }) => sendJson(res, 200, registry.describe(checkModelName(params.name), owner)) },
+    },
     { pattern: ['models', ':name', 'generate'], methods: { POST: generate } },
     { pattern: ['models', ':name', 'classify'], methods: { POST: classify } },
   ];
@@ -355,7 +399,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     if (options.accessLog) {
-      res.once('close', () => log('info', `${req.method} ${req.url} ${res.statusCode}${res.writableFinished ? '' : ' (client went away)'} ${(performance.now() - t0).toFixed(1)}ms`));
+      res.once('close', () =>
+        log(
+          'info',
+          `${req.method} ${req.url} ${res.statusCode}${res.writableFinished ? '' : ' (client went away)'} ${(performance.now() - t0).toFixed(1)}ms`,
+        ),
+      );
     }
     try {
       access.checkHost(req);
@@ -374,7 +423,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await handler({ req, res, params, requestId, owner });
     } catch (error) {
       const r = errorResponse(error, requestId);
-      if (r.internal) log('error', `request ${requestId} ${req.method} ${req.url}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      if (r.internal)
+        log(
+          'error',
+          `request ${requestId} ${req.method} ${req.url}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        );
       if (!res.headersSent) sendJson(res, r.status, r.body, r.headers);
       else if (!res.writableEnded) res.end();
     }
@@ -391,7 +444,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       socket.destroy();
       return;
     }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   await new Promise<void>((ok, fail) => {
@@ -403,7 +461,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log('info', `listening on http://${shown}:${address.port} (data ${dataDir}, models ${registry.dir}, ${registry.size} model(s); ${access.describe})`);
+  log(
+    'info',
+    `listening on http://${shown}:${address.port} (data ${dataDir}, models ${registry.dir}, ${registry.size} model(s); ${access.describe})`,
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -450,7 +511,11 @@ function match(routes: readonly Route[], url: string): { route: Route; params: R
     }
     if (ok) return { route, params };
   }
-  throw new RequestError(404, `nothing at ${JSON.stringify(path.length > 100 ? `${path.slice(0, 100)}...` : path)} (GET / lists the endpoints)`, 'path');
+  throw new RequestError(
+    404,
+    `nothing at ${JSON.stringify(path.length > 100 ? `${path.slice(0, 100)}...` : path)} (GET / lists the endpoints)`,
+    'path',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,17 +556,21 @@ function accessRules(host: string, tokens: readonly string[] | undefined, allowe
     }
   }
   if (list.length === 0 && !isLoopback(host)) {
-    throw new TypeError(`startServer: listening on ${host}, beyond loopback, needs tokens (clients then send Authorization: Bearer <token>)`);
+    throw new TypeError(
+      `startServer: listening on ${host}, beyond loopback, needs tokens (clients then send Authorization: Bearer <token>)`,
+    );
   }
   const digests = list.map((t) => ({ digest: createHash('sha256').update(t).digest(), id: tokenId(t) }));
-  const hosts = allowedHosts !== undefined ? new Set(allowedHosts.map((h) => hostName(h))) : isLoopback(host) ? new Set(LOOPBACK_NAMES) : null;
+  const hosts =
+    allowedHosts !== undefined ? new Set(allowedHosts.map((h) => hostName(h))) : isLoopback(host) ? new Set(LOOPBACK_NAMES) : null;
   return {
     describe: `${list.length > 0 ? `${list.length} token(s)` : 'no tokens'}, hosts ${hosts ? [...hosts].join(', ') : 'any'}`,
     /** 403 unless the request's Host (and Origin, when sent) is allowed. */
     checkHost(req: IncomingMessage): void {
       if (hosts === null) return;
       const h = req.headers.host;
-      if (h === undefined || !hosts.has(hostName(h))) throw new RequestError(403, 'this server does not answer to that host name (allowedHosts)', 'host');
+      if (h === undefined || !hosts.has(hostName(h)))
+        throw new RequestError(403, 'this server does not answer to that host name (allowedHosts)', 'host');
       const origin = req.headers.origin;
       if (origin === undefined) return;
       let name: string | null = null;
@@ -510,7 +579,8 @@ function accessRules(host: string, tokens: readonly string[] | undefined, allowe
       } catch {
         // 'null' or garbage: refused below
       }
-      if (name === null || !hosts.has(name)) throw new RequestError(403, 'requests from that origin are not accepted (allowedHosts)', 'origin');
+      if (name === null || !hosts.has(name))
+        throw new RequestError(403, 'requests from that origin are not accepted (allowedHosts)', 'origin');
     },
     /** The owner of a request: null without tokens; else its token's id, or a 401. */
     authenticate(req: IncomingMessage): string | null {
@@ -522,7 +592,9 @@ function accessRules(host: string, tokens: readonly string[] | undefined, allowe
         for (const d of digests) if (timingSafeEqual(d.digest, digest)) id = d.id; // every token compared: no early exit
         if (id !== null) return id;
       }
-      throw new RequestError(401, "expected 'Authorization: Bearer <token>' with a token this server knows", 'authorization', { 'www-authenticate': 'Bearer realm="gated"' });
+      throw new RequestError(401, "expected 'Authorization: Bearer <token>' with a token this server knows", 'authorization', {
+        'www-authenticate': 'Bearer realm="gated"',
+      });
     },
   };
 }
@@ -546,18 +618,28 @@ export interface GenerationResult {
  * `<unk>` banned. Stops early, quietly, when `signal` fires (the client went away).
  */
 async function runGeneration(
-  model: Parameters<typeof generateTokens>[0], vocab: { readonly unkId: number | null; readonly tokens: readonly string[] }, prompt: Int32Array,
-  request: GenerateRequest, signal: AbortSignal, onToken: (index: number, id: number, text: string) => void,
+  model: Parameters<typeof generateTokens>[0],
+  vocab: { readonly unkId: number | null; readonly tokens: readonly string[] },
+  prompt: Int32Array,
+  request: GenerateRequest,
+  signal: AbortSignal,
+  onToken: (index: number, id: number, text: string) => void,
 ): Promise<GenerationResult> {
   const t0 = performance.now();
-  const seed = request.temperature === 0 ? null : request.seed ?? randomBytes(4).readUInt32LE(0);
-  const strategy = seed === null ? 'greedy' as const : { temperature: request.temperature, topK: request.topK ?? undefined, topP: request.topP };
+  const seed = request.temperature === 0 ? null : (request.seed ?? randomBytes(4).readUInt32LE(0));
+  const strategy =
+    seed === null ? ('greedy' as const) : { temperature: request.temperature, topK: request.topK ?? undefined, topP: request.topP };
   let text = '';
   let n = 0;
   try {
     // lib's one decode loop: the recurrent state carried token to token, <unk> never chosen.
     for await (const g of generateTokens(model, {
-      prompt, maxTokens: request.maxTokens, strategy, seed: seed ?? undefined, banTokens: vocab.unkId === null ? [] : [vocab.unkId], signal,
+      prompt,
+      maxTokens: request.maxTokens,
+      strategy,
+      seed: seed ?? undefined,
+      banTokens: vocab.unkId === null ? [] : [vocab.unkId],
+      signal,
     })) {
       const ch = vocab.tokens[g.token];
       text += ch;

@@ -66,7 +66,13 @@ export type FromWorker =
 /** The parts of a {@link Trained} that cross threads. */
 export function metaOf(t: Trained): TrainedMeta {
   return {
-    vocabulary: t.vocab.toJSON(), metric: t.metric, tokenizer: t.tokenizer, labels: t.labels, maxLen: t.maxLen, parameters: t.parameters, trainSeconds: t.trainSeconds,
+    vocabulary: t.vocab.toJSON(),
+    metric: t.metric,
+    tokenizer: t.tokenizer,
+    labels: t.labels,
+    maxLen: t.maxLen,
+    parameters: t.parameters,
+    trainSeconds: t.trainSeconds,
   };
 }
 
@@ -154,7 +160,10 @@ function startProcess(input: WorkerInput, options: StartOptions): TrainingRun {
 
 function startWorker(input: WorkerInput, options: StartOptions): TrainingRun {
   const worker = FROM_SOURCE
-    ? new Worker(`import(${JSON.stringify(tsxEntry('./esm/api'))}).then((tsx) => tsx.tsImport(${JSON.stringify(SELF)}, ${JSON.stringify(SELF)}))`, { eval: true, workerData: input })
+    ? new Worker(
+        `import(${JSON.stringify(tsxEntry('./esm/api'))}).then((tsx) => tsx.tsImport(${JSON.stringify(SELF)}, ${JSON.stringify(SELF)}))`,
+        { eval: true, workerData: input },
+      )
     : new Worker(new URL(SELF), { workerData: input });
   let failure = '';
   worker.on('message', (m: FromWorker) => options.onMessage(m));
@@ -201,11 +210,15 @@ async function runJob(input: WorkerInput, post: (m: FromWorker) => void, onCance
 
 if (!isMainThread && parentPort && (workerData as Partial<WorkerInput> | null)?.kind === 'gated-server-training') {
   const port = parentPort;
-  void runJob(workerData as WorkerInput, (m) => port.postMessage(m), (cancel) => {
-    port.on('message', (m: ToWorker) => {
-      if (m.type === 'cancel') cancel();
-    });
-  }).finally(() => port.close()); // nothing else keeps the worker alive: it exits
+  void runJob(
+    workerData as WorkerInput,
+    (m) => port.postMessage(m),
+    (cancel) => {
+      port.on('message', (m: ToWorker) => {
+        if (m.type === 'cancel') cancel();
+      });
+    },
+  ).finally(() => port.close()); // nothing else keeps the worker alive: it exits
 } else if (isMainThread && process.env.GATED_SERVER_TRAINING === 'child' && typeof process.send === 'function') {
   // A child process: the server going away (disconnect) ends it; the first message is the job.
   process.once('disconnect', () => process.exit(0));
@@ -219,7 +232,9 @@ if (!isMainThread && parentPort && (workerData as Partial<WorkerInput> | null)?.
     else if (m.type === 'start') {
       void runJob(m.input, post, (f) => {
         cancel = f;
-      }).then(() => sent).finally(() => process.disconnect()); // then nothing keeps the child alive
+      })
+        .then(() => sent)
+        .finally(() => process.disconnect()); // then nothing keeps the child alive
     }
   });
 }

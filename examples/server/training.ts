@@ -23,8 +23,31 @@ import { readFile } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import {
-  type Batch, type BatchLog, type EpochLog, type StreamWindow, AbortError, GatedError, Rng, Vocabulary, adam, bucketByLength, dense, dropout,
-  embedding, gru, input, lstm, padBatch, parseLabelledTsv, rnn, sequenceTargets, sequential, stepTargets, streamWindows, tokens, wordTokens,
+  type Batch,
+  type BatchLog,
+  type EpochLog,
+  type StreamWindow,
+  AbortError,
+  GatedError,
+  Rng,
+  Vocabulary,
+  adam,
+  bucketByLength,
+  dense,
+  dropout,
+  embedding,
+  gru,
+  input,
+  lstm,
+  padBatch,
+  parseLabelledTsv,
+  rnn,
+  sequenceTargets,
+  sequential,
+  stepTargets,
+  streamWindows,
+  tokens,
+  wordTokens,
 } from '../../lib/index.js';
 import type { ClassifierModel, LanguageModel, ModelMetric } from './registry.js';
 import { type CellName, type DataFile, type JobConfig, LIMITS, parameterCount } from './schema.js';
@@ -53,7 +76,8 @@ export function failureOf(error: unknown, aborted: boolean): Failure {
     return { cancelled: false, message: error.message, detail: null };
   }
   return {
-    cancelled: false, message: 'internal error while training (see the server log)',
+    cancelled: false,
+    message: 'internal error while training (see the server log)',
     detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
   };
 }
@@ -144,27 +168,48 @@ function vectorCell(cell: CellName, o: RecurrentConfig) {
 function checkSize(config: JobConfig, vocab: number, outputs: number): number {
   const n = parameterCount(config.model, vocab, outputs);
   if (n > LIMITS.parameters) {
-    throw new JobError(`model: ${n.toLocaleString('en-US')} parameters with this data's vocabulary of ${vocab}, above the limit of ${LIMITS.parameters.toLocaleString('en-US')}`);
+    throw new JobError(
+      `model: ${n.toLocaleString('en-US')} parameters with this data's vocabulary of ${vocab}, above the limit of ${LIMITS.parameters.toLocaleString('en-US')}`,
+    );
   }
   return n;
 }
 
-function hooksFor(config: JobConfig, batches: () => number, tokensPerExample: () => number, metricName: ModelMetric['name'], hooks: TrainHooks) {
+function hooksFor(
+  config: JobConfig,
+  batches: () => number,
+  tokensPerExample: () => number,
+  metricName: ModelMetric['name'],
+  hooks: TrainHooks,
+) {
   const t0 = performance.now();
   let epochStart = t0;
   return {
     onBatchEnd: (log: BatchLog): void => {
       if (log.batch === 0) epochStart = performance.now();
       hooks.onBatch({
-        epoch: log.epoch + 1, epochs: config.train.epochs, batch: log.batch + 1, batches: batches(), loss: log.loss, metric: log.metric, metricName,
-        examplesPerSecond: log.examplesPerSecond, tokensPerSecond: log.examplesPerSecond * tokensPerExample(),
+        epoch: log.epoch + 1,
+        epochs: config.train.epochs,
+        batch: log.batch + 1,
+        batches: batches(),
+        loss: log.loss,
+        metric: log.metric,
+        metricName,
+        examplesPerSecond: log.examplesPerSecond,
+        tokensPerSecond: log.examplesPerSecond * tokensPerExample(),
         elapsedSeconds: (performance.now() - t0) / 1000,
       });
     },
     onEpochEnd: (log: EpochLog): void => {
       hooks.onEpoch({
-        epoch: log.epoch + 1, epochs: config.train.epochs, loss: log.loss, metric: log.metric, valLoss: log.valLoss,
-        valMetric: log.valMetrics?.[metricName] ?? null, metricName, examplesPerSecond: log.examplesPerSecond,
+        epoch: log.epoch + 1,
+        epochs: config.train.epochs,
+        loss: log.loss,
+        metric: log.metric,
+        valLoss: log.valLoss,
+        valMetric: log.valMetrics?.[metricName] ?? null,
+        metricName,
+        examplesPerSecond: log.examplesPerSecond,
         seconds: (performance.now() - epochStart) / 1000,
       });
     },
@@ -207,7 +252,9 @@ async function trainCharLm(config: JobConfig, file: DataFile, text: string, hook
   const trainIds = vocab.encode(chars.slice(0, cut));
   const heldIds = vocab.encode(chars.slice(cut));
   if (Math.floor(trainIds.length / t.batchSize) < 2) {
-    throw new JobError(`train.batchSize: ${JSON.stringify(file.relative)} gives ${trainIds.length} training characters, too few for ${t.batchSize} tracks (2 characters per track at least): lower train.batchSize or raise train.maxChars`);
+    throw new JobError(
+      `train.batchSize: ${JSON.stringify(file.relative)} gives ${trainIds.length} training characters, too few for ${t.batchSize} tracks (2 characters per track at least): lower train.batchSize or raise train.maxChars`,
+    );
   }
   await yieldToLoop();
   const train = [...streamWindows(trainIds, { batch: t.batchSize, window: t.window })].map(lmBatch);
@@ -215,7 +262,14 @@ async function trainCharLm(config: JobConfig, file: DataFile, text: string, hook
   const heldOut = evalTracks >= 1 ? [...streamWindows(heldIds, { batch: evalTracks, window: EVAL_WINDOW })].map(lmBatch) : [];
   const V = vocab.size;
   const parameters = checkSize(config, V, V);
-  hooks.onPrepared({ characters: chars.length, trainCharacters: trainIds.length, heldOutCharacters: heldIds.length, vocabularySize: V, batchesPerEpoch: train.length, parameters });
+  hooks.onPrepared({
+    characters: chars.length,
+    trainCharacters: trainIds.length,
+    heldOutCharacters: heldIds.length,
+    vocabularySize: V,
+    batchesPerEpoch: train.length,
+    parameters,
+  });
   await yieldToLoop();
 
   const m = config.model;
@@ -232,10 +286,22 @@ async function trainCharLm(config: JobConfig, file: DataFile, text: string, hook
     metrics: ['bitsPerCharacter'],
     validationData: heldOut.length > 0 ? heldOut : undefined,
     signal: hooks.signal,
-    ...hooksFor(config, () => train.length, () => t.window, 'bitsPerCharacter', hooks),
+    ...hooksFor(
+      config,
+      () => train.length,
+      () => t.window,
+      'bitsPerCharacter',
+      hooks,
+    ),
   });
   return {
-    model, vocab, tokenizer: 'char', labels: null, maxLen: null, parameters, trainSeconds: (performance.now() - started) / 1000,
+    model,
+    vocab,
+    tokenizer: 'char',
+    labels: null,
+    maxLen: null,
+    parameters,
+    trainSeconds: (performance.now() - started) / 1000,
     metric: finalMetric('bitsPerCharacter', history.epochs[history.epochs.length - 1], heldOut.length > 0),
   };
 }
@@ -246,8 +312,17 @@ async function trainCharLm(config: JobConfig, file: DataFile, text: string, hook
 type ClassBatch = Batch<'tokens', 'softmaxCrossEntropy', 'vector'>;
 
 function classBatches(ids: readonly Int32Array[], labels: readonly number[], batch: number, rng: Rng): ClassBatch[] {
-  return bucketByLength(ids.map((s) => s.length), batch, rng).map((index) => ({
-    x: tokens(padBatch(Array.from(index, (i) => ids[i]), { padId: 0 })),
+  return bucketByLength(
+    ids.map((s) => s.length),
+    batch,
+    rng,
+  ).map((index) => ({
+    x: tokens(
+      padBatch(
+        Array.from(index, (i) => ids[i]),
+        { padId: 0 },
+      ),
+    ),
     target: sequenceTargets(Int32Array.from(index, (i) => labels[i])),
   }));
 }
@@ -257,14 +332,19 @@ async function trainClassifier(config: JobConfig, file: DataFile, text: string, 
   // FormatErrors name the line as `<relative path>:<line>`, never the server's absolute path.
   const all = parseLabelledTsv(text, file.relative);
   const rng = new Rng(t.seed);
-  const rows = t.maxExamples !== null && all.length > t.maxExamples ? Array.from(rng.permutation(all.length).subarray(0, t.maxExamples), (i) => all[i]) : all;
+  const rows =
+    t.maxExamples !== null && all.length > t.maxExamples
+      ? Array.from(rng.permutation(all.length).subarray(0, t.maxExamples), (i) => all[i])
+      : all;
   const numClasses = rows.reduce((m, r) => Math.max(m, r.label), 0) + 1;
-  if (numClasses < 2) throw new JobError(`data: every example of ${JSON.stringify(file.relative)} has label 0: a classifier needs two labels at least`);
+  if (numClasses < 2)
+    throw new JobError(`data: every example of ${JSON.stringify(file.relative)} has label 0: a classifier needs two labels at least`);
   if (numClasses > 1000) throw new JobError(`data: labels up to ${numClasses - 1}, above the limit of 999`);
   if (config.labelNames !== null && config.labelNames.length < numClasses) {
     throw new JobError(`labelNames: ${config.labelNames.length} names, but the data has labels up to ${numClasses - 1}`);
   }
-  const labels = config.labelNames !== null ? config.labelNames.slice(0, numClasses) : Array.from({ length: numClasses }, (_, i) => String(i));
+  const labels =
+    config.labelNames !== null ? config.labelNames.slice(0, numClasses) : Array.from({ length: numClasses }, (_, i) => String(i));
   const order = rng.permutation(rows.length);
   const nHeld = Math.round(rows.length * t.validation);
   const heldIndex = order.subarray(0, nHeld);
@@ -278,12 +358,28 @@ async function trainClassifier(config: JobConfig, file: DataFile, text: string, 
   const ids = words.map((w) => (w.length > 0 ? vocab.encode(w) : Int32Array.of(unk)));
   const trainIds = Array.from(trainIndex, (i) => ids[i]);
   const trainLabels = Array.from(trainIndex, (i) => rows[i].label);
-  const held = nHeld > 0 ? classBatches(Array.from(heldIndex, (i) => ids[i]), Array.from(heldIndex, (i) => rows[i].label), 64, new Rng(t.seed)) : [];
+  const held =
+    nHeld > 0
+      ? classBatches(
+          Array.from(heldIndex, (i) => ids[i]),
+          Array.from(heldIndex, (i) => rows[i].label),
+          64,
+          new Rng(t.seed),
+        )
+      : [];
   const V = vocab.size;
   const parameters = checkSize(config, V, numClasses);
   const batchesPerEpoch = Math.ceil(trainIds.length / t.batchSize);
   const meanLen = trainIds.reduce((a, s) => a + s.length, 0) / trainIds.length;
-  hooks.onPrepared({ examples: rows.length, trainExamples: trainIds.length, heldOutExamples: nHeld, classes: numClasses, vocabularySize: V, batchesPerEpoch, parameters });
+  hooks.onPrepared({
+    examples: rows.length,
+    trainExamples: trainIds.length,
+    heldOutExamples: nHeld,
+    classes: numClasses,
+    vocabularySize: V,
+    batchesPerEpoch,
+    parameters,
+  });
   await yieldToLoop();
 
   const m = config.model;
@@ -300,10 +396,22 @@ async function trainClassifier(config: JobConfig, file: DataFile, text: string, 
     metrics: ['accuracy'],
     validationData: held.length > 0 ? held : undefined,
     signal: hooks.signal,
-    ...hooksFor(config, () => batchesPerEpoch, () => meanLen, 'accuracy', hooks),
+    ...hooksFor(
+      config,
+      () => batchesPerEpoch,
+      () => meanLen,
+      'accuracy',
+      hooks,
+    ),
   });
   return {
-    model, vocab, tokenizer: 'word-lowercase', labels, maxLen: t.maxLen, parameters, trainSeconds: (performance.now() - started) / 1000,
+    model,
+    vocab,
+    tokenizer: 'word-lowercase',
+    labels,
+    maxLen: t.maxLen,
+    parameters,
+    trainSeconds: (performance.now() - started) / 1000,
     metric: finalMetric('accuracy', history.epochs[history.epochs.length - 1], held.length > 0),
   };
 }

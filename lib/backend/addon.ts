@@ -41,14 +41,32 @@ export interface NativeInternals {
   /** The active, best and available instruction sets, GATED_ISA as read at load and why it was not followed (native/dispatch.h). */
   isaInfo(): { active: string; best: string; available: string[]; requested: string; notice: string };
   sgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    A: Float32Array, lda: number, B: Float32Array, ldb: number,
-    C: Float32Array, ldc: number, accumulate: boolean,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    lda: number,
+    B: Float32Array,
+    ldb: number,
+    C: Float32Array,
+    ldc: number,
+    accumulate: boolean,
   ): void;
   sgemmReference(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    A: Float32Array, lda: number, B: Float32Array, ldb: number,
-    C: Float32Array, ldc: number, accumulate: boolean,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    lda: number,
+    B: Float32Array,
+    ldb: number,
+    C: Float32Array,
+    ldc: number,
+    accumulate: boolean,
   ): void;
   mathExp(x: Float32Array, y: Float32Array): void;
   mathSigmoid(x: Float32Array, y: Float32Array): void;

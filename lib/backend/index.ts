@@ -134,8 +134,12 @@ export function defaultBackendName(): BackendName {
 export function resolveBackend(b: unknown, argument: string): Backend {
   if (b === undefined || b === null) return defaultBackend();
   if (b === 'native' || b === 'js') return backends[b];
-  if (typeof b === 'object' && typeof (b as Backend).run === 'function' && typeof (b as Backend).runAsync === 'function'
-    && ((b as Backend).name === 'native' || (b as Backend).name === 'js')) {
+  if (
+    typeof b === 'object' &&
+    typeof (b as Backend).run === 'function' &&
+    typeof (b as Backend).runAsync === 'function' &&
+    ((b as Backend).name === 'native' || (b as Backend).name === 'js')
+  ) {
     return b as Backend;
   }
   throw new ValueError(`expected 'native', 'js' or a Backend object, got ${describe(b)}`, argument);

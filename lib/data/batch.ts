@@ -146,11 +146,7 @@ export interface FeatureBatch {
  * @param seqs at least one sequence; each length a multiple of `features` (else ShapeError naming `seqs[i]`).
  * @param features F, an integer >= 1.
  */
-export function padFeatureBatch(
-  seqs: readonly Float32Array[],
-  features: number,
-  options: PadFeatureBatchOptions = {},
-): FeatureBatch {
+export function padFeatureBatch(seqs: readonly Float32Array[], features: number, options: PadFeatureBatchOptions = {}): FeatureBatch {
   checkPositiveInt(features, 'features');
   const padValue = options.padValue ?? 0;
   const timeMajor = options.timeMajor ?? true;

@@ -21,8 +21,15 @@
 import { type BackendName, backendName, describe, objectArgs, oneOf, optionalSignal, tokenId } from '../check.js';
 import { AbortError, ValueError } from '../errors.js';
 import {
-  checkChoice, checkLanguageModel, checkPrompt, decodeTokens, type DecodeMode, type GeneratedToken, type LanguageModel,
-  modelStepper, type TokenChoiceOptions,
+  checkChoice,
+  checkLanguageModel,
+  checkPrompt,
+  decodeTokens,
+  type DecodeMode,
+  type GeneratedToken,
+  type LanguageModel,
+  modelStepper,
+  type TokenChoiceOptions,
 } from './loop.js';
 
 export type { DecodeMode, GeneratedToken, Strategy, TokenChoiceOptions } from './loop.js';
@@ -81,7 +88,18 @@ export interface Generation {
 }
 
 const KEYS = [
-  'prompt', 'prompts', 'maxTokens', 'strategy', 'seed', 'rng', 'stopToken', 'banTokens', 'repetitionPenalty', 'backend', 'mode', 'signal',
+  'prompt',
+  'prompts',
+  'maxTokens',
+  'strategy',
+  'seed',
+  'rng',
+  'stopToken',
+  'banTokens',
+  'repetitionPenalty',
+  'backend',
+  'mode',
+  'signal',
   'returnDistributions',
 ];
 
@@ -93,15 +111,18 @@ function checked(model: unknown, options: unknown) {
   const V = m.outputFeatures;
   if (o.prompt !== undefined && o.prompts !== undefined) throw new ValueError('give prompt or prompts, not both', 'prompts');
   const single = o.prompts === undefined;
-  if (!single && (!Array.isArray(o.prompts) || o.prompts.length === 0)) throw new ValueError(`expected a non-empty array of prompts, got ${describe(o.prompts)}`, 'prompts');
+  if (!single && (!Array.isArray(o.prompts) || o.prompts.length === 0))
+    throw new ValueError(`expected a non-empty array of prompts, got ${describe(o.prompts)}`, 'prompts');
   const prompts = single ? [checkPrompt(o.prompt, V)] : (o.prompts as readonly unknown[]).map((p, i) => checkPrompt(p, V, `prompts[${i}]`));
   const maxTokens = o.maxTokens;
-  if (typeof maxTokens !== 'number' || !Number.isSafeInteger(maxTokens) || maxTokens < 0) throw new ValueError(`expected an integer >= 0, got ${describe(maxTokens)}`, 'maxTokens');
+  if (typeof maxTokens !== 'number' || !Number.isSafeInteger(maxTokens) || maxTokens < 0)
+    throw new ValueError(`expected an integer >= 0, got ${describe(maxTokens)}`, 'maxTokens');
   const choice = checkChoice(o, V, '');
   const backend = backendName(o.backend, 'backend', m.backend);
   const mode = oneOf(o.mode, ['auto', 'state', 'recompute'] as const, 'auto', 'mode');
   const signal = optionalSignal(o.signal, 'signal');
-  if (o.returnDistributions !== undefined && typeof o.returnDistributions !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(o.returnDistributions)}`, 'returnDistributions');
+  if (o.returnDistributions !== undefined && typeof o.returnDistributions !== 'boolean')
+    throw new ValueError(`expected a boolean, got ${describe(o.returnDistributions)}`, 'returnDistributions');
   return { m, single, prompts, maxTokens, choice, backend, mode, signal, distributions: o.returnDistributions ?? false };
 }
 
@@ -115,7 +136,13 @@ export async function* generateTokens(model: LanguageModel, options: GenerateOpt
   if (c.signal?.aborted) throw new AbortError();
   if (c.maxTokens === 0) return;
   const stepper = await modelStepper(c.m, c.prompts, { backend: c.backend, mode: c.mode });
-  yield* decodeTokens(stepper, { maxTokens: c.maxTokens, choice: c.choice, signal: c.signal, history: () => stepper.history, distributions: c.distributions });
+  yield* decodeTokens(stepper, {
+    maxTokens: c.maxTokens,
+    choice: c.choice,
+    signal: c.signal,
+    history: () => stepper.history,
+    distributions: c.distributions,
+  });
 }
 
 /**
@@ -123,11 +150,19 @@ export async function* generateTokens(model: LanguageModel, options: GenerateOpt
  * log-probabilities (see {@link Generation}). Seeded: the same model, options and seed give the same
  * tokens.
  */
-export async function generateWithLogProbs(model: LanguageModel, options: GenerateOptions & { readonly prompts: readonly (Int32Array | readonly number[])[] }): Promise<Generation[]>;
+export async function generateWithLogProbs(
+  model: LanguageModel,
+  options: GenerateOptions & { readonly prompts: readonly (Int32Array | readonly number[])[] },
+): Promise<Generation[]>;
 export async function generateWithLogProbs(model: LanguageModel, options: GenerateOptions): Promise<Generation>;
 export async function generateWithLogProbs(model: LanguageModel, options: GenerateOptions): Promise<Generation | Generation[]> {
   const c = checked(model, options);
-  const rows = c.prompts.map(() => ({ tokens: [] as number[], logProbs: [] as number[], finish: 'length' as 'stop' | 'length', dists: [] as Float32Array[] }));
+  const rows = c.prompts.map(() => ({
+    tokens: [] as number[],
+    logProbs: [] as number[],
+    finish: 'length' as 'stop' | 'length',
+    dists: [] as Float32Array[],
+  }));
   for await (const g of generateTokens(model, options)) {
     const r = rows[g.row];
     r.tokens.push(g.token);
@@ -136,7 +171,10 @@ export async function generateWithLogProbs(model: LanguageModel, options: Genera
     if (g.finishReason) r.finish = g.finishReason;
   }
   const out = rows.map((r) => ({
-    tokens: Int32Array.from(r.tokens), logProbs: Float64Array.from(r.logProbs), finishReason: r.finish, distributions: c.distributions ? r.dists : null,
+    tokens: Int32Array.from(r.tokens),
+    logProbs: Float64Array.from(r.logProbs),
+    finishReason: r.finish,
+    distributions: c.distributions ? r.dists : null,
   }));
   return c.single ? out[0] : out;
 }
@@ -147,7 +185,10 @@ export async function generateWithLogProbs(model: LanguageModel, options: Genera
  * temperature, top-k and top-p from a seeded generator: the same seed gives the same ids.
  * {@link generateWithLogProbs} also gives each token's log-probability.
  */
-export async function generate(model: LanguageModel, options: GenerateOptions & { readonly prompts: readonly (Int32Array | readonly number[])[] }): Promise<Int32Array[]>;
+export async function generate(
+  model: LanguageModel,
+  options: GenerateOptions & { readonly prompts: readonly (Int32Array | readonly number[])[] },
+): Promise<Int32Array[]>;
 export async function generate(model: LanguageModel, options: GenerateOptions): Promise<Int32Array>;
 export async function generate(model: LanguageModel, options: GenerateOptions): Promise<Int32Array | Int32Array[]> {
   const g = await generateWithLogProbs(model, options);
@@ -158,10 +199,15 @@ export async function generate(model: LanguageModel, options: GenerateOptions): 
  * Starts decoding: runs `prompt` through `model` and gives a {@link Decoder} holding the next-token
  * logits; `feed(token)` appends one token (the one-row stepper of the decode loop).
  */
-export async function decoder(model: LanguageModel, prompt: Int32Array | readonly number[], options: DecoderOptions = {}): Promise<Decoder> {
+export async function decoder(
+  model: LanguageModel,
+  prompt: Int32Array | readonly number[],
+  options: DecoderOptions = {},
+): Promise<Decoder> {
   const m = checkLanguageModel(model);
   const o = objectArgs(options, 'options');
-  for (const k of Object.keys(o)) if (k !== 'backend' && k !== 'mode') throw new ValueError('unknown option (known: backend, mode)', `options.${k}`);
+  for (const k of Object.keys(o))
+    if (k !== 'backend' && k !== 'mode') throw new ValueError('unknown option (known: backend, mode)', `options.${k}`);
   const V = m.outputFeatures;
   const ids = checkPrompt(prompt, V);
   const stepper = await modelStepper(m, [ids], {
@@ -170,8 +216,12 @@ export async function decoder(model: LanguageModel, prompt: Int32Array | readonl
   });
   return {
     mode: stepper.mode,
-    get tokens() { return stepper.history[0]; },
-    get logits() { return stepper.logits; },
+    get tokens() {
+      return stepper.history[0];
+    },
+    get logits() {
+      return stepper.logits;
+    },
     async feed(token: number): Promise<Float32Array> {
       await stepper.feed(Int32Array.of(tokenId(token, V, 'token')));
       return stepper.logits;

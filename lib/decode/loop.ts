@@ -49,11 +49,15 @@ export function checkLanguageModel(model: unknown): LanguageModel {
     throw new ValueError(`expected a model, got ${describe(model)}`, 'model');
   }
   if (m.inputKind !== 'tokens' || m.outputKind !== 'sequence') {
-    throw new ValueError(`expected a language model (tokens in, a sequence of logits out), got ${String(m.inputKind)} in, ${String(m.outputKind)} out`, 'model');
+    throw new ValueError(
+      `expected a language model (tokens in, a sequence of logits out), got ${String(m.inputKind)} in, ${String(m.outputKind)} out`,
+      'model',
+    );
   }
   if (!m.causal) throw new ValueError('the model has a bidirectional part: it sees future tokens, so it cannot generate', 'model');
   const input = m.stateSlots.find((s) => s.spec.input);
-  if (input) throw new ValueError(`layers[${input.key}] (${input.type}) takes its state from a Vector (stateInput): it cannot generate`, 'model');
+  if (input)
+    throw new ValueError(`layers[${input.key}] (${input.type}) takes its state from a Vector (stateInput): it cannot generate`, 'model');
   return m;
 }
 
@@ -71,7 +75,13 @@ export function checkPrompt(prompt: unknown, V: number, name = 'prompt'): Int32A
 
 /** Runs `ids` (`[T*B]` time-major, each row its own length) from `initial`; the last valid step's logits per row and the final states. */
 async function runPrompt(
-  model: LanguageModel, ids: Int32Array, T: number, B: number, lengths: Int32Array | null, initial: StateBatch | null, backend: BackendName,
+  model: LanguageModel,
+  ids: Int32Array,
+  T: number,
+  B: number,
+  lengths: Int32Array | null,
+  initial: StateBatch | null,
+  backend: BackendName,
 ): Promise<{ logits: Float32Array; states: StateBatch }> {
   const x = tokensValue({ ids, seqLen: T, batch: B, lengths });
   const s = await model.forward(x, { training: false, backward: false, keepStates: true, initialStates: initial?.states, backend });
@@ -95,12 +105,17 @@ function canCarry(model: LanguageModel): boolean {
  * that cannot carry its states is a ValueError naming `mode`.
  */
 export async function modelStepper(
-  model: LanguageModel, prompts: readonly Int32Array[], options: { readonly backend: BackendName; readonly mode: DecodeMode },
+  model: LanguageModel,
+  prompts: readonly Int32Array[],
+  options: { readonly backend: BackendName; readonly mode: DecodeMode },
 ): Promise<Stepper & { readonly mode: 'state' | 'recompute'; readonly history: readonly Int32Array[] }> {
   const V = model.outputFeatures;
   const mode = options.mode === 'recompute' || (options.mode === 'auto' && !canCarry(model)) ? 'recompute' : 'state';
   if (options.mode === 'state' && !canCarry(model)) {
-    throw new ValueError('the model has a part that does not give its state (a layer without a declared state): use mode \'recompute\'', 'mode');
+    throw new ValueError(
+      "the model has a part that does not give its state (a layer without a declared state): use mode 'recompute'",
+      'mode',
+    );
   }
   let history: number[][] = prompts.map((p) => Array.from(p));
   const recompute = mode === 'recompute';
@@ -127,10 +142,17 @@ export async function modelStepper(
     ({ logits, states } = await runPrompt(model, ids, T, B, lengths, null, options.backend));
   }
   return {
-    mode, vocabSize: V,
-    get rows() { return history.length; },
-    get logits() { return logits; },
-    get history() { return history.map((h) => Int32Array.from(h)); },
+    mode,
+    vocabSize: V,
+    get rows() {
+      return history.length;
+    },
+    get logits() {
+      return logits;
+    },
+    get history() {
+      return history.map((h) => Int32Array.from(h));
+    },
     async feed(tokens) {
       history.forEach((h, b) => h.push(tokens[b]));
       if (recompute) logits = await rerun();
@@ -195,11 +217,13 @@ export function checkChoice(o: TokenChoiceOptions, V: number, prefix: string, de
   if (o.seed !== undefined && o.rng !== undefined) throw new ValueError('give seed or rng, not both', `${prefix}seed`);
   if (o.rng !== undefined && !(o.rng instanceof Rng)) throw new ValueError(`expected an Rng, got ${describe(o.rng)}`, `${prefix}rng`);
   const seed = o.seed ?? defaultSeed;
-  const rng = seed !== undefined ? new Rng(seed) : o.rng ?? defaultRng();
+  const rng = seed !== undefined ? new Rng(seed) : (o.rng ?? defaultRng());
   const sampling = checked === null ? null : { temperature: checked.temperature, topK: checked.topK ?? undefined, topP: checked.topP, rng };
-  if (o.banTokens !== undefined && !Array.isArray(o.banTokens)) throw new ValueError(`expected an array of token ids, got ${describe(o.banTokens)}`, `${prefix}banTokens`);
+  if (o.banTokens !== undefined && !Array.isArray(o.banTokens))
+    throw new ValueError(`expected an array of token ids, got ${describe(o.banTokens)}`, `${prefix}banTokens`);
   return {
-    strategy, sampling,
+    strategy,
+    sampling,
     banned: tokenList(o.banTokens, V, `${prefix}banTokens`),
     repetitionPenalty: finite(o.repetitionPenalty, `${prefix}repetitionPenalty`, { lo: 1, hi: 1e6 }, 1),
     stops: new Set(tokenList(o.stopToken, V, `${prefix}stopToken`)),
@@ -235,7 +259,10 @@ export interface GeneratedToken {
 
 /** Log-softmax of one row, float32. */
 export function logSoftmax(row: Float32Array): Float32Array {
-  allFinite(row.filter((v) => v !== -Infinity), 'logits');
+  allFinite(
+    row.filter((v) => v !== -Infinity),
+    'logits',
+  );
   let m = -Infinity;
   for (const v of row) if (v > m) m = v;
   let sum = 0;
@@ -265,7 +292,7 @@ export async function* decodeTokens(
   let live = Int32Array.from({ length: stepper.rows }, (_, b) => b); // the original row of each live row
   for (let n = 0; n < maxTokens && live.length > 0; n++) {
     if (signal?.aborted) throw new AbortError();
-    const history = choice.repetitionPenalty !== 1 ? options.history?.() ?? null : null;
+    const history = choice.repetitionPenalty !== 1 ? (options.history?.() ?? null) : null;
     const logits = stepper.logits;
     const chosen = new Int32Array(live.length);
     const keep: number[] = [];
@@ -279,7 +306,11 @@ export async function* decodeTokens(
       const last = stop || n + 1 === maxTokens;
       if (!last) keep.push(b);
       out.push({
-        row: live[b], token: t, logProb: logProbability(raw, t), last, finishReason: stop ? 'stop' : last ? 'length' : null,
+        row: live[b],
+        token: t,
+        logProb: logProbability(raw, t),
+        last,
+        finishReason: stop ? 'stop' : last ? 'length' : null,
         logProbs: options.distributions ? logSoftmax(raw) : null,
       });
     }

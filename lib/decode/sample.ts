@@ -68,13 +68,14 @@ export function checkSamplingOptions(options: unknown, name: string = 'options')
     if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
       throw new ValueError(`expected a finite number > 0, got ${describe(t)}`, 'temperature');
     }
-    if (t === 0) throw new ValueError('expected a number > 0, got 0 (for the argmax, use greedy / the \'greedy\' strategy)', 'temperature');
+    if (t === 0) throw new ValueError("expected a number > 0, got 0 (for the argmax, use greedy / the 'greedy' strategy)", 'temperature');
     temperature = t;
   }
   let topK: number | null = null;
   if (o.topK !== undefined) {
     const k = o.topK;
-    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) throw new ValueError(`expected an integer >= 1, got ${describe(k)}`, 'topK');
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1)
+      throw new ValueError(`expected an integer >= 1, got ${describe(k)}`, 'topK');
     topK = k;
   }
   let topP = 1;

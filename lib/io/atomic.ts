@@ -12,15 +12,7 @@
  * {@link cleanupTempFiles} removes those.
  */
 
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -104,11 +96,7 @@ export function writeFileAtomic(path: string, data: FileData, options: AtomicWri
  * Async version of {@link writeFileAtomic}, with the same guarantees. Concurrent calls on the same
  * path are safe: each uses its own temporary file and the last rename wins.
  */
-export async function writeFileAtomicAsync(
-  path: string,
-  data: FileData,
-  options: AtomicWriteOptions = {},
-): Promise<void> {
+export async function writeFileAtomicAsync(path: string, data: FileData, options: AtomicWriteOptions = {}): Promise<void> {
   const chunks = checkArgs(path, data);
   const { mode = 0o666, fsync = true } = options;
   const tmp = tempPathFor(path);
@@ -147,8 +135,10 @@ export async function writeFileAtomicAsync(
  * @throws {FileError} if `dir` cannot be listed.
  */
 export function cleanupTempFiles(dir: string, base?: string): string[] {
-  if (typeof dir !== 'string' || dir === '') throw new ValueError(`expected a directory path, got ${dir === null ? 'null' : typeof dir}`, 'dir');
-  if (base !== undefined && (typeof base !== 'string' || base === '')) throw new ValueError(`expected a file name, got ${base === null ? 'null' : typeof base}`, 'base');
+  if (typeof dir !== 'string' || dir === '')
+    throw new ValueError(`expected a directory path, got ${dir === null ? 'null' : typeof dir}`, 'dir');
+  if (base !== undefined && (typeof base !== 'string' || base === ''))
+    throw new ValueError(`expected a file name, got ${base === null ? 'null' : typeof base}`, 'base');
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -272,11 +262,15 @@ export function toFileError(error: unknown, path: string, what: string): GatedEr
   if (error instanceof GatedError) return error;
   const code = errnoCode(error);
   const reason =
-    code === 'ENOENT' ? `${what}: no such file or directory`
-    : code === 'EACCES' || code === 'EPERM' ? `${what}: permission denied`
-    : code === 'ENOSPC' ? `${what}: no space left on device`
-    : code === 'EISDIR' ? `${what}: is a directory`
-    : `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    code === 'ENOENT'
+      ? `${what}: no such file or directory`
+      : code === 'EACCES' || code === 'EPERM'
+        ? `${what}: permission denied`
+        : code === 'ENOSPC'
+          ? `${what}: no space left on device`
+          : code === 'EISDIR'
+            ? `${what}: is a directory`
+            : `${what}: ${error instanceof Error ? error.message : String(error)}`;
   return new FileError(code ? `${reason} (${code})` : reason, path, error);
 }
 

@@ -31,13 +31,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { TextDecoder, TextEncoder } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { FormatError, ShapeError, ValueError } from '../errors.js';
-import {
-  type AtomicWriteOptions,
-  FileError,
-  toFileError,
-  writeFileAtomic,
-  writeFileAtomicAsync,
-} from './atomic.js';
+import { type AtomicWriteOptions, FileError, toFileError, writeFileAtomic, writeFileAtomicAsync } from './atomic.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -172,7 +166,8 @@ export function encodeSafetensors(
   metadata?: Record<string, string>,
   options?: SafetensorsWriteOptions,
 ): Uint8Array {
-  if (options !== undefined && !isPlainObject(options)) throw new ValueError(`expected an options object, got ${describe(options)}`, 'options');
+  if (options !== undefined && !isPlainObject(options))
+    throw new ValueError(`expected an options object, got ${describe(options)}`, 'options');
   const parts = encodeParts(tensors, metadata, checksumOption(options?.checksum));
   let total = 0;
   for (const part of parts) total += part.byteLength;
@@ -216,8 +211,7 @@ function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, s
   for (const { name, tensor, bytes } of entries) {
     const end = offset + bytes.byteLength;
     fields.push(
-      `${JSON.stringify(name)}:{"dtype":"${tensor.dtype}","shape":[${tensor.shape.join(',')}],` +
-        `"data_offsets":[${offset},${end}]}`,
+      `${JSON.stringify(name)}:{"dtype":"${tensor.dtype}","shape":[${tensor.shape.join(',')}],` + `"data_offsets":[${offset},${end}]}`,
     );
     offset = end;
   }
@@ -226,7 +220,10 @@ function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, s
   // Pad with spaces to a multiple of 8 so the data section starts 8-aligned (as the reference does).
   const headerLength = header.byteLength + ((8 - (header.byteLength % 8)) % 8);
   if (headerLength > DEFAULT_MAX_HEADER_BYTES) {
-    throw new ValueError(`header would be ${headerLength} bytes, over the ${DEFAULT_MAX_HEADER_BYTES}-byte limit readers apply by default`, 'tensors');
+    throw new ValueError(
+      `header would be ${headerLength} bytes, over the ${DEFAULT_MAX_HEADER_BYTES}-byte limit readers apply by default`,
+      'tensors',
+    );
   }
   const prefix = new Uint8Array(8 + headerLength).fill(0x20, 8 + header.byteLength);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(headerLength), true);
@@ -368,7 +365,10 @@ function readLimits(options: SafetensorsReadOptions | undefined): Limits {
   if (!isPlainObject(options)) throw new ValueError(`expected an options object, got ${describe(options)}`, 'options');
   const { maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES, maxTensors = DEFAULT_MAX_TENSORS, verifyChecksum = true } = options;
   if (!isSize(maxHeaderBytes) || maxHeaderBytes < 2 || maxHeaderBytes > FORMAT_MAX_HEADER_BYTES) {
-    throw new ValueError(`expected an integer in [2, ${FORMAT_MAX_HEADER_BYTES}], got ${describeValue(maxHeaderBytes)}`, 'options.maxHeaderBytes');
+    throw new ValueError(
+      `expected an integer in [2, ${FORMAT_MAX_HEADER_BYTES}], got ${describeValue(maxHeaderBytes)}`,
+      'options.maxHeaderBytes',
+    );
   }
   if (!isSize(maxTensors) || maxTensors < 1) {
     throw new ValueError(`expected a positive integer, got ${describeValue(maxTensors)}`, 'options.maxTensors');
@@ -409,7 +409,9 @@ function headerLengthOf(prefix: Uint8Array, total: number, limits: Limits, fail:
   if (total < 8) throw fail(`file is ${total} bytes, shorter than the 8-byte header length`);
   const declared = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(limits.maxHeaderBytes)) {
-    throw fail(`header length ${declared} is over the ${limits.maxHeaderBytes}-byte limit (corrupt, not a safetensors file, or a header larger than options.maxHeaderBytes allows)`);
+    throw fail(
+      `header length ${declared} is over the ${limits.maxHeaderBytes}-byte limit (corrupt, not a safetensors file, or a header larger than options.maxHeaderBytes allows)`,
+    );
   }
   const headerLength = Number(declared);
   if (8 + headerLength > total) {
@@ -468,7 +470,9 @@ function parseHeader(headerBytes: Uint8Array, dataLength: number, limits: Limits
     previous = entry;
   }
   if (cursor !== dataLength) {
-    throw fail(`${dataLength - cursor} trailing bytes after the last tensor (data section is ${dataLength} bytes, tensors cover ${cursor})`);
+    throw fail(
+      `${dataLength - cursor} trailing bytes after the last tensor (data section is ${dataLength} bytes, tensors cover ${cursor})`,
+    );
   }
   return { entries, metadata, checksum: takeChecksum(metadata, fail) };
 }
@@ -478,7 +482,8 @@ function takeChecksum(metadata: Record<string, string>, fail: Fail): number | un
   if (!Object.hasOwn(metadata, CHECKSUM_KEY)) return undefined;
   const text = metadata[CHECKSUM_KEY];
   delete metadata[CHECKSUM_KEY];
-  if (!/^[0-9a-f]{8}$/.test(text)) throw fail(`__metadata__ value of ${quote(CHECKSUM_KEY)} is not 8 lowercase hex digits (got ${quote(text)})`);
+  if (!/^[0-9a-f]{8}$/.test(text))
+    throw fail(`__metadata__ value of ${quote(CHECKSUM_KEY)} is not 8 lowercase hex digits (got ${quote(text)})`);
   return parseInt(text, 16);
 }
 
@@ -487,7 +492,9 @@ function checkChecksum(layout: Layout, computed: number | undefined, fail: Fail)
   if (layout.checksum === undefined) return 'absent';
   if (computed === undefined) return 'unverified';
   if (computed !== layout.checksum) {
-    throw fail(`the data section is corrupt: its CRC-32 is ${hex32(computed)}, the header records ${hex32(layout.checksum)} (${CHECKSUM_KEY})`);
+    throw fail(
+      `the data section is corrupt: its CRC-32 is ${hex32(computed)}, the header records ${hex32(layout.checksum)} (${CHECKSUM_KEY})`,
+    );
   }
   return 'verified';
 }
@@ -802,9 +809,13 @@ function halfTable(): Float32Array {
     const exponent = (h >> 10) & 0x1f;
     const mantissa = h & 0x3ff;
     f16Table[h] =
-      exponent === 0 ? sign * mantissa * 2 ** -24 // zero and subnormals
-      : exponent === 31 ? (mantissa ? NaN : sign * Infinity)
-      : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+      exponent === 0
+        ? sign * mantissa * 2 ** -24 // zero and subnormals
+        : exponent === 31
+          ? mantissa
+            ? NaN
+            : sign * Infinity
+          : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
   }
   return f16Table;
 }

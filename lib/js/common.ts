@@ -44,10 +44,18 @@ export function relu(v: number): number {
  * i-k-j order: the inner loop streams a row of B into a row of C.
  */
 export function gemmNN(
-  m: number, n: number, k: number,
-  a: FloatArray, aOff: number, lda: number,
-  b: FloatArray, bOff: number, ldb: number,
-  c: FloatArray, cOff: number, ldc: number,
+  m: number,
+  n: number,
+  k: number,
+  a: FloatArray,
+  aOff: number,
+  lda: number,
+  b: FloatArray,
+  bOff: number,
+  ldb: number,
+  c: FloatArray,
+  cOff: number,
+  ldc: number,
 ): void {
   for (let i = 0; i < m; i++) {
     const cRow = cOff + i * ldc;
@@ -64,10 +72,18 @@ export function gemmNN(
  * Reduction index p outermost, so every C element sums its k terms in increasing p.
  */
 export function gemmTN(
-  m: number, n: number, k: number,
-  a: FloatArray, aOff: number, lda: number,
-  b: FloatArray, bOff: number, ldb: number,
-  c: FloatArray, cOff: number, ldc: number,
+  m: number,
+  n: number,
+  k: number,
+  a: FloatArray,
+  aOff: number,
+  lda: number,
+  b: FloatArray,
+  bOff: number,
+  ldb: number,
+  c: FloatArray,
+  cOff: number,
+  ldc: number,
 ): void {
   for (let p = 0; p < k; p++) {
     const aRow = aOff + p * lda;
@@ -113,7 +129,12 @@ export function columnSums<A extends FloatArray>(m: A, rows: number, width: numb
  * `weightIh` is `[G*H, D]`; it is transposed once so that the product runs in i-k-j order.
  */
 export function projectInputs<A extends FloatArray>(
-  x: A, weightIh: A, biasIh: A | null | undefined, rows: number, inputSize: number, width: number,
+  x: A,
+  weightIh: A,
+  biasIh: A | null | undefined,
+  rows: number,
+  inputSize: number,
+  width: number,
 ): A {
   const out = allocLike(x, rows * width);
   fillRows(out, rows, width, biasIh);
@@ -125,9 +146,7 @@ export function projectInputs<A extends FloatArray>(
 // ---- lengths and processing steps ----
 
 /** `lengths` as an Int32Array `[B]`; every sequence runs all T steps when it is absent. */
-export function resolveLengths(
-  lengths: Int32Array | readonly number[] | null | undefined, batch: number, seqLen: number,
-): Int32Array {
+export function resolveLengths(lengths: Int32Array | readonly number[] | null | undefined, batch: number, seqLen: number): Int32Array {
   const out = new Int32Array(batch);
   if (!lengths) out.fill(seqLen);
   else for (let b = 0; b < batch; b++) out[b] = lengths[b];
@@ -208,7 +227,9 @@ export interface JsSeqGrads<A extends FloatArray> {
  * `dG [T*B, G*H]` holds the gradients of the input-side pre-activations (zero rows where masked).
  */
 export function inputGradients<A extends FloatArray>(
-  args: JsSeqForwardArgs<A>, dG: A, width: number,
+  args: JsSeqForwardArgs<A>,
+  dG: A,
+  width: number,
 ): { dx: A; dWeightIh: A; dBiasIh: A | null } {
   const { x, weightIh, seqLen: T, batch: B, inputSize: D } = args;
   const rows = T * B;

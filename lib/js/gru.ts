@@ -13,9 +13,23 @@
  */
 import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
-  type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
-  allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, sigmoid,
-  resolveLengths, timeIndex, transpose,
+  type FloatArray,
+  type JsSeqBackwardExtra,
+  type JsSeqForwardArgs,
+  type JsSeqForwardResult,
+  type JsSeqGrads,
+  allocLike,
+  copyOrZeros,
+  fillRows,
+  gemmNN,
+  gemmTN,
+  columnSums,
+  inputGradients,
+  projectInputs,
+  sigmoid,
+  resolveLengths,
+  timeIndex,
+  transpose,
 } from './common.js';
 
 /** GruForwardArgs (lib/ops/cells.ts) over any {@link FloatArray}. */
@@ -27,9 +41,7 @@ export interface JsGruForwardArgs<A extends FloatArray> extends JsSeqForwardArgs
 export type JsGruBackwardArgs<A extends FloatArray> = JsGruForwardArgs<A> & JsSeqBackwardExtra<A>;
 
 /** Whole-sequence GRU forward. Returns `y`, `hN` and the cache (`5*T*B*H`; null when `keepCache` is false). */
-export function gruForward<A extends FloatArray>(
-  args: JsGruForwardArgs<A> & { readonly keepCache: false },
-): JsSeqForwardResult<A, null>;
+export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A> & { readonly keepCache: false }): JsSeqForwardResult<A, null>;
 export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsSeqForwardResult<A>;
 export function gruForward<A extends FloatArray>(args: JsGruForwardArgs<A>): JsSeqForwardResult<A, A | null> {
   const { x, weightHh, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;

@@ -12,9 +12,23 @@
  */
 import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
-  type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
-  allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, sigmoid,
-  resolveLengths, timeIndex, transpose,
+  type FloatArray,
+  type JsSeqBackwardExtra,
+  type JsSeqForwardArgs,
+  type JsSeqForwardResult,
+  type JsSeqGrads,
+  allocLike,
+  copyOrZeros,
+  fillRows,
+  gemmNN,
+  gemmTN,
+  columnSums,
+  inputGradients,
+  projectInputs,
+  sigmoid,
+  resolveLengths,
+  timeIndex,
+  transpose,
 } from './common.js';
 
 /** LstmForwardArgs (lib/backend/types.ts) over any {@link FloatArray}. */
@@ -43,9 +57,7 @@ export interface JsLstmGrads<A extends FloatArray> extends JsSeqGrads<A> {
 }
 
 /** Whole-sequence LSTM forward. Returns `y`, `hN`, `cN` and the cache (`8*T*B*H`; null when `keepCache` is false). */
-export function lstmForward<A extends FloatArray>(
-  args: JsLstmForwardArgs<A> & { readonly keepCache: false },
-): JsLstmForwardResult<A, null>;
+export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A> & { readonly keepCache: false }): JsLstmForwardResult<A, null>;
 export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): JsLstmForwardResult<A>;
 export function lstmForward<A extends FloatArray>(args: JsLstmForwardArgs<A>): JsLstmForwardResult<A, A | null> {
   const { x, weightHh, weightPeephole: peep, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;

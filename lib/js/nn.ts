@@ -11,7 +11,13 @@ import { type FloatArray, fillRows, gemmNN, gemmTN, transpose } from './common.j
 
 /** y [N, out] = x [N, in] W^T + b; W [out, in], b [out] or null. y is overwritten. */
 export function linearForward<A extends FloatArray>(
-  x: A, weight: A, bias: A | null, rows: number, inFeatures: number, outFeatures: number, y: A,
+  x: A,
+  weight: A,
+  bias: A | null,
+  rows: number,
+  inFeatures: number,
+  outFeatures: number,
+  y: A,
 ): void {
   fillRows(y, rows, outFeatures, bias);
   const wT = transpose(weight, outFeatures, inFeatures); // [in, out]: the product runs i-k-j
@@ -24,8 +30,16 @@ export function linearForward<A extends FloatArray>(
  * `accumulate` false overwrites dWeight and dBias instead of adding.
  */
 export function linearBackward<A extends FloatArray>(
-  x: A, weight: A, dy: A, rows: number, inFeatures: number, outFeatures: number,
-  dx: A | null, dWeight: A, dBias: A | null, accumulate: boolean,
+  x: A,
+  weight: A,
+  dy: A,
+  rows: number,
+  inFeatures: number,
+  outFeatures: number,
+  dx: A | null,
+  dWeight: A,
+  dBias: A | null,
+  accumulate: boolean,
 ): void {
   if (dx) {
     dx.fill(0, 0, rows * inFeatures);
@@ -47,7 +61,12 @@ export function linearBackward<A extends FloatArray>(
  * (`paddingIndex` -1: none). Every id is in [0, V) (checked by the caller).
  */
 export function embeddingForward<A extends FloatArray>(
-  ids: Int32Array, weight: A, rows: number, dim: number, paddingIndex: number, out: A,
+  ids: Int32Array,
+  weight: A,
+  rows: number,
+  dim: number,
+  paddingIndex: number,
+  out: A,
 ): void {
   for (let n = 0; n < rows; n++) {
     const id = ids[n];
@@ -61,7 +80,13 @@ export function embeddingForward<A extends FloatArray>(
  * gets no gradient. `accumulate` false zeroes dWeight first.
  */
 export function embeddingBackward<A extends FloatArray>(
-  ids: Int32Array, dy: A, rows: number, dim: number, paddingIndex: number, dWeight: A, accumulate: boolean,
+  ids: Int32Array,
+  dy: A,
+  rows: number,
+  dim: number,
+  paddingIndex: number,
+  dWeight: A,
+  accumulate: boolean,
 ): void {
   if (!accumulate) dWeight.fill(0);
   for (let n = 0; n < rows; n++) {
@@ -79,7 +104,15 @@ export function embeddingBackward<A extends FloatArray>(
  * y [N, F], mean and rstd [N] are overwritten.
  */
 export function layerNormForward<A extends FloatArray>(
-  x: A, gamma: A | null, beta: A | null, rows: number, features: number, eps: number, y: A, mean: A, rstd: A,
+  x: A,
+  gamma: A | null,
+  beta: A | null,
+  rows: number,
+  features: number,
+  eps: number,
+  y: A,
+  mean: A,
+  rstd: A,
 ): void {
   const F = features;
   for (let r = 0; r < rows; r++) {
@@ -104,7 +137,16 @@ export function layerNormForward<A extends FloatArray>(
  * and dBeta [F] are ADDED to (rows in order), skipped when null.
  */
 export function layerNormBackward<A extends FloatArray>(
-  x: A, gamma: A | null, mean: A, rstd: A, dy: A, rows: number, features: number, dx: A, dGamma: A | null, dBeta: A | null,
+  x: A,
+  gamma: A | null,
+  mean: A,
+  rstd: A,
+  dy: A,
+  rows: number,
+  features: number,
+  dx: A,
+  dGamma: A | null,
+  dBeta: A | null,
 ): void {
   const F = features;
   for (let r = 0; r < rows; r++) {

@@ -7,9 +7,23 @@
  */
 import { cacheOffsets, cacheSize } from '../ops/layout.js';
 import {
-  type FloatArray, type JsSeqBackwardExtra, type JsSeqForwardArgs, type JsSeqForwardResult, type JsSeqGrads,
-  allocLike, copyOrZeros, fillRows, gemmNN, gemmTN, columnSums, inputGradients, projectInputs, relu,
-  resolveLengths, timeIndex, transpose,
+  type FloatArray,
+  type JsSeqBackwardExtra,
+  type JsSeqForwardArgs,
+  type JsSeqForwardResult,
+  type JsSeqGrads,
+  allocLike,
+  copyOrZeros,
+  fillRows,
+  gemmNN,
+  gemmTN,
+  columnSums,
+  inputGradients,
+  projectInputs,
+  relu,
+  resolveLengths,
+  timeIndex,
+  transpose,
 } from './common.js';
 
 /** RnnForwardArgs (lib/ops/cells.ts) over any {@link FloatArray}. */
@@ -21,9 +35,7 @@ export interface JsRnnForwardArgs<A extends FloatArray> extends JsSeqForwardArgs
 export type JsRnnBackwardArgs<A extends FloatArray> = JsRnnForwardArgs<A> & JsSeqBackwardExtra<A>;
 
 /** Whole-sequence RNN forward. Returns `y [T, B, H]`, `hN [B, H]` and the cache (`2*T*B*H`; null when `keepCache` is false). */
-export function rnnForward<A extends FloatArray>(
-  args: JsRnnForwardArgs<A> & { readonly keepCache: false },
-): JsSeqForwardResult<A, null>;
+export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A> & { readonly keepCache: false }): JsSeqForwardResult<A, null>;
 export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsSeqForwardResult<A>;
 export function rnnForward<A extends FloatArray>(args: JsRnnForwardArgs<A>): JsSeqForwardResult<A, A | null> {
   const { x, weightHh, seqLen: T, batch: B, inputSize: D, hiddenSize: H } = args;

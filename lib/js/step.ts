@@ -93,8 +93,17 @@ export function stepForward(cfg: JsStepConfig, w: JsStepWeights64, io: JsStepIo)
     if (io.c) c0.set(io.c.subarray(r * H, (r + 1) * H), b * H);
   }
   const common = {
-    seqLen: 1, batch: B, inputSize: D, hiddenSize: H, x, weightIh: w.weightIh, weightHh: w.weightHh,
-    biasIh: w.biasIh, biasHh: w.biasHh, h0, keepCache: false as const,
+    seqLen: 1,
+    batch: B,
+    inputSize: D,
+    hiddenSize: H,
+    x,
+    weightIh: w.weightIh,
+    weightHh: w.weightHh,
+    biasIh: w.biasIh,
+    biasHh: w.biasHh,
+    h0,
+    keepCache: false as const,
   };
   let hN: Float64Array;
   if (cfg.cell === 'lstm') {

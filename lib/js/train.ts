@@ -32,8 +32,15 @@ export interface CrossEntropyTotals {
  * correct `[rows]` or null: 1 where a counted row's argmax equals its target, else 0.
  */
 export function softmaxCrossEntropy<A extends FloatArray>(
-  logits: A, targets: Int32Array, weights: FloatArray | null, rows: number, numClasses: number,
-  ignoreIndex: number, reduction: Reduction, dLogits: A, correct: Uint8Array | null,
+  logits: A,
+  targets: Int32Array,
+  weights: FloatArray | null,
+  rows: number,
+  numClasses: number,
+  ignoreIndex: number,
+  reduction: Reduction,
+  dLogits: A,
+  correct: Uint8Array | null,
 ): CrossEntropyTotals {
   const C = numClasses;
   let weightSum = 0;
@@ -77,7 +84,12 @@ export function softmaxCrossEntropy<A extends FloatArray>(
  * dx = w scale (sigmoid(x) - y). x, y, dx `[n]`; w `[n]` or null. Returns the reduced loss.
  */
 export function bceWithLogits<A extends FloatArray>(
-  x: A, y: FloatArray, w: FloatArray | null, n: number, reduction: Reduction, dx: A,
+  x: A,
+  y: FloatArray,
+  w: FloatArray | null,
+  n: number,
+  reduction: Reduction,
+  dx: A,
 ): number {
   const scale = reduction === 'mean' ? (n > 0 ? 1 / n : 0) : 1;
   let total = 0;
@@ -94,9 +106,7 @@ export function bceWithLogits<A extends FloatArray>(
 }
 
 /** Mean squared error: l = w (p - t)^2, dp = 2 w scale (p - t). p, t, dp `[n]`; w `[n]` or null. */
-export function mse<A extends FloatArray>(
-  p: A, t: FloatArray, w: FloatArray | null, n: number, reduction: Reduction, dp: A,
-): number {
+export function mse<A extends FloatArray>(p: A, t: FloatArray, w: FloatArray | null, n: number, reduction: Reduction, dp: A): number {
   const scale = reduction === 'mean' ? (n > 0 ? 1 / n : 0) : 1;
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -122,9 +132,7 @@ export interface SgdHyper {
  * buf = (step 1) g, else momentum buf + (1 - dampening) g; g = nesterov ? g + momentum buf : buf;
  * param -= lr g. buf `[n]` may be null when momentum is 0.
  */
-export function sgdStep<A extends FloatArray>(
-  param: A, grad: FloatArray, buf: A | null, n: number, h: SgdHyper, step: number,
-): void {
+export function sgdStep<A extends FloatArray>(param: A, grad: FloatArray, buf: A | null, n: number, h: SgdHyper, step: number): void {
   const first = step <= 1;
   for (let i = 0; i < n; i++) {
     let g = grad[i];
@@ -154,9 +162,7 @@ export interface AdamHyper {
  * One Adam(W) step in place, `step` >= 1 this step's count. PyTorch's single-tensor form:
  * m += (1 - b1)(g - m); v = b2 v + (1 - b2) g^2; param -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
  */
-export function adamStep<A extends FloatArray>(
-  param: A, grad: FloatArray, m: A, v: A, n: number, h: AdamHyper, step: number,
-): void {
+export function adamStep<A extends FloatArray>(param: A, grad: FloatArray, m: A, v: A, n: number, h: AdamHyper, step: number): void {
   const stepSize = h.lr / (1 - h.beta1 ** step);
   const bc2Sqrt = Math.sqrt(1 - h.beta2 ** step);
   const decay = h.weightDecay !== 0;
@@ -191,7 +197,13 @@ export interface RmspropHyper {
  * param -= lr buf; else param -= lr g / avg. gradAvg only when centered, buf only when momentum > 0.
  */
 export function rmspropStep<A extends FloatArray>(
-  param: A, grad: FloatArray, squareAvg: A, gradAvg: A | null, buf: A | null, n: number, h: RmspropHyper,
+  param: A,
+  grad: FloatArray,
+  squareAvg: A,
+  gradAvg: A | null,
+  buf: A | null,
+  n: number,
+  h: RmspropHyper,
 ): void {
   for (let i = 0; i < n; i++) {
     let g = grad[i];

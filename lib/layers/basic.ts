@@ -73,7 +73,13 @@ class EmbeddingLayer implements Layer<TokenKinds> {
       throw new ValueError(`expected at least the input's vocabulary size (${inputFeatures}), got ${this.vocabSize}`, 'vocabSize');
     }
     // Normal(0, 1) like nn.Embedding; the padding row starts (and stays) zero.
-    const w = allocF32(product('vocabSize', [['vocabSize', this.vocabSize], ['dim', this.dim]]), 'vocabSize');
+    const w = allocF32(
+      product('vocabSize', [
+        ['vocabSize', this.vocabSize],
+        ['dim', this.dim],
+      ]),
+      'vocabSize',
+    );
     if (rng) w.set(rng.normalArray(w.length));
     if (this.paddingIndex >= 0) w.fill(0, this.paddingIndex * this.dim, (this.paddingIndex + 1) * this.dim);
     this.weight = parameter('weight', w, [this.vocabSize, this.dim]);
@@ -158,7 +164,13 @@ class OneHotLayer implements Layer<TokenKinds> {
     checkInput(x, ['tokens'], 0, 'oneHot');
     const t = x as Tokens;
     const V = this.vocabSize;
-    const data = allocF32(product('vocabSize', [['seqLen*batch', t.ids.length], ['vocabSize', V]]), 'vocabSize');
+    const data = allocF32(
+      product('vocabSize', [
+        ['seqLen*batch', t.ids.length],
+        ['vocabSize', V],
+      ]),
+      'vocabSize',
+    );
     for (let n = 0; n < t.ids.length; n++) {
       const id = t.ids[n];
       if (!(id >= 0 && id < V)) throw new ValueError(`ids[${n}] = ${id} is outside [0, vocabSize = ${V})`, 'ids');
@@ -391,7 +403,15 @@ class LayerNormLayer implements Layer<SameKinds> {
   }
 
   plan(inputFeatures: number): LayerPlan {
-    return { outputFeatures: inputFeatures, parameters: this.affine ? [{ name: 'weight', shape: [inputFeatures] }, { name: 'bias', shape: [inputFeatures] }] : [] };
+    return {
+      outputFeatures: inputFeatures,
+      parameters: this.affine
+        ? [
+            { name: 'weight', shape: [inputFeatures] },
+            { name: 'bias', shape: [inputFeatures] },
+          ]
+        : [],
+    };
   }
 
   build(inputFeatures: number): number {
@@ -423,9 +443,19 @@ class LayerNormLayer implements Layer<SameKinds> {
     const o = { backend: ctx.backend };
     const base = { x: v.data, rows: rowsOf(v), features: this.inputFeatures, weight: this.weight?.value ?? null };
     const f = await layerNormForward.async({ ...base, bias: this.bias?.value ?? null, eps: this.eps }, o);
-    return step(withData(v, f.y, this.inputFeatures), (dy) => layerNormBackward.async({
-      ...base, mean: f.mean, rstd: f.rstd, dy, dWeight: this.weight?.grad ?? null, dBias: this.bias?.grad ?? null,
-    }, o));
+    return step(withData(v, f.y, this.inputFeatures), (dy) =>
+      layerNormBackward.async(
+        {
+          ...base,
+          mean: f.mean,
+          rstd: f.rstd,
+          dy,
+          dWeight: this.weight?.grad ?? null,
+          dBias: this.bias?.grad ?? null,
+        },
+        o,
+      ),
+    );
   }
 }
 

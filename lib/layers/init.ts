@@ -11,7 +11,15 @@
 import type { Rng } from '../random.js';
 
 /** Fills `rows` rows of `cols` at `out[offset..]` with Glorot-uniform draws for (fanIn, fanOut). */
-export function glorotUniform(rng: Rng, out: Float32Array, offset: number, rows: number, cols: number, fanIn: number, fanOut: number): void {
+export function glorotUniform(
+  rng: Rng,
+  out: Float32Array,
+  offset: number,
+  rows: number,
+  cols: number,
+  fanIn: number,
+  fanOut: number,
+): void {
   const a = fanIn + fanOut > 0 ? Math.sqrt(6 / (fanIn + fanOut)) : 0;
   for (let i = 0; i < rows * cols; i++) out[offset + i] = (2 * rng.uniform() - 1) * a;
 }

@@ -36,8 +36,15 @@ import { glorotUniform } from './init.js';
 import type { Layer } from './layer.js';
 import type { Exact } from './recurrent.js';
 import {
-  type CellGrads, type CellRun, type CellStep, type RecurrentCell, type RecurrentKinds, RecurrentStack, STACK_KEYS,
-  type StackOptions, stackConfig,
+  type CellGrads,
+  type CellRun,
+  type CellStep,
+  type RecurrentCell,
+  type RecurrentKinds,
+  RecurrentStack,
+  STACK_KEYS,
+  type StackOptions,
+  stackConfig,
 } from './stack.js';
 
 /**
@@ -100,9 +107,22 @@ class JordanCell implements RecurrentCell {
     const [weightIh, weightHy, weightHo, biasIh, biasHh, biasHo] = w;
     const o = { backend: run.backend };
     const args = {
-      seqLen: run.seqLen, batch: run.batch, inputSize: run.inputSize, hiddenSize: this.hiddenSize, outputSize: this.width, x: run.x,
-      weightIh, weightHy, weightHo, biasIh, biasHh, biasHo, lengths: run.lengths, reverse: run.reverse,
-      activation: this.activation, outputActivation: this.outputActivation,
+      seqLen: run.seqLen,
+      batch: run.batch,
+      inputSize: run.inputSize,
+      hiddenSize: this.hiddenSize,
+      outputSize: this.width,
+      x: run.x,
+      weightIh,
+      weightHy,
+      weightHo,
+      biasIh,
+      biasHh,
+      biasHo,
+      lengths: run.lengths,
+      reverse: run.reverse,
+      activation: this.activation,
+      outputActivation: this.outputActivation,
     };
     const f = await jordanForward.async({ ...args, y0: run.h0, keepCache: run.keepCache }, o);
     return {

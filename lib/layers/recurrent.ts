@@ -21,8 +21,15 @@ import type { Rng } from '../random.js';
 import { glorotUniform, orthogonal } from './init.js';
 import type { JsonValue, Layer } from './layer.js';
 import {
-  type CellGrads, type CellRun, type CellStep, type RecurrentCell, type RecurrentKinds, RecurrentStack, STACK_KEYS,
-  type StackOptions, stackConfig,
+  type CellGrads,
+  type CellRun,
+  type CellStep,
+  type RecurrentCell,
+  type RecurrentKinds,
+  RecurrentStack,
+  STACK_KEYS,
+  type StackOptions,
+  stackConfig,
 } from './stack.js';
 
 export type { MergeMode, RecurrentKinds, RecurrentOutput } from './stack.js';
@@ -102,8 +109,19 @@ class GatedCell implements RecurrentCell {
     const [weightIh, weightHh, biasIh, biasHh, weightPeephole] = w;
     const o = { backend: run.backend };
     const args = {
-      seqLen: run.seqLen, batch: run.batch, inputSize: run.inputSize, hiddenSize: this.width, x: run.x,
-      weightIh, weightHh, biasIh, biasHh, h0: run.h0, lengths: run.lengths, reverse: run.reverse, keepCache: run.keepCache,
+      seqLen: run.seqLen,
+      batch: run.batch,
+      inputSize: run.inputSize,
+      hiddenSize: this.width,
+      x: run.x,
+      weightIh,
+      weightHh,
+      biasIh,
+      biasHh,
+      h0: run.h0,
+      lengths: run.lengths,
+      reverse: run.reverse,
+      keepCache: run.keepCache,
       ...(this.type === 'rnn' ? { nonlinearity: this.extra.nonlinearity } : {}),
       ...(this.type === 'gru' ? { resetAfter: this.extra.resetAfter } : {}),
       ...(this.type === 'lstm' ? { c0: run.c0, weightPeephole: weightPeephole ?? null } : {}),
@@ -114,7 +132,10 @@ class GatedCell implements RecurrentCell {
       hN: f.hN,
       cN: f.cN ?? null,
       backward: async (dy, dhN, dcN): Promise<CellGrads> => {
-        const g = await cellOps[`${this.type}Backward`].async({ ...args, cache: f.cache as Float32Array, dy, dhN, ...(this.cellState ? { dcN } : {}) }, o);
+        const g = await cellOps[`${this.type}Backward`].async(
+          { ...args, cache: f.cache as Float32Array, dy, dhN, ...(this.cellState ? { dcN } : {}) },
+          o,
+        );
         const dParams = [g.dWeightIh, g.dWeightHh, g.dBiasIh, g.dBiasHh, ...(weightPeephole ? [g.dWeightPeephole ?? null] : [])];
         return { dx: g.dx, dh0: g.dh0, dc0: g.dc0 ?? null, dParams };
       },
@@ -128,11 +149,12 @@ function recurrent(type: Cell, options: unknown): Layer {
   const o = checkOptions(options, ['hiddenSize', ...STACK_KEYS, ...KEYS[type]], 'options', '');
   const hiddenSize = positiveInt(o.hiddenSize, 'hiddenSize');
   const stack = stackConfig(o);
-  const extra = type === 'rnn'
-    ? { nonlinearity: oneOf(o.nonlinearity, ['tanh', 'relu'] as const, 'tanh', 'nonlinearity') }
-    : type === 'lstm'
-      ? { peepholes: boolOr(o.peepholes, false, 'peepholes') }
-      : { resetAfter: boolOr(o.resetAfter, true, 'resetAfter') };
+  const extra =
+    type === 'rnn'
+      ? { nonlinearity: oneOf(o.nonlinearity, ['tanh', 'relu'] as const, 'tanh', 'nonlinearity') }
+      : type === 'lstm'
+        ? { peepholes: boolOr(o.peepholes, false, 'peepholes') }
+        : { resetAfter: boolOr(o.resetAfter, true, 'resetAfter') };
   return new RecurrentStack(new GatedCell(type, hiddenSize, extra), stack);
 }
 

@@ -25,11 +25,19 @@ import { concatHalves, type MergeMode, merge, splitHalves, stateToVector, unmerg
 
 export type { MergeMode } from './directions.js';
 import {
-  addInto, type ForwardContext, type JsonValue, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter,
-  type RecurrentState, type StateSpec,
+  addInto,
+  type ForwardContext,
+  type JsonValue,
+  type Layer,
+  type LayerConfig,
+  type LayerPlan,
+  type LayerStep,
+  type Parameter,
+  parameter,
+  type RecurrentState,
+  type StateSpec,
 } from './layer.js';
 import type { Sequence, Value, Vector } from './values.js';
-
 
 /** Options every recurrent layer takes (besides its size, see each layer). */
 export interface StackOptions {
@@ -227,14 +235,25 @@ export class RecurrentStack implements Layer {
       return this.outputFeatures;
     }
     if (this.s.stateInput !== null && inputFeatures !== this.stateWidth) {
-      throw new ValueError(`a ${this.type} with stateInput takes numLayers*directions*${this.cell.widthName} = ${this.stateWidth} input features (its initial state), got ${inputFeatures}`, 'inputFeatures');
+      throw new ValueError(
+        `a ${this.type} with stateInput takes numLayers*directions*${this.cell.widthName} = ${this.stateWidth} input features (its initial state), got ${inputFeatures}`,
+        'inputFeatures',
+      );
     }
     for (let l = 0; l < this.s.numLayers; l++) {
       const inSize = this.layerInputSize(l, inputFeatures);
       const layer: Parameter[][] = [];
       for (let d = 0; d < this.dirs; d++) {
         const specs = this.cell.parameters(inSize);
-        const values = specs.map((p) => allocF32(product(this.cell.widthName, p.shape.map((n, k) => [`${p.name}${this.suffix(l, d)}.shape[${k}]`, n] as const)), this.cell.widthName));
+        const values = specs.map((p) =>
+          allocF32(
+            product(
+              this.cell.widthName,
+              p.shape.map((n, k) => [`${p.name}${this.suffix(l, d)}.shape[${k}]`, n] as const),
+            ),
+            this.cell.widthName,
+          ),
+        );
         if (rng) this.cell.initialize(values, inSize, rng);
         layer.push(specs.map((p, k) => parameter(`${p.name}${this.suffix(l, d)}`, values[k], p.shape)));
       }
@@ -265,13 +284,15 @@ export class RecurrentStack implements Layer {
     const unit = this.cell.widthName;
     // Initial states [L*D, B, S]: from the Vector input (stateInput), the caller, or zeros.
     let h0All: Float32Array | null = initialState?.h ?? null;
-    const c0All: Float32Array | null = this.cell.cellState ? initialState?.c ?? null : null;
+    const c0All: Float32Array | null = this.cell.cellState ? (initialState?.c ?? null) : null;
     if (x.kind === 'vector') {
       if (initialState) throw new ValueError('a layer with stateInput takes its initial state from its input', 'initialState');
       h0All = vectorToState(x.data, B, L * D, S);
     }
-    if (h0All && h0All.length !== stateLen) throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${h0All.length}`, 'initialState.h');
-    if (c0All && c0All.length !== stateLen) throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${c0All.length}`, 'initialState.c');
+    if (h0All && h0All.length !== stateLen)
+      throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${h0All.length}`, 'initialState.h');
+    if (c0All && c0All.length !== stateLen)
+      throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${c0All.length}`, 'initialState.c');
     const slice = (all: Float32Array | null, k: number) => (all ? all.subarray(k * B * S, (k + 1) * B * S) : null);
     const keepCache = ctx.backward ?? true;
 
@@ -289,10 +310,20 @@ export class RecurrentStack implements Layer {
         const w = this.params[l][d].map((p) => p.value);
         const k = l * D + d;
         // Directions run one after the other: the kernels' thread pool serves one call at a time.
-        steps.push(await this.cell.forward(w, {
-          x: input, seqLen: T, batch: B, inputSize, lengths, reverse: d === 1,
-          h0: slice(h0All, k), c0: slice(c0All, k), keepCache, backend: ctx.backend,
-        }));
+        steps.push(
+          await this.cell.forward(w, {
+            x: input,
+            seqLen: T,
+            batch: B,
+            inputSize,
+            lengths,
+            reverse: d === 1,
+            h0: slice(h0All, k),
+            c0: slice(c0All, k),
+            keepCache,
+            backend: ctx.backend,
+          }),
+        );
       }
       tapes.push({ inputSize, mask, steps });
       input = D === 2 ? concatHalves(steps[0].y, steps[1].y, T * B, S) : steps[0].y;
@@ -302,16 +333,40 @@ export class RecurrentStack implements Layer {
     const F = this.outputFeatures;
     const { mergeMode, returnSequences } = this.s;
     const y: Sequence | Vector = returnSequences
-      ? { kind: 'sequence', data: merge(mergeMode, last.map((r) => r.y), T * B, S), seqLen: T, batch: B, features: F, lengths }
-      : { kind: 'vector', data: merge(mergeMode, last.map((r) => r.hN), B, S), batch: B, features: F };
+      ? {
+          kind: 'sequence',
+          data: merge(
+            mergeMode,
+            last.map((r) => r.y),
+            T * B,
+            S,
+          ),
+          seqLen: T,
+          batch: B,
+          features: F,
+          lengths,
+        }
+      : {
+          kind: 'vector',
+          data: merge(
+            mergeMode,
+            last.map((r) => r.hN),
+            B,
+            S,
+          ),
+          batch: B,
+          features: F,
+        };
     let state: RecurrentState | null = null;
     if (this.s.returnState || ctx.keepState) {
       const h = new Float32Array(stateLen);
       const c = this.cell.cellState ? new Float32Array(stateLen) : null;
-      tapes.forEach((t, l) => t.steps.forEach((r, d) => {
-        h.set(r.hN, (l * D + d) * B * S);
-        if (c && r.cN) c.set(r.cN, (l * D + d) * B * S);
-      }));
+      tapes.forEach((t, l) =>
+        t.steps.forEach((r, d) => {
+          h.set(r.hN, (l * D + d) * B * S);
+          if (c && r.cN) c.set(r.cN, (l * D + d) * B * S);
+        }),
+      );
       state = { h, c };
     }
 
@@ -320,9 +375,11 @@ export class RecurrentStack implements Layer {
       if (!keepCache) throw new ValueError('this forward ran with backward: false (inference): it has no way back', 'backward');
       if (dy.length !== y.data.length) throw new ShapeError(`expected length ${y.data.length} (the output's), got ${dy.length}`, 'dy');
       const dStateH = dState?.h ?? null;
-      const dStateC = this.cell.cellState ? dState?.c ?? null : null;
-      if (dStateH && dStateH.length !== stateLen) throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${dStateH.length}`, 'dState.h');
-      if (dStateC && dStateC.length !== stateLen) throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${dStateC.length}`, 'dState.c');
+      const dStateC = this.cell.cellState ? (dState?.c ?? null) : null;
+      if (dStateH && dStateH.length !== stateLen)
+        throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${dStateH.length}`, 'dState.h');
+      if (dStateC && dStateC.length !== stateLen)
+        throw new ShapeError(`expected length ${stateLen} (numLayers*directions*batch*${unit}), got ${dStateC.length}`, 'dState.c');
       const dh0 = new Float32Array(stateLen);
       const dc0 = this.cell.cellState ? new Float32Array(stateLen) : null;
       // Gradients reaching each direction's y of the current layer, and its final state.

@@ -68,7 +68,9 @@ export type ValueOf<K extends Kind> = K extends 'tokens' ? Tokens : K extends 's
 export type Inputs = Kind | { readonly [name: string]: Kind };
 
 /** The input value(s) of `In`: a value, or an object of values by name. */
-export type InputOf<In extends Inputs> = In extends Kind ? ValueOf<In> : { readonly [K in keyof In]: In[K] extends Kind ? ValueOf<In[K]> : never };
+export type InputOf<In extends Inputs> = In extends Kind
+  ? ValueOf<In>
+  : { readonly [K in keyof In]: In[K] extends Kind ? ValueOf<In[K]> : never };
 
 /** The values of an input (one, or each named one in key order) with their names (`x`, `x.source`). */
 export function inputValues(x: unknown, name = 'x'): { readonly name: string; readonly value: Value }[] {
@@ -89,14 +91,18 @@ function checkLengths(lengths: unknown, batch: number, seqLen: number, name: str
   if (arr.length !== batch) throw new ShapeError(`expected length ${batch} (batch), got ${arr.length}`, name);
   for (let b = 0; b < batch; b++) {
     if (arr[b] < 0 || arr[b] > seqLen || (!types.isInt32Array(lengths) && arr[b] !== (lengths as number[])[b])) {
-      throw new ValueError(`${name}[${b}] = ${describe((lengths as ArrayLike<unknown>)[b])} is not an integer in [0, seqLen = ${seqLen}]`, name);
+      throw new ValueError(
+        `${name}[${b}] = ${describe((lengths as ArrayLike<unknown>)[b])} is not an integer in [0, seqLen = ${seqLen}]`,
+        name,
+      );
     }
   }
   return arr;
 }
 
 function checkData(data: unknown, length: number, formula: string, name: string): Float32Array {
-  if (!types.isFloat32Array(data)) throw new ValueError(`expected a Float32Array of length ${length} (${formula}), got ${describe(data)}`, name);
+  if (!types.isFloat32Array(data))
+    throw new ValueError(`expected a Float32Array of length ${length} (${formula}), got ${describe(data)}`, name);
   if (data.length !== length) throw new ShapeError(`expected length ${length} (${formula}), got ${data.length}`, name);
   return data;
 }
@@ -181,7 +187,8 @@ export function vector(init: VectorInit): Vector {
 export function checkValue(x: unknown, kind: Kind, features: number, name: string): Value {
   if (typeof x !== 'object' || x === null) throw new ValueError(`the model expects a ${kind}, got ${describe(x)}`, name);
   const v = x as Partial<Record<string, unknown>>;
-  if (v.kind !== kind) throw new ValueError(`the model expects a ${kind}, got ${typeof v.kind === 'string' ? `a ${v.kind}` : describe(x)}`, name);
+  if (v.kind !== kind)
+    throw new ValueError(`the model expects a ${kind}, got ${typeof v.kind === 'string' ? `a ${v.kind}` : describe(x)}`, name);
   const batch = checkSize(v.batch, `${name}.batch`);
   if (kind === 'vector') {
     if (v.features !== features) throw new ValueError(`expected ${features} features, got ${describe(v.features)}`, `${name}.features`);
@@ -196,7 +203,8 @@ export function checkValue(x: unknown, kind: Kind, features: number, name: strin
     return x as Sequence;
   }
   if (!types.isInt32Array(v.ids)) throw new ValueError(`expected an Int32Array, got ${describe(v.ids)}`, `${name}.ids`);
-  if (v.ids.length !== seqLen * batch) throw new ShapeError(`expected length ${seqLen * batch} (seqLen*batch = ${seqLen}*${batch}), got ${v.ids.length}`, `${name}.ids`);
+  if (v.ids.length !== seqLen * batch)
+    throw new ShapeError(`expected length ${seqLen * batch} (seqLen*batch = ${seqLen}*${batch}), got ${v.ids.length}`, `${name}.ids`);
   tokenIds(v.ids, features, `${name}.ids`);
   return x as Tokens;
 }

@@ -36,12 +36,17 @@ export function readModelMetadata(meta: Readonly<Record<string, string>>, source
   const fail = failIn(source);
   const metaArg = (k: string): string => `__metadata__[${JSON.stringify(k)}]`;
   const format = meta[METADATA_KEYS.format];
-  if (format === undefined) throw fail(metaArg(METADATA_KEYS.format), 'missing: not a gated model file (a plain safetensors file loads with loadStateDict)');
-  if (!Object.hasOwn(FORMATS, format)) throw fail(metaArg(METADATA_KEYS.format), `expected ${Object.keys(FORMATS).map(quote).join(' or ')}, got ${quote(format)}`);
+  if (format === undefined)
+    throw fail(metaArg(METADATA_KEYS.format), 'missing: not a gated model file (a plain safetensors file loads with loadStateDict)');
+  if (!Object.hasOwn(FORMATS, format))
+    throw fail(metaArg(METADATA_KEYS.format), `expected ${Object.keys(FORMATS).map(quote).join(' or ')}, got ${quote(format)}`);
   const f = FORMATS[format as keyof typeof FORMATS];
   const version = meta[METADATA_KEYS.version];
   if (!f.versions.map(String).includes(version ?? '')) {
-    throw fail(metaArg(METADATA_KEYS.version), `expected ${f.versions.map((v) => quote(String(v))).join(' or ')} (the versions this gated reads), got ${version === undefined ? 'none' : quote(version)}`);
+    throw fail(
+      metaArg(METADATA_KEYS.version),
+      `expected ${f.versions.map((v) => quote(String(v))).join(' or ')} (the versions this gated reads), got ${version === undefined ? 'none' : quote(version)}`,
+    );
   }
   const text = meta[METADATA_KEYS.model];
   if (text === undefined) throw fail(metaArg(METADATA_KEYS.model), 'missing: the file has no model description');
@@ -71,10 +76,14 @@ export function readDescriptionText(text: string, fail: Fail, expected: Expected
     throw fail('description', `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   const format = isObject(d) ? d.format : undefined;
-  if (typeof format !== 'string' || !Object.hasOwn(FORMATS, format)) throw fail('format', `expected ${Object.keys(FORMATS).map(quote).join(' or ')}, got ${describe(format)}`);
+  if (typeof format !== 'string' || !Object.hasOwn(FORMATS, format))
+    throw fail('format', `expected ${Object.keys(FORMATS).map(quote).join(' or ')}, got ${describe(format)}`);
   const version = (d as Record<string, unknown>).version;
   if (!(FORMATS[format as keyof typeof FORMATS].versions as readonly unknown[]).includes(version)) {
-    throw fail('version', `expected ${FORMATS[format as keyof typeof FORMATS].versions.join(' or ')} (the versions this gated reads), got ${describe(version)}`);
+    throw fail(
+      'version',
+      `expected ${FORMATS[format as keyof typeof FORMATS].versions.join(' or ')} (the versions this gated reads), got ${describe(version)}`,
+    );
   }
   return readDescription(text, format, version as number, fail, expected);
 }

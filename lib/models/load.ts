@@ -18,7 +18,14 @@
  */
 import { type BackendName, backendName, describe, objectArgs } from '../check.js';
 import { FormatError, ValueError } from '../errors.js';
-import { decodeSafetensors, loadSafetensors, loadSafetensorsAsync, type SafetensorsContent, type Tensor, toFloat32 } from '../io/safetensors.js';
+import {
+  decodeSafetensors,
+  loadSafetensors,
+  loadSafetensorsAsync,
+  type SafetensorsContent,
+  type Tensor,
+  toFloat32,
+} from '../io/safetensors.js';
 import type { Kind } from '../layers/values.js';
 import { readModelMetadata, type ReadModel } from './formats.js';
 import { type AnyModel, checkModel, type Model } from './model.js';
@@ -45,7 +52,8 @@ const KINDS: readonly string[] = ['tokens', 'sequence', 'vector'];
 function checkLoadOptions<O extends LoadModelOptions<Kind, Kind>>(options: O): O {
   const o = objectArgs(options, 'options');
   for (const k of Object.keys(o)) {
-    if (!['backend', 'seed', 'inputKind', 'outputKind'].includes(k)) throw new ValueError('unknown option (known: backend, seed, inputKind, outputKind)', `options.${k}`);
+    if (!['backend', 'seed', 'inputKind', 'outputKind'].includes(k))
+      throw new ValueError('unknown option (known: backend, seed, inputKind, outputKind)', `options.${k}`);
   }
   if (options.inputKind !== undefined && !KINDS.includes(options.inputKind)) {
     throw new ValueError(`expected one of 'tokens', 'sequence', 'vector', got ${describe(options.inputKind)}`, 'options.inputKind');
@@ -65,7 +73,8 @@ function checkTensors(read: ReadModel, tensors: Readonly<Record<string, Tensor>>
     const at = `tensors[${JSON.stringify(name)}]`;
     if (t === undefined) throw fail(at, 'missing from the file (the description lists it)');
     if (t.dtype !== want.dtype) throw fail(`${at}.dtype`, `expected ${want.dtype} (as described), got ${t.dtype}`);
-    if (shapeText(t.shape) !== shapeText(want.shape)) throw fail(`${at}.shape`, `expected ${shapeText(want.shape)} (as described), got ${shapeText(t.shape)}`);
+    if (shapeText(t.shape) !== shapeText(want.shape))
+      throw fail(`${at}.shape`, `expected ${shapeText(want.shape)} (as described), got ${shapeText(t.shape)}`);
   }
   for (const name of Object.keys(tensors)) {
     if (!described.has(name)) throw fail(`tensors[${JSON.stringify(name)}]`, 'unexpected tensor: not in the description');
@@ -73,13 +82,24 @@ function checkTensors(read: ReadModel, tensors: Readonly<Record<string, Tensor>>
 }
 
 /** @internal Builds the model a read description describes (weights zero, to be filled). */
-export function buildFromDescription<In extends Kind, Out extends Kind>(read: ReadModel, options: LoadModelOptions<In, Out>): Model<In, Out> {
+export function buildFromDescription<In extends Kind, Out extends Kind>(
+  read: ReadModel,
+  options: LoadModelOptions<In, Out>,
+): Model<In, Out> {
   const { spec, layers, names } = read.sequential;
-  return buildSequential<In, Out>(spec, layers.map((layer, i) => ({ layer, name: names[i] })), { seed: options.seed, backend: options.backend ?? null, initialize: false });
+  return buildSequential<In, Out>(
+    spec,
+    layers.map((layer, i) => ({ layer, name: names[i] })),
+    { seed: options.seed, backend: options.backend ?? null, initialize: false },
+  );
 }
 
 /** Validates the description and the tensors against it; builds the model and fills its weights. */
-function modelFromContent<In extends Kind, Out extends Kind>(content: SafetensorsContent, source: string, options: LoadModelOptions<In, Out>): Model<In, Out> {
+function modelFromContent<In extends Kind, Out extends Kind>(
+  content: SafetensorsContent,
+  source: string,
+  options: LoadModelOptions<In, Out>,
+): Model<In, Out> {
   const fail = failIn(source);
   const read = readModelMetadata(content.metadata, source, options);
   checkTensors(read, content.tensors, fail);
@@ -92,7 +112,12 @@ function modelFromContent<In extends Kind, Out extends Kind>(content: Safetensor
  * @internal Checks `tensors` against the model's parameters (shape, dtype, every value finite), then
  * (only if all is well) copies them in.
  */
-export function fill(model: AnyModel, tensors: Readonly<Record<string, Tensor>>, fail: Fail, allowMissing: boolean): { missing: string[]; unexpected: string[] } {
+export function fill(
+  model: AnyModel,
+  tensors: Readonly<Record<string, Tensor>>,
+  fail: Fail,
+  allowMissing: boolean,
+): { missing: string[]; unexpected: string[] } {
   const params = model.parameters();
   const missing: string[] = [];
   const values: Float32Array[] = [];
@@ -130,10 +155,16 @@ export function fill(model: AnyModel, tensors: Readonly<Record<string, Tensor>>,
   const known = new Set(params.map((p) => p.name));
   const unexpected = Object.keys(tensors).filter((n) => !known.has(n));
   if (!allowMissing && missing.length > 0) {
-    throw fail('tensors', `missing ${missing.length} parameter(s): ${missing.slice(0, 8).map(quote).join(', ')}${missing.length > 8 ? ', ...' : ''}`);
+    throw fail(
+      'tensors',
+      `missing ${missing.length} parameter(s): ${missing.slice(0, 8).map(quote).join(', ')}${missing.length > 8 ? ', ...' : ''}`,
+    );
   }
   if (!allowMissing && unexpected.length > 0) {
-    throw fail('tensors', `${unexpected.length} unexpected tensor(s): ${unexpected.slice(0, 8).map(quote).join(', ')}${unexpected.length > 8 ? ', ...' : ''}`);
+    throw fail(
+      'tensors',
+      `${unexpected.length} unexpected tensor(s): ${unexpected.slice(0, 8).map(quote).join(', ')}${unexpected.length > 8 ? ', ...' : ''}`,
+    );
   }
   targets.forEach((dst, k) => dst.set(values[k]));
   return { missing, unexpected };
@@ -143,7 +174,10 @@ export function fill(model: AnyModel, tensors: Readonly<Record<string, Tensor>>,
  * A model from the bytes of a model file (what `encodeModel` gives).
  * @throws {FormatError} anything wrong with the bytes or the description; `argument` names the field.
  */
-export function decodeModel<In extends Kind = Kind, Out extends Kind = Kind>(bytes: Uint8Array, options: LoadModelOptions<In, Out> = {}): Model<In, Out> {
+export function decodeModel<In extends Kind = Kind, Out extends Kind = Kind>(
+  bytes: Uint8Array,
+  options: LoadModelOptions<In, Out> = {},
+): Model<In, Out> {
   return modelFromContent(decodeSafetensors(bytes), 'bytes', checkLoadOptions(options));
 }
 
@@ -154,13 +188,19 @@ export function decodeModel<In extends Kind = Kind, Out extends Kind = Kind>(byt
  * @throws {FormatError} truncated or corrupt file, or a description or weights that do not fit
  *   (see the module comment); `argument` names the field at fault.
  */
-export function loadModel<In extends Kind = Kind, Out extends Kind = Kind>(path: string, options: LoadModelOptions<In, Out> = {}): Model<In, Out> {
+export function loadModel<In extends Kind = Kind, Out extends Kind = Kind>(
+  path: string,
+  options: LoadModelOptions<In, Out> = {},
+): Model<In, Out> {
   checkLoadOptions(options);
   return modelFromContent(loadSafetensors(path), path, options);
 }
 
 /** Async version of {@link loadModel}. */
-export async function loadModelAsync<In extends Kind = Kind, Out extends Kind = Kind>(path: string, options: LoadModelOptions<In, Out> = {}): Promise<Model<In, Out>> {
+export async function loadModelAsync<In extends Kind = Kind, Out extends Kind = Kind>(
+  path: string,
+  options: LoadModelOptions<In, Out> = {},
+): Promise<Model<In, Out>> {
   checkLoadOptions(options);
   return modelFromContent(await loadSafetensorsAsync(path), path, options);
 }
@@ -195,7 +235,11 @@ export interface LoadStateDictResult {
  * @throws {FormatError} a tensor of the wrong shape or dtype, or a non-finite value (argument
  *   `tensors["<name>"].shape` ...), or, when strict, missing or unexpected names (argument `tensors`).
  */
-export function loadStateDict(model: AnyModel, tensors: Readonly<Record<string, Tensor>>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+export function loadStateDict(
+  model: AnyModel,
+  tensors: Readonly<Record<string, Tensor>>,
+  options: LoadStateDictOptions = {},
+): LoadStateDictResult {
   checkModel(model);
   if (!isObject(tensors)) throw new ValueError(`expected an object of tensors by name, got ${describe(tensors)}`, 'tensors');
   const o = objectArgs(options, 'options');
@@ -206,12 +250,17 @@ export function loadStateDict(model: AnyModel, tensors: Readonly<Record<string, 
 }
 
 /** The model in a parsed checkpoint, with the checkpoint's weights (`model.<name>` tensors). */
-function checkpointModel<In extends Kind, Out extends Kind>(c: ParsedCheckpoint, path: string, options: LoadModelOptions<In, Out>): Model<In, Out> {
+function checkpointModel<In extends Kind, Out extends Kind>(
+  c: ParsedCheckpoint,
+  path: string,
+  options: LoadModelOptions<In, Out>,
+): Model<In, Out> {
   checkLoadOptions(options);
   const fail = failIn(path);
   const { inputKind, outputKind } = options;
   const input = c.model.description.input.kind;
-  if (inputKind !== undefined && inputKind !== input) throw fail('input.kind', `expected a model taking ${inputKind} (options.inputKind), got one taking ${input}`);
+  if (inputKind !== undefined && inputKind !== input)
+    throw fail('input.kind', `expected a model taking ${inputKind} (options.inputKind), got one taking ${input}`);
   const model = buildFromDescription<In, Out>(c.model, options);
   if (outputKind !== undefined && outputKind !== model.outputKind) {
     throw fail('layers', `expected a model giving a ${outputKind} (options.outputKind), got one giving a ${model.outputKind}`);
@@ -229,11 +278,17 @@ function checkpointModel<In extends Kind, Out extends Kind>(c: ParsedCheckpoint,
  * @throws {FileError} the file cannot be read.
  * @throws {FormatError} truncated or corrupt file, not a checkpoint, or a description or tensors that do not fit.
  */
-export function loadCheckpointModel<In extends Kind = Kind, Out extends Kind = Kind>(path: string, options: LoadModelOptions<In, Out> = {}): Model<In, Out> {
+export function loadCheckpointModel<In extends Kind = Kind, Out extends Kind = Kind>(
+  path: string,
+  options: LoadModelOptions<In, Out> = {},
+): Model<In, Out> {
   return checkpointModel(parseCheckpoint(loadSafetensors(path), path), path, options);
 }
 
 /** Async version of {@link loadCheckpointModel}. */
-export async function loadCheckpointModelAsync<In extends Kind = Kind, Out extends Kind = Kind>(path: string, options: LoadModelOptions<In, Out> = {}): Promise<Model<In, Out>> {
+export async function loadCheckpointModelAsync<In extends Kind = Kind, Out extends Kind = Kind>(
+  path: string,
+  options: LoadModelOptions<In, Out> = {},
+): Promise<Model<In, Out>> {
   return checkpointModel(parseCheckpoint(await loadSafetensorsAsync(path), path), path, options);
 }

@@ -130,7 +130,9 @@ export interface ParameterDescription {
 }
 
 /** The input spec(s) of `In`: one spec, or one per named input. */
-export type InputSpecOf<In extends Inputs> = In extends Kind ? InputSpec<In> : { readonly [K in keyof In]: In[K] extends Kind ? InputSpec<In[K]> : never };
+export type InputSpecOf<In extends Inputs> = In extends Kind
+  ? InputSpec<In>
+  : { readonly [K in keyof In]: In[K] extends Kind ? InputSpec<In[K]> : never };
 
 /** A built model taking `In` values (one kind, or several named ones) and giving `Out` values. */
 export interface Model<In extends Inputs, Out extends Kind> {
@@ -168,10 +170,14 @@ export interface Model<In extends Inputs, Out extends Kind> {
   /** The JSON description a model file saves (lib/models/serialize.ts). */
   describe(): ModelDescription;
   /** Trains the model on `data` (lib/train/fit.ts's `fit`); resolves to the per-epoch history. */
-  fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History>;
+  fit<L extends LossName = 'softmaxCrossEntropy'>(
+    data: Data<Batch<In, NoInfer<L>, Out>>,
+    options: FitOptions<In, L, Out>,
+  ): Promise<History>;
   /** Mean loss and metrics over `data` in inference mode (`evaluate`). */
   evaluate<L extends LossName = 'softmaxCrossEntropy'>(
-    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
+    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>,
+    options?: EvaluateOptions<L>,
   ): Promise<Evaluation>;
   /** The output for `x` in inference mode (no dropout). */
   predict(x: InputOf<In>): Promise<ValueOf<Out>>;
@@ -189,7 +195,13 @@ export type AnyModel = Model<Inputs, Kind>;
 /** `model` as a {@link Model}: a ValueError naming `name` for anything that is not one. */
 export function checkModel(model: unknown, name = 'model'): AnyModel {
   const m = model as AnyModel | null;
-  if (typeof m !== 'object' || m === null || typeof m.forward !== 'function' || typeof m.parameters !== 'function' || typeof m.zeroGrad !== 'function') {
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.forward !== 'function' ||
+    typeof m.parameters !== 'function' ||
+    typeof m.zeroGrad !== 'function'
+  ) {
     throw new ValueError(`expected a model (sequential(...).build(), loadModel(...)), got ${describe(model)}`, name);
   }
   return m;

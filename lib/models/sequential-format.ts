@@ -54,7 +54,6 @@ export interface SequentialParts {
 
 const KINDS: readonly string[] = ['tokens', 'sequence', 'vector'];
 
-
 /** The argument of a layer option error, under `prefix` (`options` is the config itself). */
 function optionArgument(prefix: string, e: unknown): string {
   const arg = e instanceof GatedError ? e.argument : undefined;
@@ -63,7 +62,10 @@ function optionArgument(prefix: string, e: unknown): string {
 
 /** Reads a sequential description `d` of `version` (see the module comment). */
 export function readSequential(
-  d: Record<string, unknown>, version: number, fail: Fail, expected: ExpectedKinds,
+  d: Record<string, unknown>,
+  version: number,
+  fail: Fail,
+  expected: ExpectedKinds,
 ): { readonly description: SequentialDescription; readonly sequential: SequentialParts } {
   const inp = d.input;
   if (!isObject(inp)) throw fail('input', `expected an object { kind, features }, got ${describe(inp)}`);
@@ -96,7 +98,10 @@ export function readSequential(
     }
     const { type, name, config } = ld;
     if (!isLayerType(type)) {
-      throw fail(`${at}.type`, `unknown layer type ${typeof type === 'string' ? quote(type) : describe(type)} (known: ${layerTypes.join(', ')})`);
+      throw fail(
+        `${at}.type`,
+        `unknown layer type ${typeof type === 'string' ? quote(type) : describe(type)} (known: ${layerTypes.join(', ')})`,
+      );
     }
     if (name !== null && (typeof name !== 'string' || !/^[A-Za-z_]\w*$/.test(name))) {
       throw fail(`${at}.name`, `expected null or an identifier, got ${describe(name)}`);
@@ -121,11 +126,16 @@ export function readSequential(
     // A corrupt numLayers must not make plan() loop for billions of layers: each makes >= 4 parameters.
     const numLayers = canonical.numLayers;
     if (typeof numLayers === 'number' && numLayers * 4 > listed) {
-      throw fail(`${at}.config.numLayers`, `${numLayers} layers make at least ${numLayers * 4} parameters, the description lists ${listed}`);
+      throw fail(
+        `${at}.config.numLayers`,
+        `${numLayers} layers make at least ${numLayers * 4} parameters, the description lists ${listed}`,
+      );
     }
     const next = (layer.kinds as KindMap)[kind];
     if (next === undefined) {
-      const accepts = Object.keys(layer.kinds).map((k) => `a ${k}`).join(' or ');
+      const accepts = Object.keys(layer.kinds)
+        .map((k) => `a ${k}`)
+        .join(' or ');
       throw fail(at, `${type} takes ${accepts}, but the layers before it give a ${kind}`);
     }
     if (!layer.plan) throw fail(`${at}.type`, `${type} layers cannot be loaded`);
@@ -163,7 +173,10 @@ export function readSequential(
     const got = described.get(p.name);
     if (got === undefined) throw fail('parameters', `missing parameter ${quote(p.name)} (layers[${p.layer}] has it)`);
     if (shapeText(got.shape) !== shapeText(p.shape)) {
-      throw fail(`parameters[${got.index}].shape`, `${quote(p.name)}: expected ${shapeText(p.shape)} (from layers[${p.layer}].config), got ${shapeText(got.shape)}`);
+      throw fail(
+        `parameters[${got.index}].shape`,
+        `${quote(p.name)}: expected ${shapeText(p.shape)} (from layers[${p.layer}].config), got ${shapeText(got.shape)}`,
+      );
     }
   }
   for (const [name, got] of described) {
@@ -171,8 +184,11 @@ export function readSequential(
   }
   const parameters: ParameterDescription[] = [...described].map(([name, p]) => ({ name, shape: p.shape, dtype: p.dtype }));
   const description: SequentialDescription = {
-    format: SEQUENTIAL_FORMAT, version: SEQUENTIAL_FORMAT_VERSION, input: { kind: spec.kind, features: spec.features },
-    layers: canonicalLayers, parameters,
+    format: SEQUENTIAL_FORMAT,
+    version: SEQUENTIAL_FORMAT_VERSION,
+    input: { kind: spec.kind, features: spec.features },
+    layers: canonicalLayers,
+    parameters,
   };
   return { description, sequential: { spec, layers, names } };
 }

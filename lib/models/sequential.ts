@@ -29,14 +29,30 @@ import type { ForwardContext, KindMap, Layer, LayerStep, Parameter, RecurrentSta
 import { checkValue, type InputOf, type Kind, type Value, type ValueOf } from '../layers/values.js';
 import { Rng } from '../random.js';
 import {
-  type Batch, type Data, type Evaluation, type EvaluateOptions, type FitOptions, type History, type LossName, evaluate, fit, predict,
+  type Batch,
+  type Data,
+  type Evaluation,
+  type EvaluateOptions,
+  type FitOptions,
+  type History,
+  type LossName,
+  evaluate,
+  fit,
+  predict,
 } from '../train/fit.js';
 import { weightsLock } from './guard.js';
 import type { InputSpec, InputSpecOf, Model, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
 import { saveModelAsync } from './save.js';
 import { SEQUENTIAL_FORMAT, SEQUENTIAL_FORMAT_VERSION, type SequentialDescription } from './sequential-format.js';
 
-export { input, type InputSpec, type ModelForwardOptions, type ModelStep, type TokensInputOptions, type FloatInputOptions } from './model.js';
+export {
+  input,
+  type InputSpec,
+  type ModelForwardOptions,
+  type ModelStep,
+  type TokensInputOptions,
+  type FloatInputOptions,
+} from './model.js';
 
 /** Options of {@link SequentialBuilder.build}. */
 export interface BuildOptions {
@@ -90,8 +106,13 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
   /** Creates every layer's weights (from a generator seeded with `seed`) and returns the model. */
   build(options: BuildOptions = {}): SequentialModel<In, Cur> {
     const o = objectArgs(options, 'options');
-    for (const k of Object.keys(o)) if (k !== 'seed' && k !== 'backend') throw new ValueError(`unknown option (known: seed, backend)`, `options.${k}`);
-    return buildSequential<In, Cur>(this.spec, this.entries, { seed: o.seed as number | undefined, backend: backendName(o.backend, 'options.backend'), initialize: true });
+    for (const k of Object.keys(o))
+      if (k !== 'seed' && k !== 'backend') throw new ValueError(`unknown option (known: seed, backend)`, `options.${k}`);
+    return buildSequential<In, Cur>(this.spec, this.entries, {
+      seed: o.seed as number | undefined,
+      backend: backendName(o.backend, 'options.backend'),
+      initialize: true,
+    });
   }
 }
 
@@ -100,7 +121,9 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
  * that fills them next: loading costs about the file's size, with no random initialization).
  */
 export function buildSequential<In extends Kind, Out extends Kind>(
-  spec: InputSpec<Kind>, entries: readonly Entry[], o: { seed?: number; backend: BackendName | null; initialize: boolean },
+  spec: InputSpec<Kind>,
+  entries: readonly Entry[],
+  o: { seed?: number; backend: BackendName | null; initialize: boolean },
 ): SequentialModel<In, Out> {
   const rng = new Rng(o.seed ?? 0);
   const initRng = rng.split();
@@ -109,7 +132,9 @@ export function buildSequential<In extends Kind, Out extends Kind>(
   entries.forEach((e, i) => {
     const next = (e.layer.kinds as KindMap)[kind];
     if (next === undefined) {
-      const accepts = Object.keys(e.layer.kinds).map((k) => `a ${k}`).join(' or ');
+      const accepts = Object.keys(e.layer.kinds)
+        .map((k) => `a ${k}`)
+        .join(' or ');
       throw new ValueError(`${e.layer.type} takes ${accepts}, but the model gives it a ${kind}`, `layers[${i}]`);
     }
     features = e.layer.build(features, o.initialize ? initRng : null);
@@ -177,7 +202,8 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
       backward: o.backward === undefined ? true : checkFlag(o.backward, 'options.backward'),
     };
     const initial = options.initialStates;
-    if (initial !== undefined && !(initial instanceof Map)) throw new ValueError(`expected a Map of states by layer position, got ${describe(initial)}`, 'options.initialStates');
+    if (initial !== undefined && !(initial instanceof Map))
+      throw new ValueError(`expected a Map of states by layer position, got ${describe(initial)}`, 'options.initialStates');
     const owned = ownedInput(x as Value);
     const steps: LayerStep[] = [];
     const states = new Map<number, RecurrentState>();
@@ -227,7 +253,8 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
 
   describe(): SequentialDescription {
     const layers = this.entries.map((e, i) => {
-      if (e.layer.config === undefined) throw new ValueError(`a ${e.layer.type} layer without a config cannot be saved`, `model.layers[${i}]`);
+      if (e.layer.config === undefined)
+        throw new ValueError(`a ${e.layer.type} layer without a config cannot be saved`, `model.layers[${i}]`);
       return { type: e.layer.type, name: e.name, config: e.layer.config };
     });
     return {
@@ -239,12 +266,16 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
     };
   }
 
-  fit<L extends LossName = 'softmaxCrossEntropy'>(data: Data<Batch<In, NoInfer<L>, Out>>, options: FitOptions<In, L, Out>): Promise<History> {
+  fit<L extends LossName = 'softmaxCrossEntropy'>(
+    data: Data<Batch<In, NoInfer<L>, Out>>,
+    options: FitOptions<In, L, Out>,
+  ): Promise<History> {
     return fit<In, Out, L>(this, data, options);
   }
 
   evaluate<L extends LossName = 'softmaxCrossEntropy'>(
-    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>, options?: EvaluateOptions<L>,
+    data: Iterable<Batch<In, L, Out>> | AsyncIterable<Batch<In, L, Out>>,
+    options?: EvaluateOptions<L>,
   ): Promise<Evaluation> {
     return evaluate<In, Out, L>(this, data, options);
   }

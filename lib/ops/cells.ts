@@ -144,7 +144,6 @@ export type GruBackwardArgs = GruForwardArgs & SeqBackwardExtra;
 export type GruForwardResult = SeqForwardResult;
 export type GruGrads = SeqGrads;
 
-
 // ---------------------------------------------------------------------------------------------
 // validation
 
@@ -194,9 +193,18 @@ function checkBackwardExtra(cell: Cell, f: Fields, s: SeqSizes): void {
 /** The input fields every cell shares, in the addon's names. */
 function inputs(a: SeqForwardArgs, lengths: Int32Array | null): NativeCallArgs {
   return {
-    seqLen: a.seqLen, batch: a.batch, inputSize: a.inputSize, hiddenSize: a.hiddenSize,
-    x: a.x, weightIh: a.weightIh, weightHh: a.weightHh, biasIh: a.biasIh ?? null, biasHh: a.biasHh ?? null,
-    h0: a.h0 ?? null, lengths, reverse: a.reverse ?? false,
+    seqLen: a.seqLen,
+    batch: a.batch,
+    inputSize: a.inputSize,
+    hiddenSize: a.hiddenSize,
+    x: a.x,
+    weightIh: a.weightIh,
+    weightHh: a.weightHh,
+    biasIh: a.biasIh ?? null,
+    biasHh: a.biasHh ?? null,
+    h0: a.h0 ?? null,
+    lengths,
+    reverse: a.reverse ?? false,
   };
 }
 
@@ -224,7 +232,11 @@ function forwardCall(cell: Cell, a: CellArgs, lengths: Int32Array | null): { fie
 }
 
 /** Backward outputs for the cell; bias gradients only where biases were given. */
-function backwardCall(cell: Cell, a: CellArgs & SeqBackwardExtra & { dcN?: Float32Array | null }, lengths: Int32Array | null): { fields: NativeCallArgs; result: () => AnyGrads } {
+function backwardCall(
+  cell: Cell,
+  a: CellArgs & SeqBackwardExtra & { dcN?: Float32Array | null },
+  lengths: Int32Array | null,
+): { fields: NativeCallArgs; result: () => AnyGrads } {
   const gh = GATES[cell] * a.hiddenSize;
   const out: AnyGrads = {
     dx: outputArray(a.seqLen * a.batch * a.inputSize),
@@ -233,7 +245,9 @@ function backwardCall(cell: Cell, a: CellArgs & SeqBackwardExtra & { dcN?: Float
     dWeightHh: outputArray(gh * a.hiddenSize),
     dBiasIh: a.biasIh ? outputArray(gh) : null,
     dBiasHh: a.biasHh ? outputArray(gh) : null,
-    ...(cell === 'lstm' ? { dc0: outputArray(a.batch * a.hiddenSize), dWeightPeephole: a.weightPeephole ? outputArray(3 * a.hiddenSize) : null } : {}),
+    ...(cell === 'lstm'
+      ? { dc0: outputArray(a.batch * a.hiddenSize), dWeightPeephole: a.weightPeephole ? outputArray(3 * a.hiddenSize) : null }
+      : {}),
   };
   const extra = { cache: a.cache, dy: a.dy ?? null, dhN: a.dhN ?? null, ...(cell === 'lstm' ? { dcN: a.dcN ?? null } : {}) };
   return { fields: { ...inputs(a, lengths), ...cellFields(cell, a), ...extra, ...out }, result: () => out };
@@ -273,8 +287,16 @@ export const cellOps = {
  * @internal The native call of a cell op WITHOUT the TypeScript checks (outputs allocated from the
  * sizes as given): for tests that prove the addon checks every argument itself.
  */
-export function uncheckedNativeCall(op: keyof typeof cellOps, args: CellArgs & Partial<SeqBackwardExtra>): { fields: NativeCallArgs; result: () => unknown } {
+export function uncheckedNativeCall(
+  op: keyof typeof cellOps,
+  args: CellArgs & Partial<SeqBackwardExtra>,
+): { fields: NativeCallArgs; result: () => unknown } {
   const cell = op.replace(/(Forward|Backward)$/, '') as Cell;
-  const lengths = args.lengths === undefined || args.lengths === null ? null : args.lengths instanceof Int32Array ? args.lengths : Int32Array.from(args.lengths);
+  const lengths =
+    args.lengths === undefined || args.lengths === null
+      ? null
+      : args.lengths instanceof Int32Array
+        ? args.lengths
+        : Int32Array.from(args.lengths);
   return op.endsWith('Forward') ? forwardCall(cell, args, lengths) : backwardCall(cell, args as CellArgs & SeqBackwardExtra, lengths);
 }

@@ -6,15 +6,35 @@
  * (lib/ops/op.ts). Layers, losses and optimizers call these; users may too.
  */
 import type {
-  ForwardResult, GruBackwardArgs, GruForwardArgs, GruForwardResult, GruGrads, LstmBackwardArgs, LstmForwardArgs,
-  LstmForwardResult, LstmGrads, RnnBackwardArgs, RnnForwardArgs, RnnForwardResult, RnnGrads, SeqForwardResult,
+  ForwardResult,
+  GruBackwardArgs,
+  GruForwardArgs,
+  GruForwardResult,
+  GruGrads,
+  LstmBackwardArgs,
+  LstmForwardArgs,
+  LstmForwardResult,
+  LstmGrads,
+  RnnBackwardArgs,
+  RnnForwardArgs,
+  RnnForwardResult,
+  RnnGrads,
+  SeqForwardResult,
 } from './cells.js';
 import { cellOps } from './cells.js';
 import { jordanBackward, jordanForward } from './jordan.js';
 import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from './nn.js';
 import type { Op, OpOptions } from './op.js';
 import {
-  adamStep, adamwStep, bceWithLogits, clipGradNorm, clipGradValue, mse, rmspropStep, sgdStep, softmaxCrossEntropy,
+  adamStep,
+  adamwStep,
+  bceWithLogits,
+  clipGradNorm,
+  clipGradValue,
+  mse,
+  rmspropStep,
+  sgdStep,
+  softmaxCrossEntropy,
 } from './train.js';
 
 export type { OpOptions } from './op.js';
@@ -91,11 +111,32 @@ export interface Ops {
 }
 
 const all = {
-  ...cellOps, jordanForward, jordanBackward, linearForward, linearBackward, embeddingForward, embeddingBackward, layerNormForward, layerNormBackward,
-  softmaxCrossEntropy, bceWithLogits, mse, sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue,
+  ...cellOps,
+  jordanForward,
+  jordanBackward,
+  linearForward,
+  linearBackward,
+  embeddingForward,
+  embeddingBackward,
+  layerNormForward,
+  layerNormBackward,
+  softmaxCrossEntropy,
+  bceWithLogits,
+  mse,
+  sgdStep,
+  adamStep,
+  adamwStep,
+  rmspropStep,
+  clipGradNorm,
+  clipGradValue,
 } as const;
 
 /** Every op, each as `name` (sync) and `nameAsync`. */
-export const ops: Ops = Object.freeze(Object.fromEntries(
-  Object.entries(all).flatMap(([name, op]: [string, Op<never, unknown>]) => [[name, op], [`${name}Async`, op.async]]),
-)) as unknown as Ops;
+export const ops: Ops = Object.freeze(
+  Object.fromEntries(
+    Object.entries(all).flatMap(([name, op]: [string, Op<never, unknown>]) => [
+      [name, op],
+      [`${name}Async`, op.async],
+    ]),
+  ),
+) as unknown as Ops;

@@ -136,13 +136,25 @@ function checkCommon(a: Fields): Checked {
 }
 
 function cacheExtent(s: js.JordanSizes) {
-  return product('cache', [['seqLen', s.seqLen], ['batch', s.batch], ['2*outputSize+hiddenSize', jordanCacheWidth(s.hiddenSize, s.outputSize)]]);
+  return product('cache', [
+    ['seqLen', s.seqLen],
+    ['batch', s.batch],
+    ['2*outputSize+hiddenSize', jordanCacheWidth(s.hiddenSize, s.outputSize)],
+  ]);
 }
 
 function planForward(args: JordanForwardArgs): Plan<JordanForwardResult> {
   const a = objectArgs(args);
   const { sizes, common } = checkCommon(a);
-  const y0 = checkF32(a, 'y0', product('y0', [['batch', sizes.batch], ['outputSize', sizes.outputSize]]), false);
+  const y0 = checkF32(
+    a,
+    'y0',
+    product('y0', [
+      ['batch', sizes.batch],
+      ['outputSize', sizes.outputSize],
+    ]),
+    false,
+  );
   const keepCache = checkBool(a, 'keepCache', true);
   const returnHidden = checkBool(a, 'returnHidden', false);
   return {
@@ -163,15 +175,30 @@ function planForward(args: JordanForwardArgs): Plan<JordanForwardResult> {
   };
 }
 
-
-
 function planBackward(args: JordanBackwardArgs): Plan<JordanGrads> {
   const a = objectArgs(args);
   const { sizes, common } = checkCommon(a);
   const { seqLen: T, batch: B, inputSize: D, hiddenSize: H, outputSize: O } = sizes;
   const cache = checkF32(a, 'cache', cacheExtent(sizes));
-  const dy = checkF32(a, 'dy', product('dy', [['seqLen', T], ['batch', B], ['outputSize', O]]), false);
-  const dyN = checkF32(a, 'dyN', product('dyN', [['batch', B], ['outputSize', O]]), false);
+  const dy = checkF32(
+    a,
+    'dy',
+    product('dy', [
+      ['seqLen', T],
+      ['batch', B],
+      ['outputSize', O],
+    ]),
+    false,
+  );
+  const dyN = checkF32(
+    a,
+    'dyN',
+    product('dyN', [
+      ['batch', B],
+      ['outputSize', O],
+    ]),
+    false,
+  );
   return {
     js: () => js.jordanBackward({ ...common, cache, dy, dyN }),
     native: () => {
@@ -189,8 +216,6 @@ function planBackward(args: JordanBackwardArgs): Plan<JordanGrads> {
     },
   };
 }
-
-
 
 /** Whole-sequence forward. */
 export const jordanForward: Op<JordanForwardArgs, JordanForwardResult> = defineOp('jordanForward', planForward);

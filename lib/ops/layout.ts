@@ -36,9 +36,22 @@ export const GATES: Readonly<Record<Cell, number>> = { rnn: 1, lstm: 4, gru: 3 }
 
 /** Each cell's cache blocks in order, with their widths in units of H. */
 const BLOCKS = {
-  rnn: [['hPrev', 1], ['hNew', 1]],
-  lstm: [['gates', 4], ['hPrev', 1], ['cPrev', 1], ['c', 1], ['tanhC', 1]],
-  gru: [['gates', 3], ['hPrev', 1], ['hn', 1]],
+  rnn: [
+    ['hPrev', 1],
+    ['hNew', 1],
+  ],
+  lstm: [
+    ['gates', 4],
+    ['hPrev', 1],
+    ['cPrev', 1],
+    ['c', 1],
+    ['tanhC', 1],
+  ],
+  gru: [
+    ['gates', 3],
+    ['hPrev', 1],
+    ['hn', 1],
+  ],
 } as const satisfies Record<Cell, readonly (readonly [string, number])[]>;
 
 type BlockName<C extends Cell> = (typeof BLOCKS)[C][number][0];
@@ -63,8 +76,10 @@ export function cacheOffsets<C extends Cell>(cell: C, rows: number, H: number): 
 
 /** Floats in the forward cache of `cell` for the sizes `s` (what backward's `cache` must hold). */
 export function cacheSize(cell: Cell, s: Pick<SeqSizes, 'seqLen' | 'batch' | 'hiddenSize'>): number {
-  if (!Object.hasOwn(cacheWidth, cell as PropertyKey)) throw new ValueError(`expected 'rnn', 'lstm' or 'gru', got ${describe(cell)}`, 'cell');
-  if (typeof s !== 'object' || s === null) throw new ValueError(`expected an object { seqLen, batch, hiddenSize }, got ${describe(s)}`, 'sizes');
+  if (!Object.hasOwn(cacheWidth, cell as PropertyKey))
+    throw new ValueError(`expected 'rnn', 'lstm' or 'gru', got ${describe(cell)}`, 'cell');
+  if (typeof s !== 'object' || s === null)
+    throw new ValueError(`expected an object { seqLen, batch, hiddenSize }, got ${describe(s)}`, 'sizes');
   return cacheWidth[cell] * checkSize(s.seqLen, 'seqLen') * checkSize(s.batch, 'batch') * checkSize(s.hiddenSize, 'hiddenSize');
 }
 

@@ -83,36 +83,80 @@ export interface LinearBackwardArgs extends LinearSizes {
 }
 
 function linearSizes(a: Fields): LinearSizes {
-  return { rows: checkSize(a.rows, 'rows'), inFeatures: checkSize(a.inFeatures, 'inFeatures'), outFeatures: checkSize(a.outFeatures, 'outFeatures') };
+  return {
+    rows: checkSize(a.rows, 'rows'),
+    inFeatures: checkSize(a.inFeatures, 'inFeatures'),
+    outFeatures: checkSize(a.outFeatures, 'outFeatures'),
+  };
 }
 
 function planLinearForward(args: LinearForwardArgs): Plan<Float32Array> {
   const a = objectArgs(args);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
-  const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
-  const weight = checkF32(a, 'weight', product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]));
+  const x = checkF32(
+    a,
+    'x',
+    product('x', [
+      ['rows', rows],
+      ['inFeatures', inFeatures],
+    ]),
+  );
+  const weight = checkF32(
+    a,
+    'weight',
+    product('weight', [
+      ['outFeatures', outFeatures],
+      ['inFeatures', inFeatures],
+    ]),
+  );
   const bias = checkF32(a, 'bias', product('bias', [['outFeatures', outFeatures]]), false);
-  const y = new Float32Array(product('y', [['rows', rows], ['outFeatures', outFeatures]]).value);
-  return planInPlace({ rows, inFeatures, outFeatures, x, weight, bias, y }, () => js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y), () => y);
+  const y = new Float32Array(
+    product('y', [
+      ['rows', rows],
+      ['outFeatures', outFeatures],
+    ]).value,
+  );
+  return planInPlace(
+    { rows, inFeatures, outFeatures, x, weight, bias, y },
+    () => js.linearForward(x, weight, bias, rows, inFeatures, outFeatures, y),
+    () => y,
+  );
 }
-
-
 
 function planLinearBackward(args: LinearBackwardArgs): Plan<Float32Array | null> {
   const a = objectArgs(args);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
-  const x = checkF32(a, 'x', product('x', [['rows', rows], ['inFeatures', inFeatures]]));
-  const wExtent = product('weight', [['outFeatures', outFeatures], ['inFeatures', inFeatures]]);
+  const x = checkF32(
+    a,
+    'x',
+    product('x', [
+      ['rows', rows],
+      ['inFeatures', inFeatures],
+    ]),
+  );
+  const wExtent = product('weight', [
+    ['outFeatures', outFeatures],
+    ['inFeatures', inFeatures],
+  ]);
   const weight = checkF32(a, 'weight', wExtent);
-  const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['outFeatures', outFeatures]]));
+  const dy = checkF32(
+    a,
+    'dy',
+    product('dy', [
+      ['rows', rows],
+      ['outFeatures', outFeatures],
+    ]),
+  );
   const dWeight = checkF32(a, 'dWeight', wExtent);
   const dBias = checkF32(a, 'dBias', product('dBias', [['outFeatures', outFeatures]]), false);
   const wantDx = checkBool(a, 'inputGradient', true);
   const dx = wantDx ? new Float32Array(rows * inFeatures) : null;
-  return planInPlace({ rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true }, () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true), () => dx);
+  return planInPlace(
+    { rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true },
+    () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true),
+    () => dx,
+  );
 }
-
-
 
 /** Arguments of {@link embeddingForward}. */
 export interface EmbeddingForwardArgs {
@@ -148,15 +192,29 @@ function planEmbeddingForward(args: EmbeddingForwardArgs): Plan<Float32Array> {
   const a = objectArgs(args);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
-  const weight = checkF32(a, 'weight', product('weight', [['vocabSize', vocabSize], ['dim', dim]]));
+  const weight = checkF32(
+    a,
+    'weight',
+    product('weight', [
+      ['vocabSize', vocabSize],
+      ['dim', dim],
+    ]),
+  );
   const ids = idsOf(a, vocabSize);
   const rows = ids.length;
   const paddingIndex = paddingIndexOf(a, vocabSize);
-  const out = new Float32Array(product('out', [['rows', rows], ['dim', dim]]).value);
-  return planInPlace({ rows, vocabSize, dim, ids, weight, paddingIndex, out }, () => js.embeddingForward(ids, weight, rows, dim, paddingIndex, out), () => out);
+  const out = new Float32Array(
+    product('out', [
+      ['rows', rows],
+      ['dim', dim],
+    ]).value,
+  );
+  return planInPlace(
+    { rows, vocabSize, dim, ids, weight, paddingIndex, out },
+    () => js.embeddingForward(ids, weight, rows, dim, paddingIndex, out),
+    () => out,
+  );
 }
-
-
 
 function planEmbeddingBackward(args: EmbeddingBackwardArgs): Plan<undefined> {
   const a = objectArgs(args);
@@ -164,13 +222,29 @@ function planEmbeddingBackward(args: EmbeddingBackwardArgs): Plan<undefined> {
   const dim = checkSize(a.dim, 'dim');
   const ids = idsOf(a, vocabSize);
   const rows = ids.length;
-  const dy = checkF32(a, 'dy', product('dy', [['rows', rows], ['dim', dim]]));
+  const dy = checkF32(
+    a,
+    'dy',
+    product('dy', [
+      ['rows', rows],
+      ['dim', dim],
+    ]),
+  );
   const paddingIndex = paddingIndexOf(a, vocabSize);
-  const dWeight = checkF32(a, 'dWeight', product('dWeight', [['vocabSize', vocabSize], ['dim', dim]]));
-  return planInPlace({ rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true }, () => js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true), () => undefined);
+  const dWeight = checkF32(
+    a,
+    'dWeight',
+    product('dWeight', [
+      ['vocabSize', vocabSize],
+      ['dim', dim],
+    ]),
+  );
+  return planInPlace(
+    { rows, vocabSize, dim, ids, dy, paddingIndex, dWeight, accumulate: true },
+    () => js.embeddingBackward(ids, dy, rows, dim, paddingIndex, dWeight, true),
+    () => undefined,
+  );
 }
-
-
 
 /** y `[rows, outFeatures]` = x W^T + b. */
 export const linearForward: Op<LinearForwardArgs, Float32Array> = defineOp('linearForward', planLinearForward);
@@ -234,8 +308,12 @@ function normSizes(a: Fields) {
   const rows = checkSize(a.rows, 'rows');
   const features = checkSize(a.features, 'features');
   return {
-    rows, features,
-    xe: product('x', [['rows', rows], ['features', features]]),
+    rows,
+    features,
+    xe: product('x', [
+      ['rows', rows],
+      ['features', features],
+    ]),
     fe: product('weight', [['features', features]]),
     re: product('mean', [['rows', rows]]),
   };
@@ -296,6 +374,16 @@ export const layerNormBackwardAsync = layerNormBackward.async;
 
 /** The layer kernels, each with its `...Async` twin. */
 export const nnKernels = {
-  linearForward, linearBackward, embeddingForward, embeddingBackward, layerNormForward, layerNormBackward,
-  linearForwardAsync, linearBackwardAsync, embeddingForwardAsync, embeddingBackwardAsync, layerNormForwardAsync, layerNormBackwardAsync,
+  linearForward,
+  linearBackward,
+  embeddingForward,
+  embeddingBackward,
+  layerNormForward,
+  layerNormBackward,
+  linearForwardAsync,
+  linearBackwardAsync,
+  embeddingForwardAsync,
+  embeddingBackwardAsync,
+  layerNormForwardAsync,
+  layerNormBackwardAsync,
 } as const;

@@ -82,6 +82,6 @@ export function outputArray(n: number): Float32Array {
     return new Float32Array(bytes.buffer, bytes.byteOffset, n);
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    throw new ShapeError(`cannot allocate an output of ${n} floats (${(n * 4 / 2 ** 30).toFixed(1)} GiB)`, 'sizes');
+    throw new ShapeError(`cannot allocate an output of ${n} floats (${((n * 4) / 2 ** 30).toFixed(1)} GiB)`, 'sizes');
   }
 }

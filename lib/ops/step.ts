@@ -187,15 +187,63 @@ export class DecodeStep {
     const w = objectArgs(this.weights, 'weights');
     const { cell, inputSize: D, hiddenSize: H, outputSize: V } = this.config;
     const G = GATES[cell];
-    const gh = () => product('biasIh', [['G', G], ['hiddenSize', H]]);
-    f32(w, 'weightIh', G * H * D, () => product('weightIh', [['G', G], ['hiddenSize', H], ['inputSize', D]]), true);
-    f32(w, 'weightHh', G * H * H, () => product('weightHh', [['G', G], ['hiddenSize', H], ['hiddenSize', H]]), true);
+    const gh = () =>
+      product('biasIh', [
+        ['G', G],
+        ['hiddenSize', H],
+      ]);
+    f32(
+      w,
+      'weightIh',
+      G * H * D,
+      () =>
+        product('weightIh', [
+          ['G', G],
+          ['hiddenSize', H],
+          ['inputSize', D],
+        ]),
+      true,
+    );
+    f32(
+      w,
+      'weightHh',
+      G * H * H,
+      () =>
+        product('weightHh', [
+          ['G', G],
+          ['hiddenSize', H],
+          ['hiddenSize', H],
+        ]),
+      true,
+    );
     f32(w, 'biasIh', G * H, gh, false);
     f32(w, 'biasHh', G * H, gh, false);
-    if (cell === 'lstm') f32(w, 'weightPeephole', 3 * H, () => product('weightPeephole', [['3', 3], ['hiddenSize', H]]), false);
-    else if (w.weightPeephole !== undefined && w.weightPeephole !== null) throw new ValueError('only an lstm takes weightPeephole', 'weights.weightPeephole');
+    if (cell === 'lstm')
+      f32(
+        w,
+        'weightPeephole',
+        3 * H,
+        () =>
+          product('weightPeephole', [
+            ['3', 3],
+            ['hiddenSize', H],
+          ]),
+        false,
+      );
+    else if (w.weightPeephole !== undefined && w.weightPeephole !== null)
+      throw new ValueError('only an lstm takes weightPeephole', 'weights.weightPeephole');
     if (V > 0) {
-      f32(w, 'weightOut', V * H, () => product('weightOut', [['outputSize', V], ['hiddenSize', H]]), true);
+      f32(
+        w,
+        'weightOut',
+        V * H,
+        () =>
+          product('weightOut', [
+            ['outputSize', V],
+            ['hiddenSize', H],
+          ]),
+        true,
+      );
       f32(w, 'biasOut', V, () => product('biasOut', [['outputSize', V]]), false);
     }
   }
@@ -208,17 +256,37 @@ export class DecodeStep {
     const { cell, inputSize: D, hiddenSize: H, outputSize: V } = this.config;
     const i = objectArgs(input, 'input');
     const B = checkSize(i.batch, 'batch');
-    const index = i.stateIndex === undefined || i.stateIndex === null ? null : checkI32(i, 'stateIndex', product('stateIndex', [['batch', B]]));
+    const index =
+      i.stateIndex === undefined || i.stateIndex === null ? null : checkI32(i, 'stateIndex', product('stateIndex', [['batch', B]]));
     const rows = i.stateRows === undefined ? B : checkSize(i.stateRows, 'stateRows');
     if (!index && rows !== B) throw new ValueError(`expected batch (${B}) without a stateIndex, got ${rows}`, 'stateRows');
     if (index) {
       for (let r = 0; r < B; r++) {
-        if (!(index[r] >= 0 && index[r] < rows)) throw new ValueError(`stateIndex[${r}] = ${index[r]} is outside [0, stateRows = ${rows})`, 'stateIndex');
+        if (!(index[r] >= 0 && index[r] < rows))
+          throw new ValueError(`stateIndex[${r}] = ${index[r]} is outside [0, stateRows = ${rows})`, 'stateIndex');
       }
     }
-    const state = () => product('h', [['stateRows', rows], ['hiddenSize', H]]);
-    const out = () => product('hOut', [['batch', B], ['hiddenSize', H]]);
-    f32(i, 'x', B * D, () => product('x', [['batch', B], ['inputSize', D]]), true);
+    const state = () =>
+      product('h', [
+        ['stateRows', rows],
+        ['hiddenSize', H],
+      ]);
+    const out = () =>
+      product('hOut', [
+        ['batch', B],
+        ['hiddenSize', H],
+      ]);
+    f32(
+      i,
+      'x',
+      B * D,
+      () =>
+        product('x', [
+          ['batch', B],
+          ['inputSize', D],
+        ]),
+      true,
+    );
     f32(i, 'h', rows * H, state, true);
     const lstm = cell === 'lstm';
     if (lstm) f32(i, 'c', rows * H, state, false);
@@ -228,7 +296,20 @@ export class DecodeStep {
     let logProbs: Float32Array | null = null;
     if (i.logProbs !== undefined && i.logProbs !== false) {
       if (V === 0) throw new ValueError('expected no logProbs without an output layer (outputSize 0)', 'logProbs');
-      logProbs = i.logProbs === true ? new Float32Array(B * V) : f32(i, 'logProbs', B * V, () => product('logProbs', [['batch', B], ['outputSize', V]]), true);
+      logProbs =
+        i.logProbs === true
+          ? new Float32Array(B * V)
+          : f32(
+              i,
+              'logProbs',
+              B * V,
+              () =>
+                product('logProbs', [
+                  ['batch', B],
+                  ['outputSize', V],
+                ]),
+              true,
+            );
     }
     const topK = i.topK === undefined ? 0 : checkSize(i.topK, 'topK');
     const groupSize = i.groupSize === undefined ? 1 : checkInt(i.groupSize, 'groupSize', 1, 2 ** 31 - 1);
@@ -241,12 +322,35 @@ export class DecodeStep {
     this.#checkWeights();
     const w = this.weights;
     const fields: NativeCallArgs = {
-      cache: this.#cache, version: this.#version, cell, nonlinearity: cell === 'rnn' ? this.config.nonlinearity : undefined,
-      resetAfter: cell === 'gru' ? this.config.resetAfter : undefined, inputSize: D, hiddenSize: H, outputSize: V,
-      weightIh: w.weightIh, weightHh: w.weightHh, biasIh: w.biasIh, biasHh: w.biasHh,
-      weightPeephole: lstm ? w.weightPeephole : undefined, weightOut: V > 0 ? w.weightOut : undefined, biasOut: V > 0 ? w.biasOut : undefined,
-      batch: B, stateRows: rows, x: i.x, h: i.h, c: lstm ? i.c : undefined, stateIndex: index, hOut, cOut, logProbs,
-      topK, groupSize, rowScores, topValues, topIndices,
+      cache: this.#cache,
+      version: this.#version,
+      cell,
+      nonlinearity: cell === 'rnn' ? this.config.nonlinearity : undefined,
+      resetAfter: cell === 'gru' ? this.config.resetAfter : undefined,
+      inputSize: D,
+      hiddenSize: H,
+      outputSize: V,
+      weightIh: w.weightIh,
+      weightHh: w.weightHh,
+      biasIh: w.biasIh,
+      biasHh: w.biasHh,
+      weightPeephole: lstm ? w.weightPeephole : undefined,
+      weightOut: V > 0 ? w.weightOut : undefined,
+      biasOut: V > 0 ? w.biasOut : undefined,
+      batch: B,
+      stateRows: rows,
+      x: i.x,
+      h: i.h,
+      c: lstm ? i.c : undefined,
+      stateIndex: index,
+      hOut,
+      cOut,
+      logProbs,
+      topK,
+      groupSize,
+      rowScores,
+      topValues,
+      topIndices,
     };
     return { fields, result: { h: hOut, c: cOut, logProbs, topValues, topIndices } };
   }
@@ -255,10 +359,19 @@ export class DecodeStep {
     if (!this.#js || this.#js.version !== this.#version) this.#js = { version: this.#version, weights: toFloat64Weights(this.weights) };
     const a = args as Record<string, unknown>;
     jsStepForward(this.config, this.#js.weights, {
-      batch: a.batch as number, x: a.x as Float32Array, h: a.h as Float32Array, c: (a.c as Float32Array | null | undefined) ?? null,
-      stateIndex: a.stateIndex as Int32Array | null, hOut: a.hOut as Float32Array, cOut: a.cOut as Float32Array | null,
-      logProbs: a.logProbs as Float32Array | null, topK: a.topK as number, groupSize: a.groupSize as number,
-      rowScores: a.rowScores as Float32Array | null, topValues: a.topValues as Float32Array | null, topIndices: a.topIndices as Int32Array | null,
+      batch: a.batch as number,
+      x: a.x as Float32Array,
+      h: a.h as Float32Array,
+      c: (a.c as Float32Array | null | undefined) ?? null,
+      stateIndex: a.stateIndex as Int32Array | null,
+      hOut: a.hOut as Float32Array,
+      cOut: a.cOut as Float32Array | null,
+      logProbs: a.logProbs as Float32Array | null,
+      topK: a.topK as number,
+      groupSize: a.groupSize as number,
+      rowScores: a.rowScores as Float32Array | null,
+      topValues: a.topValues as Float32Array | null,
+      topIndices: a.topIndices as Int32Array | null,
     });
   }
 }

@@ -25,7 +25,19 @@
  */
 import type { Plan } from '../backend/index.js';
 import {
-  checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields, finite, lengthOf, objectArgs, oneOf, product,
+  checkBool,
+  checkF32,
+  checkI32,
+  checkInt,
+  checkSize,
+  describe,
+  type Extent,
+  type Fields,
+  finite,
+  lengthOf,
+  objectArgs,
+  oneOf,
+  product,
   type Range,
 } from '../check.js';
 import { ValueError } from '../errors.js';
@@ -125,7 +137,14 @@ function planSoftmaxCrossEntropy(args: SoftmaxCrossEntropyArgs): Plan<SoftmaxCro
   const C = checkSize(a.numClasses, 'numClasses');
   const t = checkI32(a, 'targets');
   const N = t.length;
-  const logits = checkF32(a, 'logits', product('logits', [['N', N], ['numClasses', C]]));
+  const logits = checkF32(
+    a,
+    'logits',
+    product('logits', [
+      ['N', N],
+      ['numClasses', C],
+    ]),
+  );
   const weights = weightsOf(a, { value: N, formula: `N = targets.length = ${N}` });
   const ignoreIndex = a.ignoreIndex === undefined ? -100 : checkInt(a.ignoreIndex, 'ignoreIndex', -(2 ** 31), 2 ** 31 - 1);
   const reduction = reductionOf(a);
@@ -216,7 +235,10 @@ function planMse(args: MseArgs): Plan<MseResult> {
 }
 
 /** Softmax cross-entropy over classes with its gradient and per-row accuracy. */
-export const softmaxCrossEntropy: Op<SoftmaxCrossEntropyArgs, SoftmaxCrossEntropyResult> = defineOp('softmaxCrossEntropy', planSoftmaxCrossEntropy);
+export const softmaxCrossEntropy: Op<SoftmaxCrossEntropyArgs, SoftmaxCrossEntropyResult> = defineOp(
+  'softmaxCrossEntropy',
+  planSoftmaxCrossEntropy,
+);
 /** Binary cross-entropy on logits: max(x,0) - x y + log(1 + exp(-|x|)), stable for any x. */
 export const bceWithLogits: Op<BceWithLogitsArgs, BceWithLogitsResult> = defineOp('bceWithLogits', planBceWithLogits);
 /** Mean squared error, w (p - t)^2. */
@@ -275,7 +297,11 @@ function planSgdStep(args: SgdStepArgs): Plan<void> {
     throw new ValueError(`requires momentum > 0 and dampening = 0, got momentum ${h.momentum}, dampening ${h.dampening}`, 'nesterov');
   }
   const buf = checkF32(a, 'momentumBuffer', f, false);
-  if (h.momentum !== 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum is not 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  if (h.momentum !== 0 && !buf)
+    throw new ValueError(
+      `expected a Float32Array of length ${n} (${f.formula}) when momentum is not 0, got ${describe(a.momentumBuffer)}`,
+      'momentumBuffer',
+    );
   return planInPlace(
     { size: n, param, grad, momentumBuffer: buf, ...h, step },
     () => {
@@ -339,8 +365,18 @@ function planAdam(args: AdamStepArgs, adamw: boolean): Plan<void> {
   };
   return planInPlace(
     {
-      size: n, param, grad, expAvg, expAvgSq, lr: h.lr, beta1, beta2, eps: h.eps,
-      weightDecay: h.weightDecay, decoupledWeightDecay: decoupled, step,
+      size: n,
+      param,
+      grad,
+      expAvg,
+      expAvgSq,
+      lr: h.lr,
+      beta1,
+      beta2,
+      eps: h.eps,
+      weightDecay: h.weightDecay,
+      decoupledWeightDecay: decoupled,
+      step,
     },
     () => {
       js.adamStep(param, grad, expAvg, expAvgSq, n, h, step);
@@ -392,9 +428,14 @@ function planRmspropStep(args: RmspropStepArgs): Plan<void> {
     centered: checkBool(a, 'centered', false),
   };
   const gradAvg = checkF32(a, 'gradAvg', f, false);
-  if (h.centered && !gradAvg) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when centered, got ${describe(a.gradAvg)}`, 'gradAvg');
+  if (h.centered && !gradAvg)
+    throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when centered, got ${describe(a.gradAvg)}`, 'gradAvg');
   const buf = checkF32(a, 'momentumBuffer', f, false);
-  if (h.momentum > 0 && !buf) throw new ValueError(`expected a Float32Array of length ${n} (${f.formula}) when momentum > 0, got ${describe(a.momentumBuffer)}`, 'momentumBuffer');
+  if (h.momentum > 0 && !buf)
+    throw new ValueError(
+      `expected a Float32Array of length ${n} (${f.formula}) when momentum > 0, got ${describe(a.momentumBuffer)}`,
+      'momentumBuffer',
+    );
   const ga = h.centered ? gradAvg : null;
   const mb = h.momentum > 0 ? buf : null;
   return planInPlace(
@@ -476,6 +517,16 @@ export const clipGradValueAsync = clipGradValue.async;
 
 /** The optimizer steps and clipping, each with its `...Async` twin. */
 export const optimizers = {
-  sgdStep, adamStep, adamwStep, rmspropStep, clipGradNorm, clipGradValue,
-  sgdStepAsync, adamStepAsync, adamwStepAsync, rmspropStepAsync, clipGradNormAsync, clipGradValueAsync,
+  sgdStep,
+  adamStep,
+  adamwStep,
+  rmspropStep,
+  clipGradNorm,
+  clipGradValue,
+  sgdStepAsync,
+  adamStepAsync,
+  adamwStepAsync,
+  rmspropStepAsync,
+  clipGradNormAsync,
+  clipGradValueAsync,
 } as const;

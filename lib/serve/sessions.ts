@@ -90,7 +90,8 @@ function slotsOf(model: AnyModel): readonly StateSlot[] {
   if (!model.causal) throw new ValueError('the model has a bidirectional part: it needs the whole sequence, so it cannot stream', 'model');
   if (!model.stepwise) throw new ValueError('the model has a part that does not declare its state: a session cannot carry it', 'model');
   const input = model.stateSlots.find((s) => s.spec.input);
-  if (input) throw new ValueError(`layers[${input.key}] (${input.type}) takes its state from a Vector (stateInput): it cannot stream`, 'model');
+  if (input)
+    throw new ValueError(`layers[${input.key}] (${input.type}) takes its state from a Vector (stateInput): it cannot stream`, 'model');
   return model.stateSlots;
 }
 
@@ -115,11 +116,14 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
       throw new ValueError(`expected a model taking tokens or a sequence, got one taking a ${String(model.inputKind)}`, 'model');
     }
     if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
-    for (const k of Object.keys(options)) if (k !== 'maxBatch' && k !== 'maxDelayMs') throw new ValueError('unknown option (known: maxBatch, maxDelayMs)', `options.${k}`);
+    for (const k of Object.keys(options))
+      if (k !== 'maxBatch' && k !== 'maxDelayMs') throw new ValueError('unknown option (known: maxBatch, maxDelayMs)', `options.${k}`);
     const maxBatch = options.maxBatch ?? 64;
-    if (typeof maxBatch !== 'number' || !Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new ValueError(`expected an integer >= 1, got ${describe(maxBatch)}`, 'options.maxBatch');
+    if (typeof maxBatch !== 'number' || !Number.isSafeInteger(maxBatch) || maxBatch < 1)
+      throw new ValueError(`expected an integer >= 1, got ${describe(maxBatch)}`, 'options.maxBatch');
     const maxDelayMs = options.maxDelayMs ?? 0;
-    if (typeof maxDelayMs !== 'number' || !Number.isFinite(maxDelayMs) || maxDelayMs < 0) throw new ValueError(`expected a finite number >= 0, got ${describe(maxDelayMs)}`, 'options.maxDelayMs');
+    if (typeof maxDelayMs !== 'number' || !Number.isFinite(maxDelayMs) || maxDelayMs < 0)
+      throw new ValueError(`expected a finite number >= 0, got ${describe(maxDelayMs)}`, 'options.maxDelayMs');
     this.model = model;
     this.maxBatch = maxBatch;
     this.maxDelayMs = maxDelayMs;
@@ -158,15 +162,18 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
   checkSnapshotStates(states: unknown): StateBatch {
     if (!Array.isArray(states)) throw new ValueError(`expected an array, got ${describe(states)}`, 'snapshot.states');
     const out = new Map<number, RecurrentState>();
-    if (states.length !== this.slots.length) throw new ShapeError(`expected ${this.slots.length} layer states (one per recurrent layer), got ${states.length}`, 'snapshot.states');
+    if (states.length !== this.slots.length)
+      throw new ShapeError(`expected ${this.slots.length} layer states (one per recurrent layer), got ${states.length}`, 'snapshot.states');
     this.slots.forEach((slot, i) => {
       const e = states[i] as { layer?: unknown; h?: unknown; c?: unknown } | null;
       const where = `snapshot.states[${i}]`;
-      if (typeof e !== 'object' || e === null || e.layer !== slot.key) throw new ValueError(`expected the state of layers[${slot.key}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
+      if (typeof e !== 'object' || e === null || e.layer !== slot.key)
+        throw new ValueError(`expected the state of layers[${slot.key}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
       const n = slot.spec.rows * slot.spec.width;
       const arr = (v: unknown, name: string): Float32Array => {
         if (!(v instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(v)}`, `${where}.${name}`);
-        if (v.length !== n) throw new ShapeError(`expected length ${n} (numLayers*${slot.spec.width}), got ${v.length}`, `${where}.${name}`);
+        if (v.length !== n)
+          throw new ShapeError(`expected length ${n} (numLayers*${slot.spec.width}), got ${v.length}`, `${where}.${name}`);
         for (let j = 0; j < v.length; j++) if (!Number.isFinite(v[j])) throw new ValueError(`${name}[${j}] is ${v[j]}`, `${where}.${name}`);
         return v.slice();
       };
@@ -219,17 +226,29 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
       let x: Value;
       if (this.model.inputKind === 'tokens') {
         const ids = new Int32Array(T * B);
-        group.forEach((r, b) => { for (let t = 0; t < T; t++) ids[t * B + b] = (r.ids as Int32Array)[t]; });
+        group.forEach((r, b) => {
+          for (let t = 0; t < T; t++) ids[t * B + b] = (r.ids as Int32Array)[t];
+        });
         x = tokens({ ids, seqLen: T, batch: B });
       } else {
         const F = this.model.input.features;
         const data = new Float32Array(T * B * F);
-        group.forEach((r, b) => { for (let t = 0; t < T; t++) data.set((r.data as Float32Array).subarray(t * F, (t + 1) * F), (t * B + b) * F); });
+        group.forEach((r, b) => {
+          for (let t = 0; t < T; t++) data.set((r.data as Float32Array).subarray(t * F, (t + 1) * F), (t * B + b) * F);
+        });
         x = sequence({ data, seqLen: T, batch: B, features: F });
       }
       // Gather the sessions' states into one batch, run, and give each its row of the result.
-      const initial = concatRows(group.map((r) => r.session.states), this.slots);
-      const step = await this.model.forward(x as never, { training: false, backward: false, keepStates: true, initialStates: initial.states });
+      const initial = concatRows(
+        group.map((r) => r.session.states),
+        this.slots,
+      );
+      const step = await this.model.forward(x as never, {
+        training: false,
+        backward: false,
+        keepStates: true,
+        initialStates: initial.states,
+      });
       const y = step.y as Value;
       if (y.kind === 'tokens') throw new ValueError('the model gives token ids, not floats', 'model');
       const F = y.features;
@@ -289,7 +308,10 @@ class SessionImpl {
   private last: Float32Array | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly pool: PoolAccess, states: StateBatch) {
+  constructor(
+    private readonly pool: PoolAccess,
+    states: StateBatch,
+  ) {
     this.states = states;
   }
 
@@ -306,7 +328,8 @@ class SessionImpl {
     let data: Float32Array | null = null;
     let steps: number;
     if (m.inputKind === 'tokens') {
-      if (!(input instanceof Int32Array) && !Array.isArray(input)) return Promise.reject(new ValueError(`expected token ids (an Int32Array or an array), got ${describe(input)}`, 'input'));
+      if (!(input instanceof Int32Array) && !Array.isArray(input))
+        return Promise.reject(new ValueError(`expected token ids (an Int32Array or an array), got ${describe(input)}`, 'input'));
       const src = input as ArrayLike<unknown>;
       const V = m.input.features;
       ids = new Int32Array(src.length);
@@ -320,30 +343,39 @@ class SessionImpl {
       steps = ids.length;
     } else {
       const F = m.input.features;
-      if (!(input instanceof Float32Array)) return Promise.reject(new ValueError(`expected a Float32Array of steps * ${F} features, got ${describe(input)}`, 'input'));
-      if (input.length % F !== 0) return Promise.reject(new ShapeError(`expected a multiple of features = ${F}, got ${input.length}`, 'input'));
-      for (let i = 0; i < input.length; i++) if (!Number.isFinite(input[i])) return Promise.reject(new ValueError(`input[${i}] is ${input[i]}`, 'input'));
+      if (!(input instanceof Float32Array))
+        return Promise.reject(new ValueError(`expected a Float32Array of steps * ${F} features, got ${describe(input)}`, 'input'));
+      if (input.length % F !== 0)
+        return Promise.reject(new ShapeError(`expected a multiple of features = ${F}, got ${input.length}`, 'input'));
+      for (let i = 0; i < input.length; i++)
+        if (!Number.isFinite(input[i])) return Promise.reject(new ValueError(`input[${i}] is ${input[i]}`, 'input'));
       data = input.slice();
       steps = input.length / F;
     }
     if (steps === 0) return Promise.resolve(new Float32Array(0));
-    const result = this.chain.then(() => new Promise<Float32Array>((resolve, reject) => {
-      this.pool.enqueue({ session: this, steps, ids, data, resolve, reject });
-    }));
+    const result = this.chain.then(
+      () =>
+        new Promise<Float32Array>((resolve, reject) => {
+          this.pool.enqueue({ session: this, steps, ids, data, resolve, reject });
+        }),
+    );
     this.chain = result.catch(() => undefined);
     return result;
   }
 
   async *generate(options: SessionGenerateOptions): AsyncGenerator<number, void, undefined> {
     const m = this.pool.model;
-    if (m.inputKind !== 'tokens' || m.outputKind !== 'sequence') throw new ValueError('generate needs a tokens model whose output is a Sequence of logits', 'session');
+    if (m.inputKind !== 'tokens' || m.outputKind !== 'sequence')
+      throw new ValueError('generate needs a tokens model whose output is a Sequence of logits', 'session');
     if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
     const max = intOr(options.maxTokens, 'options.maxTokens', 0);
     const V = m.outputFeatures;
-    if (V !== m.input.features) throw new ValueError(`the model's outputs (${V}) are not over its input vocabulary (${m.input.features})`, 'session');
-    const choice = checkChoice(options, V, 'options.', options.rng === undefined ? options.seed ?? 0 : undefined);
+    if (V !== m.input.features)
+      throw new ValueError(`the model's outputs (${V}) are not over its input vocabulary (${m.input.features})`, 'session');
+    const choice = checkChoice(options, V, 'options.', options.rng === undefined ? (options.seed ?? 0) : undefined);
     const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
     if (options.prompt !== undefined && (options.prompt as ArrayLike<number>).length > 0) {
       await this.feed(options.prompt);
     } else {
@@ -356,7 +388,9 @@ class SessionImpl {
     const stepper: Stepper = {
       vocabSize: V,
       rows: 1,
-      get logits() { return logits; },
+      get logits() {
+        return logits;
+      },
       async feed(t) {
         const y = await feed([t[0]]);
         logits = y.subarray(y.length - V);
@@ -389,9 +423,11 @@ class SessionImpl {
   }
 
   private checked(snapshot: SessionSnapshot): () => void {
-    if (typeof snapshot !== 'object' || snapshot === null) throw new ValueError(`expected a snapshot, got ${describe(snapshot)}`, 'snapshot');
+    if (typeof snapshot !== 'object' || snapshot === null)
+      throw new ValueError(`expected a snapshot, got ${describe(snapshot)}`, 'snapshot');
     const steps = snapshot.steps;
-    if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
+    if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0)
+      throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
     const states = this.pool.checkSnapshotStates(snapshot.states);
     const last = snapshot.last ?? null;
     if (last !== null) {
@@ -417,19 +453,25 @@ export function encodeSnapshot(snapshot: SessionSnapshot): Uint8Array {
     throw new ValueError(`expected a session snapshot, got ${describe(snapshot)}`, 'snapshot');
   }
   const { steps } = snapshot;
-  if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0) throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
+  if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0)
+    throw new ValueError(`expected an integer >= 0, got ${describe(steps)}`, 'snapshot.steps');
   const tensors: Record<string, Tensor> = {};
   snapshot.states.forEach((e, i) => {
     const where = `snapshot.states[${i}]`;
-    if (typeof e !== 'object' || e === null || !Number.isSafeInteger(e.layer) || e.layer < 0) throw new ValueError(`expected { layer, h, c }, got ${describe(e)}`, where);
-    for (const [name, a] of [['h', e.h], ['c', e.c]] as const) {
+    if (typeof e !== 'object' || e === null || !Number.isSafeInteger(e.layer) || e.layer < 0)
+      throw new ValueError(`expected { layer, h, c }, got ${describe(e)}`, where);
+    for (const [name, a] of [
+      ['h', e.h],
+      ['c', e.c],
+    ] as const) {
       if (a === null && name === 'c') continue;
       if (!(a instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(a)}`, `${where}.${name}`);
       tensors[`${e.layer}.${name}`] = { dtype: 'F32', shape: [a.length], data: a };
     }
   });
   if (snapshot.last !== undefined && snapshot.last !== null) {
-    if (!(snapshot.last instanceof Float32Array)) throw new ValueError(`expected a Float32Array or null, got ${describe(snapshot.last)}`, 'snapshot.last');
+    if (!(snapshot.last instanceof Float32Array))
+      throw new ValueError(`expected a Float32Array or null, got ${describe(snapshot.last)}`, 'snapshot.last');
     tensors.last = { dtype: 'F32', shape: [snapshot.last.length], data: snapshot.last };
   }
   return encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, steps: String(steps) });
@@ -438,9 +480,11 @@ export function encodeSnapshot(snapshot: SessionSnapshot): Uint8Array {
 /** Reads {@link encodeSnapshot}'s bytes (a FormatError when they are not a session snapshot). */
 export function decodeSnapshot(bytes: Uint8Array): SessionSnapshot {
   const { tensors, metadata } = decodeSafetensors(bytes);
-  if (metadata.format !== SNAPSHOT_FORMAT) throw new FormatError(`expected a ${SNAPSHOT_FORMAT} snapshot, got format ${describe(metadata.format)}`, 'bytes');
+  if (metadata.format !== SNAPSHOT_FORMAT)
+    throw new FormatError(`expected a ${SNAPSHOT_FORMAT} snapshot, got format ${describe(metadata.format)}`, 'bytes');
   const steps = Number(metadata.steps);
-  if (!Number.isSafeInteger(steps) || steps < 0 || String(steps) !== metadata.steps) throw new FormatError(`expected a step count, got ${describe(metadata.steps)}`, 'bytes');
+  if (!Number.isSafeInteger(steps) || steps < 0 || String(steps) !== metadata.steps)
+    throw new FormatError(`expected a step count, got ${describe(metadata.steps)}`, 'bytes');
   const layers = new Map<number, { h: Float32Array | null; c: Float32Array | null }>();
   let last: Float32Array | null = null;
   for (const [name, t] of Object.entries(tensors)) {
@@ -454,10 +498,11 @@ export function decodeSnapshot(bytes: Uint8Array): SessionSnapshot {
     e[m[2] as 'h' | 'c'] = t.data.slice();
     layers.set(Number(m[1]), e);
   }
-  const states = [...layers.entries()].sort((a, b) => a[0] - b[0]).map(([layer, e]) => {
-    if (e.h === null) throw new FormatError(`layer ${layer} has a c but no h`, 'bytes');
-    return { layer, h: e.h, c: e.c };
-  });
+  const states = [...layers.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([layer, e]) => {
+      if (e.h === null) throw new FormatError(`layer ${layer} has a c but no h`, 'bytes');
+      return { layer, h: e.h, c: e.c };
+    });
   return { steps, states, last };
 }
-

@@ -24,12 +24,16 @@ export class EarlyStopping {
   constructor(v: unknown, metrics: readonly MetricName[], hasVal: boolean) {
     const e = objectArgs(v, 'options.earlyStopping');
     for (const k of Object.keys(e)) {
-      if (!['monitor', 'patience', 'minDelta'].includes(k)) throw new ValueError('unknown option (known: monitor, patience, minDelta)', `options.earlyStopping.${k}`);
+      if (!['monitor', 'patience', 'minDelta'].includes(k))
+        throw new ValueError('unknown option (known: monitor, patience, minDelta)', `options.earlyStopping.${k}`);
     }
     const monitor = (e.monitor ?? (hasVal ? 'valLoss' : 'loss')) as MonitorName;
     const known = ['loss', 'valLoss', ...metrics, ...metrics.map((n) => `val${n[0].toUpperCase()}${n.slice(1)}`)];
     if (!known.includes(monitor) || (monitor.startsWith('val') && !hasVal)) {
-      throw new ValueError(`expected one of ${known.filter((k) => hasVal || !k.startsWith('val')).join(', ')} (metrics must be listed in options.metrics; val* needs validationData), got ${describe(e.monitor)}`, 'options.earlyStopping.monitor');
+      throw new ValueError(
+        `expected one of ${known.filter((k) => hasVal || !k.startsWith('val')).join(', ')} (metrics must be listed in options.metrics; val* needs validationData), got ${describe(e.monitor)}`,
+        'options.earlyStopping.monitor',
+      );
     }
     this.monitor = monitor;
     this.patience = intOr(e.patience, 'options.earlyStopping.patience', 0, 0);
@@ -52,8 +56,14 @@ export class EarlyStopping {
   /** Takes the epoch's log; true when training should stop. */
   update(log: EpochLog): boolean {
     const mon = this.monitor;
-    const value = mon === 'loss' ? log.loss : mon === 'valLoss' ? (log.valLoss as number)
-      : mon.startsWith('val') ? (log.valMetrics as Record<string, number>)[`${mon[3].toLowerCase()}${mon.slice(4)}`] : log.metrics[mon];
+    const value =
+      mon === 'loss'
+        ? log.loss
+        : mon === 'valLoss'
+          ? (log.valLoss as number)
+          : mon.startsWith('val')
+            ? (log.valMetrics as Record<string, number>)[`${mon[3].toLowerCase()}${mon.slice(4)}`]
+            : log.metrics[mon];
     const improved = this.max ? value > this.best + this.minDelta : value < this.best - this.minDelta;
     if (improved) {
       this.best = value;

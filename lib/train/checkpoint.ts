@@ -148,13 +148,15 @@ export interface CheckpointPlan {
 /** @internal The History of completed epochs. */
 export function historyOf(logs: readonly EpochLog[], stoppedEarly: boolean): History {
   return {
-    epochs: logs, loss: logs.map((l) => l.loss), valLoss: logs.filter((l) => l.valLoss !== null).map((l) => l.valLoss as number), stoppedEarly,
+    epochs: logs,
+    loss: logs.map((l) => l.loss),
+    valLoss: logs.filter((l) => l.valLoss !== null).map((l) => l.valLoss as number),
+    stoppedEarly,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // options
-
 
 /** @internal Checks `options.checkpoint` (undefined: null). */
 export function checkpointOptions(v: unknown): CheckpointPlan | null {
@@ -162,21 +164,29 @@ export function checkpointOptions(v: unknown): CheckpointPlan | null {
   const at = 'options.checkpoint';
   if (!isObject(v)) throw new ValueError(`expected an object { path, everyBatches?, everyEpochs? }, got ${describe(v)}`, at);
   for (const k of Object.keys(v)) {
-    if (!['path', 'everyBatches', 'everyEpochs', 'fsync', 'onSaved'].includes(k)) throw new ValueError('unknown option (known: path, everyBatches, everyEpochs, fsync, onSaved)', `${at}.${k}`);
+    if (!['path', 'everyBatches', 'everyEpochs', 'fsync', 'onSaved'].includes(k))
+      throw new ValueError('unknown option (known: path, everyBatches, everyEpochs, fsync, onSaved)', `${at}.${k}`);
   }
-  if (typeof v.path !== 'string' || v.path === '') throw new ValueError(`expected a non-empty file path, got ${describe(v.path)}`, `${at}.path`);
+  if (typeof v.path !== 'string' || v.path === '')
+    throw new ValueError(`expected a non-empty file path, got ${describe(v.path)}`, `${at}.path`);
   const every = (k: string): number | null => {
     const n = v[k];
     if (n === undefined) return null;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw new ValueError(`expected an integer >= 1, got ${describe(n)}`, `${at}.${k}`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1)
+      throw new ValueError(`expected an integer >= 1, got ${describe(n)}`, `${at}.${k}`);
     return n;
   };
   const everyBatches = every('everyBatches');
   const everyEpochs = every('everyEpochs') ?? (everyBatches === null ? 1 : null);
-  if (v.fsync !== undefined && typeof v.fsync !== 'boolean') throw new ValueError(`expected a boolean, got ${describe(v.fsync)}`, `${at}.fsync`);
-  if (v.onSaved !== undefined && typeof v.onSaved !== 'function') throw new ValueError(`expected a function, got ${describe(v.onSaved)}`, `${at}.onSaved`);
+  if (v.fsync !== undefined && typeof v.fsync !== 'boolean')
+    throw new ValueError(`expected a boolean, got ${describe(v.fsync)}`, `${at}.fsync`);
+  if (v.onSaved !== undefined && typeof v.onSaved !== 'function')
+    throw new ValueError(`expected a function, got ${describe(v.onSaved)}`, `${at}.onSaved`);
   return {
-    path: v.path, everyBatches, everyEpochs, fsync: (v.fsync as boolean | undefined) ?? true,
+    path: v.path,
+    everyBatches,
+    everyEpochs,
+    fsync: (v.fsync as boolean | undefined) ?? true,
     onSaved: (v.onSaved as CheckpointPlan['onSaved'] | undefined) ?? null,
   };
 }
@@ -215,10 +225,17 @@ function num(x: number): number | string {
 }
 
 function logJson(l: EpochLog): unknown {
-  const rec = (r: Readonly<Record<string, number>>): Record<string, number | string> => Object.fromEntries(Object.entries(r).map(([k, x]) => [k, num(x)]));
+  const rec = (r: Readonly<Record<string, number>>): Record<string, number | string> =>
+    Object.fromEntries(Object.entries(r).map(([k, x]) => [k, num(x)]));
   return {
-    epoch: l.epoch, batches: l.batches, loss: num(l.loss), metric: l.metric === null ? null : num(l.metric), metrics: rec(l.metrics),
-    valLoss: l.valLoss === null ? null : num(l.valLoss), valMetrics: l.valMetrics === null ? null : rec(l.valMetrics), examplesPerSecond: num(l.examplesPerSecond),
+    epoch: l.epoch,
+    batches: l.batches,
+    loss: num(l.loss),
+    metric: l.metric === null ? null : num(l.metric),
+    metrics: rec(l.metrics),
+    valLoss: l.valLoss === null ? null : num(l.valLoss),
+    valMetrics: l.valMetrics === null ? null : rec(l.valMetrics),
+    examplesPerSecond: num(l.examplesPerSecond),
   };
 }
 
@@ -227,14 +244,19 @@ function logJson(l: EpochLog): unknown {
  * weights are written straight from the parameters' arrays: nothing may change them until it settles.
  */
 export async function writeCheckpoint(
-  plan: CheckpointPlan, description: string, model: AnyModel, optimizer: Optimizer, state: TrainingState,
+  plan: CheckpointPlan,
+  description: string,
+  model: AnyModel,
+  optimizer: Optimizer,
+  state: TrainingState,
 ): Promise<void> {
   const params = model.parameters();
   const tensors: Record<string, Tensor> = {};
   for (const p of params) tensors[`model.${p.name}`] = { dtype: 'F32', shape: [...p.shape], data: p.value };
   const o = optimizer.state();
   const slots = Object.keys(o.slots);
-  for (const s of slots) o.slots[s].forEach((b, i) => (tensors[`optimizer.${s}.${i}`] = { dtype: 'F32', shape: [...params[i].shape], data: b }));
+  for (const s of slots)
+    o.slots[s].forEach((b, i) => (tensors[`optimizer.${s}.${i}`] = { dtype: 'F32', shape: [...params[i].shape], data: b }));
   const carried: { layer: number; c: boolean }[] = [];
   for (const [layer, st] of state.carry?.states ?? []) {
     tensors[`carry.${layer}.h`] = { dtype: 'F32', shape: [st.h.length], data: st.h };
@@ -248,13 +270,23 @@ export async function writeCheckpoint(
     fit: state.fit,
     optimizer: { type: o.type, step: o.step, epoch: o.epoch, slots },
     rng: { model: model.rng.state(), shuffle: state.shuffleRng },
-    totals: { lossSum: num(t.lossSum), count: num(t.count), correct: t.correct, examples: t.examples, batches: t.batches, seconds: num(t.seconds) },
+    totals: {
+      lossSum: num(t.lossSum),
+      count: num(t.count),
+      correct: t.correct,
+      examples: t.examples,
+      batches: t.batches,
+      seconds: num(t.seconds),
+    },
     carry: state.carry ? { batch: state.carry.batch, layers: carried } : null,
     history: state.history.map(logJson),
     early: state.early ? { best: num(state.early.best), wait: state.early.wait } : null,
   };
   const metadata = {
-    [KEYS.format]: CHECKPOINT_FORMAT, [KEYS.version]: String(CHECKPOINT_FORMAT_VERSION), [KEYS.model]: description, [KEYS.state]: JSON.stringify(json),
+    [KEYS.format]: CHECKPOINT_FORMAT,
+    [KEYS.version]: String(CHECKPOINT_FORMAT_VERSION),
+    [KEYS.model]: description,
+    [KEYS.state]: JSON.stringify(json),
   };
   await saveSafetensorsAsync(plan.path, tensors, metadata, { fsync: plan.fsync });
 }
@@ -276,7 +308,12 @@ export interface ParsedCheckpoint {
 
 const OPTIMIZER_TYPES: readonly string[] = ['sgd', 'adam', 'adamw', 'rmsprop'];
 const LOSSES: readonly string[] = ['softmaxCrossEntropy', 'bceWithLogits', 'mse'];
-const SPECIAL: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY, '-0': -0 };
+const SPECIAL: Readonly<Record<string, number>> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
+  '-0': -0,
+};
 
 /** Field readers over the training state JSON: each throws a FormatError naming `checkpoint.<path>`. */
 class Reader {
@@ -323,8 +360,11 @@ class Reader {
   log(v: unknown, at: string): EpochLog {
     const l = this.obj(v, at, ['epoch', 'batches', 'loss', 'metric', 'metrics', 'valLoss', 'valMetrics', 'examplesPerSecond']);
     return {
-      epoch: this.int(l.epoch, `${at}.epoch`), batches: this.int(l.batches, `${at}.batches`), loss: this.num(l.loss, `${at}.loss`),
-      metric: l.metric === null ? null : this.num(l.metric, `${at}.metric`), metrics: this.record(l.metrics, `${at}.metrics`),
+      epoch: this.int(l.epoch, `${at}.epoch`),
+      batches: this.int(l.batches, `${at}.batches`),
+      loss: this.num(l.loss, `${at}.loss`),
+      metric: l.metric === null ? null : this.num(l.metric, `${at}.metric`),
+      metrics: this.record(l.metrics, `${at}.metrics`),
       valLoss: l.valLoss === null ? null : this.num(l.valLoss, `${at}.valLoss`),
       valMetrics: l.valMetrics === null ? null : this.record(l.valMetrics, `${at}.valMetrics`),
       examplesPerSecond: this.num(l.examplesPerSecond, `${at}.examplesPerSecond`),
@@ -339,13 +379,21 @@ export function parseCheckpoint(content: SafetensorsContent, source: string): Pa
   const metaArg = (k: string): string => `__metadata__[${JSON.stringify(k)}]`;
   const format = meta[KEYS.format];
   if (format !== CHECKPOINT_FORMAT) {
-    throw fail(metaArg(KEYS.format), format === undefined ? 'missing: not a gated checkpoint'
-      : meta[KEYS.model] !== undefined && meta[KEYS.state] === undefined ? `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}: a model file, not a checkpoint (load it with loadModel)`
-        : `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}`);
+    throw fail(
+      metaArg(KEYS.format),
+      format === undefined
+        ? 'missing: not a gated checkpoint'
+        : meta[KEYS.model] !== undefined && meta[KEYS.state] === undefined
+          ? `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}: a model file, not a checkpoint (load it with loadModel)`
+          : `expected "${CHECKPOINT_FORMAT}", got ${JSON.stringify(format.slice(0, 100))}`,
+    );
   }
   if (meta[KEYS.version] !== String(CHECKPOINT_FORMAT_VERSION)) {
     const got = meta[KEYS.version];
-    throw fail(metaArg(KEYS.version), `expected "${CHECKPOINT_FORMAT_VERSION}" (the version this gated reads), got ${got === undefined ? 'none' : JSON.stringify(got.slice(0, 100))}`);
+    throw fail(
+      metaArg(KEYS.version),
+      `expected "${CHECKPOINT_FORMAT_VERSION}" (the version this gated reads), got ${got === undefined ? 'none' : JSON.stringify(got.slice(0, 100))}`,
+    );
   }
   const json = (key: string): Record<string, unknown> => {
     const text = meta[key];
@@ -368,22 +416,42 @@ export function parseCheckpoint(content: SafetensorsContent, source: string): Pa
 
   // The training state.
   const r = new Reader(fail);
-  const s = r.obj(json(KEYS.state), 'checkpoint', ['position', 'stoppedEarly', 'fit', 'optimizer', 'rng', 'totals', 'carry', 'history', 'early']);
+  const s = r.obj(json(KEYS.state), 'checkpoint', [
+    'position',
+    'stoppedEarly',
+    'fit',
+    'optimizer',
+    'rng',
+    'totals',
+    'carry',
+    'history',
+    'early',
+  ]);
   const pos = r.obj(s.position, 'checkpoint.position', ['epoch', 'batch', 'steps', 'epochSize']);
   const f = r.obj(s.fit, 'checkpoint.fit', ['loss', 'stateful', 'shuffle', 'seed', 'monitor']);
-  if (typeof f.loss !== 'string' || !LOSSES.includes(f.loss)) throw fail('checkpoint.fit.loss', `expected one of ${LOSSES.join(', ')}, got ${describe(f.loss)}`);
-  if (f.monitor !== null && typeof f.monitor !== 'string') throw fail('checkpoint.fit.monitor', `expected a string or null, got ${describe(f.monitor)}`);
+  if (typeof f.loss !== 'string' || !LOSSES.includes(f.loss))
+    throw fail('checkpoint.fit.loss', `expected one of ${LOSSES.join(', ')}, got ${describe(f.loss)}`);
+  if (f.monitor !== null && typeof f.monitor !== 'string')
+    throw fail('checkpoint.fit.monitor', `expected a string or null, got ${describe(f.monitor)}`);
   const o = r.obj(s.optimizer, 'checkpoint.optimizer', ['type', 'step', 'epoch', 'slots']);
-  if (typeof o.type !== 'string' || !OPTIMIZER_TYPES.includes(o.type)) throw fail('checkpoint.optimizer.type', `expected one of ${OPTIMIZER_TYPES.join(', ')}, got ${describe(o.type)}`);
-  if (!Array.isArray(o.slots) || !o.slots.every((x) => typeof x === 'string' && /^[A-Za-z_]\w*$/.test(x)) || new Set(o.slots).size !== o.slots.length) {
+  if (typeof o.type !== 'string' || !OPTIMIZER_TYPES.includes(o.type))
+    throw fail('checkpoint.optimizer.type', `expected one of ${OPTIMIZER_TYPES.join(', ')}, got ${describe(o.type)}`);
+  if (
+    !Array.isArray(o.slots) ||
+    !o.slots.every((x) => typeof x === 'string' && /^[A-Za-z_]\w*$/.test(x)) ||
+    new Set(o.slots).size !== o.slots.length
+  ) {
     throw fail('checkpoint.optimizer.slots', 'expected an array of distinct slot names');
   }
   const rng = r.obj(s.rng, 'checkpoint.rng', ['model', 'shuffle']);
   const t = r.obj(s.totals, 'checkpoint.totals', ['lossSum', 'count', 'correct', 'examples', 'batches', 'seconds']);
   const totals: EpochTotals = {
-    lossSum: r.num(t.lossSum, 'checkpoint.totals.lossSum'), count: r.num(t.count, 'checkpoint.totals.count'),
-    correct: r.int(t.correct, 'checkpoint.totals.correct'), examples: r.int(t.examples, 'checkpoint.totals.examples'),
-    batches: r.int(t.batches, 'checkpoint.totals.batches'), seconds: r.num(t.seconds, 'checkpoint.totals.seconds'),
+    lossSum: r.num(t.lossSum, 'checkpoint.totals.lossSum'),
+    count: r.num(t.count, 'checkpoint.totals.count'),
+    correct: r.int(t.correct, 'checkpoint.totals.correct'),
+    examples: r.int(t.examples, 'checkpoint.totals.examples'),
+    batches: r.int(t.batches, 'checkpoint.totals.batches'),
+    seconds: r.num(t.seconds, 'checkpoint.totals.seconds'),
   };
   if (!Array.isArray(s.history)) throw fail('checkpoint.history', `expected an array, got ${describe(s.history)}`);
   const history = s.history.map((l: unknown, k: number) => r.log(l, `checkpoint.history[${k}]`));
@@ -393,12 +461,19 @@ export function parseCheckpoint(content: SafetensorsContent, source: string): Pa
     early = { best: r.num(e.best, 'checkpoint.early.best'), wait: r.int(e.wait, 'checkpoint.early.wait') };
   }
   const position = {
-    epoch: r.int(pos.epoch, 'checkpoint.position.epoch'), batch: r.int(pos.batch, 'checkpoint.position.batch'), steps: r.int(pos.steps, 'checkpoint.position.steps'),
+    epoch: r.int(pos.epoch, 'checkpoint.position.epoch'),
+    batch: r.int(pos.batch, 'checkpoint.position.batch'),
+    steps: r.int(pos.steps, 'checkpoint.position.steps'),
   };
-  if (history.length !== position.epoch) throw fail('checkpoint.history', `expected ${position.epoch} epochs (position.epoch), got ${history.length}`);
-  if (totals.batches !== position.batch) throw fail('checkpoint.totals.batches', `expected ${position.batch} (position.batch), got ${totals.batches}`);
+  if (history.length !== position.epoch)
+    throw fail('checkpoint.history', `expected ${position.epoch} epochs (position.epoch), got ${history.length}`);
+  if (totals.batches !== position.batch)
+    throw fail('checkpoint.totals.batches', `expected ${position.batch} (position.batch), got ${totals.batches}`);
   const optimizer = {
-    type: o.type as OptimizerType, step: r.int(o.step, 'checkpoint.optimizer.step'), epoch: r.int(o.epoch, 'checkpoint.optimizer.epoch'), slots: o.slots as string[],
+    type: o.type as OptimizerType,
+    step: r.int(o.step, 'checkpoint.optimizer.step'),
+    epoch: r.int(o.epoch, 'checkpoint.optimizer.epoch'),
+    slots: o.slots as string[],
   };
 
   // The tensors: exactly model.*, optimizer.<slot>.<i> and carry.<layer>.h/c, with their shapes.
@@ -420,12 +495,19 @@ export function parseCheckpoint(content: SafetensorsContent, source: string): Pa
     carry = { batch: r.int(c.batch, 'checkpoint.carry.batch'), states: new Map() };
     const states = carry.states as Map<number, RecurrentState>;
     for (const l of layers) {
-      states.set(l.layer, { h: tensorData(content, `carry.${l.layer}.h`, null, fail).slice(), c: l.c ? tensorData(content, `carry.${l.layer}.c`, null, fail).slice() : null });
+      states.set(l.layer, {
+        h: tensorData(content, `carry.${l.layer}.h`, null, fail).slice(),
+        c: l.c ? tensorData(content, `carry.${l.layer}.c`, null, fail).slice() : null,
+      });
     }
   }
   for (const [name, shape] of expected) tensorData(content, name, shape, fail);
   for (const name of Object.keys(content.tensors)) {
-    if (!expected.has(name)) throw fail(`tensors[${JSON.stringify(name)}]`, 'unexpected tensor: neither a parameter of the description, a slot of the optimizer nor a carried state');
+    if (!expected.has(name))
+      throw fail(
+        `tensors[${JSON.stringify(name)}]`,
+        'unexpected tensor: neither a parameter of the description, a slot of the optimizer nor a carried state',
+      );
   }
 
   const state: TrainingState = {
@@ -433,14 +515,26 @@ export function parseCheckpoint(content: SafetensorsContent, source: string): Pa
     epochSize: pos.epochSize === null ? null : r.int(pos.epochSize, 'checkpoint.position.epochSize'),
     stoppedEarly: r.bool(s.stoppedEarly, 'checkpoint.stoppedEarly'),
     fit: {
-      loss: f.loss as LossName, stateful: r.bool(f.stateful, 'checkpoint.fit.stateful'), shuffle: r.bool(f.shuffle, 'checkpoint.fit.shuffle'),
-      seed: r.int(f.seed, 'checkpoint.fit.seed'), monitor: f.monitor as MonitorName | null,
+      loss: f.loss as LossName,
+      stateful: r.bool(f.stateful, 'checkpoint.fit.stateful'),
+      shuffle: r.bool(f.shuffle, 'checkpoint.fit.shuffle'),
+      seed: r.int(f.seed, 'checkpoint.fit.seed'),
+      monitor: f.monitor as MonitorName | null,
     },
     shuffleRng: r.rng(rng.shuffle, 'checkpoint.rng.shuffle'),
-    totals, carry, history, early,
+    totals,
+    carry,
+    history,
+    early,
   };
   return {
-    model, params, state, optimizer, modelRng: r.rng(rng.model, 'checkpoint.rng.model'), tensors: content.tensors, fail,
+    model,
+    params,
+    state,
+    optimizer,
+    modelRng: r.rng(rng.model, 'checkpoint.rng.model'),
+    tensors: content.tensors,
+    fail,
   };
 }
 
@@ -461,7 +555,8 @@ function tensorData(content: SafetensorsContent, name: string, shape: readonly n
  * FormatError naming where (`layers[1].config.hiddenSize`, `parameters[2].shape`, `layers`).
  */
 function compareModels(saved: ModelDescription, model: ModelDescription, fail: Fail): void {
-  const differ = (at: string, a: unknown, b: unknown): FormatError => fail(at, `the checkpoint's model has ${JSON.stringify(a) ?? 'none'}, this model ${JSON.stringify(b) ?? 'none'}`);
+  const differ = (at: string, a: unknown, b: unknown): FormatError =>
+    fail(at, `the checkpoint's model has ${JSON.stringify(a) ?? 'none'}, this model ${JSON.stringify(b) ?? 'none'}`);
   const walk = (a: unknown, b: unknown, at: string): void => {
     if (Array.isArray(a) && Array.isArray(b)) {
       if (a.length !== b.length) throw differ(at, `${a.length} entries`, `${b.length} entries`);
@@ -472,8 +567,11 @@ function compareModels(saved: ModelDescription, model: ModelDescription, fail: F
       throw differ(at, a, b);
     }
   };
-  walk({ ...saved, parameters: saved.parameters.map((p) => ({ name: p.name, shape: p.shape })) },
-    { ...model, parameters: model.parameters.map((p) => ({ name: p.name, shape: p.shape })) }, '');
+  walk(
+    { ...saved, parameters: saved.parameters.map((p) => ({ name: p.name, shape: p.shape })) },
+    { ...model, parameters: model.parameters.map((p) => ({ name: p.name, shape: p.shape })) },
+    '',
+  );
 }
 
 /**
@@ -483,29 +581,42 @@ function compareModels(saved: ModelDescription, model: ModelDescription, fail: F
  * when a check fails. Resolves to the rest of the state, for fit.
  */
 export async function resumeCheckpoint(
-  path: string, model: AnyModel, optimizer: Optimizer, config: FitConfig, epochs: number, lock: WeightsLock,
+  path: string,
+  model: AnyModel,
+  optimizer: Optimizer,
+  config: FitConfig,
+  epochs: number,
+  lock: WeightsLock,
 ): Promise<TrainingState> {
   const c = parseCheckpoint(await loadSafetensorsAsync(path), path);
   const { state, fail } = c;
   if (!state.stoppedEarly && (state.epoch > epochs || (state.epoch === epochs && state.batch > 0))) {
-    throw new ValueError(`the checkpoint ${path} is at epoch ${state.epoch}, batch ${state.batch}: past the end of a ${epochs}-epoch run (epochs is the run's total)`, 'options.epochs');
+    throw new ValueError(
+      `the checkpoint ${path} is at epoch ${state.epoch}, batch ${state.batch}: past the end of a ${epochs}-epoch run (epochs is the run's total)`,
+      'options.epochs',
+    );
   }
   compareModels(c.model.description, describeModel(model), fail);
   if (c.optimizer.type !== optimizer.type) {
     throw fail('checkpoint.optimizer.type', `the checkpoint was written with ${c.optimizer.type}, options.optimizer is ${optimizer.type}`);
   }
   const saved = state.fit;
-  const option = (name: string, a: unknown, b: unknown): ValueError => new ValueError(
-    `the checkpoint ${path} was written by a fit with ${name} ${JSON.stringify(a)}, got ${JSON.stringify(b)}: resuming needs the same to continue the same run`, `options.${name}`);
+  const option = (name: string, a: unknown, b: unknown): ValueError =>
+    new ValueError(
+      `the checkpoint ${path} was written by a fit with ${name} ${JSON.stringify(a)}, got ${JSON.stringify(b)}: resuming needs the same to continue the same run`,
+      `options.${name}`,
+    );
   if (saved.loss !== config.loss) throw option('loss', saved.loss, config.loss);
   if (saved.stateful !== config.stateful) throw option('stateful', saved.stateful, config.stateful);
   if (saved.shuffle !== config.shuffle) throw option('shuffle', saved.shuffle, config.shuffle);
   if (saved.shuffle && saved.seed !== config.seed) throw option('seed', saved.seed, config.seed);
-  if (saved.monitor !== config.monitor) throw option('earlyStopping.monitor', saved.monitor ?? 'none (no earlyStopping)', config.monitor ?? 'none (no earlyStopping)');
+  if (saved.monitor !== config.monitor)
+    throw option('earlyStopping.monitor', saved.monitor ?? 'none (no earlyStopping)', config.monitor ?? 'none (no earlyStopping)');
   if (state.early === null && config.monitor !== null) throw fail('checkpoint.early', 'missing: the fit had earlyStopping');
   // A stateful run in the middle of an epoch has carried states (the first batch wrote them): none
   // would silently restart the epoch's tracks from zero states.
-  if (config.stateful && state.batch > 0 && state.carry === null) throw fail('checkpoint.carry', 'missing: a stateful run mid-epoch carries the states of its last batch');
+  if (config.stateful && state.batch > 0 && state.carry === null)
+    throw fail('checkpoint.carry', 'missing: a stateful run mid-epoch carries the states of its last batch');
 
   // The optimizer: loadState checks the slots it needs; afterwards its slot set must be the saved one
   // (sgd with momentum saved, one without given: the same type, other options). Undone on failure.
@@ -518,13 +629,21 @@ export async function resumeCheckpoint(
       const got = Object.keys(optimizer.state().slots).sort();
       const want = [...c.optimizer.slots].sort();
       if (got.join() !== want.join()) {
-        throw fail('checkpoint.optimizer.slots', `the checkpoint's ${c.optimizer.type} keeps ${want.join(', ') || 'no buffers'}, options.optimizer ${got.join(', ') || 'none'} (built with other options)`);
+        throw fail(
+          'checkpoint.optimizer.slots',
+          `the checkpoint's ${c.optimizer.type} keeps ${want.join(', ') || 'no buffers'}, options.optimizer ${got.join(', ') || 'none'} (built with other options)`,
+        );
       }
     }
   } catch (e) {
     optimizer.loadState(before);
     if (e instanceof FormatError) throw e;
-    throw fail(e instanceof GatedError && e.argument !== undefined ? `checkpoint.optimizer.${e.argument.replace(/^state\./, '')}` : 'checkpoint.optimizer', bareMessage(e));
+    throw fail(
+      e instanceof GatedError && e.argument !== undefined
+        ? `checkpoint.optimizer.${e.argument.replace(/^state\./, '')}`
+        : 'checkpoint.optimizer',
+      bareMessage(e),
+    );
   }
   const params = model.parameters();
   await lock.write(async () => {
@@ -537,8 +656,12 @@ export async function resumeCheckpoint(
 function infoOf(c: ParsedCheckpoint): CheckpointInfo {
   const s = c.state;
   return {
-    epoch: s.epoch, batch: s.batch, steps: s.steps, history: historyOf(s.history, s.stoppedEarly),
-    optimizer: { type: c.optimizer.type, step: c.optimizer.step }, model: c.model.description,
+    epoch: s.epoch,
+    batch: s.batch,
+    steps: s.steps,
+    history: historyOf(s.history, s.stoppedEarly),
+    optimizer: { type: c.optimizer.type, step: c.optimizer.step },
+    model: c.model.description,
   };
 }
 

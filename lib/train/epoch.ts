@@ -23,7 +23,8 @@ export class Totals {
   batches = 0;
 
   constructor(saved?: EpochTotals) {
-    if (saved) ({ lossSum: this.lossSum, count: this.count, correct: this.correct, examples: this.examples, batches: this.batches } = saved);
+    if (saved)
+      ({ lossSum: this.lossSum, count: this.count, correct: this.correct, examples: this.examples, batches: this.batches } = saved);
   }
 
   /** The sums, and `seconds` the epoch has run. */
@@ -84,7 +85,8 @@ export function checkBatch(b: unknown, where: string): { x: unknown; target: unk
     throw new ValueError(`expected a batch {x, target}, got ${describe(b)}`, where);
   }
   for (const { name, value } of inputValues((b as { x: unknown }).x, `${where}.x`)) {
-    if (typeof value === 'object' && value !== null && value.kind !== 'tokens' && ArrayBuffer.isView(value.data)) allFinite(value.data, `${name}.data`);
+    if (typeof value === 'object' && value !== null && value.kind !== 'tokens' && ArrayBuffer.isView(value.data))
+      allFinite(value.data, `${name}.data`);
   }
   return b as { x: unknown; target: unknown };
 }
@@ -98,7 +100,10 @@ export class Carry {
   private batch = -1;
 
   /** `saved`: the states a checkpoint carried into its next batch. */
-  constructor(private readonly on: boolean, saved?: CarriedStates | null) {
+  constructor(
+    private readonly on: boolean,
+    saved?: CarriedStates | null,
+  ) {
     if (on && saved) {
       this.states = saved.states;
       this.batch = saved.batch;
@@ -115,7 +120,10 @@ export class Carry {
     if (!this.on) return {};
     const batch = batchOf(x);
     if (this.batch >= 0 && batch !== this.batch) {
-      throw new ShapeError(`stateful: every batch carries on the previous one's ${this.batch} tracks, got a batch of ${batch}`, `${where}.x`);
+      throw new ShapeError(
+        `stateful: every batch carries on the previous one's ${this.batch} tracks, got a batch of ${batch}`,
+        `${where}.x`,
+      );
     }
     this.batch = batch;
     return { keepStates: true, initialStates: this.states };

@@ -39,8 +39,15 @@ import { type AnyModel, checkModel, type Model } from '../models/model.js';
 import { Rng, type RngState } from '../random.js';
 import { CheckpointSchedule, EarlyStopping } from './callbacks.js';
 import {
-  type CarriedStates, type EpochTotals, type FitConfig, type TrainingState, checkpointOptions, historyOf, prepareCheckpoints,
-  resumeCheckpoint, resumeOption,
+  type CarriedStates,
+  type EpochTotals,
+  type FitConfig,
+  type TrainingState,
+  checkpointOptions,
+  historyOf,
+  prepareCheckpoints,
+  resumeCheckpoint,
+  resumeOption,
 } from './checkpoint.js';
 import { batchesOf, Carry, checkBatch, epochData, metricValues, Totals } from './epoch.js';
 import { type Loss, type LossResult, lossInput, lossOf } from './losses.js';
@@ -69,8 +76,17 @@ type Obj = Readonly<Record<string, unknown>>;
 
 const EVALUATE_KEYS = ['loss', 'metrics', 'ignoreIndex', 'stateful', 'signal', 'backend'] as const;
 const FIT_KEYS = [
-  ...EVALUATE_KEYS, 'epochs', 'optimizer', 'validationData', 'earlyStopping', 'shuffle', 'seed', 'onBatchEnd', 'onEpochEnd',
-  'checkpoint', 'resumeFrom',
+  ...EVALUATE_KEYS,
+  'epochs',
+  'optimizer',
+  'validationData',
+  'earlyStopping',
+  'shuffle',
+  'seed',
+  'onBatchEnd',
+  'onEpochEnd',
+  'checkpoint',
+  'resumeFrom',
 ] as const;
 
 /** What fit and evaluate share. */
@@ -84,18 +100,24 @@ interface Common {
 }
 
 function commonOptions(o: Obj, model: AnyModel, known: readonly string[]): Common {
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw new ValueError(`unknown option (known: ${known.join(', ')})`, `options.${k}`);
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw new ValueError(`unknown option (known: ${known.join(', ')})`, `options.${k}`);
   const loss = lossOf(o.loss, 'options.loss');
   const m = o.metrics ?? [];
   if (!Array.isArray(m)) throw new ValueError(`expected an array of metric names, got ${describe(m)}`, 'options.metrics');
   (m as unknown[]).forEach((name, i) => {
-    if (!METRIC_NAMES.includes(name as MetricName)) throw new ValueError(`expected one of ${METRIC_NAMES.join(', ')}, got ${describe(name)}`, `options.metrics[${i}]`);
+    if (!METRIC_NAMES.includes(name as MetricName))
+      throw new ValueError(`expected one of ${METRIC_NAMES.join(', ')}, got ${describe(name)}`, `options.metrics[${i}]`);
   });
-  if (m.length > 0 && !loss.classes) throw new ValueError(`metrics need a class loss (softmaxCrossEntropy), got ${loss.name}`, 'options.metrics');
+  if (m.length > 0 && !loss.classes)
+    throw new ValueError(`metrics need a class loss (softmaxCrossEntropy), got ${loss.name}`, 'options.metrics');
   const ignoreIndex = o.ignoreIndex === undefined ? -100 : o.ignoreIndex;
-  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex)) throw new ValueError(`expected an integer, got ${describe(ignoreIndex)}`, 'options.ignoreIndex');
+  if (typeof ignoreIndex !== 'number' || !Number.isInteger(ignoreIndex))
+    throw new ValueError(`expected an integer, got ${describe(ignoreIndex)}`, 'options.ignoreIndex');
   return {
-    loss, metrics: m as MetricName[], ignoreIndex,
+    loss,
+    metrics: m as MetricName[],
+    ignoreIndex,
     stateful: boolOr(o.stateful, false, 'options.stateful'),
     signal: optionalSignal(o.signal, 'options.signal'),
     backend: backendName(o.backend, 'options.backend', model.backend),
@@ -124,14 +146,23 @@ function checkGradients(model: AnyModel, epoch: number, where: string): void {
   for (const p of model.parameters()) {
     const g = p.grad;
     for (let i = 0; i < g.length; i++) {
-      if (!Number.isFinite(g[i])) throw new NumericError(`the gradient of ${p.name} is ${g[i]} at epoch ${epoch}: training diverged (lower the learning rate, clip the gradients); the weights are those after the previous batch`, where);
+      if (!Number.isFinite(g[i]))
+        throw new NumericError(
+          `the gradient of ${p.name} is ${g[i]} at epoch ${epoch}: training diverged (lower the learning rate, clip the gradients); the weights are those after the previous batch`,
+          where,
+        );
     }
   }
 }
 
 /** One batch's loss on `model`'s output for `x` (inference or training as `training`). */
 async function batchLoss(
-  model: AnyModel, b: { x: unknown; target: unknown }, c: Common, carry: Carry, training: boolean, where: string,
+  model: AnyModel,
+  b: { x: unknown; target: unknown },
+  c: Common,
+  carry: Carry,
+  training: boolean,
+  where: string,
 ): Promise<{ r: LossResult; backward: (dy: Float32Array) => Promise<unknown> }> {
   const s = await model.forward(b.x as never, { training, backend: c.backend, backward: training, ...carry.options(b.x, where) });
   carry.keep(s);
@@ -158,7 +189,9 @@ async function runEvaluation(model: AnyModel, data: Data<unknown>, c: Common, na
 
 /** Trains `model` on `data`; resolves to the per-epoch history (see the module comment). */
 export async function fit<In extends Inputs, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
-  model: Model<In, Out>, data: Data<Batch<In, NoInfer<L>, NoInfer<Out>>>, options: FitOptions<In, L, NoInfer<Out>>,
+  model: Model<In, Out>,
+  data: Data<Batch<In, NoInfer<L>, NoInfer<Out>>>,
+  options: FitOptions<In, L, NoInfer<Out>>,
 ): Promise<History> {
   const m = checkModel(model);
   const o = objectArgs(options, 'options');
@@ -195,8 +228,25 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
     let stoppedEarly = resumed?.stoppedEarly ?? false;
     let steps = resumed?.steps ?? 0; // batches trained since the run began, across resumes
     const first = resumed?.epoch ?? 0;
-    const runState = (epoch: number, batch: number, epochSize: number | null, shuffleRng: RngState | null, totals: EpochTotals, carry: CarriedStates | null): TrainingState => ({
-      epoch, batch, steps, epochSize, stoppedEarly, fit: config, shuffleRng, totals, carry, history: logs, early: early?.state() ?? null,
+    const runState = (
+      epoch: number,
+      batch: number,
+      epochSize: number | null,
+      shuffleRng: RngState | null,
+      totals: EpochTotals,
+      carry: CarriedStates | null,
+    ): TrainingState => ({
+      epoch,
+      batch,
+      steps,
+      epochSize,
+      stoppedEarly,
+      fit: config,
+      shuffleRng,
+      totals,
+      carry,
+      history: logs,
+      early: early?.state() ?? null,
     });
     const noTotals = new Totals().saved(0);
 
@@ -213,7 +263,10 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
       const src = epochData(data as Data<unknown>, epoch);
       const epochSize = Array.isArray(src) ? src.length : null;
       if (resuming && skip > 0 && resumed.epochSize !== null && epochSize !== null && epochSize !== resumed.epochSize) {
-        throw new ValueError(`the checkpoint ${resumeFrom} was written with ${resumed.epochSize} batches in epoch ${epoch}, the data has ${epochSize}: resuming needs the same batches`, 'data');
+        throw new ValueError(
+          `the checkpoint ${resumeFrom} was written with ${resumed.epochSize} batches in epoch ${epoch}, the data has ${epochSize}: resuming needs the same batches`,
+          'data',
+        );
       }
       let i = 0;
       for await (const raw of batchesOf(src, epoch, order)) {
@@ -226,7 +279,10 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
         m.zeroGrad();
         const { r, backward } = await batchLoss(m, checkBatch(raw, where), c, carry, true, where);
         if (!Number.isFinite(r.loss)) {
-          throw new NumericError(`the loss is ${r.loss} at epoch ${epoch}: training diverged (lower the learning rate, clip the gradients); the weights are those after the previous batch`, where);
+          throw new NumericError(
+            `the loss is ${r.loss} at epoch ${epoch}: training diverged (lower the learning rate, clip the gradients); the weights are those after the previous batch`,
+            where,
+          );
         }
         await backward(r.grad);
         if (c.signal?.aborted) {
@@ -242,23 +298,39 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
           const mv = metricValues(c.metrics, r.loss, r.correct, r.count);
           const secs = (performance.now() - start) / 1000;
           await options.onBatchEnd({
-            epoch, batch: i, loss: r.loss, metric: c.metrics.length > 0 ? mv[c.metrics[0]] : null, metrics: mv,
-            examples: r.examples, examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
+            epoch,
+            batch: i,
+            loss: r.loss,
+            metric: c.metrics.length > 0 ? mv[c.metrics[0]] : null,
+            metrics: mv,
+            examples: r.examples,
+            examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
           });
         }
         i++;
-        await checkpoints?.afterBatch(steps, () => runState(epoch, i, epochSize, orderAtStart, totals.saved((performance.now() - start) / 1000), carry.saved()));
+        await checkpoints?.afterBatch(steps, () =>
+          runState(epoch, i, epochSize, orderAtStart, totals.saved((performance.now() - start) / 1000), carry.saved()),
+        );
         await tick();
       }
       if (i < skip) {
-        throw new ValueError(`the checkpoint ${resumeFrom} is at batch ${skip} of epoch ${epoch}, but the data gave ${i} batches: resuming needs the same batches in the same order`, 'data');
+        throw new ValueError(
+          `the checkpoint ${resumeFrom} is at batch ${skip} of epoch ${epoch}, but the data gave ${i} batches: resuming needs the same batches in the same order`,
+          'data',
+        );
       }
       const secs = (performance.now() - start) / 1000;
       const metrics = totals.metrics(c.metrics);
       const val = hasVal ? await runEvaluation(m, options.validationData as Data<unknown>, c, 'options.validationData', epoch) : null;
       const log: EpochLog = {
-        epoch, batches: totals.batches, loss: totals.loss, metric: c.metrics.length > 0 ? metrics[c.metrics[0]] : null, metrics,
-        valLoss: val ? val.loss : null, valMetrics: val ? val.metrics : null, examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
+        epoch,
+        batches: totals.batches,
+        loss: totals.loss,
+        metric: c.metrics.length > 0 ? metrics[c.metrics[0]] : null,
+        metrics,
+        valLoss: val ? val.loss : null,
+        valMetrics: val ? val.metrics : null,
+        examplesPerSecond: secs > 0 ? totals.examples / secs : 0,
       };
       logs.push(log);
       if (options.onEpochEnd) await options.onEpochEnd(log);
@@ -277,7 +349,9 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
 
 /** Mean loss and metrics of `model` (inference mode) over `data`. */
 export async function evaluate<In extends Inputs, Out extends Kind, L extends LossName = 'softmaxCrossEntropy'>(
-  model: Model<In, Out>, data: Iterable<Batch<In, L, NoInfer<Out>>> | AsyncIterable<Batch<In, L, NoInfer<Out>>>, options: EvaluateOptions<L> = {},
+  model: Model<In, Out>,
+  data: Iterable<Batch<In, L, NoInfer<Out>>> | AsyncIterable<Batch<In, L, NoInfer<Out>>>,
+  options: EvaluateOptions<L> = {},
 ): Promise<Evaluation> {
   const m = checkModel(model);
   const c = commonOptions(objectArgs(options, 'options'), m, EVALUATE_KEYS);

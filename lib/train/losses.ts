@@ -65,11 +65,18 @@ const softmaxCrossEntropyLoss: Loss = {
   classes: true,
   async compute(y, target, ctx, where) {
     const { rows, mask, examples } = rowMask(y);
-    if (!(target instanceof Int32Array)) throw new ValueError(`expected an Int32Array of class ids, got ${describe(target)}`, `${where}.target`);
+    if (!(target instanceof Int32Array))
+      throw new ValueError(`expected an Int32Array of class ids, got ${describe(target)}`, `${where}.target`);
     if (target.length !== rows) {
-      throw new ShapeError(`expected length ${rows} (${y.kind === 'sequence' ? 'seqLen*batch' : 'batch'}: one class per output row), got ${target.length}`, `${where}.target`);
+      throw new ShapeError(
+        `expected length ${rows} (${y.kind === 'sequence' ? 'seqLen*batch' : 'batch'}: one class per output row), got ${target.length}`,
+        `${where}.target`,
+      );
     }
-    const r = await softmaxCrossEntropy.async({ logits: y.data, targets: target, numClasses: y.features, weights: mask, ignoreIndex: ctx.ignoreIndex }, { backend: ctx.backend });
+    const r = await softmaxCrossEntropy.async(
+      { logits: y.data, targets: target, numClasses: y.features, weights: mask, ignoreIndex: ctx.ignoreIndex },
+      { backend: ctx.backend },
+    );
     return { loss: r.loss, grad: r.dLogits, count: r.weightSum, correct: r.numCorrect, examples };
   },
 };
@@ -83,7 +90,8 @@ function elementwise(name: 'bceWithLogits' | 'mse'): Loss {
       const { rows, mask, examples } = rowMask(y);
       const data = y.data;
       if (!(target instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(target)}`, `${where}.target`);
-      if (target.length !== data.length) throw new ShapeError(`expected length ${data.length} (the output's), got ${target.length}`, `${where}.target`);
+      if (target.length !== data.length)
+        throw new ShapeError(`expected length ${data.length} (the output's), got ${target.length}`, `${where}.target`);
       allFinite(target, `${where}.target`);
       let weights: Float32Array | null = null;
       let count = data.length;
@@ -97,9 +105,14 @@ function elementwise(name: 'bceWithLogits' | 'mse'): Loss {
         }
       }
       const o = { backend: ctx.backend };
-      const r = name === 'mse'
-        ? await mse.async({ predictions: data, targets: target, weights, reduction: 'sum' }, o).then((m) => ({ loss: m.loss, grad: m.dPredictions }))
-        : await bceWithLogits.async({ logits: data, targets: target, weights, reduction: 'sum' }, o).then((m) => ({ loss: m.loss, grad: m.dLogits }));
+      const r =
+        name === 'mse'
+          ? await mse
+              .async({ predictions: data, targets: target, weights, reduction: 'sum' }, o)
+              .then((m) => ({ loss: m.loss, grad: m.dPredictions }))
+          : await bceWithLogits
+              .async({ logits: data, targets: target, weights, reduction: 'sum' }, o)
+              .then((m) => ({ loss: m.loss, grad: m.dLogits }));
       const scale = count > 0 ? 1 / count : 0;
       for (let i = 0; i < r.grad.length; i++) r.grad[i] *= scale;
       return { loss: r.loss * scale, grad: r.grad, count, correct: 0, examples };
@@ -118,7 +131,12 @@ export const LOSSES: Readonly<Record<LossName, Loss>> = {
 export function lossOf(name: unknown, argument: string): Loss {
   if (name === undefined) return LOSSES.softmaxCrossEntropy;
   if (typeof name !== 'string' || !Object.hasOwn(LOSSES, name)) {
-    throw new ValueError(`expected one of ${Object.keys(LOSSES).map((k) => `'${k}'`).join(', ')}, got ${describe(name)}`, argument);
+    throw new ValueError(
+      `expected one of ${Object.keys(LOSSES)
+        .map((k) => `'${k}'`)
+        .join(', ')}, got ${describe(name)}`,
+      argument,
+    );
   }
   return LOSSES[name as LossName];
 }

@@ -32,20 +32,24 @@ export interface ClassArgs {
 function checkClassArgs(args: ClassArgs): { N: number; C: number; ignore: number } {
   if (typeof args !== 'object' || args === null) throw new ValueError(`expected an object, got ${describe(args)}`, 'args');
   const C = args.numClasses;
-  if (typeof C !== 'number' || !Number.isSafeInteger(C) || C < 1) throw new ValueError(`expected an integer >= 1, got ${describe(C)}`, 'numClasses');
+  if (typeof C !== 'number' || !Number.isSafeInteger(C) || C < 1)
+    throw new ValueError(`expected an integer >= 1, got ${describe(C)}`, 'numClasses');
   if (!(args.targets instanceof Int32Array)) throw new ValueError(`expected an Int32Array, got ${describe(args.targets)}`, 'targets');
   const N = args.targets.length;
   if (!(args.logits instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(args.logits)}`, 'logits');
-  if (args.logits.length !== N * C) throw new ShapeError(`expected length ${N * C} (N*numClasses = ${N}*${C}), got ${args.logits.length}`, 'logits');
+  if (args.logits.length !== N * C)
+    throw new ShapeError(`expected length ${N * C} (N*numClasses = ${N}*${C}), got ${args.logits.length}`, 'logits');
   const ignore = args.ignoreIndex ?? -100;
-  if (typeof ignore !== 'number' || !Number.isInteger(ignore)) throw new ValueError(`expected an integer, got ${describe(ignore)}`, 'ignoreIndex');
+  if (typeof ignore !== 'number' || !Number.isInteger(ignore))
+    throw new ValueError(`expected an integer, got ${describe(ignore)}`, 'ignoreIndex');
   if (args.mask !== undefined && args.mask !== null) {
     if (!(args.mask instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(args.mask)}`, 'mask');
     if (args.mask.length !== N) throw new ShapeError(`expected length ${N} (N = targets.length), got ${args.mask.length}`, 'mask');
   }
   for (let i = 0; i < N; i++) {
     const t = args.targets[i];
-    if (t !== ignore && (t < 0 || t >= C)) throw new ValueError(`targets[${i}] = ${t} is outside [0, numClasses = ${C}) and is not ignoreIndex (${ignore})`, 'targets');
+    if (t !== ignore && (t < 0 || t >= C))
+      throw new ValueError(`targets[${i}] = ${t} is outside [0, numClasses = ${C}) and is not ignoreIndex (${ignore})`, 'targets');
   }
   return { N, C, ignore };
 }
@@ -54,7 +58,8 @@ function checkClassArgs(args: ClassArgs): { N: number; C: number; ignore: number
 export function accuracyCounts(args: ClassArgs): { correct: number; count: number } {
   const { N, C, ignore } = checkClassArgs(args);
   const { logits, targets, mask } = args;
-  let correct = 0, count = 0;
+  let correct = 0,
+    count = 0;
   for (let i = 0; i < N; i++) {
     if (targets[i] === ignore || (mask && mask[i] === 0)) continue;
     let best = 0;
@@ -76,13 +81,21 @@ export function meanCrossEntropy(args: ClassArgs): number {
   const { N } = checkClassArgs(args);
   const weights = args.mask ? Float32Array.from(args.mask, (m) => (m === 0 ? 0 : 1)) : null;
   void N;
-  return softmaxCrossEntropy({
-    logits: args.logits, targets: args.targets, numClasses: args.numClasses, ignoreIndex: args.ignoreIndex ?? -100, weights,
-  }, { backend: 'js' }).loss;
+  return softmaxCrossEntropy(
+    {
+      logits: args.logits,
+      targets: args.targets,
+      numClasses: args.numClasses,
+      ignoreIndex: args.ignoreIndex ?? -100,
+      weights,
+    },
+    { backend: 'js' },
+  ).loss;
 }
 
 function checkCe(meanCe: number): number {
-  if (typeof meanCe !== 'number' || !(meanCe >= 0) || Number.isNaN(meanCe)) throw new ValueError(`expected a number >= 0, got ${describe(meanCe)}`, 'meanCrossEntropy');
+  if (typeof meanCe !== 'number' || !(meanCe >= 0) || Number.isNaN(meanCe))
+    throw new ValueError(`expected a number >= 0, got ${describe(meanCe)}`, 'meanCrossEntropy');
   return meanCe;
 }
 

@@ -157,7 +157,13 @@ function checkParams(params: unknown): readonly Parameter[] {
   if (!Array.isArray(params)) throw new ValueError(`expected an array of parameters, got ${describe(params)}`, 'params');
   (params as unknown[]).forEach((p, i) => {
     const q = p as Parameter | null;
-    if (typeof q !== 'object' || q === null || !(q.value instanceof Float32Array) || !(q.grad instanceof Float32Array) || q.value.length !== q.grad.length) {
+    if (
+      typeof q !== 'object' ||
+      q === null ||
+      !(q.value instanceof Float32Array) ||
+      !(q.grad instanceof Float32Array) ||
+      q.value.length !== q.grad.length
+    ) {
       throw new ValueError('expected {value, grad}: Float32Arrays of the same length', `params[${i}]`);
     }
   });
@@ -168,7 +174,13 @@ function checkParams(params: unknown): readonly Parameter[] {
 // the shared machinery
 
 /** Updates every parameter, awaiting one step kernel after the other (in parameter order). */
-type Kernel = (params: readonly Parameter[], slots: Record<string, Float32Array[]>, lr: number, step: number, backend: BackendName) => Promise<void>;
+type Kernel = (
+  params: readonly Parameter[],
+  slots: Record<string, Float32Array[]>,
+  lr: number,
+  step: number,
+  backend: BackendName,
+) => Promise<void>;
 
 class BaseOptimizer implements Optimizer {
   readonly type: OptimizerType;
@@ -228,7 +240,11 @@ class BaseOptimizer implements Optimizer {
     }
     for (const s of this.slotNames) {
       const bufs = this.slots[s];
-      if (bufs.length !== params.length) throw new ShapeError(`expected ${bufs.length} parameters (as at the first step or in the loaded state), got ${params.length}`, 'params');
+      if (bufs.length !== params.length)
+        throw new ShapeError(
+          `expected ${bufs.length} parameters (as at the first step or in the loaded state), got ${params.length}`,
+          'params',
+        );
       bufs.forEach((b, i) => {
         if (b.length !== params[i].value.length) {
           throw new ShapeError(`${s} buffer has length ${b.length}, the parameter ${params[i].value.length}`, `params[${i}]`);
@@ -260,7 +276,8 @@ class BaseOptimizer implements Optimizer {
     if (state.type !== this.type) throw new ValueError(`expected '${this.type}', got ${describe(state.type)}`, 'state.type');
     for (const k of ['step', 'epoch'] as const) {
       const v = state[k];
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ValueError(`expected an integer >= 0, got ${describe(v)}`, `state.${k}`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+        throw new ValueError(`expected an integer >= 0, got ${describe(v)}`, `state.${k}`);
     }
     const slots = state.slots as Readonly<Record<string, unknown>> | null;
     if (typeof slots !== 'object' || slots === null) throw new ValueError(`expected an object, got ${describe(slots)}`, 'state.slots');
@@ -302,10 +319,20 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   return new BaseOptimizer('sgd', o, lr, slots, async (params, s, lrNow, step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      await sgdStep.async({
-        param: p.value, grad: p.grad, momentumBuffer: momentum !== 0 ? s.momentumBuffer[i] : null, step, lr: lrNow,
-        momentum, dampening, weightDecay, nesterov,
-      }, { backend });
+      await sgdStep.async(
+        {
+          param: p.value,
+          grad: p.grad,
+          momentumBuffer: momentum !== 0 ? s.momentumBuffer[i] : null,
+          step,
+          lr: lrNow,
+          momentum,
+          dampening,
+          weightDecay,
+          nesterov,
+        },
+        { backend },
+      );
     }
   });
 }
@@ -326,9 +353,20 @@ function adamLike(type: 'adam' | 'adamw', options: AdamOptions): Optimizer {
   return new BaseOptimizer(type, o, lr, ['expAvg', 'expAvgSq'], async (params, s, lrNow, step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      await kernel({
-        param: p.value, grad: p.grad, expAvg: s.expAvg[i], expAvgSq: s.expAvgSq[i], step, lr: lrNow, betas, eps, weightDecay,
-      }, { backend });
+      await kernel(
+        {
+          param: p.value,
+          grad: p.grad,
+          expAvg: s.expAvg[i],
+          expAvgSq: s.expAvgSq[i],
+          step,
+          lr: lrNow,
+          betas,
+          eps,
+          weightDecay,
+        },
+        { backend },
+      );
     }
   });
 }
@@ -356,10 +394,22 @@ export function rmsprop(options: RmspropOptions = {}): Optimizer {
   return new BaseOptimizer('rmsprop', o, lr, slots, async (params, s, lrNow, _step, backend) => {
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
-      await rmspropStep.async({
-        param: p.value, grad: p.grad, squareAvg: s.squareAvg[i], gradAvg: centered ? s.gradAvg[i] : null,
-        momentumBuffer: momentum > 0 ? s.momentumBuffer[i] : null, lr: lrNow, alpha, eps, weightDecay, momentum, centered,
-      }, { backend });
+      await rmspropStep.async(
+        {
+          param: p.value,
+          grad: p.grad,
+          squareAvg: s.squareAvg[i],
+          gradAvg: centered ? s.gradAvg[i] : null,
+          momentumBuffer: momentum > 0 ? s.momentumBuffer[i] : null,
+          lr: lrNow,
+          alpha,
+          eps,
+          weightDecay,
+          momentum,
+          centered,
+        },
+        { backend },
+      );
     }
   });
 }
@@ -382,7 +432,8 @@ export function stepDecay(options: StepDecayOptions): LrSchedule {
   const o = checkOptions(options, ['lr', 'stepSize', 'gamma']);
   const lr = finite(o.lr, 'options.lr', HYPER_RANGES.lr);
   const s = o.stepSize;
-  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1) throw new ValueError(`expected an integer >= 1, got ${describe(s)}`, 'options.stepSize');
+  if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1)
+    throw new ValueError(`expected an integer >= 1, got ${describe(s)}`, 'options.stepSize');
   const gamma = numOpt(o, 'gamma', 0.1, { lo: 0 });
   return (epoch: number) => lr * gamma ** Math.floor(epoch / s);
 }

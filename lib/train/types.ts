@@ -174,7 +174,6 @@ export interface Evaluation {
   readonly examples: number;
 }
 
-
 /** Options of `fit`'s `checkpoint`. */
 export interface CheckpointOptions {
   /** The checkpoint file (replaced atomically at every write); its directory must exist. Required. */
@@ -204,4 +203,3 @@ export interface SavedCheckpoint extends CheckpointPosition {
   /** The file written. */
   readonly path: string;
 }
-

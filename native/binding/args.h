@@ -56,34 +56,56 @@ inline std::string NumberText(double d) {
 
 inline const char* TypedArrayName(napi_typedarray_type t) {
   switch (t) {
-    case napi_int8_array: return "an Int8Array";
-    case napi_uint8_array: return "a Uint8Array";
-    case napi_uint8_clamped_array: return "a Uint8ClampedArray";
-    case napi_int16_array: return "an Int16Array";
-    case napi_uint16_array: return "a Uint16Array";
-    case napi_int32_array: return "an Int32Array";
-    case napi_uint32_array: return "a Uint32Array";
-    case napi_float32_array: return "a Float32Array";
-    case napi_float64_array: return "a Float64Array";
-    case napi_bigint64_array: return "a BigInt64Array";
-    case napi_biguint64_array: return "a BigUint64Array";
-    default: return "a typed array";
+    case napi_int8_array:
+      return "an Int8Array";
+    case napi_uint8_array:
+      return "a Uint8Array";
+    case napi_uint8_clamped_array:
+      return "a Uint8ClampedArray";
+    case napi_int16_array:
+      return "an Int16Array";
+    case napi_uint16_array:
+      return "a Uint16Array";
+    case napi_int32_array:
+      return "an Int32Array";
+    case napi_uint32_array:
+      return "a Uint32Array";
+    case napi_float32_array:
+      return "a Float32Array";
+    case napi_float64_array:
+      return "a Float64Array";
+    case napi_bigint64_array:
+      return "a BigInt64Array";
+    case napi_biguint64_array:
+      return "a BigUint64Array";
+    default:
+      return "a typed array";
   }
 }
 
 // What a value is, for messages ("got a Float64Array"). Never calls into user code.
 inline std::string Describe(const Napi::Value& v) {
   switch (v.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_null: return "null";
-    case napi_boolean: return "a boolean";
-    case napi_number: return "the number " + NumberText(v.As<Napi::Number>().DoubleValue());
-    case napi_string: return "a string";
-    case napi_symbol: return "a symbol";
-    case napi_bigint: return "a bigint";
-    case napi_function: return "a function";
-    case napi_external: return "an external";
-    default: break;
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_boolean:
+      return "a boolean";
+    case napi_number:
+      return "the number " + NumberText(v.As<Napi::Number>().DoubleValue());
+    case napi_string:
+      return "a string";
+    case napi_symbol:
+      return "a symbol";
+    case napi_bigint:
+      return "a bigint";
+    case napi_function:
+      return "a function";
+    case napi_external:
+      return "an external";
+    default:
+      break;
   }
   if (v.IsTypedArray()) return TypedArrayName(v.As<Napi::TypedArray>().TypedArrayType());
   if (v.IsArray()) return "an Array";
@@ -143,8 +165,7 @@ enum class Presence { Required, Optional };
 // Phase 1 and phase 2 (see the top of this file) for one op's argument object.
 class Fields {
  public:
-  Fields(Napi::Env env, const Napi::Value& args, std::initializer_list<const char*> names)
-      : env_(env) {
+  Fields(Napi::Env env, const Napi::Value& args, std::initializer_list<const char*> names) : env_(env) {
     if (!args.IsObject()) {
       Throw(env, kValue, "args: expected an object, got " + Describe(args));
     }
@@ -166,14 +187,13 @@ class Fields {
 
   static int64_t SizeValue(Napi::Env env, const char* name, const Napi::Value& v) {
     if (!v.IsNumber()) {
-      Throw(env, kValue,
-            std::string(name) + ": expected a non-negative integer, got " + Describe(v));
+      Throw(env, kValue, std::string(name) + ": expected a non-negative integer, got " + Describe(v));
     }
     double d = v.As<Napi::Number>().DoubleValue();
     if (!(d >= 0) || !(d <= static_cast<double>(kMaxElements)) || std::floor(d) != d) {
       Throw(env, kValue,
-            std::string(name) + ": expected an integer in [0, " + std::to_string(kMaxElements) +
-                "], got " + NumberText(d));
+            std::string(name) + ": expected an integer in [0, " + std::to_string(kMaxElements) + "], got " +
+                NumberText(d));
     }
     return static_cast<int64_t>(d);
   }
@@ -213,9 +233,8 @@ class Fields {
   float* F32(const char* name, const Extent& e, Presence presence) {
     Napi::Value v = Get(name);
     if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
-    std::string expect =
-        std::string(name) + ": expected a Float32Array of length " + std::to_string(e.value) +
-        " (" + e.formula + ")";
+    std::string expect = std::string(name) + ": expected a Float32Array of length " +
+                         std::to_string(e.value) + " (" + e.formula + ")";
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
       Throw(env_, kValue, expect + ", got " + Describe(v));
     }
@@ -237,8 +256,8 @@ class Fields {
     Napi::Value v = Get(name);
     out->clear();
     if (v.IsUndefined() || v.IsNull()) return;
-    std::string expect = std::string(name) + ": expected an Int32Array of length " +
-                         std::to_string(batch) + " (batch)";
+    std::string expect =
+        std::string(name) + ": expected an Int32Array of length " + std::to_string(batch) + " (batch)";
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
       Throw(env_, kValue, expect + ", got " + Describe(v));
     }
@@ -254,9 +273,8 @@ class Fields {
       int32_t len = (*out)[b];
       if (len < 0 || len > seq_len) {
         Throw(env_, kValue,
-              std::string(name) + ": " + name + "[" + std::to_string(b) + "] = " +
-                  std::to_string(len) + " is outside [0, seqLen = " + std::to_string(seq_len) +
-                  "]");
+              std::string(name) + ": " + name + "[" + std::to_string(b) + "] = " + std::to_string(len) +
+                  " is outside [0, seqLen = " + std::to_string(seq_len) + "]");
       }
     }
   }
@@ -266,8 +284,8 @@ class Fields {
   void Int32Copy(const char* name, const Extent& e, std::vector<int32_t>* out) const {
     Napi::Value v = Get(name);
     out->clear();
-    std::string expect = std::string(name) + ": expected an Int32Array of length " +
-                         std::to_string(e.value) + " (" + e.formula + ")";
+    std::string expect = std::string(name) + ": expected an Int32Array of length " + std::to_string(e.value) +
+                         " (" + e.formula + ")";
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
       Throw(env_, kValue, expect + ", got " + Describe(v));
     }
@@ -309,8 +327,8 @@ inline double Real(const Fields& f, const char* name, double dflt, double lo, bo
                    bool hi_incl) {
   Napi::Value v = f.Get(name);
   if (v.IsUndefined() || v.IsNull()) return dflt;
-  std::string range = std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) +
-                      (hi_incl ? "]" : ")");
+  std::string range =
+      std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) + (hi_incl ? "]" : ")");
   if (!v.IsNumber()) {
     Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + Describe(v));
   }

@@ -49,11 +49,10 @@ struct CellJob final : Job {
 
 // ---- argument reading shared by the cells ----
 
-#define GATED_COMMON_FIELDS                                                                     \
-  "seqLen", "batch", "inputSize", "hiddenSize", "x", "weightIh", "weightHh", "biasIh", "biasHh", \
-      "h0", "lengths", "reverse", "async"
-#define GATED_GRAD_FIELDS \
-  "cache", "dy", "dhN", "dx", "dh0", "dWeightIh", "dWeightHh", "dBiasIh", "dBiasHh"
+#define GATED_COMMON_FIELDS                                                                            \
+  "seqLen", "batch", "inputSize", "hiddenSize", "x", "weightIh", "weightHh", "biasIh", "biasHh", "h0", \
+      "lengths", "reverse", "async"
+#define GATED_GRAD_FIELDS "cache", "dy", "dhN", "dx", "dh0", "dWeightIh", "dWeightHh", "dBiasIh", "dBiasHh"
 
 // Gates per hidden unit (cells.h: kRnnGates, kLstmGates, kGruGates).
 struct Gates {
@@ -66,8 +65,8 @@ struct Gates {
 struct Weights {
   float *w_ih, *w_hh, *b_ih, *b_hh;
 };
-Weights ReadWeights(Fields& f, Gates g, const SeqShape& s, const char* w_ih, const char* w_hh, const char* b_ih,
-                    const char* b_hh) {
+Weights ReadWeights(Fields& f, Gates g, const SeqShape& s, const char* w_ih, const char* w_hh,
+                    const char* b_ih, const char* b_hh) {
   Napi::Env env = f.Env();
   const Factor D{"inputSize", s.D}, H{"hiddenSize", s.H}, G{nullptr, g.G};
   auto rows = [&](const char* name, const Factor* cols) {  // [G*H, cols], or [G*H] for null cols
@@ -92,7 +91,8 @@ gated::SeqInputs ReadInputs(Fields& f, Gates g, std::vector<int32_t>* job_length
   s.B = f.Size("batch");
   s.D = f.Size("inputSize");
   s.H = f.Size("hiddenSize");
-  in.x = f.F32("x", Product(env, "x", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}), Presence::Required);
+  in.x = f.F32("x", Product(env, "x", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}),
+               Presence::Required);
   const Weights w = ReadWeights(f, g, s, "weightIh", "weightHh", "biasIh", "biasHh");
   in.w_ih = w.w_ih;
   in.w_hh = w.w_hh;
@@ -117,15 +117,15 @@ Extent PeepholeExtent(const Fields& f, const SeqShape& s) {
 
 // The cache of a cell whose view (cells.h) has `width` floats per (t, b, hidden unit).
 Extent CacheExtent(const Fields& f, int64_t width, const SeqShape& s) {
-  return Product(f.Env(), "cache",
-                 {{nullptr, width}, {"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}});
+  return Product(f.Env(), "cache", {{nullptr, width}, {"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}});
 }
 
 // dx, dh0, dWeightIh, dWeightHh (required), dBiasIh, dBiasHh (optional).
 gated::SeqGrads ReadGrads(Fields& f, Gates g, const SeqShape& s) {
   Napi::Env env = f.Env();
   gated::SeqGrads gr{};
-  gr.dx = f.F32("dx", Product(env, "dx", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}), Presence::Required);
+  gr.dx = f.F32("dx", Product(env, "dx", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}),
+                Presence::Required);
   gr.dh0 = f.F32("dh0", StateExtent(f, "dh0", s), Presence::Required);
   const Weights w = ReadWeights(f, g, s, "dWeightIh", "dWeightHh", "dBiasIh", "dBiasHh");
   gr.dw_ih = w.w_ih;
@@ -142,8 +142,7 @@ float* ForwardCache(Fields& f, int64_t width, const SeqShape& s) {
   if (keep) return f.F32("cache", CacheExtent(f, width, s), Presence::Required);
   Napi::Value v = f.Get("cache");
   if (!v.IsUndefined() && !v.IsNull()) {
-    Throw(f.Env(), kValue,
-          "cache: expected undefined or null when keepCache is false, got " + Describe(v));
+    Throw(f.Env(), kValue, "cache: expected undefined or null when keepCache is false, got " + Describe(v));
   }
   return nullptr;
 }
@@ -160,8 +159,8 @@ Napi::Value RnnForward(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<CellJob<gated::RnnForwardArgs, gated::rnn_forward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {gated::kRnnGates}, &job->lengths);
-  a.act = f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu
-                                                        : gated::RnnActivation::Tanh;
+  a.act =
+      f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu : gated::RnnActivation::Tanh;
   a.h0 = f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);
   a.y = f.F32("y", SeqOutExtent(f, "y", a.in.s), Presence::Required);
   a.h_n = f.F32("hN", StateExtent(f, "hN", a.in.s), Presence::Required);
@@ -176,8 +175,8 @@ Napi::Value RnnBackward(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<CellJob<gated::RnnBackwardArgs, gated::rnn_backward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {gated::kRnnGates}, &job->lengths);
-  a.act = f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu
-                                                        : gated::RnnActivation::Tanh;
+  a.act =
+      f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::RnnActivation::Relu : gated::RnnActivation::Tanh;
   f.F32("h0", StateExtent(f, "h0", a.in.s), Presence::Optional);  // checked, unused
   a.cache = f.F32("cache", CacheExtent(f, gated::RnnCacheView<>::kWidth, a.in.s), Presence::Required);
   a.dy = f.F32("dy", SeqOutExtent(f, "dy", a.in.s), Presence::Optional);
@@ -209,8 +208,7 @@ Napi::Value LstmForward(const Napi::CallbackInfo& info) {
 
 Napi::Value LstmBackward(const Napi::CallbackInfo& info) {
   Fields f(info.Env(), info[0],
-           {GATED_COMMON_FIELDS, "c0", "weightPeephole", "dcN", "dc0", "dWeightPeephole",
-            GATED_GRAD_FIELDS});
+           {GATED_COMMON_FIELDS, "c0", "weightPeephole", "dcN", "dc0", "dWeightPeephole", GATED_GRAD_FIELDS});
   auto job = std::make_unique<CellJob<gated::LstmBackwardArgs, gated::lstm_backward>>();
   auto& a = job->args;
   a.in = ReadInputs(f, {gated::kLstmGates}, &job->lengths);
@@ -226,8 +224,7 @@ Napi::Value LstmBackward(const Napi::CallbackInfo& info) {
   a.g = ReadGrads(f, {gated::kLstmGates}, s);
   a.dc0 = f.F32("dc0", StateExtent(f, "dc0", s), Presence::Required);
   // The kernel writes dw_peep whenever w_peep is given, so it is required then.
-  a.dw_peep = f.F32("dWeightPeephole", peep,
-                    a.w_peep ? Presence::Required : Presence::Optional);
+  a.dw_peep = f.F32("dWeightPeephole", peep, a.w_peep ? Presence::Required : Presence::Optional);
   bool async = f.Bool("async", false);
   PointLengths(job.get());
   return Dispatch(f, "lstmBackward", std::move(job), async);
@@ -339,16 +336,16 @@ float* PositionalF32(Napi::Env env, const char* name, const Napi::Value& v, int6
 int64_t Span(Napi::Env env, const char* ld_name, int64_t rows, int64_t cols, int64_t ld) {
   if (ld < (cols > 1 ? cols : 1)) {
     Throw(env, kValue,
-          std::string(ld_name) + ": expected at least max(1, " + std::to_string(cols) +
-              "), got " + std::to_string(ld));
+          std::string(ld_name) + ": expected at least max(1, " + std::to_string(cols) + "), got " +
+              std::to_string(ld));
   }
   if (rows == 0 || cols == 0) return 0;
   return (rows - 1) * ld + cols;  // <= 2^62 + 2^31: no overflow
 }
 
 // sgemm(transA, transB, M, N, K, A, lda, B, ldb, C, ldc, accumulate): C (+)= op(A) op(B), gemm.h.
-template <void (*Gemm)(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                       int64_t, float*, int64_t, bool)>
+template <void (*Gemm)(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                       float*, int64_t, bool)>
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool ta = Fields::BoolValue(env, "transA", info[0], false);
@@ -363,10 +360,8 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   int64_t a_span = ta ? Span(env, "lda", K, M, lda) : Span(env, "lda", M, K, lda);
   int64_t b_span = tb ? Span(env, "ldb", N, K, ldb) : Span(env, "ldb", K, N, ldb);
   int64_t c_span = Span(env, "ldc", M, N, ldc);
-  const float* A = PositionalF32(env, "A", info[5], a_span,
-                                 ta ? "(K-1)*lda+M" : "(M-1)*lda+K");
-  const float* B = PositionalF32(env, "B", info[7], b_span,
-                                 tb ? "(N-1)*ldb+K" : "(K-1)*ldb+N");
+  const float* A = PositionalF32(env, "A", info[5], a_span, ta ? "(K-1)*lda+M" : "(M-1)*lda+K");
+  const float* B = PositionalF32(env, "B", info[7], b_span, tb ? "(N-1)*ldb+K" : "(K-1)*ldb+N");
   float* C = PositionalF32(env, "C", info[9], c_span, "(M-1)*ldc+N");
   Gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
   return env.Undefined();
@@ -397,7 +392,6 @@ Napi::Value MathKernel(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-
 #define GATED_FN(fn, name) Napi::Function::New(env, Guard<fn>, name)
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -417,8 +411,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   internals.Set("isaAvailable", GATED_FN(IsaAvailable, "isaAvailable"));
   internals.Set("isaInfo", GATED_FN(IsaInfo, "isaInfo"));
   internals.Set("sgemm", GATED_FN(Sgemm<gated::sgemm>, "sgemm"));
-  internals.Set("sgemmReference",
-                GATED_FN(Sgemm<gated::sgemm_reference>, "sgemmReference"));
+  internals.Set("sgemmReference", GATED_FN(Sgemm<gated::sgemm_reference>, "sgemmReference"));
   internals.Set("mathExp", GATED_FN(MathKernel<0>, "mathExp"));
   internals.Set("mathSigmoid", GATED_FN(MathKernel<1>, "mathSigmoid"));
   internals.Set("mathTanh", GATED_FN(MathKernel<2>, "mathTanh"));

@@ -61,9 +61,12 @@ void ReadCommon(Napi::Env env, Fields& f, Common* c) {
   gated::JordanInputs& in = c->in;
   in.s = {T, B, D, H, O};
   in.x = f.F32("x", Product(env, "x", {{"seqLen", T}, {"batch", B}, {"inputSize", D}}), Presence::Required);
-  in.w_ih = f.F32("weightIh", Product(env, "weightIh", {{"hiddenSize", H}, {"inputSize", D}}), Presence::Required);
-  in.w_hy = f.F32("weightHy", Product(env, "weightHy", {{"hiddenSize", H}, {"outputSize", O}}), Presence::Required);
-  in.w_ho = f.F32("weightHo", Product(env, "weightHo", {{"outputSize", O}, {"hiddenSize", H}}), Presence::Required);
+  in.w_ih =
+      f.F32("weightIh", Product(env, "weightIh", {{"hiddenSize", H}, {"inputSize", D}}), Presence::Required);
+  in.w_hy =
+      f.F32("weightHy", Product(env, "weightHy", {{"hiddenSize", H}, {"outputSize", O}}), Presence::Required);
+  in.w_ho =
+      f.F32("weightHo", Product(env, "weightHo", {{"outputSize", O}, {"hiddenSize", H}}), Presence::Required);
   in.b_ih = f.F32("biasIh", Product(env, "biasIh", {{"hiddenSize", H}}), Presence::Optional);
   in.b_hh = f.F32("biasHh", Product(env, "biasHh", {{"hiddenSize", H}}), Presence::Optional);
   in.b_ho = f.F32("biasHo", Product(env, "biasHo", {{"outputSize", O}}), Presence::Optional);
@@ -71,11 +74,12 @@ void ReadCommon(Napi::Env env, Fields& f, Common* c) {
   in.lengths = c->lengths->empty() ? nullptr : c->lengths->data();
   in.reverse = f.Bool("reverse", false);
   in.act = f.Enum("activation", {"tanh", "relu"});
-  in.act_out = static_cast<gated::JordanOutActivation>(f.Enum("outputActivation", {"tanh", "sigmoid", "linear"}));
+  in.act_out =
+      static_cast<gated::JordanOutActivation>(f.Enum("outputActivation", {"tanh", "sigmoid", "linear"}));
   CacheExtent(env, in.s);  // the cache's size must fit as well
 }
 
-#define JORDAN_COMMON_FIELDS                                                                          \
+#define JORDAN_COMMON_FIELDS                                                                           \
   "seqLen", "batch", "inputSize", "hiddenSize", "outputSize", "x", "weightIh", "weightHy", "weightHo", \
       "biasIh", "biasHh", "biasHo", "lengths", "reverse", "activation", "outputActivation"
 
@@ -89,9 +93,11 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   gated::JordanForwardArgs& a = job->args;
   a.in = c.in;
   a.y0 = f.F32("y0", Product(env, "y0", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Optional);
-  a.y = f.F32("y", Product(env, "y", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}), Presence::Required);
+  a.y = f.F32("y", Product(env, "y", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}),
+              Presence::Required);
   a.y_n = f.F32("yN", Product(env, "yN", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Required);
-  a.h = f.F32("h", Product(env, "h", {{"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}}), Presence::Optional);
+  a.h = f.F32("h", Product(env, "h", {{"seqLen", s.T}, {"batch", s.B}, {"hiddenSize", s.H}}),
+              Presence::Optional);
   a.cache = f.F32("cache", CacheExtent(env, s), Presence::Optional);
   const bool async = f.Bool("async", false);
   return Dispatch(f, "jordanForward", std::move(job), async);
@@ -109,13 +115,18 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   gated::JordanBackwardArgs& a = job->args;
   a.in = c.in;
   a.cache = f.F32("cache", CacheExtent(env, s), Presence::Required);
-  a.dy = f.F32("dy", Product(env, "dy", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}), Presence::Optional);
+  a.dy = f.F32("dy", Product(env, "dy", {{"seqLen", s.T}, {"batch", s.B}, {"outputSize", s.O}}),
+               Presence::Optional);
   a.dy_n = f.F32("dyN", Product(env, "dyN", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Optional);
-  a.dx = f.F32("dx", Product(env, "dx", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}), Presence::Required);
+  a.dx = f.F32("dx", Product(env, "dx", {{"seqLen", s.T}, {"batch", s.B}, {"inputSize", s.D}}),
+               Presence::Required);
   a.dy0 = f.F32("dy0", Product(env, "dy0", {{"batch", s.B}, {"outputSize", s.O}}), Presence::Required);
-  a.dw_ih = f.F32("dWeightIh", Product(env, "dWeightIh", {{"hiddenSize", s.H}, {"inputSize", s.D}}), Presence::Required);
-  a.dw_hy = f.F32("dWeightHy", Product(env, "dWeightHy", {{"hiddenSize", s.H}, {"outputSize", s.O}}), Presence::Required);
-  a.dw_ho = f.F32("dWeightHo", Product(env, "dWeightHo", {{"outputSize", s.O}, {"hiddenSize", s.H}}), Presence::Required);
+  a.dw_ih = f.F32("dWeightIh", Product(env, "dWeightIh", {{"hiddenSize", s.H}, {"inputSize", s.D}}),
+                  Presence::Required);
+  a.dw_hy = f.F32("dWeightHy", Product(env, "dWeightHy", {{"hiddenSize", s.H}, {"outputSize", s.O}}),
+                  Presence::Required);
+  a.dw_ho = f.F32("dWeightHo", Product(env, "dWeightHo", {{"outputSize", s.O}, {"hiddenSize", s.H}}),
+                  Presence::Required);
   a.db_ih = f.F32("dBiasIh", Product(env, "dBiasIh", {{"hiddenSize", s.H}}), Presence::Optional);
   a.db_hh = f.F32("dBiasHh", Product(env, "dBiasHh", {{"hiddenSize", s.H}}), Presence::Optional);
   a.db_ho = f.F32("dBiasHo", Product(env, "dBiasHo", {{"outputSize", s.O}}), Presence::Optional);

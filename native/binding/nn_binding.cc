@@ -106,8 +106,8 @@ Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<LinearForwardJob>();
   const int64_t N = f.Size("rows"), in = f.Size("inFeatures"), out = f.Size("outFeatures");
   job->x = f.F32("x", Product(env, "x", {{"rows", N}, {"inFeatures", in}}), Presence::Required);
-  job->W = f.F32("weight", Product(env, "weight", {{"outFeatures", out}, {"inFeatures", in}}),
-                 Presence::Required);
+  job->W =
+      f.F32("weight", Product(env, "weight", {{"outFeatures", out}, {"inFeatures", in}}), Presence::Required);
   job->b = f.F32("bias", Product(env, "bias", {{"outFeatures", out}}), Presence::Optional);
   job->y = f.F32("y", Product(env, "y", {{"rows", N}, {"outFeatures", out}}), Presence::Required);
   job->N = N;
@@ -120,8 +120,8 @@ Napi::Value LinearForward(const Napi::CallbackInfo& info) {
 Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
-           {"rows", "inFeatures", "outFeatures", "x", "weight", "dy", "dx", "dWeight", "dBias",
-            "accumulate", "async"});
+           {"rows", "inFeatures", "outFeatures", "x", "weight", "dy", "dx", "dWeight", "dBias", "accumulate",
+            "async"});
   auto job = std::make_unique<LinearBackwardJob>();
   const int64_t N = f.Size("rows"), in = f.Size("inFeatures"), out = f.Size("outFeatures");
   const Extent xe = Product(env, "x", {{"rows", N}, {"inFeatures", in}});

@@ -34,7 +34,7 @@ struct LayerNormBackwardJob final : Job {
   void Run() override { gated::layer_norm_backward(x, gamma, mean, rstd, dy, N, F, dx, dgamma, dbeta); }
 };
 
-Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
+Napi::Value LayerNormForward(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0], {"rows", "features", "x", "weight", "bias", "eps", "y", "mean", "rstd", "async"});
   auto job = std::make_unique<LayerNormForwardJob>();
@@ -54,9 +54,10 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   return Dispatch(f, "layerNormForward", std::move(job), f.Bool("async", false));
 }
 
-Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
+Napi::Value LayerNormBackward(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0], {"rows", "features", "x", "weight", "mean", "rstd", "dy", "dx", "dWeight", "dBias", "async"});
+  Fields f(env, info[0],
+           {"rows", "features", "x", "weight", "mean", "rstd", "dy", "dx", "dWeight", "dBias", "async"});
   auto job = std::make_unique<LayerNormBackwardJob>();
   const int64_t N = f.Size("rows"), F = f.Size("features");
   const Extent xe = Product(env, "x", {{"rows", N}, {"features", F}});

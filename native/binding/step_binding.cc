@@ -128,19 +128,21 @@ uint64_t Version(const Fields& f) {
 // A field that this cell does not take must be absent (undefined or null).
 void Absent(const Fields& f, const char* name, const char* why) {
   Napi::Value v = f.Get(name);
-  if (!v.IsUndefined() && !v.IsNull()) Throw(f.Env(), kValue, std::string(name) + ": " + why + ", got " + Describe(v));
+  if (!v.IsUndefined() && !v.IsNull())
+    Throw(f.Env(), kValue, std::string(name) + ": " + why + ", got " + Describe(v));
 }
 
 // An Int32Array output of exactly e.value elements (held while an async call runs).
 int32_t* Int32Out(Fields& f, const char* name, const Extent& e) {
   Napi::Value v = f.Get(name);
-  const std::string expect = std::string(name) + ": expected an Int32Array of length " + std::to_string(e.value) +
-                             " (" + e.formula + ")";
+  const std::string expect = std::string(name) + ": expected an Int32Array of length " +
+                             std::to_string(e.value) + " (" + e.formula + ")";
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     Throw(f.Env(), kValue, expect + ", got " + Describe(v));
   }
   Napi::Int32Array a = v.As<Napi::Int32Array>();
-  if (a.ArrayBuffer().IsDetached()) Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
+  if (a.ArrayBuffer().IsDetached())
+    Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
   if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
     Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
   }
@@ -162,11 +164,14 @@ bool Overlap(const Span& a, const Span& b) {
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Fields f(env, info[0],
-           {"cache", "version", "cell", "nonlinearity", "resetAfter", "inputSize", "hiddenSize", "outputSize",
-            "weightIh", "weightHh", "biasIh", "biasHh", "weightPeephole", "weightOut", "biasOut", "batch",
-            "stateRows", "x", "h", "c", "stateIndex", "hOut", "cOut", "logProbs", "topK", "groupSize", "rowScores",
-            "topValues", "topIndices", "async"});
+  Fields f(env, info[0], {"cache",          "version",   "cell",       "nonlinearity",
+                          "resetAfter",     "inputSize", "hiddenSize", "outputSize",
+                          "weightIh",       "weightHh",  "biasIh",     "biasHh",
+                          "weightPeephole", "weightOut", "biasOut",    "batch",
+                          "stateRows",      "x",         "h",          "c",
+                          "stateIndex",     "hOut",      "cOut",       "logProbs",
+                          "topK",           "groupSize", "rowScores",  "topValues",
+                          "topIndices",     "async"});
   auto job = std::make_unique<StepJob>();
   job->box = CacheOf(env, f.Get("cache"));
   job->cache = job->box->cache;
@@ -179,7 +184,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   } else if (kind == 1) {
     w.cell = f.Bool("resetAfter", true) ? gated::StepCell::GruResetAfter : gated::StepCell::GruResetBefore;
   } else {
-    w.cell = f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::StepCell::RnnRelu : gated::StepCell::RnnTanh;
+    w.cell =
+        f.Enum("nonlinearity", {"tanh", "relu"}) == 1 ? gated::StepCell::RnnRelu : gated::StepCell::RnnTanh;
   }
   if (kind != 1) Absent(f, "resetAfter", "only a gru takes resetAfter");
   if (kind != 2) Absent(f, "nonlinearity", "only an rnn takes nonlinearity");
@@ -189,13 +195,15 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   w.D = D;
   w.H = H;
   w.V = V;
-  const Factor Gf{nullptr, gated::step_gates(w.cell)}, Df{"inputSize", D}, Hf{"hiddenSize", H}, Vf{"outputSize", V};
+  const Factor Gf{nullptr, gated::step_gates(w.cell)}, Df{"inputSize", D}, Hf{"hiddenSize", H},
+      Vf{"outputSize", V};
   w.w_ih = f.F32("weightIh", Product(env, "weightIh", {Gf, Hf, Df}), Presence::Required);
   w.w_hh = f.F32("weightHh", Product(env, "weightHh", {Gf, Hf, Hf}), Presence::Required);
   w.b_ih = f.F32("biasIh", Product(env, "biasIh", {Gf, Hf}), Presence::Optional);
   w.b_hh = f.F32("biasHh", Product(env, "biasHh", {Gf, Hf}), Presence::Optional);
   if (lstm)
-    w.w_peep = f.F32("weightPeephole", Product(env, "weightPeephole", {{nullptr, 3}, Hf}), Presence::Optional);
+    w.w_peep =
+        f.F32("weightPeephole", Product(env, "weightPeephole", {{nullptr, 3}, Hf}), Presence::Optional);
   else
     Absent(f, "weightPeephole", "only an lstm takes weightPeephole");
   if (V > 0) {
@@ -212,7 +220,9 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   const bool indexed = !f.Get("stateIndex").IsUndefined() && !f.Get("stateIndex").IsNull();
   const int64_t rows = SizeOr(f, "stateRows", B);
   if (!indexed && rows != B) {
-    Throw(env, kValue, "stateRows: expected batch (" + std::to_string(B) + ") without a stateIndex, got " + std::to_string(rows));
+    Throw(env, kValue,
+          "stateRows: expected batch (" + std::to_string(B) + ") without a stateIndex, got " +
+              std::to_string(rows));
   }
   const Factor Rf{"stateRows", rows};
   a.B = B;
@@ -223,8 +233,9 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     f.Int32Copy("stateIndex", Product(env, "stateIndex", {Bf}), &job->index);
     for (size_t i = 0; i < job->index.size(); i++) {
       if (job->index[i] < 0 || (int64_t)job->index[i] >= rows) {
-        Throw(env, kValue, "stateIndex: stateIndex[" + std::to_string(i) + "] = " + std::to_string(job->index[i]) +
-                               " is outside [0, stateRows = " + std::to_string(rows) + ")");
+        Throw(env, kValue,
+              "stateIndex: stateIndex[" + std::to_string(i) + "] = " + std::to_string(job->index[i]) +
+                  " is outside [0, stateRows = " + std::to_string(rows) + ")");
       }
     }
     a.state_index = job->index.empty() ? nullptr : job->index.data();
@@ -237,19 +248,26 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     Absent(f, "c", "only an lstm has a cell state");
     Absent(f, "cOut", "only an lstm has a cell state");
   }
-  if (V > 0) a.log_probs = f.F32("logProbs", Product(env, "logProbs", {Bf, Vf}), Presence::Optional);
-  else Absent(f, "logProbs", "expected no output layer with outputSize 0");
+  if (V > 0)
+    a.log_probs = f.F32("logProbs", Product(env, "logProbs", {Bf, Vf}), Presence::Optional);
+  else
+    Absent(f, "logProbs", "expected no output layer with outputSize 0");
   a.top_k = SizeOr(f, "topK", 0);
   a.group_size = SizeOr(f, "groupSize", 1);
   if (a.group_size < 1 || B % a.group_size != 0) {
-    Throw(env, kValue, "groupSize: expected a divisor of batch (" + std::to_string(B) + "), got " + std::to_string(a.group_size));
+    Throw(env, kValue,
+          "groupSize: expected a divisor of batch (" + std::to_string(B) + "), got " +
+              std::to_string(a.group_size));
   }
   const int64_t groups = B / a.group_size;
   if (a.top_k > 0) {
-    if (V == 0) Throw(env, kValue, "topK: expected 0 without an output layer (outputSize 0), got " + std::to_string(a.top_k));
+    if (V == 0)
+      Throw(env, kValue,
+            "topK: expected 0 without an output layer (outputSize 0), got " + std::to_string(a.top_k));
     if (a.top_k > a.group_size * V) {
-      Throw(env, kValue, "topK: expected at most groupSize*outputSize = " + std::to_string(a.group_size * V) + ", got " +
-                             std::to_string(a.top_k));
+      Throw(env, kValue,
+            "topK: expected at most groupSize*outputSize = " + std::to_string(a.group_size * V) + ", got " +
+                std::to_string(a.top_k));
     }
     const Extent top = Product(env, "topValues", {{"batch/groupSize", groups}, {"topK", a.top_k}});
     a.row_scores = f.F32("rowScores", Product(env, "rowScores", {Bf}), Presence::Optional);
@@ -269,16 +287,21 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
                           {"topValues", a.top_values, groups * a.top_k * fs},
                           {"topIndices", a.top_indices, groups * a.top_k * (int64_t)sizeof(int32_t)}};
   const int64_t G = gated::step_gates(w.cell);
-  const Span reads[] = {{"weightIh", w.w_ih, G * H * D * fs}, {"weightHh", w.w_hh, G * H * H * fs},
-                        {"biasIh", w.b_ih, G * H * fs},       {"biasHh", w.b_hh, G * H * fs},
-                        {"weightPeephole", w.w_peep, 3 * H * fs}, {"weightOut", w.w_out, V * H * fs},
-                        {"biasOut", w.b_out, V * fs},         {"rowScores", a.row_scores, B * fs}};
+  const Span reads[] = {{"weightIh", w.w_ih, G * H * D * fs},
+                        {"weightHh", w.w_hh, G * H * H * fs},
+                        {"biasIh", w.b_ih, G * H * fs},
+                        {"biasHh", w.b_hh, G * H * fs},
+                        {"weightPeephole", w.w_peep, 3 * H * fs},
+                        {"weightOut", w.w_out, V * H * fs},
+                        {"biasOut", w.b_out, V * fs},
+                        {"rowScores", a.row_scores, B * fs}};
   for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
     for (size_t j = i + 1; j < sizeof(outputs) / sizeof(outputs[0]); j++)
       if (Overlap(outputs[i], outputs[j]))
         Throw(env, kValue, std::string(outputs[j].name) + ": must not overlap " + outputs[i].name);
     for (const Span& r : reads)
-      if (Overlap(outputs[i], r)) Throw(env, kValue, std::string(outputs[i].name) + ": must not overlap " + r.name);
+      if (Overlap(outputs[i], r))
+        Throw(env, kValue, std::string(outputs[i].name) + ": must not overlap " + r.name);
   }
   const bool async = f.Bool("async", false);
   return Dispatch(f, "stepForward", std::move(job), async);

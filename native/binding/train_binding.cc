@@ -55,8 +55,8 @@ int64_t Integer(const Fields& f, const char* name, int64_t dflt, int64_t lo, int
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!v.IsNumber() || !(d >= (double)lo && d <= (double)hi) || std::floor(d) != d) {
     Throw(f.Env(), kValue,
-          std::string(name) + ": expected an integer in [" + std::to_string(lo) + ", " +
-              std::to_string(hi) + "], got " + Describe(v));
+          std::string(name) + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+              "], got " + Describe(v));
   }
   return (int64_t)d;
 }
@@ -68,8 +68,8 @@ gated::Reduction ReadReduction(const Fields& f) {
 // A typed array of `type` with exactly `length` elements; its data pointer (non-null when length 0:
 // g_empty_floats, never dereferenced). nullptr when optional and undefined/null. The array is held
 // by an async call (Fields::Hold).
-void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* type_name,
-            const Extent& e, Presence presence) {
+void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* type_name, const Extent& e,
+            Presence presence) {
   Napi::Value v = f.Get(name);
   if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
   std::string expect = std::string(name) + ": expected " + type_name + " of length " +
@@ -78,7 +78,8 @@ void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* 
     Throw(f.Env(), kValue, expect + ", got " + Describe(v));
   }
   Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if (a.ArrayBuffer().IsDetached()) Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
+  if (a.ArrayBuffer().IsDetached())
+    Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
   if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
     Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
   }
@@ -130,8 +131,8 @@ struct CrossEntropyJob final : Job {
 Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
-           {"rows", "numClasses", "logits", "targets", "weights", "ignoreIndex", "reduction",
-            "dLogits", "correct", "async"});
+           {"rows", "numClasses", "logits", "targets", "weights", "ignoreIndex", "reduction", "dLogits",
+            "correct", "async"});
   auto job = std::make_unique<CrossEntropyJob>();
   const int64_t N = f.Size("rows"), C = f.Size("numClasses");
   const Extent nc = Product(env, "logits", {{"rows", N}, {"numClasses", C}});
@@ -141,10 +142,10 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
   job->w = Weights(f, rows);
   const int64_t ignore = Integer(f, "ignoreIndex", -100, INT32_MIN, INT32_MAX);
   job->red = ReadReduction(f);
-  job->dlogits = f.F32("dLogits", Product(env, "dLogits", {{"rows", N}, {"numClasses", C}}),
-                       Presence::Required);
-  job->correct = static_cast<uint8_t*>(
-      Typed(f, "correct", napi_uint8_array, "a Uint8Array", rows, Presence::Optional));
+  job->dlogits =
+      f.F32("dLogits", Product(env, "dLogits", {{"rows", N}, {"numClasses", C}}), Presence::Required);
+  job->correct =
+      static_cast<uint8_t*>(Typed(f, "correct", napi_uint8_array, "a Uint8Array", rows, Presence::Optional));
   const bool async = f.Bool("async", false);
   // Every target is a class id or ignoreIndex: the kernel indexes the row with it (checked on the
   // copy the kernel reads).
@@ -242,15 +243,14 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   }
   float* buf = f.F32("momentumBuffer", e, o.momentum != 0 ? Presence::Required : Presence::Optional);
   const bool async = f.Bool("async", false);
-  return Dispatch(f, "sgdStep", MakeCallJob([=] { gated::sgd_step(param, grad, buf, n, o, step); }),
-                  async);
+  return Dispatch(f, "sgdStep", MakeCallJob([=] { gated::sgd_step(param, grad, buf, n, o, step); }), async);
 }
 
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
-           {"size", "param", "grad", "expAvg", "expAvgSq", "lr", "beta1", "beta2", "eps",
-            "weightDecay", "decoupledWeightDecay", "step", "async"});
+           {"size", "param", "grad", "expAvg", "expAvgSq", "lr", "beta1", "beta2", "eps", "weightDecay",
+            "decoupledWeightDecay", "step", "async"});
   const int64_t n = f.Size("size");
   const Extent e = Product(env, "param", {{"size", n}});
   float* param = f.F32("param", e, Presence::Required);
@@ -292,8 +292,8 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   if (!o.centered) ga = nullptr;
   if (!(o.momentum > 0)) buf = nullptr;
   const bool async = f.Bool("async", false);
-  return Dispatch(f, "rmspropStep",
-                  MakeCallJob([=] { gated::rmsprop_step(param, grad, sq, ga, buf, n, o); }), async);
+  return Dispatch(f, "rmspropStep", MakeCallJob([=] { gated::rmsprop_step(param, grad, sq, ga, buf, n, o); }),
+                  async);
 }
 
 // ---- clipping ----
@@ -322,7 +322,8 @@ void ReadGradList(Fields& f, GradList* out) {
       Throw(env, kValue, name + ": expected a Float32Array, got " + Describe(it));
     }
     Napi::Float32Array a = it.As<Napi::Float32Array>();
-    if (a.ArrayBuffer().IsDetached()) Throw(env, kValue, name + ": expected a Float32Array, got one whose ArrayBuffer is detached");
+    if (a.ArrayBuffer().IsDetached())
+      Throw(env, kValue, name + ": expected a Float32Array, got one whose ArrayBuffer is detached");
     f.Hold(name, a);
     float* p = a.Data();
     out->ptrs.push_back(p ? p : g_empty_floats);
@@ -380,7 +381,8 @@ Napi::Value ClipGradValue(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTrainOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("softmaxCrossEntropy", Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
+  exports.Set("softmaxCrossEntropy",
+              Napi::Function::New(env, Guard<SoftmaxCrossEntropy>, "softmaxCrossEntropy"));
   exports.Set("bceWithLogits", Napi::Function::New(env, Guard<PointwiseLoss<0>>, "bceWithLogits"));
   exports.Set("mse", Napi::Function::New(env, Guard<PointwiseLoss<1>>, "mse"));
   exports.Set("sgdStep", Napi::Function::New(env, Guard<SgdStep>, "sgdStep"));

@@ -37,18 +37,16 @@ class KernelWorker final {
     std::unique_ptr<KernelWorker> self(new KernelWorker(name, std::move(job)));
     self->held_.reserve(f.held().size());
     for (const Fields::Held& h : f.held()) {
-      self->held_.push_back({h.name, Napi::Persistent(static_cast<Napi::Object>(h.array)),
-                             h.array.ByteLength()});
+      self->held_.push_back(
+          {h.name, Napi::Persistent(static_cast<Napi::Object>(h.array)), h.array.ByteLength()});
     }
     for (const Napi::Object& o : f.held_objects()) self->objects_.push_back(Napi::Persistent(o));
     napi_value promise = nullptr, resource_name = nullptr;
     NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &self->deferred_, &promise), nullptr);
-    NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name),
-                         nullptr);
-    NAPI_THROW_IF_FAILED(env,
-                         napi_create_async_work(env, nullptr, resource_name, Execute, Complete,
-                                                self.get(), &self->work_),
-                         nullptr);
+    NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name), nullptr);
+    NAPI_THROW_IF_FAILED(
+        env, napi_create_async_work(env, nullptr, resource_name, Execute, Complete, self.get(), &self->work_),
+        nullptr);
     napi_status queued = napi_queue_async_work(env, self->work_);
     if (queued != napi_ok) {
       napi_delete_async_work(env, self->work_);
@@ -100,15 +98,15 @@ class KernelWorker final {
       if (status != napi_ok) {
         outcome = MakeError(env, kNative, name_ + ": the async call was cancelled");
       } else if (failed_) {
-        outcome = MakeError(env, kNative,
-                            name_ + ": native kernel failed" + (error_.empty() ? "" : ": " + error_));
+        outcome =
+            MakeError(env, kNative, name_ + ": native kernel failed" + (error_.empty() ? "" : ": " + error_));
       } else if (!(moved = Moved()).empty()) {
-        outcome = MakeError(
-            env, kValue,
-            moved + ": its ArrayBuffer was detached or resized while " + name_ +
-                " ran asynchronously, so the kernel may have read or written memory the array no "
-                "longer owns and the results are meaningless: do not transfer or resize an "
-                "argument's buffer until the promise settles");
+        outcome =
+            MakeError(env, kValue,
+                      moved + ": its ArrayBuffer was detached or resized while " + name_ +
+                          " ran asynchronously, so the kernel may have read or written memory the array no "
+                          "longer owns and the results are meaningless: do not transfer or resize an "
+                          "argument's buffer until the promise settles");
       } else {
         outcome = job_->Result(Napi::Env(env));
         resolve = true;
@@ -143,8 +141,8 @@ class KernelWorker final {
 
   std::string name_;
   std::unique_ptr<Job> job_;
-  bool failed_ = false;   // written by Execute, read by Complete (the libuv queue orders them)
-  std::string error_;     // the kernel's exception message, if any
+  bool failed_ = false;  // written by Execute, read by Complete (the libuv queue orders them)
+  std::string error_;    // the kernel's exception message, if any
   napi_deferred deferred_ = nullptr;
   napi_async_work work_ = nullptr;
   std::vector<HeldRef> held_;

@@ -39,17 +39,17 @@ int64_t gates_of(Cell c) {
 struct Config {
   Cell cell;
   int64_t T, B, D, H;
-  bool lengths;   // use a lengths array (with a 0 and a T among them when B allows)
+  bool lengths;  // use a lengths array (with a 0 and a T among them when B allows)
   bool reverse;
-  int bias;       // 0 none, 1 both, 2 b_ih only
-  bool peep;      // LSTM only
-  bool state0;    // pass h0 (and c0)
-  bool douts;     // pass dy, dh_n, dc_n (otherwise dy null, dh_n / dc_n given)
+  int bias;     // 0 none, 1 both, 2 b_ih only
+  bool peep;    // LSTM only
+  bool state0;  // pass h0 (and c0)
+  bool douts;   // pass dy, dh_n, dc_n (otherwise dy null, dh_n / dc_n given)
   std::string name() const {
     char buf[200];
     snprintf(buf, sizeof buf, "%s T=%lld B=%lld D=%lld H=%lld len=%d rev=%d bias=%d peep=%d h0=%d dy=%d",
-             cell_name(cell), (long long)T, (long long)B, (long long)D, (long long)H, lengths, reverse,
-             bias, peep, state0, douts);
+             cell_name(cell), (long long)T, (long long)B, (long long)D, (long long)H, lengths, reverse, bias,
+             peep, state0, douts);
     return buf;
   }
 };
@@ -113,8 +113,8 @@ struct DParams {
 };
 std::vector<double> to_d(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 DParams d_params(const Problem& p) {
-  DParams d{to_d(p.x), to_d(p.w_ih), to_d(p.w_hh), to_d(p.b_ih), to_d(p.b_hh), to_d(p.h0), to_d(p.c0),
-            to_d(p.peep)};
+  DParams d{to_d(p.x),    to_d(p.w_ih), to_d(p.w_hh), to_d(p.b_ih),
+            to_d(p.b_hh), to_d(p.h0),   to_d(p.c0),   to_d(p.peep)};
   if (p.c.bias == 0) std::fill(d.b_ih.begin(), d.b_ih.end(), 0.0);
   if (p.c.bias != 1) std::fill(d.b_hh.begin(), d.b_hh.end(), 0.0);
   if (!p.c.state0) {
@@ -147,9 +147,12 @@ DOut naive_forward(const Problem& p, const DParams& w) {
   o.cache.assign((size_t)cache_size(c), 0.0);
   // Block offsets and widths in cache order.
   std::vector<int64_t> widths;
-  if (c.cell == LSTM) widths = {4 * H, H, H, H, H};
-  else if (G == 3) widths = {3 * H, H, H};
-  else widths = {H, H};
+  if (c.cell == LSTM)
+    widths = {4 * H, H, H, H, H};
+  else if (G == 3)
+    widths = {3 * H, H, H};
+  else
+    widths = {H, H};
   std::vector<int64_t> base(widths.size());
   int64_t acc = 0;
   for (size_t k = 0; k < widths.size(); k++) {
@@ -190,7 +193,10 @@ DOut naive_forward(const Problem& p, const DParams& w) {
           double og = dsig(xa[3 * H + j] + ha[3 * H + j] + w.peep[H + j] * cn[j]);
           hn[j] = og * tanh(cn[j]);
           double* gr = crow(0, row);
-          gr[j] = i; gr[H + j] = f; gr[2 * H + j] = g; gr[3 * H + j] = og;
+          gr[j] = i;
+          gr[H + j] = f;
+          gr[2 * H + j] = g;
+          gr[3 * H + j] = og;
           crow(1, row)[j] = h[j];
           crow(2, row)[j] = cs[j];
           crow(3, row)[j] = cn[j];
@@ -216,7 +222,9 @@ DOut naive_forward(const Problem& p, const DParams& w) {
           }
           hn[j] = (1 - z[j]) * n + z[j] * h[j];
           double* gr = crow(0, row);
-          gr[j] = r[j]; gr[H + j] = z[j]; gr[2 * H + j] = n;
+          gr[j] = r[j];
+          gr[H + j] = z[j];
+          gr[2 * H + j] = n;
           crow(1, row)[j] = h[j];
           crow(2, row)[j] = hnv[j];
         }
@@ -281,15 +289,18 @@ FOut run_forward(const Problem& p, bool keep_cache = true) {
   SeqInputs in = seq_inputs(p);
   const float* h0 = c.state0 ? p.h0.data() : nullptr;
   if (c.cell == LSTM) {
-    LstmForwardArgs a{in, c.peep ? p.peep.data() : nullptr, h0, c.state0 ? p.c0.data() : nullptr,
-                      o.y.data(), o.h_n.data(), o.c_n.data(), cache};
+    LstmForwardArgs a{in,           c.peep ? p.peep.data() : nullptr,
+                      h0,           c.state0 ? p.c0.data() : nullptr,
+                      o.y.data(),   o.h_n.data(),
+                      o.c_n.data(), cache};
     lstm_forward(a);
   } else if (gates_of(c.cell) == 3) {
     GruForwardArgs a{in, c.cell == GRU_AFTER, h0, o.y.data(), o.h_n.data(), cache};
     gru_forward(a);
   } else {
-    RnnForwardArgs a{in, c.cell == RNN_RELU ? RnnActivation::Relu : RnnActivation::Tanh, h0,
-                     o.y.data(), o.h_n.data(), cache};
+    RnnForwardArgs a{in,           c.cell == RNN_RELU ? RnnActivation::Relu : RnnActivation::Tanh,
+                     h0,           o.y.data(),
+                     o.h_n.data(), cache};
     rnn_forward(a);
   }
   return o;
@@ -308,19 +319,25 @@ Grads run_backward(const Problem& p, const std::vector<float>& cache) {
   g.db_hh.assign((size_t)(G * H), c.bias == 1 ? kPoison : 0.0f);
   g.dpeep.assign((size_t)(3 * H), c.peep ? kPoison : 0.0f);
   SeqInputs in = seq_inputs(p);
-  SeqGrads sg{g.dx.data(), g.dh0.data(), g.dw_ih.data(), g.dw_hh.data(),
-              c.bias ? g.db_ih.data() : nullptr, c.bias == 1 ? g.db_hh.data() : nullptr};
+  SeqGrads sg{g.dx.data(),
+              g.dh0.data(),
+              g.dw_ih.data(),
+              g.dw_hh.data(),
+              c.bias ? g.db_ih.data() : nullptr,
+              c.bias == 1 ? g.db_hh.data() : nullptr};
   const float* dy = c.douts ? p.dy.data() : nullptr;
   if (c.cell == LSTM) {
-    LstmBackwardArgs a{in, c.peep ? p.peep.data() : nullptr, cache.data(), dy, p.dh_n.data(),
-                       p.dc_n.data(), sg, g.dc0.data(), c.peep ? g.dpeep.data() : nullptr};
+    LstmBackwardArgs a{
+        in,           c.peep ? p.peep.data() : nullptr, cache.data(), dy, p.dh_n.data(), p.dc_n.data(), sg,
+        g.dc0.data(), c.peep ? g.dpeep.data() : nullptr};
     lstm_backward(a);
   } else if (G == 3) {
     GruBackwardArgs a{in, c.cell == GRU_AFTER, cache.data(), dy, p.dh_n.data(), sg};
     gru_backward(a);
   } else {
-    RnnBackwardArgs a{in, c.cell == RNN_RELU ? RnnActivation::Relu : RnnActivation::Tanh, cache.data(),
-                      dy, p.dh_n.data(), sg};
+    RnnBackwardArgs a{
+        in, c.cell == RNN_RELU ? RnnActivation::Relu : RnnActivation::Tanh, cache.data(), dy, p.dh_n.data(),
+        sg};
     rnn_backward(a);
   }
   return g;
@@ -349,8 +366,8 @@ bool check_close(const std::string& what, const float* got, const double* want, 
   }
   if (!ok) {
     g_failures++;
-    printf("FAIL %s: [%zu] got %.9g want %.9g (%zu elements)\n", what.c_str(), wi, (double)got[wi],
-           want[wi], n);
+    printf("FAIL %s: [%zu] got %.9g want %.9g (%zu elements)\n", what.c_str(), wi, (double)got[wi], want[wi],
+           n);
   }
   return ok;
 }
@@ -371,8 +388,7 @@ void check_forward(const Problem& p) {
   const double tol = 2e-5;
   check_close(n + " y", got.y.data(), want.y.data(), want.y.size(), tol, tol);
   check_close(n + " h_n", got.h_n.data(), want.h_n.data(), want.h_n.size(), tol, tol);
-  if (p.c.cell == LSTM)
-    check_close(n + " c_n", got.c_n.data(), want.c_n.data(), want.c_n.size(), tol, tol);
+  if (p.c.cell == LSTM) check_close(n + " c_n", got.c_n.data(), want.c_n.data(), want.c_n.size(), tol, tol);
   check_close(n + " cache", got.cache.data(), want.cache.data(), want.cache.size(), tol, tol);
   // Inference (no cache): the same bits for every output. Run twice: the second call reuses the
   // thread's workspace arena, which then holds the first call's values, not fresh memory.
@@ -416,7 +432,8 @@ void check_grad(const Problem& p, const std::string& what, std::vector<double> D
     got[q] = analytic[k];
     scale = fabs(fd[q]) > scale ? fabs(fd[q]) : scale;
   }
-  check_close(p.c.name() + " " + what, got.data(), fd.data(), idx.size(), 2e-5 * (scale > 1 ? scale : 1), 1e-3);
+  check_close(p.c.name() + " " + what, got.data(), fd.data(), idx.size(), 2e-5 * (scale > 1 ? scale : 1),
+              1e-3);
 }
 
 void check_backward(const Problem& p, int64_t max_n) {
@@ -466,7 +483,8 @@ void check_isa(const Problem& p) {
   for (size_t i = 0; i + 1 < isas.size(); i++)
     for (size_t k = 0; k < ref.size(); k++) {
       const std::string what = p.c.name() + " output " + std::to_string(k);
-      if (i > 0 && isas[i - 1] != "scalar") check_bits(what + " " + isas[i] + " vs " + isas[i - 1], out[i][k], out[i - 1][k]);
+      if (i > 0 && isas[i - 1] != "scalar")
+        check_bits(what + " " + isas[i] + " vs " + isas[i - 1], out[i][k], out[i - 1][k]);
       std::vector<double> want(ref[k].begin(), ref[k].end());
       double scale = 0;
       for (double v : want) scale = fabs(v) > scale ? fabs(v) : scale;
@@ -483,7 +501,8 @@ Problem row_problem(const Problem& p, int64_t b) {
   const int64_t B = c.B, D = c.D, H = c.H;
   auto rows = [&](const std::vector<float>& v, int64_t steps, int64_t width) {
     std::vector<float> r;
-    for (int64_t t = 0; t < steps; t++) r.insert(r.end(), v.begin() + (t * B + b) * width, v.begin() + (t * B + b + 1) * width);
+    for (int64_t t = 0; t < steps; t++)
+      r.insert(r.end(), v.begin() + (t * B + b) * width, v.begin() + (t * B + b + 1) * width);
     return r;
   };
   q.x = rows(p.x, c.T, D);
@@ -504,7 +523,9 @@ void check_batch_invariance(const Problem& p) {
       ok = ok && memcmp(one.y.data() + t * c.H, all.y.data() + (t * c.B + b) * c.H, sizeof(float) * c.H) == 0;
     ok = ok && memcmp(one.h_n.data(), all.h_n.data() + b * c.H, sizeof(float) * c.H) == 0;
     ok = ok && memcmp(one.c_n.data(), all.c_n.data() + b * c.H, sizeof(float) * c.H) == 0;
-    if (!ok) printf("FAIL %s (isa %s): row %lld alone differs from the batch\n", c.name().c_str(), kernels().isa, (long long)b);
+    if (!ok)
+      printf("FAIL %s (isa %s): row %lld alone differs from the batch\n", c.name().c_str(), kernels().isa,
+             (long long)b);
   }
   g_checks++;
   if (!ok) g_failures++;
@@ -513,7 +534,9 @@ void check_batch_invariance(const Problem& p) {
 // Degenerate sizes: nothing out of bounds, outputs as documented.
 void check_edges() {
   const Cell cells[] = {RNN_TANH, LSTM, GRU_AFTER, GRU_BEFORE};
-  struct Shape { int64_t T, B, D, H; };
+  struct Shape {
+    int64_t T, B, D, H;
+  };
   const Shape shapes[] = {{0, 3, 4, 5}, {3, 0, 4, 5}, {3, 2, 4, 0}, {3, 2, 0, 5}, {0, 0, 0, 0}};
   for (Cell cell : cells)
     for (const Shape& s : shapes)
@@ -577,7 +600,8 @@ void check_view(const char* name, const std::vector<std::pair<const char*, int64
   int64_t units = 0;
   for (size_t i = 0; i < want.size() && i < got.size(); i++) {
     if (got[i] != base + want[i].second * TBH) fail(std::string(want[i].first) + " offset");
-    if (v.blocks[(int)i].data != got[i]) fail(std::string(want[i].first) + " is not block " + std::to_string(i));
+    if (v.blocks[(int)i].data != got[i])
+      fail(std::string(want[i].first) + " is not block " + std::to_string(i));
     const float* end = v.blocks[(int)i].data + v.blocks.rows() * v.blocks[(int)i].width;
     const float* next = i + 1 < want.size() ? base + want[i + 1].second * TBH : base + View::floats(T, B, H);
     if (end != next) fail(std::string(want[i].first) + " does not end where the next block starts");
@@ -591,22 +615,29 @@ void check_view(const char* name, const std::vector<std::pair<const char*, int64
 }
 
 void check_views() {
-  for (const auto& s : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 3, 9}, {7, 2, 257}, {0, 3, 4}, {2, 0, 3}}) {
+  for (const auto& s :
+       std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 3, 9}, {7, 2, 257}, {0, 3, 4}, {2, 0, 3}}) {
     const int64_t T = s[0], B = s[1], H = s[2];
-    check_view<RnnCacheView<>>("rnn", {{"h_prev", 0}, {"h", 1}}, T, B, H,
-                               [](const RnnCacheView<>& v) { return std::vector<const float*>{v.h_prev, v.h}; });
+    check_view<RnnCacheView<>>("rnn", {{"h_prev", 0}, {"h", 1}}, T, B, H, [](const RnnCacheView<>& v) {
+      return std::vector<const float*>{v.h_prev, v.h};
+    });
     check_view<LstmCacheView<>>(
         "lstm", {{"gates", 0}, {"h_prev", 4}, {"c_prev", 5}, {"c", 6}, {"tanh_c", 7}}, T, B, H,
-        [](const LstmCacheView<>& v) { return std::vector<const float*>{v.gates, v.h_prev, v.c_prev, v.c, v.tanh_c}; });
-    check_view<GruCacheView<>>("gru", {{"gates", 0}, {"h_prev", 3}, {"hn", 4}}, T, B, H, [](const GruCacheView<>& v) {
-      return std::vector<const float*>{v.gates, v.h_prev, v.hn};
-    });
+        [](const LstmCacheView<>& v) {
+          return std::vector<const float*>{v.gates, v.h_prev, v.c_prev, v.c, v.tanh_c};
+        });
+    check_view<GruCacheView<>>("gru", {{"gates", 0}, {"h_prev", 3}, {"hn", 4}}, T, B, H,
+                               [](const GruCacheView<>& v) {
+                                 return std::vector<const float*>{v.gates, v.h_prev, v.hn};
+                               });
   }
   g_checks++;
   if (RnnCacheView<>::kWidth != 2 || LstmCacheView<>::kWidth != 8 || GruCacheView<>::kWidth != 5 ||
       kRnnGates != 1 || kLstmGates != 4 || kGruGates != 3) {
     g_failures++;
-    printf("FAIL cache widths / gate counts changed (lib/backend/types.ts cacheWidth and saved caches rely on them)\n");
+    printf(
+        "FAIL cache widths / gate counts changed (lib/backend/types.ts cacheWidth and saved caches rely on "
+        "them)\n");
   }
 }
 
@@ -632,7 +663,8 @@ int main() {
                 // The state / dy options alternate with the others to keep the count down.
                 const bool state0 = ((lens + rev + bias) & 1) == 0;
                 const bool douts = ((rev + bias + peep) % 3) != 2;
-                Config c{cell, sh[0], sh[1], sh[2], sh[3], lens == 1, rev == 1, bias, peep == 1, state0, douts};
+                Config c{cell,     sh[0], sh[1],     sh[2],  sh[3], lens == 1,
+                         rev == 1, bias,  peep == 1, state0, douts};
                 Problem p = make_problem(c, 1000 + configs);
                 check_forward(p);
                 check_backward(p, 100000);
@@ -677,6 +709,7 @@ int main() {
       configs++;
     }
   set_isa(best_isa());
-  printf("cells_test: %d configs, %d checks, %d failures (isas %s)\n", configs, g_checks, g_failures, ran.c_str());
+  printf("cells_test: %d configs, %d checks, %d failures (isas %s)\n", configs, g_checks, g_failures,
+         ran.c_str());
   return g_failures == 0 ? 0 : 1;
 }

@@ -20,7 +20,6 @@
 
 using namespace gated;
 
-
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static float frand() {  // uniform in [-1, 1)
   g_rng ^= g_rng << 13;
@@ -28,7 +27,9 @@ static float frand() {  // uniform in [-1, 1)
   g_rng ^= g_rng << 17;
   return (float)((g_rng >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
 }
-static int64_t irand(int64_t lo, int64_t hi) { return lo + (int64_t)((frand() + 1.0f) * 0.5f * (hi - lo + 1)) % (hi - lo + 1); }
+static int64_t irand(int64_t lo, int64_t hi) {
+  return lo + (int64_t)((frand() + 1.0f) * 0.5f * (hi - lo + 1)) % (hi - lo + 1);
+}
 
 struct Problem {
   bool ta, tb;
@@ -59,8 +60,12 @@ static Problem make(bool ta, bool tb, int64_t M, int64_t N, int64_t K, bool acc)
   return p;
 }
 
-static float a_at(const Problem& p, int64_t m, int64_t k) { return p.ta ? p.A[k * p.lda + m] : p.A[m * p.lda + k]; }
-static float b_at(const Problem& p, int64_t k, int64_t n) { return p.tb ? p.B[n * p.ldb + k] : p.B[k * p.ldb + n]; }
+static float a_at(const Problem& p, int64_t m, int64_t k) {
+  return p.ta ? p.A[k * p.lda + m] : p.A[m * p.lda + k];
+}
+static float b_at(const Problem& p, int64_t k, int64_t n) {
+  return p.tb ? p.B[n * p.ldb + k] : p.B[k * p.ldb + n];
+}
 
 // |c - ref| <= 1e-5 * (sum_k |a b| + |c0|) + 1e-6, with ref in double; padding columns untouched.
 static bool check_result(const Problem& p, const std::vector<float>& C, const char* what) {
@@ -81,8 +86,8 @@ static bool check_result(const Problem& p, const std::vector<float>& C, const ch
     for (int64_t n = p.N; n < p.ldc; n++)
       if (C[m * p.ldc + n] != 1234.5f) ok = false;
   }
-  CHECK(ok, "%s ta=%d tb=%d M=%lld N=%lld K=%lld acc=%d: wrong (worst rel %.3g)", what, p.ta, p.tb, (long long)p.M,
-        (long long)p.N, (long long)p.K, p.acc, worst);
+  CHECK(ok, "%s ta=%d tb=%d M=%lld N=%lld K=%lld acc=%d: wrong (worst rel %.3g)", what, p.ta, p.tb,
+        (long long)p.M, (long long)p.N, (long long)p.K, p.acc, worst);
   return ok;
 }
 
@@ -130,8 +135,8 @@ static void run_problem(const Problem& p, const char* isa) {
         sgemm_packed(p.M, b * w, e * w < p.N ? e * w : p.N, p.A.data(), p.lda, pb, cq.data(), p.ldc, p.acc);
       }
       CHECK(memcmp(cq.data(), cp.data(), cq.size() * sizeof(float)) == 0,
-            "%s sgemm_packed split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa, parts, (long long)p.M,
-            (long long)p.N, (long long)p.K);
+            "%s sgemm_packed split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa, parts,
+            (long long)p.M, (long long)p.N, (long long)p.K);
     }
   }
 }
@@ -203,7 +208,7 @@ int main() {
         }
         run_problem(make(ta, tb, 1, 1, 1, acc), isa);
         run_problem(make(ta, tb, 257, 257, 33, acc), isa);
-        run_problem(make(ta, tb, 33, 100, 600, acc), isa);  // K over several KC blocks
+        run_problem(make(ta, tb, 33, 100, 600, acc), isa);   // K over several KC blocks
         run_problem(make(ta, tb, 150, 1100, 20, acc), isa);  // M over MC, N over NC
         run_problem(make(ta, tb, 600, 20, 101, acc), isa);   // few panels: threads split M
         count += 5;

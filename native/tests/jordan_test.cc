@@ -27,8 +27,10 @@ struct Net {
   int act = 0;
   JordanOutActivation ao = JordanOutActivation::Tanh;
   JordanInputs in() const {
-    return {s,          x.data(),   wih.data(), why.data(), who.data(), bih.data(), bhh.data(),
-            bho.data(), len.empty() ? nullptr : len.data(),  reverse,    act,        ao};
+    return {s,          x.data(),   wih.data(),
+            why.data(), who.data(), bih.data(),
+            bhh.data(), bho.data(), len.empty() ? nullptr : len.data(),
+            reverse,    act,        ao};
   }
   int64_t len_of(int64_t b) const { return len.empty() ? s.T : len[b]; }
 };
@@ -98,7 +100,8 @@ struct DNet {  // the parameters in double; what the finite differences perturb
 };
 std::vector<double> to_d(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 DNet d_net(const Net& n) {
-  return {to_d(n.x), to_d(n.wih), to_d(n.why), to_d(n.who), to_d(n.bih), to_d(n.bhh), to_d(n.bho), to_d(n.y0)};
+  return {to_d(n.x),   to_d(n.wih), to_d(n.why), to_d(n.who),
+          to_d(n.bih), to_d(n.bhh), to_d(n.bho), to_d(n.y0)};
 }
 
 struct DOut {
@@ -132,9 +135,9 @@ DOut ref_forward(const Net& n, const DNet& w) {
         o.cache[r * O + k] = yr[k];
         double z = w.bho[k];
         for (int64_t j = 0; j < H; j++) z += w.who[k * H + j] * hs[j];
-        const double v = n.ao == JordanOutActivation::Tanh ? tanh(z)
+        const double v = n.ao == JordanOutActivation::Tanh      ? tanh(z)
                          : n.ao == JordanOutActivation::Sigmoid ? 1.0 / (1.0 + exp(-z))
-                                                                 : z;
+                                                                : z;
         yr[k] = v;
         o.y[r * O + k] = v;
         o.cache[off_y + r * O + k] = v;
@@ -153,7 +156,8 @@ double ref_loss(const Net& n, const DNet& w, const std::vector<float>& r, const 
   return l;
 }
 
-void check_close(const std::string& what, const std::vector<float>& got, const std::vector<double>& want, double tol) {
+void check_close(const std::string& what, const std::vector<float>& got, const std::vector<double>& want,
+                 double tol) {
   CHECK(got.size() == want.size(), "%s: %zu elements, want %zu", what.c_str(), got.size(), want.size());
   for (size_t i = 0; i < got.size() && i < want.size(); i++)
     CHECK(fabs(got[i] - want[i]) <= tol * (1 + fabs(want[i])), "%s[%zu]: got %.9g want %.9g", what.c_str(), i,
@@ -164,9 +168,10 @@ void check_close(const std::string& what, const std::vector<float>& got, const s
 // reference (all elements, or `max_n` sampled ones of a large parameter).
 void check_against_reference(const char* isa, const Net& n, size_t max_n, std::mt19937& g) {
   const std::string name = std::string(isa) + " T=" + std::to_string(n.s.T) + " B=" + std::to_string(n.s.B) +
-                           " D=" + std::to_string(n.s.D) + " H=" + std::to_string(n.s.H) + " O=" +
-                           std::to_string(n.s.O) + " act=" + std::to_string(n.act) + "/" +
-                           std::to_string((int)n.ao) + (n.len.empty() ? "" : " lengths") + (n.reverse ? " rev" : "");
+                           " D=" + std::to_string(n.s.D) + " H=" + std::to_string(n.s.H) +
+                           " O=" + std::to_string(n.s.O) + " act=" + std::to_string(n.act) + "/" +
+                           std::to_string((int)n.ao) + (n.len.empty() ? "" : " lengths") +
+                           (n.reverse ? " rev" : "");
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<float> r(n.s.T * n.s.B * n.s.O), rn(n.s.B * n.s.O);
   for (auto& e : r) e = u(g);
@@ -188,9 +193,10 @@ void check_against_reference(const char* isa, const Net& n, size_t max_n, std::m
     const std::vector<float>* grad;
     const char* name;
   };
-  for (const P& p : {P{&DNet::x, &o.dx, "dx"}, P{&DNet::wih, &o.dwih, "dw_ih"}, P{&DNet::why, &o.dwhy, "dw_hy"},
-                     P{&DNet::who, &o.dwho, "dw_ho"}, P{&DNet::bih, &o.dbih, "db_ih"}, P{&DNet::bhh, &o.dbhh, "db_hh"},
-                     P{&DNet::bho, &o.dbho, "db_ho"}, P{&DNet::y0, &o.dy0, "dy0"}}) {
+  for (const P& p :
+       {P{&DNet::x, &o.dx, "dx"}, P{&DNet::wih, &o.dwih, "dw_ih"}, P{&DNet::why, &o.dwhy, "dw_hy"},
+        P{&DNet::who, &o.dwho, "dw_ho"}, P{&DNet::bih, &o.dbih, "db_ih"}, P{&DNet::bhh, &o.dbhh, "db_hh"},
+        P{&DNet::bho, &o.dbho, "db_ho"}, P{&DNet::y0, &o.dy0, "dy0"}}) {
     std::vector<double>& v = w.*p.field;
     const size_t step = v.size() > max_n ? v.size() / max_n + 1 : 1;
     for (size_t i = 0; i < v.size(); i += step) {
@@ -201,8 +207,8 @@ void check_against_reference(const char* isa, const Net& n, size_t max_n, std::m
       const double dn = ref_loss(n, w, r, rn);
       v[i] = v0;
       const double num = (up - dn) / (2 * eps);
-      CHECK(fabs(num - (*p.grad)[i]) < 2e-5 + 1e-3 * fabs(num), "%s %s[%zu]: analytic %g numeric %g", name.c_str(),
-            p.name, i, (*p.grad)[i], num);
+      CHECK(fabs(num - (*p.grad)[i]) < 2e-5 + 1e-3 * fabs(num), "%s %s[%zu]: analytic %g numeric %g",
+            name.c_str(), p.name, i, (*p.grad)[i], num);
     }
   }
 }
@@ -227,16 +233,17 @@ void check_float_differences(const char* isa, std::mt19937& g) {
     for (auto& e : r) e = u(g);
     Run o = run(n, r, rn);
     // An empty sequence keeps y0; masked rows are zero.
-    for (int k = 0; k < n.s.O; k++) CHECK(o.yn[2 * n.s.O + k] == n.y0[2 * n.s.O + k], "%s yN of an empty sequence", isa);
+    for (int k = 0; k < n.s.O; k++)
+      CHECK(o.yn[2 * n.s.O + k] == n.y0[2 * n.s.O + k], "%s yN of an empty sequence", isa);
     for (int t = 2; t < 4; t++) CHECK(o.y[(t * 3 + 1) * n.s.O] == 0.0f, "%s masked row zero", isa);
     struct T {
       std::vector<float>* v;
       std::vector<float>* gv;
       const char* name;
     };
-    for (T t : {T{&n.x, &o.dx, "x"}, T{&n.wih, &o.dwih, "w_ih"}, T{&n.why, &o.dwhy, "w_hy"}, T{&n.who, &o.dwho, "w_ho"},
-                T{&n.bih, &o.dbih, "b_ih"}, T{&n.bhh, &o.dbhh, "b_hh"}, T{&n.bho, &o.dbho, "b_ho"},
-                T{&n.y0, &o.dy0, "y0"}}) {
+    for (T t : {T{&n.x, &o.dx, "x"}, T{&n.wih, &o.dwih, "w_ih"}, T{&n.why, &o.dwhy, "w_hy"},
+                T{&n.who, &o.dwho, "w_ho"}, T{&n.bih, &o.dbih, "b_ih"}, T{&n.bhh, &o.dbhh, "b_hh"},
+                T{&n.bho, &o.dbho, "b_ho"}, T{&n.y0, &o.dy0, "y0"}}) {
       for (size_t i = 0; i < t.v->size(); i++) {
         const float s = (*t.v)[i], eps = 1e-2f;
         (*t.v)[i] = s + eps;
@@ -245,8 +252,8 @@ void check_float_differences(const char* isa, std::mt19937& g) {
         const double dn = float_loss(n, r);
         (*t.v)[i] = s;
         const double num = (up - dn) / (2 * eps);
-        CHECK(fabs(num - (*t.gv)[i]) < 2e-3 + 2e-2 * fabs(num), "%s cfg %d %s[%zu]: analytic %g numeric %g", isa, cfg,
-              t.name, i, (*t.gv)[i], num);
+        CHECK(fabs(num - (*t.gv)[i]) < 2e-3 + 2e-2 * fabs(num), "%s cfg %d %s[%zu]: analytic %g numeric %g",
+              isa, cfg, t.name, i, (*t.gv)[i], num);
       }
     }
   }
@@ -256,7 +263,8 @@ void check_float_differences(const char* isa, std::mt19937& g) {
 // >= 2^15, seq::step_threads; O = 40 and 37 split the outputs too).
 void check_threads(const char* isa, std::mt19937& g) {
   const int saved = get_threads();
-  for (JordanShape s : {JordanShape{6, 48, 30, 70, 11}, JordanShape{9, 33, 40, 96, 40}, JordanShape{12, 5, 3, 300, 37}}) {
+  for (JordanShape s :
+       {JordanShape{6, 48, 30, 70, 11}, JordanShape{9, 33, 40, 96, 40}, JordanShape{12, 5, 3, 300, 37}}) {
     Net n = make_net(g, s, true, true, 0, JordanOutActivation::Sigmoid);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> r(s.T * s.B * s.O), rn(s.B * s.O);
@@ -269,8 +277,8 @@ void check_threads(const char* isa, std::mt19937& g) {
       Run b = run(n, r, rn);
       auto av = a.all(), bv = b.all();
       for (size_t k = 0; k < av.size(); k++)
-        CHECK(*av[k] == *bv[k], "%s H=%lld O=%lld: output %zu differs between 1 and %d threads", isa, (long long)s.H,
-              (long long)s.O, k, th);
+        CHECK(*av[k] == *bv[k], "%s H=%lld O=%lld: output %zu differs between 1 and %d threads", isa,
+              (long long)s.H, (long long)s.O, k, th);
     }
   }
   set_threads(saved);
@@ -284,10 +292,13 @@ void check_view() {
     std::vector<float> buf(JordanCacheView<>::floats(s) + 1);
     const float* base = buf.data();
     const JordanCacheView<> v(base, s);
-    CHECK(v.y_prev == base && v.h == base + TB * s.O && v.y == base + TB * (s.O + s.H), "jordan view offsets");
-    CHECK(v.blocks.count() == 3 && v.blocks[0].data == v.y_prev && v.blocks[1].data == v.h && v.blocks[2].data == v.y,
+    CHECK(v.y_prev == base && v.h == base + TB * s.O && v.y == base + TB * (s.O + s.H),
+          "jordan view offsets");
+    CHECK(v.blocks.count() == 3 && v.blocks[0].data == v.y_prev && v.blocks[1].data == v.h &&
+              v.blocks[2].data == v.y,
           "jordan view blocks");
-    CHECK(v.blocks[2].data + TB * v.blocks[2].width == base + JordanCacheView<>::floats(s), "jordan view tiles floats()");
+    CHECK(v.blocks[2].data + TB * v.blocks[2].width == base + JordanCacheView<>::floats(s),
+          "jordan view tiles floats()");
     CHECK(JordanCacheView<>::floats(s) == TB * (2 * s.O + s.H), "jordan floats()");
     const JordanCacheView<> z(nullptr, s);
     CHECK(!z.y_prev && !z.h && !z.y, "jordan view of a null cache");
@@ -304,9 +315,9 @@ int main() {
     isas++;
     std::mt19937 g(5);
     check_float_differences(isa, g);
-    const JordanShape shapes[] = {{1, 1, 1, 1, 1},  {4, 3, 2, 5, 3},  {7, 3, 9, 33, 7},  {5, 9, 1, 7, 1},
-                                  {3, 2, 4, 9, 17}, {3, 1, 2, 257, 3}, {2, 2, 3, 0, 2},  {3, 2, 3, 4, 0},
-                                  {12, 4, 5, 20, 9}};
+    const JordanShape shapes[] = {{1, 1, 1, 1, 1}, {4, 3, 2, 5, 3},  {7, 3, 9, 33, 7},
+                                  {5, 9, 1, 7, 1}, {3, 2, 4, 9, 17}, {3, 1, 2, 257, 3},
+                                  {2, 2, 3, 0, 2}, {3, 2, 3, 4, 0},  {12, 4, 5, 20, 9}};
     int k = 0;
     for (JordanShape s : shapes)
       for (int act = 0; act < 2; act++)

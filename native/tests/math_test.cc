@@ -15,7 +15,6 @@
 
 using namespace gated;
 
-
 typedef void (*ArrayFn)(const float*, float*, int64_t);
 
 static double ref_exp(double x) { return std::exp(x); }
@@ -70,8 +69,8 @@ static void check_grid(const char* isa, const Fn& f) {
 static void check_special(const char* isa, const MathKernels& mk) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const float xs[] = {1e4f, -1e4f, 100.f, -100.f, 88.0f, 89.0f, -88.0f, -90.0f, -104.0f, -200.f,
-                      inf,  -inf,  nan,   0.0f,   -0.0f, 1e-30f, -1e-30f, 50.f, -50.f};
+  const float xs[] = {1e4f, -1e4f, 100.f, -100.f, 88.0f, 89.0f,  -88.0f,  -90.0f, -104.0f, -200.f,
+                      inf,  -inf,  nan,   0.0f,   -0.0f, 1e-30f, -1e-30f, 50.f,   -50.f};
   const int n = sizeof xs / sizeof xs[0];
   float e[n], s[n], t[n];
   mk.exp(xs, e, n);

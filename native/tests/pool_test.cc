@@ -12,7 +12,6 @@
 
 using namespace gated;
 
-
 static void test_split_range() {
   for (int64_t n : {0, 1, 7, 100, 1023, 1024}) {
     for (int64_t grain : {1, 4, 16}) {

@@ -51,7 +51,8 @@ struct Model {
   int64_t D, H, V;
   bool bias, peep;
   std::vector<float> w_ih, w_hh, b_ih, b_hh, w_peep, w_out, b_out;
-  Model(StepCell c, int64_t d, int64_t h, int64_t v, bool bias_, bool peep_) : cell(c), D(d), H(h), V(v), bias(bias_), peep(peep_) {
+  Model(StepCell c, int64_t d, int64_t h, int64_t v, bool bias_, bool peep_)
+      : cell(c), D(d), H(h), V(v), bias(bias_), peep(peep_) {
     const int64_t G = step_gates(c);
     const float k = 1.0f / sqrtf((float)H);
     w_ih = rnd(G * H * D, k);
@@ -63,8 +64,17 @@ struct Model {
     b_out = rnd(V, 0.5f);
   }
   StepWeights weights() const {
-    return StepWeights{cell, D, H, V, w_ih.data(), w_hh.data(), bias ? b_ih.data() : nullptr, bias ? b_hh.data() : nullptr,
-                       peep ? w_peep.data() : nullptr, V > 0 ? w_out.data() : nullptr, V > 0 && bias ? b_out.data() : nullptr};
+    return StepWeights{cell,
+                       D,
+                       H,
+                       V,
+                       w_ih.data(),
+                       w_hh.data(),
+                       bias ? b_ih.data() : nullptr,
+                       bias ? b_hh.data() : nullptr,
+                       peep ? w_peep.data() : nullptr,
+                       V > 0 ? w_out.data() : nullptr,
+                       V > 0 && bias ? b_out.data() : nullptr};
   }
 };
 
@@ -85,9 +95,20 @@ Out run_step(StepCache& cache, const Model& m, uint64_t version, int64_t B, cons
   o.top_v.assign((size_t)(groups * top_k), NAN);
   o.top_i.assign((size_t)(groups * top_k), -1);
   std::vector<float> hs = h, cs = c;  // in place: the outputs are the (gathered-from) state arrays
-  StepArgs a{B, index ? (int64_t)(h.size() / m.H) : B, x.data(), hs.data(), cs.data(), index ? index->data() : nullptr,
-             in_place ? hs.data() : o.h.data(), in_place ? cs.data() : o.c.data(), m.V > 0 ? o.lp.data() : nullptr,
-             top_k, group, scores ? scores->data() : nullptr, o.top_v.data(), o.top_i.data()};
+  StepArgs a{B,
+             index ? (int64_t)(h.size() / m.H) : B,
+             x.data(),
+             hs.data(),
+             cs.data(),
+             index ? index->data() : nullptr,
+             in_place ? hs.data() : o.h.data(),
+             in_place ? cs.data() : o.c.data(),
+             m.V > 0 ? o.lp.data() : nullptr,
+             top_k,
+             group,
+             scores ? scores->data() : nullptr,
+             o.top_v.data(),
+             o.top_i.data()};
   step_forward(cache, m.weights(), version, a);
   if (in_place) {
     o.h.assign(hs.begin(), hs.begin() + B * m.H);
@@ -99,19 +120,26 @@ Out run_step(StepCache& cache, const Model& m, uint64_t version, int64_t B, cons
 // The sequence forward with T = 1 on the gathered states: y = h_n, c_n.
 void run_sequence(const Model& m, int64_t B, const std::vector<float>& x, const std::vector<float>& h0,
                   const std::vector<float>& c0, std::vector<float>* h, std::vector<float>* c) {
-  SeqInputs in{SeqShape{1, B, m.D, m.H}, x.data(), m.w_ih.data(), m.w_hh.data(), m.bias ? m.b_ih.data() : nullptr,
-               m.bias ? m.b_hh.data() : nullptr, nullptr, false};
+  SeqInputs in{SeqShape{1, B, m.D, m.H},
+               x.data(),
+               m.w_ih.data(),
+               m.w_hh.data(),
+               m.bias ? m.b_ih.data() : nullptr,
+               m.bias ? m.b_hh.data() : nullptr,
+               nullptr,
+               false};
   std::vector<float> y((size_t)(B * m.H));
   h->assign((size_t)(B * m.H), 0.0f);
   c->assign((size_t)(B * m.H), 0.0f);
   if (m.cell == StepCell::Lstm) {
-    lstm_forward(LstmForwardArgs{in, m.peep ? m.w_peep.data() : nullptr, h0.data(), c0.data(), y.data(), h->data(),
-                                 c->data(), nullptr});
+    lstm_forward(LstmForwardArgs{in, m.peep ? m.w_peep.data() : nullptr, h0.data(), c0.data(), y.data(),
+                                 h->data(), c->data(), nullptr});
   } else if (step_gates(m.cell) == 3) {
-    gru_forward(GruForwardArgs{in, m.cell == StepCell::GruResetAfter, h0.data(), y.data(), h->data(), nullptr});
+    gru_forward(
+        GruForwardArgs{in, m.cell == StepCell::GruResetAfter, h0.data(), y.data(), h->data(), nullptr});
   } else {
-    rnn_forward(RnnForwardArgs{in, m.cell == StepCell::RnnRelu ? RnnActivation::Relu : RnnActivation::Tanh, h0.data(),
-                               y.data(), h->data(), nullptr});
+    rnn_forward(RnnForwardArgs{in, m.cell == StepCell::RnnRelu ? RnnActivation::Relu : RnnActivation::Tanh,
+                               h0.data(), y.data(), h->data(), nullptr});
   }
 }
 
@@ -127,8 +155,9 @@ bool same(const std::vector<float>& a, const std::vector<float>& b) {
 
 void check_model(const Model& m, int64_t B, const char* isa) {
   const int64_t H = m.H, rows = B + 3;
-  const std::string name = std::string(isa) + " " + cell_name(m.cell) + " D=" + std::to_string(m.D) + " H=" +
-                           std::to_string(H) + " V=" + std::to_string(m.V) + " B=" + std::to_string(B);
+  const std::string name = std::string(isa) + " " + cell_name(m.cell) + " D=" + std::to_string(m.D) +
+                           " H=" + std::to_string(H) + " V=" + std::to_string(m.V) +
+                           " B=" + std::to_string(B);
   std::vector<float> x = rnd(B * m.D, 1.0f), h = rnd(rows * H, 0.8f), c = rnd(rows * H, 0.8f);
   std::vector<int32_t> idx((size_t)B);
   for (int64_t b = 0; b < B; b++) idx[b] = (int32_t)((b * 7 + 2) % rows);
@@ -142,31 +171,32 @@ void check_model(const Model& m, int64_t B, const char* isa) {
   std::vector<float> hs, cs;
   run_sequence(m, B, x, gather(h, idx, H), gather(c, idx, H), &hs, &cs);
   CHECK(same(o.h, hs), "%s: h_out differs from the sequence forward", name.c_str());
-  if (m.cell == StepCell::Lstm) CHECK(same(o.c, cs), "%s: c_out differs from the sequence forward", name.c_str());
+  if (m.cell == StepCell::Lstm)
+    CHECK(same(o.c, cs), "%s: c_out differs from the sequence forward", name.c_str());
 
   // In place (h_out == h, c_out == c, no gather): the same bits as into fresh outputs.
   {
     std::vector<float> hb(h.begin(), h.begin() + B * H), cb(c.begin(), c.begin() + B * H);
     const Out fresh = run_step(cache, m, 1, B, x, hb, cb, nullptr, 0, 1, nullptr);
     const Out inplace = run_step(cache, m, 1, B, x, hb, cb, nullptr, 0, 1, nullptr, true);
-    CHECK(same(fresh.h, inplace.h) && (m.cell != StepCell::Lstm || same(fresh.c, inplace.c)), "%s: in place differs",
-          name.c_str());
+    CHECK(same(fresh.h, inplace.h) && (m.cell != StepCell::Lstm || same(fresh.c, inplace.c)),
+          "%s: in place differs", name.c_str());
   }
 
   // Threads and batch invariance.
   for (int th : {1, 3}) {
     set_threads(th);
     const Out t = run_step(cache, m, 1, B, x, h, c, &idx, top_k, group, &scores);
-    CHECK(same(t.h, o.h) && same(t.lp, o.lp) && same(t.top_v, o.top_v) && t.top_i == o.top_i, "%s: threads=%d differs",
-          name.c_str(), th);
+    CHECK(same(t.h, o.h) && same(t.lp, o.lp) && same(t.top_v, o.top_v) && t.top_i == o.top_i,
+          "%s: threads=%d differs", name.c_str(), th);
   }
   set_threads(2);
   for (int64_t b : {(int64_t)0, B - 1}) {
     std::vector<float> xb(x.begin() + b * m.D, x.begin() + (b + 1) * m.D);
     std::vector<int32_t> ib{idx[b]};
     const Out one = run_step(cache, m, 1, 1, xb, h, c, &ib, 0, 1, nullptr);
-    CHECK(same(one.h, std::vector<float>(o.h.begin() + b * H, o.h.begin() + (b + 1) * H)), "%s: row %lld alone differs",
-          name.c_str(), (long long)b);
+    CHECK(same(one.h, std::vector<float>(o.h.begin() + b * H, o.h.begin() + (b + 1) * H)),
+          "%s: row %lld alone differs", name.c_str(), (long long)b);
     if (m.V > 0)
       CHECK(same(one.lp, std::vector<float>(o.lp.begin() + b * m.V, o.lp.begin() + (b + 1) * m.V)),
             "%s: row %lld log_probs alone differ", name.c_str(), (long long)b);
@@ -194,7 +224,8 @@ void check_model(const Model& m, int64_t B, const char* isa) {
     for (int64_t r = 0; r < group; r++)
       for (int64_t v = 0; v < m.V; v++)
         cand.push_back({scores[q * group + r] + o.lp[(q * group + r) * m.V + v], (int32_t)(r * m.V + v)});
-    std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(cand.begin(), cand.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
     for (int64_t i = 0; i < top_k; i++) {
       CHECK(o.top_i[q * top_k + i] == cand[i].second && o.top_v[q * top_k + i] == cand[i].first,
             "%s: group %lld top %lld: got %d %g want %d %g", name.c_str(), (long long)q, (long long)i,
@@ -216,13 +247,14 @@ void check_versions(const char* isa) {
   const Out fresh = run_step(cache, m, 2, 2, x, h, c, nullptr, 0, 1, nullptr);
   StepCache other;
   const Out want = run_step(other, m, 7, 2, x, h, c, nullptr, 0, 1, nullptr);
-  CHECK(!same(a.h, fresh.h) && same(fresh.h, want.h) && same(fresh.lp, want.lp), "%s: a new version must repack", isa);
+  CHECK(!same(a.h, fresh.h) && same(fresh.h, want.h) && same(fresh.lp, want.lp),
+        "%s: a new version must repack", isa);
   Model m2 = m;  // other arrays (same values), same version: repacked from them
   m2.w_hh[3] -= 0.5f;
   const Out moved = run_step(cache, m2, 2, 2, x, h, c, nullptr, 0, 1, nullptr);
   StepCache third;
-  CHECK(same(moved.h, run_step(third, m2, 0, 2, x, h, c, nullptr, 0, 1, nullptr).h), "%s: other weight arrays must repack",
-        isa);
+  CHECK(same(moved.h, run_step(third, m2, 0, 2, x, h, c, nullptr, 0, 1, nullptr).h),
+        "%s: other weight arrays must repack", isa);
 }
 
 // Exact ties rank by index; a NaN row ranks below every finite candidate of its group.
@@ -235,7 +267,8 @@ void check_ties_and_nan(const char* isa) {
   StepCache cache;
   const Out o = run_step(cache, m, 1, 2, x, h, c, nullptr, 4, 1, nullptr);
   for (int q = 0; q < 2; q++)
-    CHECK(o.top_i[q * 4 + 0] == 3 && o.top_i[q * 4 + 1] == 7 && o.top_i[q * 4 + 2] == 11 && o.top_i[q * 4 + 3] == 15,
+    CHECK(o.top_i[q * 4 + 0] == 3 && o.top_i[q * 4 + 1] == 7 && o.top_i[q * 4 + 2] == 11 &&
+              o.top_i[q * 4 + 3] == 15,
           "%s: ties must rank by index (row %d: %d %d %d %d)", isa, q, o.top_i[q * 4], o.top_i[q * 4 + 1],
           o.top_i[q * 4 + 2], o.top_i[q * 4 + 3]);
   std::vector<float> hn = h;

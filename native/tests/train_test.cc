@@ -113,15 +113,15 @@ void test_ce(const char* isa) {
         std::vector<float> x = randv(g, N * C, -8, 8), w = randv(g, N, 0, 2);
         std::vector<int32_t> t(N);
         for (int64_t i = 0; i < N; i++) t[i] = (int32_t)(g.next(0, 1) * C) % (int32_t)C;
-        if (N > 1) t[1] = -100;               // ignored row
-        if (N > 2 && weighted) w[2] = 0;      // masked row
+        if (N > 1) t[1] = -100;           // ignored row
+        if (N > 2 && weighted) w[2] = 0;  // masked row
         std::vector<double> xd = to_d(x), wd = to_d(w), dref;
         double lref = ref_ce(xd, t, weighted ? &wd : nullptr, N, C, -100, mean, &dref);
         std::vector<float> d(N * C, 123.0f);
         std::vector<uint8_t> correct(N, 7);
-        CrossEntropyResult r = softmax_cross_entropy(x.data(), t.data(), weighted ? w.data() : nullptr, N, C,
-                                                     -100, mean ? Reduction::Mean : Reduction::Sum,
-                                                     d.data(), correct.data());
+        CrossEntropyResult r =
+            softmax_cross_entropy(x.data(), t.data(), weighted ? w.data() : nullptr, N, C, -100,
+                                  mean ? Reduction::Mean : Reduction::Sum, d.data(), correct.data());
         CHECK(close(r.loss, lref, 1e-6, 1e-5), "%s ce N=%lld C=%lld v=%d loss %.9g ref %.9g", isa,
               (long long)N, (long long)C, variant, r.loss, lref);
         check_grad(isa, "ce dlogits", d, dref, 1e-5);
@@ -135,7 +135,8 @@ void test_ce(const char* isa) {
           CHECK(correct[i] == want, "%s ce correct[%lld] = %d, want %d", isa, (long long)i, correct[i], want);
           nc += want;
         }
-        CHECK(r.num_correct == nc, "%s ce numCorrect %lld want %lld", isa, (long long)r.num_correct, (long long)nc);
+        CHECK(r.num_correct == nc, "%s ce numCorrect %lld want %lld", isa, (long long)r.num_correct,
+              (long long)nc);
       }
     }
   }
@@ -145,7 +146,8 @@ void test_ce(const char* isa) {
   float d[4];
   CrossEntropyResult r = softmax_cross_entropy(big, tt, nullptr, 2, 2, -100, Reduction::Sum, d, nullptr);
   CHECK(close(r.loss, 2e4, 1e-3, 1e-7), "%s ce stability loss %.9g", isa, r.loss);
-  CHECK(close(d[0], 1, 1e-6, 0) && close(d[1], -1, 1e-6, 0) && close(d[2], -1, 1e-6, 0) && close(d[3], 1, 1e-6, 0),
+  CHECK(close(d[0], 1, 1e-6, 0) && close(d[1], -1, 1e-6, 0) && close(d[2], -1, 1e-6, 0) &&
+            close(d[3], 1, 1e-6, 0),
         "%s ce stability grad %g %g %g %g", isa, d[0], d[1], d[2], d[3]);
   // Everything ignored: loss 0, gradient 0 (documented deviation from PyTorch's NaN).
   int32_t ign[2] = {-1, -1};
@@ -193,7 +195,8 @@ void test_finite_differences() {
     std::vector<double> xp = x, xm = x;
     xp[k] += 1e-6;
     xm[k] -= 1e-6;
-    double fd = (ref_ce(xp, t, &w, N, C, -100, true, nullptr) - ref_ce(xm, t, &w, N, C, -100, true, nullptr)) / 2e-6;
+    double fd =
+        (ref_ce(xp, t, &w, N, C, -100, true, nullptr) - ref_ce(xm, t, &w, N, C, -100, true, nullptr)) / 2e-6;
     CHECK(close(d[k], fd, 1e-8, 1e-6), "fd ce [%lld] %.12g vs %.12g", (long long)k, d[k], fd);
   }
   std::vector<double> y(N), p(N);
@@ -215,8 +218,8 @@ void test_finite_differences() {
 
 // ---- optimizers: three steps each against a double reference of the torch.optim formulas ----
 
-void check_vec(const char* isa, const char* what, const std::vector<float>& got, const std::vector<double>& ref,
-               double rtol) {
+void check_vec(const char* isa, const char* what, const std::vector<float>& got,
+               const std::vector<double>& ref, double rtol) {
   for (size_t i = 0; i < ref.size(); i++) {
     if (!close(got[i], ref[i], 1e-6, rtol)) {
       CHECK(false, "%s %s[%zu] = %.9g, reference %.9g", isa, what, i, (double)got[i], ref[i]);
@@ -257,8 +260,10 @@ void test_optimizers(const char* isa) {
         adam_step(p.data(), grads[s - 1].data(), m.data(), v.data(), n, o, s);
         for (int64_t i = 0; i < n; i++) {
           double gi = grads[s - 1][i];
-          if (o.decoupled) pr[i] *= 1 - o.lr * o.weight_decay;
-          else gi += o.weight_decay * pr[i];
+          if (o.decoupled)
+            pr[i] *= 1 - o.lr * o.weight_decay;
+          else
+            gi += o.weight_decay * pr[i];
           mr[i] = o.beta1 * mr[i] + (1 - o.beta1) * gi;
           vr[i] = o.beta2 * vr[i] + (1 - o.beta2) * gi * gi;
           double mh = mr[i] / (1 - std::pow(o.beta1, s)), vh = vr[i] / (1 - std::pow(o.beta2, s));

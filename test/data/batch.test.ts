@@ -2,17 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import { Rng } from '../../lib/random.js';
-import {
-  batches,
-  bucketByLength,
-  mask,
-  padBatch,
-  padFeatureBatch,
-  slidingWindows,
-  streamWindows,
-} from '../../lib/data/index.js';
+import { batches, bucketByLength, mask, padBatch, padFeatureBatch, slidingWindows, streamWindows } from '../../lib/data/index.js';
 import { errorOf } from '../helpers/index.js';
-
 
 function expectError(fn: () => unknown, type: typeof ValueError | typeof ShapeError, argument: string): void {
   const e = errorOf(fn);
@@ -103,7 +94,11 @@ describe('mask', () => {
 describe('batches', () => {
   it('in order by default, last batch short unless dropLast', () => {
     const all = [...batches(10, 4)].map((b) => Array.from(b));
-    expect(all).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(all).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
     expect([...batches(10, 4, { dropLast: true })].length).toBe(2);
     expect([...batches(0, 4)]).toEqual([]);
   });

@@ -27,7 +27,6 @@ const DATA = new URL('../../../shared/data/', import.meta.url);
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA) console.warn(`dataset reader tests on real files skipped: ${DATA.pathname} not found`);
 
-
 function expectFormatError(fn: () => unknown, argument: string): void {
   const e = errorOf(fn);
   expect(e).toBeInstanceOf(FormatError);
@@ -81,13 +80,22 @@ describe.skipIf(!HAVE_DATA)('readers on ../shared/data', () => {
 
   it('every timeseries/*.csv parses with numeric times', async () => {
     const expected: Record<string, number> = {
-      'AirPassengers.csv': 144, 'LakeHuron.csv': 98, 'Nile.csv': 100, 'co2.csv': 468,
-      'lynx.csv': 114, 'nottem.csv': 240, 'sunspot.month.csv': 3177, 'sunspot.year.csv': 289,
+      'AirPassengers.csv': 144,
+      'LakeHuron.csv': 98,
+      'Nile.csv': 100,
+      'co2.csv': 468,
+      'lynx.csv': 114,
+      'nottem.csv': 240,
+      'sunspot.month.csv': 3177,
+      'sunspot.year.csv': 289,
     };
     for (const [file, n] of Object.entries(expected)) {
       const s = await readTimeSeriesCsv(new URL(`timeseries/${file}`, DATA));
       expect(s.value.length, file).toBe(n);
-      expect(s.time.every((t) => typeof t === 'number'), file).toBe(true);
+      expect(
+        s.time.every((t) => typeof t === 'number'),
+        file,
+      ).toBe(true);
     }
   });
 

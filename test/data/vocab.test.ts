@@ -10,7 +10,6 @@ const DATA = new URL('../../../shared/data/', import.meta.url);
 const HAVE_DATA = existsSync(DATA);
 if (!HAVE_DATA) console.warn(`vocab tests on real data skipped: ${DATA.pathname} not found`);
 
-
 describe('tokenizers', () => {
   it('charTokens splits by code point, not UTF-16 unit', () => {
     const text = 'a😀b—é';
@@ -21,10 +20,41 @@ describe('tokenizers', () => {
 
   it('wordTokens golden: words, inner apostrophes, punctuation as single characters', () => {
     expect(wordTokens('Call me Ishmael. Some years ago—never mind how long precisely—having')).toEqual([
-      'Call', 'me', 'Ishmael', '.', 'Some', 'years', 'ago', '—', 'never', 'mind', 'how', 'long', 'precisely', '—', 'having',
+      'Call',
+      'me',
+      'Ishmael',
+      '.',
+      'Some',
+      'years',
+      'ago',
+      '—',
+      'never',
+      'mind',
+      'how',
+      'long',
+      'precisely',
+      '—',
+      'having',
     ]);
-    expect(wordTokens("Don't! The whale’s 3.5-ton jaw... (\"ok\")")).toEqual([
-      "Don't", '!', 'The', 'whale’s', '3', '.', '5', '-', 'ton', 'jaw', '.', '.', '.', '(', '"', 'ok', '"', ')',
+    expect(wordTokens('Don\'t! The whale’s 3.5-ton jaw... ("ok")')).toEqual([
+      "Don't",
+      '!',
+      'The',
+      'whale’s',
+      '3',
+      '.',
+      '5',
+      '-',
+      'ton',
+      'jaw',
+      '.',
+      '.',
+      '.',
+      '(',
+      '"',
+      'ok',
+      '"',
+      ')',
     ]);
   });
 

@@ -7,8 +7,19 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  SessionPool, decodeSnapshot, dense, embedding, encodeSnapshot, generate, generateTokens, generateWithLogProbs, gru, input, lstm,
-  sequential, ValueError,
+  SessionPool,
+  decodeSnapshot,
+  dense,
+  embedding,
+  encodeSnapshot,
+  generate,
+  generateTokens,
+  generateWithLogProbs,
+  gru,
+  input,
+  lstm,
+  sequential,
+  ValueError,
 } from '../../lib/index.js';
 import { checkChoice, decodeTokens, type Stepper } from '../../lib/decode/loop.js';
 
@@ -19,10 +30,18 @@ function fixed(row: number[], rows = 1): Stepper & { fed: number[][] } {
   const fed: number[][] = [];
   return {
     vocabSize: V,
-    get rows() { return n; },
-    get logits() { return Float32Array.from({ length: n * V }, (_, i) => row[i % V]); },
-    async feed(t) { fed.push(Array.from(t)); },
-    keep(index) { n = index.length; },
+    get rows() {
+      return n;
+    },
+    get logits() {
+      return Float32Array.from({ length: n * V }, (_, i) => row[i % V]);
+    },
+    async feed(t) {
+      fed.push(Array.from(t));
+    },
+    keep(index) {
+      n = index.length;
+    },
     fed,
   };
 }
@@ -30,7 +49,12 @@ function fixed(row: number[], rows = 1): Stepper & { fed: number[][] } {
 async function run(stepper: Stepper, choice: Parameters<typeof checkChoice>[0], maxTokens: number, history?: number[]): Promise<number[]> {
   const out: number[] = [];
   const h: number[] = history ?? [];
-  for await (const g of decodeTokens(stepper, { maxTokens, choice: checkChoice(choice, stepper.vocabSize, ''), signal: null, history: () => [Int32Array.from(h)] })) {
+  for await (const g of decodeTokens(stepper, {
+    maxTokens,
+    choice: checkChoice(choice, stepper.vocabSize, ''),
+    signal: null,
+    history: () => [Int32Array.from(h)],
+  })) {
     out.push(g.token);
     h.push(g.token);
   }
@@ -59,7 +83,10 @@ describe('the logits processors', () => {
     const seen: number[] = [];
     for await (const g of decodeTokens(s, { maxTokens: 3, choice: checkChoice({}, 4, ''), signal: null })) seen.push(g.row);
     expect(seen).toEqual([0, 1, 2, 0, 1, 2, 0, 1, 2]);
-    expect(s.fed).toEqual([[0, 0, 0], [0, 0, 0]]);
+    expect(s.fed).toEqual([
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
   });
   it('bad options name themselves', () => {
     expect(() => checkChoice({ banTokens: [9] }, 4, '')).toThrow(expect.objectContaining({ argument: 'banTokens[0]' }));
@@ -82,12 +109,19 @@ describe('generate over a batch of prompts', () => {
     const m = model(3);
     const prompts = [[1], [2, 3, 4, 5], [6, 0]];
     const batch = await generate(m, { prompts, maxTokens: 9 });
-    for (let i = 0; i < prompts.length; i++) expect(Array.from(batch[i]), `prompt ${i}`).toEqual(Array.from(await generate(m, { prompt: prompts[i], maxTokens: 9 })));
+    for (let i = 0; i < prompts.length; i++)
+      expect(Array.from(batch[i]), `prompt ${i}`).toEqual(Array.from(await generate(m, { prompt: prompts[i], maxTokens: 9 })));
   });
 
-  it('per-step distributions: each token\'s logProb is its entry, and each sums to 1', async () => {
+  it("per-step distributions: each token's logProb is its entry, and each sums to 1", async () => {
     const m = model(4);
-    const g = await generateWithLogProbs(m, { prompt: [1, 2], maxTokens: 5, strategy: { temperature: 1.3 }, seed: 2, returnDistributions: true });
+    const g = await generateWithLogProbs(m, {
+      prompt: [1, 2],
+      maxTokens: 5,
+      strategy: { temperature: 1.3 },
+      seed: 2,
+      returnDistributions: true,
+    });
     expect(g.distributions).toHaveLength(5);
     g.distributions!.forEach((d, i) => {
       expect(d[g.tokens[i]]).toBeCloseTo(g.logProbs[i], 5);
@@ -95,7 +129,7 @@ describe('generate over a batch of prompts', () => {
     });
   });
 
-  it('generateTokens streams the same tokens, marking each row\'s last', async () => {
+  it("generateTokens streams the same tokens, marking each row's last", async () => {
     const m = model(5);
     const want = await generate(m, { prompt: [3], maxTokens: 6, stopToken: 4 });
     const got: number[] = [];

@@ -102,7 +102,11 @@ describe('sample: empirical frequencies and determinism', () => {
     const order = [2, 4, 0, 3];
     let cum = 0;
     const nucleus: number[] = [];
-    for (const i of order) { nucleus.push(i); cum += q[i]; if (cum >= 0.9) break; }
+    for (const i of order) {
+      nucleus.push(i);
+      cum += q[i];
+      if (cum >= 0.9) break;
+    }
     const z = nucleus.reduce((a, i) => a + q[i], 0);
     const expected = q.map((x, i) => (nucleus.includes(i) ? x / z : 0));
     expectClose(probabilities(logits, opts), expected, { atol: 1e-6 }, 'distribution');
@@ -114,7 +118,10 @@ describe('sample: empirical frequencies and determinism', () => {
     for (let n = 0; n < N; n++) counts[sample(logits, { ...opts, rng })]++;
     for (let i = 0; i < logits.length; i++) {
       const p = expected[i];
-      if (p === 0) { expect(counts[i], `token ${i} is outside the kept set`).toBe(0); continue; }
+      if (p === 0) {
+        expect(counts[i], `token ${i} is outside the kept set`).toBe(0);
+        continue;
+      }
       const se = Math.sqrt((p * (1 - p)) / N);
       expect(Math.abs(counts[i] / N - p), `token ${i}: freq ${counts[i] / N} vs ${p}`).toBeLessThan(4 * se);
     }
@@ -122,7 +129,10 @@ describe('sample: empirical frequencies and determinism', () => {
 
   it('the same seed gives the same draws; another seed other draws', () => {
     const logits = f32([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]);
-    const draw = (seed: number) => { const rng = new Rng(seed); return Array.from({ length: 64 }, () => sample(logits, { rng, temperature: 1.5 })); };
+    const draw = (seed: number) => {
+      const rng = new Rng(seed);
+      return Array.from({ length: 64 }, () => sample(logits, { rng, temperature: 1.5 }));
+    };
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
   });

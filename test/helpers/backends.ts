@@ -29,7 +29,12 @@ function make(name: 'native' | 'js'): Backend {
       out[op] = (a: never) => cellOps[op](a, { backend: js });
       out[`${op}Async`] = (a: never) => cellOps[op].async(a, { backend: js });
     } else {
-      const plan = (a: never) => ({ js: () => { throw new Error('native only'); }, native: () => uncheckedNativeCall(op, a) });
+      const plan = (a: never) => ({
+        js: () => {
+          throw new Error('native only');
+        },
+        native: () => uncheckedNativeCall(op, a),
+      });
       out[op] = (a: never) => native.run(op, plan(a));
       out[`${op}Async`] = (a: never) => native.runAsync(op, plan(a));
     }
@@ -46,8 +51,13 @@ function probeNative(): string | null {
   try {
     // y = tanh(1*1) here; an exact 0 is what placeholder kernels would return.
     const probe = nativeBackend.rnnForward({
-      seqLen: 1, batch: 1, inputSize: 1, hiddenSize: 1,
-      x: new Float32Array([1]), weightIh: new Float32Array([1]), weightHh: new Float32Array([1]),
+      seqLen: 1,
+      batch: 1,
+      inputSize: 1,
+      hiddenSize: 1,
+      x: new Float32Array([1]),
+      weightIh: new Float32Array([1]),
+      weightHh: new Float32Array([1]),
     });
     return probe.y[0] === 0 ? 'the native kernels are placeholders (rnnForward probe returned 0, not tanh(1))' : null;
   } catch (err) {
@@ -58,7 +68,8 @@ function probeNative(): string | null {
 /** Why the native backend is not in {@link backends}, or null when it is. */
 export const nativeSkipReason: string | null = probeNative();
 if (nativeSkipReason !== null) {
-  if (process.env.GATED_REQUIRE_NATIVE === '1') throw new Error(`GATED_REQUIRE_NATIVE=1 but the native backend is unavailable: ${nativeSkipReason}`);
+  if (process.env.GATED_REQUIRE_NATIVE === '1')
+    throw new Error(`GATED_REQUIRE_NATIVE=1 but the native backend is unavailable: ${nativeSkipReason}`);
   console.warn(`[test] native backend skipped: ${nativeSkipReason}`);
 }
 

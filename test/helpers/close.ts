@@ -29,9 +29,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * `atol + rtol * |expected|` (NaN never matches, equal infinities do). The message names `label`,
  * the number of mismatches, and the worst index with both values.
  */
-export function expectClose(
-  actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string,
-): void {
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
   const atol = tol.atol ?? 0;
   const rtol = tol.rtol ?? 0;
   if (actual.length !== expected.length) {

@@ -64,11 +64,13 @@ describe('writeFileAtomic', () => {
 
   it('a missing directory is a FileError naming the path', async () => {
     const target = join(scratch, 'no-such-dir', 'x.bin');
-    for (const write of [
-      () => writeFileAtomic(target, new Uint8Array(1)),
-      () => writeFileAtomicAsync(target, new Uint8Array(1)),
-    ]) {
-      const error = await Promise.resolve().then(write).then(() => undefined, (e: unknown) => e);
+    for (const write of [() => writeFileAtomic(target, new Uint8Array(1)), () => writeFileAtomicAsync(target, new Uint8Array(1))]) {
+      const error = await Promise.resolve()
+        .then(write)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).toBeInstanceOf(FileError);
       const fileError = error as FileError;
       expect(fileError.argument).toBe(target);
@@ -201,7 +203,10 @@ describe('writeFileAtomic under SIGKILL', () => {
 
       const names = readdirSync(dir);
       const garbage = names.filter((n) => n !== 'target.bin');
-      expect(garbage.filter((n) => !TEMP.test(n)), `trial ${trial}: unexpected files`).toEqual([]);
+      expect(
+        garbage.filter((n) => !TEMP.test(n)),
+        `trial ${trial}: unexpected files`,
+      ).toEqual([]);
       if (garbage.length > 0) midWrite++;
 
       const last = reported.at(-1);
@@ -227,6 +232,8 @@ describe('writeFileAtomic under SIGKILL', () => {
     }
     // Kills landed mid-write (a temp file was left), else the test proved little.
     expect(midWrite).toBeGreaterThan(0);
-    console.log(`SIGKILL test: ${trials} kills in ${Date.now() - started} ms, ${midWrite} left a temp file, ${absent} left no target, ${keptOld} kept the old version`);
+    console.log(
+      `SIGKILL test: ${trials} kills in ${Date.now() - started} ms, ${midWrite} left a temp file, ${absent} left no target, ${keptOld} kept the old version`,
+    );
   });
 });

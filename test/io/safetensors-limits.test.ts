@@ -16,8 +16,16 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { FormatError, ValueError } from '../../lib/errors.js';
 import {
-  CHECKSUM_KEY, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_TENSORS, decodeSafetensors, encodeSafetensors, loadSafetensors,
-  loadSafetensorsAsync, saveSafetensors, type SafetensorsReadOptions, type Tensor,
+  CHECKSUM_KEY,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_TENSORS,
+  decodeSafetensors,
+  encodeSafetensors,
+  loadSafetensors,
+  loadSafetensorsAsync,
+  saveSafetensors,
+  type SafetensorsReadOptions,
+  type Tensor,
 } from '../../lib/io/safetensors.js';
 
 let dir: string;
@@ -61,7 +69,12 @@ function bytesRead(): number {
 /** The error `load` gives and how many bytes the process read meanwhile. */
 async function readCost(load: () => unknown): Promise<{ error: unknown; read: number }> {
   const before = bytesRead();
-  const error = await Promise.resolve().then(load).then(() => undefined, (e: unknown) => e);
+  const error = await Promise.resolve()
+    .then(load)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   return { error, read: bytesRead() - before };
 }
 
@@ -88,14 +101,17 @@ describe.runIf(hasProcIo)('the file loaders read the prefix and the header befor
     expect(read).toBeLessThan(1 << 20);
   });
 
-  it.each(loaders)('%s: a 1 GiB file whose valid header does not describe its data is refused before the data is read', async (_name, load) => {
-    const head = fileBytes('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}');
-    const path = sparseFile('mismatch.safetensors', head, GiB);
-    const { error, read } = await readCost(() => load(path));
-    expect(error).toBeInstanceOf(FormatError);
-    expect((error as Error).message).toMatch(/trailing bytes after the last tensor/);
-    expect(read).toBeLessThan(1 << 20);
-  });
+  it.each(loaders)(
+    '%s: a 1 GiB file whose valid header does not describe its data is refused before the data is read',
+    async (_name, load) => {
+      const head = fileBytes('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}');
+      const path = sparseFile('mismatch.safetensors', head, GiB);
+      const { error, read } = await readCost(() => load(path));
+      expect(error).toBeInstanceOf(FormatError);
+      expect((error as Error).message).toMatch(/trailing bytes after the last tensor/);
+      expect(read).toBeLessThan(1 << 20);
+    },
+  );
 
   it.each(loaders)('%s: a header that is not JSON, in front of 1 GiB, costs only the header', async (_name, load) => {
     const path = sparseFile('broken.safetensors', fileBytes('{"w": nope}'), GiB);
@@ -151,7 +167,9 @@ describe('header limits, checked before JSON.parse builds anything', () => {
     expect(() => decodeSafetensors(ten, { maxTensors: 9 })).toThrow(/names more than 9 tensors/);
     const headerLength = ten.byteLength - 8;
     expect(decodeSafetensors(ten, { maxHeaderBytes: headerLength }).metadata).toEqual({ a: 'b' });
-    expect(() => decodeSafetensors(ten, { maxHeaderBytes: headerLength - 1 })).toThrow(new RegExp(`header length ${headerLength} is over the ${headerLength - 1}-byte limit`));
+    expect(() => decodeSafetensors(ten, { maxHeaderBytes: headerLength - 1 })).toThrow(
+      new RegExp(`header length ${headerLength} is over the ${headerLength - 1}-byte limit`),
+    );
   });
 
   it('bad limit options are ValueErrors naming the option', () => {
@@ -174,7 +192,9 @@ describe('header limits, checked before JSON.parse builds anything', () => {
     const many: Record<string, Tensor> = {};
     for (let i = 0; i <= DEFAULT_MAX_TENSORS; i++) many[i] = { dtype: 'F32', shape: [0], data: new Float32Array(0) };
     expect(() => encodeSafetensors(many)).toThrow(/100001 tensors, over the 100000 readers accept by default/);
-    expect(() => encodeSafetensors({}, { big: 'x'.repeat(DEFAULT_MAX_HEADER_BYTES) })).toThrow(/over the 16777216-byte limit readers apply by default/);
+    expect(() => encodeSafetensors({}, { big: 'x'.repeat(DEFAULT_MAX_HEADER_BYTES) })).toThrow(
+      /over the 16777216-byte limit readers apply by default/,
+    );
   });
 });
 
@@ -219,7 +239,12 @@ describe('the data checksum', () => {
       if (bit % 97 === 0) {
         writeFileSync(path, flipped);
         for (const load of [() => loadSafetensors(path), () => loadSafetensorsAsync(path)]) {
-          const e = await Promise.resolve().then(load).then(() => undefined, (x: unknown) => x);
+          const e = await Promise.resolve()
+            .then(load)
+            .then(
+              () => undefined,
+              (x: unknown) => x,
+            );
           expect(e).toBeInstanceOf(FormatError);
           expect((e as FormatError).argument).toBe(path);
           expect((e as Error).message.startsWith(`${path}: the data section is corrupt`)).toBe(true);
@@ -229,7 +254,7 @@ describe('the data checksum', () => {
     expect(caught).toBe((bytes.byteLength - dataStart) * 8);
   });
 
-  it('verifyChecksum: false skips the check; files without a checksum (PyTorch\'s) load', () => {
+  it("verifyChecksum: false skips the check; files without a checksum (PyTorch's) load", () => {
     const flipped = encodeSafetensors(tensors);
     flipped[flipped.byteLength - 1] ^= 0x10;
     expect(decodeSafetensors(flipped, { verifyChecksum: false }).checksum).toBe('unverified');

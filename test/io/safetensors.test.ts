@@ -180,15 +180,41 @@ describe('byte layout', () => {
     expect(header.length).toBe(138);
     const golden = new Uint8Array([
       // bytes 0..8: N = 144 = 0x90, u64 little-endian: 138 bytes of JSON + 6 spaces of padding
-      0x90, 0, 0, 0, 0, 0, 0, 0,
+      0x90,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
       // bytes 8..146: the JSON header
       ...ascii(header),
       // bytes 146..152: spaces, so that the data section starts at 152, a multiple of 8
-      0x20, 0x20, 0x20, 0x20, 0x20, 0x20,
+      0x20,
+      0x20,
+      0x20,
+      0x20,
+      0x20,
+      0x20,
       // bytes 152..160 (data 0..8): n = 5, int64 little-endian
-      5, 0, 0, 0, 0, 0, 0, 0,
+      5,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
       // bytes 160..168 (data 8..16): w = [1.0, -2.0], float32 0x3f800000 and 0xc0000000 little-endian
-      0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0,
+      0x00,
+      0x00,
+      0x80,
+      0x3f,
+      0x00,
+      0x00,
+      0x00,
+      0xc0,
     ]);
     expect(golden.byteLength).toBe(168);
 
@@ -215,12 +241,27 @@ describe('byte layout', () => {
     expect([...encodeSafetensors({}, undefined, reference)]).toEqual([8, 0, 0, 0, 0, 0, 0, 0, ...ascii('{}      ')]);
     // test_empty with metadata {"framework": "pt"}: 35 bytes of JSON + 5 spaces = 40.
     expect([...encodeSafetensors({}, { framework: 'pt' }, reference)]).toEqual([
-      40, 0, 0, 0, 0, 0, 0, 0, ...ascii('{"__metadata__":{"framework":"pt"}}     '),
+      40,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      ...ascii('{"__metadata__":{"framework":"pt"}}     '),
     ]);
     // test_serialization_forced_alignement: "attn0" F32 [1,1,2,3] = 0..5 -> 65 bytes + 7 spaces = 72.
     const data = new Float32Array([0, 1, 2, 3, 4, 5]);
     expect([...encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data } }, undefined, reference)]).toEqual([
-      72, 0, 0, 0, 0, 0, 0, 0,
+      72,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
       ...ascii('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       '),
       ...bytesOf(data),
     ]);
@@ -259,12 +300,7 @@ describe('files written by the reference implementation (PyTorch save_file layou
     const pad = (8 - (Buffer.byteLength(header) % 8)) % 8;
     const bytes = file(
       header,
-      [
-        ...bytesOf(new BigInt64Array([1000n])),
-        ...bytesOf(new Float32Array([0.5, -0.5, 1, 0])),
-        ...bytesOf(wih),
-        1, 0, 1,
-      ],
+      [...bytesOf(new BigInt64Array([1000n])), ...bytesOf(new Float32Array([0.5, -0.5, 1, 0])), ...bytesOf(wih), 1, 0, 1],
       pad,
     );
     const { tensors, metadata } = decodeSafetensors(bytes);
@@ -292,9 +328,20 @@ describe('files written by the reference implementation (PyTorch save_file layou
       // sorted by name, no padding at all (an older writer): b's F64 lands unaligned and is copied
       file('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F64","shape":[],"data_offsets":[8,16]}}', [...a, ...b]),
       // keys in reverse, data in the other order, metadata last, more padding than needed
-      file('{"b":{"data_offsets":[0,8],"shape":[],"dtype":"F64"},"a":{"shape":[2],"dtype":"F32","data_offsets":[8,16]},"__metadata__":{}}', [...b, ...a], 21),
+      file(
+        '{"b":{"data_offsets":[0,8],"shape":[],"dtype":"F64"},"a":{"shape":[2],"dtype":"F32","data_offsets":[8,16]},"__metadata__":{}}',
+        [...b, ...a],
+        21,
+      ),
       // pretty-printed JSON
-      file(JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F64', shape: [], data_offsets: [8, 16] } }, null, 2), [...a, ...b]),
+      file(
+        JSON.stringify(
+          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F64', shape: [], data_offsets: [8, 16] } },
+          null,
+          2,
+        ),
+        [...a, ...b],
+      ),
     ];
     for (const bytes of variants) {
       const { tensors } = decodeSafetensors(bytes);
@@ -328,7 +375,9 @@ describe('toFloat32', () => {
 
   it('rounds F64 and integers, maps BOOL to 0/1, returns F32 as is', () => {
     expect([...toFloat32({ dtype: 'F64', shape: [3], data: new Float64Array([0.1, 1e39, -1e-50]) })]).toEqual([
-      Math.fround(0.1), Infinity, -0,
+      Math.fround(0.1),
+      Infinity,
+      -0,
     ]);
     expect([...toFloat32({ dtype: 'I64', shape: [2], data: new BigInt64Array([-3n, 2n ** 40n + 1n]) })]).toEqual([-3, 2 ** 40]);
     expect([...toFloat32({ dtype: 'U64', shape: [1], data: new BigUint64Array([7n]) })]).toEqual([7]);
@@ -371,14 +420,23 @@ describe('decode validation', () => {
   });
 
   it('dtypes, shapes and sizes', () => {
-    expectFormatError(file(t('{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}'), [0]), /tensor "t": unknown or unsupported dtype "F8_E4M3"/);
+    expectFormatError(
+      file(t('{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}'), [0]),
+      /tensor "t": unknown or unsupported dtype "F8_E4M3"/,
+    );
     expectFormatError(file(t('{"dtype":"f32","shape":[1],"data_offsets":[0,4]}'), [0, 0, 0, 0]), /unsupported dtype "f32"/);
     expectFormatError(file(t('{"dtype":4,"shape":[1],"data_offsets":[0,4]}'), [0, 0, 0, 0]), /unsupported dtype of type number/);
     expectFormatError(file(t('{"shape":[1],"data_offsets":[0,4]}'), [0, 0, 0, 0]), /dtype \(missing\)/);
     for (const shape of ['2', '"2"', '[-1]', '[1.5]', '["2"]', '[null]', '[9007199254740992]', '[4294967296,4294967296]', '{"0":2}']) {
-      expectFormatError(file(t(`{"dtype":"F32","shape":${shape},"data_offsets":[0,8]}`), f32x2), /tensor "t": shape must be an array of non-negative integers/);
+      expectFormatError(
+        file(t(`{"dtype":"F32","shape":${shape},"data_offsets":[0,8]}`), f32x2),
+        /tensor "t": shape must be an array of non-negative integers/,
+      );
     }
-    expectFormatError(file(t('{"dtype":"F32","shape":[3],"data_offsets":[0,8]}'), f32x2), /shape \[3\] of F32 needs 12 bytes, data_offsets span 8/);
+    expectFormatError(
+      file(t('{"dtype":"F32","shape":[3],"data_offsets":[0,8]}'), f32x2),
+      /shape \[3\] of F32 needs 12 bytes, data_offsets span 8/,
+    );
     expectFormatError(file(t('{"dtype":"F32","shape":[],"data_offsets":[0,8]}'), f32x2), /shape \[\] of F32 needs 4 bytes/);
     expectFormatError(file(t('{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}'), f32x2), /unknown field "extra"/);
   });
@@ -412,7 +470,10 @@ describe('decode validation', () => {
     const info = '{"dtype":"U8","shape":[1],"data_offsets":[0,1]}';
     expectFormatError(file(`{"t":${info},"t":${info}}`, [1]), /duplicate tensor name "t"/);
     expectFormatError(file(`{"t":${info},"\\u0074":${info}}`, [1]), /duplicate tensor name "t"/);
-    expectFormatError(file(`{"t":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, [1]), /duplicate key "dtype" in the header/);
+    expectFormatError(
+      file(`{"t":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, [1]),
+      /duplicate key "dtype" in the header/,
+    );
     expectFormatError(file(`{"__metadata__":{"a":"1","a":"2"}}`), /duplicate key "a"/);
     expectFormatError(file(`{"__metadata__":{},"__metadata__":{}}`), /duplicate tensor name "__metadata__"/);
     // The same key in different objects, and key-like strings in values, are fine.
@@ -473,7 +534,28 @@ describe('corrupt input never escapes as another error', () => {
     const headerEnd = 8 + Number(new DataView(base.buffer).getBigUint64(0, true));
     const pick = (n: number): number => Math.floor(random() * n);
     // JSON-ish tokens, so that mutations reach the validator rather than stop at JSON.parse.
-    const tokens = ['{', '}', '[', ']', ',', ':', '"', '\\', '0', '-1', '1e309', '9007199254740993', 'null', '"F32"', '"BOOL"', '"__metadata__"', '"t"', ' ', '\u00ff', '\ud800'];
+    const tokens = [
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      ':',
+      '"',
+      '\\',
+      '0',
+      '-1',
+      '1e309',
+      '9007199254740993',
+      'null',
+      '"F32"',
+      '"BOOL"',
+      '"__metadata__"',
+      '"t"',
+      ' ',
+      '\u00ff',
+      '\ud800',
+    ];
     const problems: string[] = [];
     let valid = 0;
     for (let round = 0; round < 2000; round++) {
@@ -499,7 +581,11 @@ describe('corrupt input never escapes as another error', () => {
             break;
           }
           case 4: // rewrite the header length, sometimes to a plausible value
-            new DataView(bytes.buffer).setBigUint64(0, random() < 0.5 ? BigInt(pick(bytes.byteLength + 16)) : BigInt(pick(2 ** 31)) * 2n ** BigInt(pick(34)), true);
+            new DataView(bytes.buffer).setBigUint64(
+              0,
+              random() < 0.5 ? BigInt(pick(bytes.byteLength + 16)) : BigInt(pick(2 ** 31)) * 2n ** BigInt(pick(34)),
+              true,
+            );
             break;
           case 5: // a digit in the header changes: offsets and shapes go wrong, JSON stays valid
             for (let i = at; i < headerEnd; i++) {
@@ -513,7 +599,17 @@ describe('corrupt input never escapes as another error', () => {
       }
       const problem = wrongError(bytes);
       if (problem) problems.push(`round ${round}: ${problem}`);
-      else if ((() => { try { decodeSafetensors(bytes); return true; } catch { return false; } })()) valid++;
+      else if (
+        (() => {
+          try {
+            decodeSafetensors(bytes);
+            return true;
+          } catch {
+            return false;
+          }
+        })()
+      )
+        valid++;
     }
     expect(problems).toEqual([]);
     // Some mutations (padding, metadata text) leave a valid file: the decoder accepted those.
@@ -525,10 +621,18 @@ describe('encode validation', () => {
   const ok: Tensor = { dtype: 'F32', shape: [2], data: new Float32Array(2) };
   it('rejects bad tensors with errors naming them', () => {
     const cases: [unknown, typeof ValueError, RegExp][] = [
-      [{ x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }, ShapeError, /^tensors\["x"\]\.data: shape \[3\] has 3 elements, data has 2/],
+      [
+        { x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } },
+        ShapeError,
+        /^tensors\["x"\]\.data: shape \[3\] has 3 elements, data has 2/,
+      ],
       [{ x: { dtype: 'F32', shape: [-2], data: new Float32Array(2) } }, ShapeError, /^tensors\["x"\]\.shape:/],
       [{ x: { dtype: 'F32', shape: [2.5], data: new Float32Array(2) } }, ShapeError, /^tensors\["x"\]\.shape:/],
-      [{ x: { dtype: 'F32', shape: [2], data: new Float64Array(2) } }, ValueError, /^tensors\["x"\]\.data: dtype F32 needs a Float32Array, got Float64Array/],
+      [
+        { x: { dtype: 'F32', shape: [2], data: new Float64Array(2) } },
+        ValueError,
+        /^tensors\["x"\]\.data: dtype F32 needs a Float32Array, got Float64Array/,
+      ],
       [{ x: { dtype: 'F16', shape: [2], data: new Float32Array(2) } }, ValueError, /needs a Uint16Array/],
       [{ x: { dtype: 'I64', shape: [2], data: [1, 2] } }, ValueError, /needs a BigInt64Array, got Array/],
       [{ x: { dtype: 'F8_E4M3', shape: [2], data: new Uint8Array(2) } }, ValueError, /^tensors\["x"\]\.dtype: unsupported dtype F8_E4M3/],
@@ -545,7 +649,9 @@ describe('encode validation', () => {
   });
 
   it('rejects non-string metadata', () => {
-    expect(() => encodeSafetensors({ ok }, { a: 1 } as unknown as Record<string, string>)).toThrow(/^metadata\["a"\]: expected a string, got number/);
+    expect(() => encodeSafetensors({ ok }, { a: 1 } as unknown as Record<string, string>)).toThrow(
+      /^metadata\["a"\]: expected a string, got number/,
+    );
     expect(() => encodeSafetensors({ ok }, 'x' as unknown as Record<string, string>)).toThrow(ValueError);
   });
 });
@@ -580,7 +686,12 @@ describe('files', () => {
   it('a missing file is a FileError, a corrupt one a FormatError naming the path', async () => {
     const missing = join(dir, 'missing.safetensors');
     for (const load of [() => loadSafetensors(missing), () => loadSafetensorsAsync(missing)]) {
-      const error = await Promise.resolve().then(load).then(() => undefined, (e: unknown) => e);
+      const error = await Promise.resolve()
+        .then(load)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).toBeInstanceOf(FileError);
       expect((error as FileError).argument).toBe(missing);
       expect((error as FileError).code).toBe('ENOENT');
@@ -589,7 +700,12 @@ describe('files', () => {
     const corrupt = join(dir, 'corrupt.safetensors');
     writeFileSync(corrupt, sample().subarray(0, 50));
     for (const load of [() => loadSafetensors(corrupt), () => loadSafetensorsAsync(corrupt)]) {
-      const error = await Promise.resolve().then(load).then(() => undefined, (e: unknown) => e);
+      const error = await Promise.resolve()
+        .then(load)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).toBeInstanceOf(FormatError);
       expect((error as FormatError).argument).toBe(corrupt);
       expect((error as Error).message).toMatch(new RegExp(`^${corrupt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: header length`));

@@ -48,7 +48,10 @@ function sampleIndices(n: number, rng: Rng): number[] {
  * the loss above against central differences. `run` must be deterministic (fixed dropout seed).
  */
 export async function gradCheck(
-  label: string, params: readonly Parameter[], inputs: readonly Float32Array[], run: () => Promise<Evaluation>,
+  label: string,
+  params: readonly Parameter[],
+  inputs: readonly Float32Array[],
+  run: () => Promise<Evaluation>,
 ): Promise<void> {
   const first = await run();
   const rng = new Rng(99);
@@ -119,4 +122,3 @@ export async function expectBackendsAgree(c: Case, prepare: (params: readonly Pa
     else expect(nat.dInputs[k]).toBeNull();
   });
 }
-

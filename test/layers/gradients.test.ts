@@ -7,8 +7,22 @@ import { describe, expect, it } from 'vitest';
 
 import type { BackendName } from '../../lib/backend/index.js';
 import {
-  dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector,
-  type Layer, type Parameter, type RecurrentState, type Sequence, type Tokens, type Vector,
+  dense,
+  dropout,
+  embedding,
+  gru,
+  lstm,
+  oneHot,
+  rnn,
+  sequence,
+  tokens,
+  vector,
+  type Layer,
+  type Parameter,
+  type RecurrentState,
+  type Sequence,
+  type Tokens,
+  type Vector,
 } from '../../lib/layers/index.js';
 import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 import { nativeAvailable as nativeNnAvailable } from '../../lib/backend/addon.js';
@@ -17,7 +31,8 @@ import { nativeSkipReason } from '../helpers/backends.js';
 import { expectClose } from '../helpers/index.js';
 import { type Case, type Evaluation, expectBackendsAgree, gradCheck } from './check.js';
 
-const T = 4, B = 3;
+const T = 4,
+  B = 3;
 const LENGTHS = new Int32Array([4, 2, 3]);
 
 function seqInput(features: number, lengths: Int32Array | null = LENGTHS): Sequence {
@@ -33,7 +48,9 @@ function tokenInput(vocab: number): Tokens {
 
 /** A model case: loss on the output, gradients of the parameters and of a float input. */
 function modelCase<K extends 'tokens' | 'sequence' | 'vector'>(
-  name: string, build: (backend: BackendName) => Model<K, 'sequence' | 'vector'>, x: () => Tokens | Sequence | Vector = () => seqInput(2),
+  name: string,
+  build: (backend: BackendName) => Model<K, 'sequence' | 'vector'>,
+  x: () => Tokens | Sequence | Vector = () => seqInput(2),
 ): Case {
   return {
     name,
@@ -61,7 +78,10 @@ function stateCase(name: string, make: () => Layer, cellIsLstm: boolean, stateRo
       layer.build(2, new Rng(3));
       const x = seqInput(2);
       const r = new Rng(13);
-      const init: RecurrentState = { h: r.uniformArray(stateRows * B * H, -1, 1), c: cellIsLstm ? r.uniformArray(stateRows * B * H, -1, 1) : null };
+      const init: RecurrentState = {
+        h: r.uniformArray(stateRows * B * H, -1, 1),
+        c: cellIsLstm ? r.uniformArray(stateRows * B * H, -1, 1) : null,
+      };
       const run = async (): Promise<Evaluation> => {
         const s = await layer.forward(x, { training: true, rng: new Rng(5), backend }, init);
         const state = s.state as RecurrentState;
@@ -80,11 +100,16 @@ function stateCase(name: string, make: () => Layer, cellIsLstm: boolean, stateRo
   };
 }
 
-const seqModel = (layers: readonly Layer[], features = 2) => (backend: BackendName) => {
-  let b = sequential(input.sequence({ features })) as unknown as { add(l: Layer): typeof b; build(o: object): Model<'sequence', 'sequence' | 'vector'> };
-  for (const l of layers) b = b.add(l);
-  return b.build({ seed: 21, backend });
-};
+const seqModel =
+  (layers: readonly Layer[], features = 2) =>
+  (backend: BackendName) => {
+    let b = sequential(input.sequence({ features })) as unknown as {
+      add(l: Layer): typeof b;
+      build(o: object): Model<'sequence', 'sequence' | 'vector'>;
+    };
+    for (const l of layers) b = b.add(l);
+    return b.build({ seed: 21, backend });
+  };
 
 const cells = {
   rnn: (o: object) => rnn({ hiddenSize: 3, ...o }),
@@ -93,33 +118,73 @@ const cells = {
 } as const;
 
 const cases: Case[] = [
-  modelCase('embedding (padding index 0) -> dense', (backend) => sequential(input.tokens({ vocabSize: 5 }))
-    .add(embedding({ vocabSize: 5, dim: 3, paddingIndex: 0 })).add(dense({ units: 2 })).build({ seed: 1, backend }), () => tokenInput(5)),
-  modelCase('oneHot -> dense (sequence, tanh)', (backend) => sequential(input.tokens({ vocabSize: 4 }))
-    .add(oneHot({ vocabSize: 4 })).add(dense({ units: 3, activation: 'tanh' })).build({ seed: 2, backend }), () => tokenInput(4)),
-  modelCase('dense on a vector (sigmoid, relu, dropout 0.3 in training)', (backend) => sequential(input.vector({ features: 3 }))
-    .add(dense({ units: 4, activation: 'sigmoid' })).add(dropout({ rate: 0.3 })).add(dense({ units: 2, activation: 'relu' }))
-    .build({ seed: 3, backend }), () => vector({ data: new Rng(4).uniformArray(B * 3, -1, 1), batch: B, features: 3 })),
+  modelCase(
+    'embedding (padding index 0) -> dense',
+    (backend) =>
+      sequential(input.tokens({ vocabSize: 5 }))
+        .add(embedding({ vocabSize: 5, dim: 3, paddingIndex: 0 }))
+        .add(dense({ units: 2 }))
+        .build({ seed: 1, backend }),
+    () => tokenInput(5),
+  ),
+  modelCase(
+    'oneHot -> dense (sequence, tanh)',
+    (backend) =>
+      sequential(input.tokens({ vocabSize: 4 }))
+        .add(oneHot({ vocabSize: 4 }))
+        .add(dense({ units: 3, activation: 'tanh' }))
+        .build({ seed: 2, backend }),
+    () => tokenInput(4),
+  ),
+  modelCase(
+    'dense on a vector (sigmoid, relu, dropout 0.3 in training)',
+    (backend) =>
+      sequential(input.vector({ features: 3 }))
+        .add(dense({ units: 4, activation: 'sigmoid' }))
+        .add(dropout({ rate: 0.3 }))
+        .add(dense({ units: 2, activation: 'relu' }))
+        .build({ seed: 3, backend }),
+    () => vector({ data: new Rng(4).uniformArray(B * 3, -1, 1), batch: B, features: 3 }),
+  ),
 ];
 for (const cell of ['rnn', 'lstm', 'gru'] as const) {
   const make = cells[cell];
   cases.push(
-    modelCase(`${cell}: 2 layers, bidirectional concat, dropout 0.3, lengths, sequences`, seqModel([
-      make({ numLayers: 2, bidirectional: true, mergeMode: 'concat', dropout: 0.3 }), dense({ units: 2 }),
-    ])),
-    modelCase(`${cell}: 2 layers, bidirectional sum, lengths, final state (vector)`, seqModel([
-      make({ numLayers: 2, bidirectional: true, mergeMode: 'sum', returnSequences: false }),
-    ])),
-    modelCase(`${cell}: bidirectional mean, no lengths, sequences`, (backend) => seqModel([make({ bidirectional: true, mergeMode: 'mean' })])(backend), () => seqInput(2, null)),
-    stateCase(`${cell}: 2 layers, bidirectional, initial state in, returnState out`, () => make({ numLayers: 2, bidirectional: true, returnState: true }), cell === 'lstm', 4, 3),
+    modelCase(
+      `${cell}: 2 layers, bidirectional concat, dropout 0.3, lengths, sequences`,
+      seqModel([make({ numLayers: 2, bidirectional: true, mergeMode: 'concat', dropout: 0.3 }), dense({ units: 2 })]),
+    ),
+    modelCase(
+      `${cell}: 2 layers, bidirectional sum, lengths, final state (vector)`,
+      seqModel([make({ numLayers: 2, bidirectional: true, mergeMode: 'sum', returnSequences: false })]),
+    ),
+    modelCase(
+      `${cell}: bidirectional mean, no lengths, sequences`,
+      (backend) => seqModel([make({ bidirectional: true, mergeMode: 'mean' })])(backend),
+      () => seqInput(2, null),
+    ),
+    stateCase(
+      `${cell}: 2 layers, bidirectional, initial state in, returnState out`,
+      () => make({ numLayers: 2, bidirectional: true, returnState: true }),
+      cell === 'lstm',
+      4,
+      3,
+    ),
   );
 }
 cases.push(
   modelCase('lstm with peepholes', seqModel([lstm({ hiddenSize: 3, peepholes: true })]), () => seqInput(2)),
   modelCase('gru reset-before', seqModel([gru({ hiddenSize: 3, resetAfter: false, returnSequences: false })]), () => seqInput(2)),
-  modelCase('lstm one-to-many (stateInput from a dense)', (backend) => sequential(input.vector({ features: 2 }))
-    .add(dense({ units: 3, activation: 'tanh' })).add(lstm({ hiddenSize: 3, stateInput: { steps: 3 } })).add(dense({ units: 2 }))
-    .build({ seed: 8, backend }), () => vector({ data: new Rng(9).uniformArray(B * 2, -1, 1), batch: B, features: 2 })),
+  modelCase(
+    'lstm one-to-many (stateInput from a dense)',
+    (backend) =>
+      sequential(input.vector({ features: 2 }))
+        .add(dense({ units: 3, activation: 'tanh' }))
+        .add(lstm({ hiddenSize: 3, stateInput: { steps: 3 } }))
+        .add(dense({ units: 2 }))
+        .build({ seed: 8, backend }),
+    () => vector({ data: new Rng(9).uniformArray(B * 2, -1, 1), batch: B, features: 2 }),
+  ),
 );
 // Give the peephole weights non-zero values (they start at zero) so every term is exercised.
 function perturbPeepholes(params: readonly Parameter[]): void {
@@ -137,7 +202,9 @@ describe('layer gradients match finite differences (js)', () => {
   }
 
   it('the padding row of an embedding gets no gradient and stays zero', async () => {
-    const model = sequential(input.tokens({ vocabSize: 5 })).add(embedding({ vocabSize: 5, dim: 3, paddingIndex: 0 })).build({ seed: 1, backend: 'js' });
+    const model = sequential(input.tokens({ vocabSize: 5 }))
+      .add(embedding({ vocabSize: 5, dim: 3, paddingIndex: 0 }))
+      .build({ seed: 1, backend: 'js' });
     const w = model.parameters()[0];
     expect(Array.from(w.value.subarray(0, 3))).toEqual([0, 0, 0]);
     const s = await model.forward(tokenInput(5));
@@ -154,7 +221,14 @@ describe('layer gradients match finite differences (js)', () => {
     await s.backward(dy);
     const once = model.parameters().map((p) => p.grad.slice());
     await s.backward(dy);
-    model.parameters().forEach((p, k) => expectClose(p.grad, once[k].map((v) => 2 * v), { atol: 1e-6, rtol: 1e-5 }, p.name));
+    model.parameters().forEach((p, k) =>
+      expectClose(
+        p.grad,
+        once[k].map((v) => 2 * v),
+        { atol: 1e-6, rtol: 1e-5 },
+        p.name,
+      ),
+    );
     model.zeroGrad();
     for (const p of model.parameters()) expect(p.grad.every((v) => v === 0)).toBe(true);
   });

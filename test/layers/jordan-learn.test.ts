@@ -16,17 +16,20 @@ import { Rng } from '../../lib/random.js';
 import { losses, optimizers } from '../../lib/ops/train.js';
 
 const verbose = process.env.GATED_LEARN_VERBOSE === '1';
-const V = 4, T = 7;
+const V = 4,
+  T = 7;
 
 /** Sequences of lengths 2..T; targets: the last token of its sequence at every valid step, -100 on padding. */
 function batch(rng: Rng, B: number): { x: Tokens; targets: Int32Array } {
   const seqs = Array.from({ length: B }, () => Array.from({ length: 2 + rng.int(T - 1) }, () => rng.int(V)));
   const ids = new Int32Array(T * B);
   const targets = new Int32Array(T * B).fill(-100);
-  seqs.forEach((s, b) => s.forEach((id, t) => {
-    ids[t * B + b] = id;
-    targets[t * B + b] = s[s.length - 1];
-  }));
+  seqs.forEach((s, b) =>
+    s.forEach((id, t) => {
+      ids[t * B + b] = id;
+      targets[t * B + b] = s[s.length - 1];
+    }),
+  );
   return { x: tokens({ ids, seqLen: T, batch: B, lengths: seqs.map((s) => s.length) }), targets };
 }
 
@@ -45,15 +48,23 @@ async function trainAndTest(options: JordanOptions, steps: number): Promise<numb
     const s = await model.forward(x, { training: true });
     const { dLogits } = losses.softmaxCrossEntropy({ logits: s.y.data, targets, numClasses: V }, { backend: 'js' });
     await s.backward(dLogits);
-    params.forEach((p, k) => optimizers.adamStep({ param: p.value, grad: p.grad, expAvg: moments[k].m, expAvgSq: moments[k].v, step, lr: 0.02 }, { backend: 'js' }));
+    params.forEach((p, k) =>
+      optimizers.adamStep(
+        { param: p.value, grad: p.grad, expAvg: moments[k].m, expAvgSq: moments[k].v, step, lr: 0.02 },
+        { backend: 'js' },
+      ),
+    );
   }
   const held = batch(new Rng(999), 512);
-  const r = losses.softmaxCrossEntropy({ logits: (await model.forward(held.x)).y.data, targets: held.targets, numClasses: V }, { backend: 'js' });
+  const r = losses.softmaxCrossEntropy(
+    { logits: (await model.forward(held.x)).y.data, targets: held.targets, numClasses: V },
+    { backend: 'js' },
+  );
   return r.numCorrect / r.weightSum;
 }
 
 describe('jordan learns (js backend)', () => {
-  it('tag each step with its sequence\'s last token: bidirectional 2-layer >= 90%, forward-only stays far below', async () => {
+  it("tag each step with its sequence's last token: bidirectional 2-layer >= 90%, forward-only stays far below", async () => {
     const bi = await trainAndTest({ hiddenSize: 16, outputSize: 8, numLayers: 2, bidirectional: true, dropout: 0.1 }, 200);
     const fwd = await trainAndTest({ hiddenSize: 16, outputSize: 8, numLayers: 2 }, 200);
     if (verbose) console.log(`jordan last-token tagging: bidirectional ${bi.toFixed(3)}, forward-only ${fwd.toFixed(3)}`);

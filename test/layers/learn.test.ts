@@ -23,7 +23,11 @@ interface Batch<X> {
 
 /** Adam on every parameter; returns the mean loss of the last 20 steps. */
 async function train<In extends Kind>(
-  model: Model<In, 'sequence' | 'vector'>, numClasses: number, steps: number, lr: number, batch: (rng: Rng) => Batch<Value>,
+  model: Model<In, 'sequence' | 'vector'>,
+  numClasses: number,
+  steps: number,
+  lr: number,
+  batch: (rng: Rng) => Batch<Value>,
 ): Promise<number> {
   const rng = new Rng(123);
   const params = model.parameters();
@@ -35,7 +39,9 @@ async function train<In extends Kind>(
     const s = await model.forward(x as never, { training: true });
     const { loss, dLogits } = losses.softmaxCrossEntropy({ logits: s.y.data, targets, numClasses }, { backend: 'js' });
     await s.backward(dLogits);
-    params.forEach((p, k) => optimizers.adamStep({ param: p.value, grad: p.grad, expAvg: state[k].m, expAvgSq: state[k].v, step, lr }, { backend: 'js' }));
+    params.forEach((p, k) =>
+      optimizers.adamStep({ param: p.value, grad: p.grad, expAvg: state[k].m, expAvgSq: state[k].v, step, lr }, { backend: 'js' }),
+    );
     recent.push(loss);
     if (recent.length > 20) recent.shift();
   }
@@ -67,7 +73,9 @@ describe('architectures learn (js backend)', () => {
     const batch = (rng: Rng, B = 32): Batch<Value> => {
       const { seqs } = randomTokens(rng, B, 3, 6, V);
       // Balanced classes: half the sequences end with their first token.
-      seqs.forEach((s) => { if (rng.uniform() < 0.5) s[s.length - 1] = s[0]; });
+      seqs.forEach((s) => {
+        if (rng.uniform() < 0.5) s[s.length - 1] = s[0];
+      });
       const ids = new Int32Array(6 * B);
       seqs.forEach((s, b) => s.forEach((id, t) => (ids[t * B + b] = id)));
       const x = tokens({ ids, seqLen: 6, batch: B, lengths: seqs.map((s) => s.length) });
@@ -80,7 +88,8 @@ describe('architectures learn (js backend)', () => {
   });
 
   it('many-to-many tagging: has this token appeared before? (LSTM, masked padding) >= 90% token accuracy', async () => {
-    const V = 8, T = 8;
+    const V = 8,
+      T = 8;
     const model = sequential(input.tokens({ vocabSize: V }))
       .add(embedding({ vocabSize: V, dim: 8 }))
       .add(lstm({ hiddenSize: 24 }))
@@ -99,8 +108,15 @@ describe('architectures learn (js backend)', () => {
   });
 
   it('one-to-many: a class vector sets the LSTM state (dense -> initial state), which generates its fixed sequence: >= 95% tokens', async () => {
-    const K = 4, V = 6, STEPS = 5;
-    const table = [[1, 2, 3, 4, 5], [5, 4, 3, 2, 1], [0, 0, 1, 1, 2], [3, 1, 4, 1, 5]];
+    const K = 4,
+      V = 6,
+      STEPS = 5;
+    const table = [
+      [1, 2, 3, 4, 5],
+      [5, 4, 3, 2, 1],
+      [0, 0, 1, 1, 2],
+      [3, 1, 4, 1, 5],
+    ];
     const model = sequential(input.vector({ features: K }))
       .add(dense({ units: 16, activation: 'tanh' }))
       .add(lstm({ hiddenSize: 16, stateInput: { steps: STEPS } }))
@@ -123,7 +139,8 @@ describe('architectures learn (js backend)', () => {
   it('language model: next character of "hello world " repeated (simple RNN): loss < 0.2 nats', async () => {
     const text = 'hello world '.repeat(40);
     const chars = [...new Set(text)];
-    const V = chars.length, T = 12;
+    const V = chars.length,
+      T = 12;
     const stream = Int32Array.from(text, (c) => chars.indexOf(c));
     const model = sequential(input.tokens({ vocabSize: V }))
       .add(embedding({ vocabSize: V, dim: 8 }))
@@ -131,7 +148,8 @@ describe('architectures learn (js backend)', () => {
       .add(dense({ units: V }))
       .build({ seed: 4, backend: 'js' });
     const batch = (rng: Rng, B = 16): Batch<Value> => {
-      const ids = new Int32Array(T * B), targets = new Int32Array(T * B);
+      const ids = new Int32Array(T * B),
+        targets = new Int32Array(T * B);
       for (let b = 0; b < B; b++) {
         const start = rng.int(stream.length - T - 1);
         for (let t = 0; t < T; t++) {

@@ -5,7 +5,21 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
-import { dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Sequence, type Tokens, type Vector } from '../../lib/layers/index.js';
+import {
+  dense,
+  dropout,
+  embedding,
+  gru,
+  lstm,
+  oneHot,
+  rnn,
+  sequence,
+  tokens,
+  vector,
+  type Sequence,
+  type Tokens,
+  type Vector,
+} from '../../lib/layers/index.js';
 import { input, sequential, type SequentialModel as Model } from '../../lib/models/sequential.js';
 
 describe('sequential kind tracking', () => {
@@ -69,7 +83,9 @@ describe('sequential kind tracking', () => {
     const ok = await tokenModel.forward(tokens({ ids: new Int32Array([1, 2]), seqLen: 1, batch: 2 }));
     expectTypeOf(ok.y).toEqualTypeOf<Sequence>();
 
-    const vectorModel = sequential(input.vector({ features: 2 })).add(dense({ units: 1 })).build({ backend: 'js' });
+    const vectorModel = sequential(input.vector({ features: 2 }))
+      .add(dense({ units: 1 }))
+      .build({ backend: 'js' });
     const v = await vectorModel.forward(vector({ data: new Float32Array(4), batch: 2, features: 2 }));
     expectTypeOf(v.y).toEqualTypeOf<Vector>();
     // @ts-expect-error a Sequence is not a Vector

@@ -18,7 +18,20 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import {
-  FormatError, ValueError, dense, embedding, gru, input, jordan, loadStateDict, lstm, rnn, sequence, sequential, tokens, type Layer,
+  FormatError,
+  ValueError,
+  dense,
+  embedding,
+  gru,
+  input,
+  jordan,
+  loadStateDict,
+  lstm,
+  rnn,
+  sequence,
+  sequential,
+  tokens,
+  type Layer,
 } from '../../lib/index.js';
 import { Rng } from '../helpers/index.js';
 import { errorOf } from '../helpers/errors.js';
@@ -30,8 +43,14 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('state gradients through the contract', () => {
   it('initialStateGrads of a stacked LSTM match finite differences, and dStates reach the weights', async () => {
-    const T = 3, B = 2, F = 2, H = 3, L = 2;
-    const model = sequential(input.sequence({ features: F })).add(lstm({ hiddenSize: H, numLayers: L }), 'enc').build({ seed: 2, backend: 'js' });
+    const T = 3,
+      B = 2,
+      F = 2,
+      H = 3,
+      L = 2;
+    const model = sequential(input.sequence({ features: F }))
+      .add(lstm({ hiddenSize: H, numLayers: L }), 'enc')
+      .build({ seed: 2, backend: 'js' });
     const r = new Rng(5);
     const x = sequence({ data: r.uniform(T * B * F, -1, 1), seqLen: T, batch: B, features: F });
     const n = L * B * H;
@@ -55,13 +74,19 @@ describe('state gradients through the contract', () => {
     const g = s.initialStateGrads().get(0)!;
     expect(g.h.length).toBe(n);
     const eps = 1e-2;
-    for (const [which, base, grad] of [['h', h0, g.h], ['c', c0, g.c as Float32Array]] as const) {
+    for (const [which, base, grad] of [
+      ['h', h0, g.h],
+      ['c', c0, g.c as Float32Array],
+    ] as const) {
       for (let i = 0; i < n; i++) {
-        const plus = base.slice(); plus[i] += eps;
-        const minus = base.slice(); minus[i] -= eps;
-        const fd = which === 'h'
-          ? ((await lossAt(plus, c0)) - (await lossAt(minus, c0))) / (2 * eps)
-          : ((await lossAt(h0, plus)) - (await lossAt(h0, minus))) / (2 * eps);
+        const plus = base.slice();
+        plus[i] += eps;
+        const minus = base.slice();
+        minus[i] -= eps;
+        const fd =
+          which === 'h'
+            ? ((await lossAt(plus, c0)) - (await lossAt(minus, c0))) / (2 * eps)
+            : ((await lossAt(h0, plus)) - (await lossAt(h0, minus))) / (2 * eps);
         expect(Math.abs(fd - grad[i]), `${which}[${i}]`).toBeLessThan(2e-3);
       }
     }
@@ -75,8 +100,13 @@ describe('state gradients through the contract', () => {
 
 describe('a model owns its input', () => {
   it('changing or transferring the input arrays while predict runs changes nothing', async () => {
-    const F = 16, T = 24, B = 8;
-    const model = sequential(input.sequence({ features: F })).add(lstm({ hiddenSize: 32 })).add(dense({ units: 4 })).build({ seed: 1 });
+    const F = 16,
+      T = 24,
+      B = 8;
+    const model = sequential(input.sequence({ features: F }))
+      .add(lstm({ hiddenSize: 32 }))
+      .add(dense({ units: 4 }))
+      .build({ seed: 1 });
     const data = new Rng(2).uniform(T * B * F, -1, 1);
     const want = (await model.predict(sequence({ data: data.slice(), seqLen: T, batch: B, features: F }))).data;
     const x = sequence({ data, seqLen: T, batch: B, features: F });
@@ -88,18 +118,28 @@ describe('a model owns its input', () => {
   });
 
   it('non-finite input is a ValueError naming it', async () => {
-    const model = sequential(input.sequence({ features: 2 })).add(rnn({ hiddenSize: 2 })).build({ backend: 'js' });
+    const model = sequential(input.sequence({ features: 2 }))
+      .add(rnn({ hiddenSize: 2 }))
+      .build({ backend: 'js' });
     const data = new Float32Array(2 * 1 * 2);
     data[3] = Number.POSITIVE_INFINITY;
-    await expect(model.predict(sequence({ data, seqLen: 2, batch: 1, features: 2 }))).rejects.toMatchObject({ name: 'ValueError', argument: 'x.data' });
+    await expect(model.predict(sequence({ data, seqLen: 2, batch: 1, features: 2 }))).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'x.data',
+    });
   });
 });
 
 describe('loading refuses non-finite weights', () => {
   it('loadStateDict with an infinite weight is a FormatError naming the tensor, and changes nothing', () => {
-    const model = sequential(input.tokens({ vocabSize: 3 })).add(embedding({ vocabSize: 3, dim: 2 })).add(dense({ units: 2 })).build();
+    const model = sequential(input.tokens({ vocabSize: 3 }))
+      .add(embedding({ vocabSize: 3, dim: 2 }))
+      .add(dense({ units: 2 }))
+      .build();
     const before = model.parameters().map((p) => p.value.slice());
-    const tensors = Object.fromEntries(model.parameters().map((p) => [p.name, { dtype: 'F32' as const, shape: [...p.shape], data: p.value.map(() => 0.5) }]));
+    const tensors = Object.fromEntries(
+      model.parameters().map((p) => [p.name, { dtype: 'F32' as const, shape: [...p.shape], data: p.value.map(() => 0.5) }]),
+    );
     tensors['1.bias'].data[1] = Number.NEGATIVE_INFINITY;
     const e = errorOf(() => loadStateDict(model, tensors));
     expect(e).toBeInstanceOf(FormatError);
@@ -109,7 +149,7 @@ describe('loading refuses non-finite weights', () => {
 });
 
 describe('models declare their states', () => {
-  it('stateSlots, causal and stepwise come from the layers\' declarations', () => {
+  it("stateSlots, causal and stepwise come from the layers' declarations", () => {
     const m = sequential(input.tokens({ vocabSize: 5 }))
       .add(embedding({ vocabSize: 5, dim: 3 }))
       .add(lstm({ hiddenSize: 4, numLayers: 2 }))
@@ -123,20 +163,34 @@ describe('models declare their states', () => {
       [3, 'jordan', { rows: 1, width: 2, cell: false, input: false }],
     ]);
     expect([m.causal, m.stepwise]).toEqual([true, true]);
-    const bi = sequential(input.sequence({ features: 2 })).add(lstm({ hiddenSize: 2, bidirectional: true })).build();
+    const bi = sequential(input.sequence({ features: 2 }))
+      .add(lstm({ hiddenSize: 2, bidirectional: true }))
+      .build();
     expect(bi.causal).toBe(false);
     const inner = lstm({ hiddenSize: 2 }) as unknown as Layer;
-    const custom = { ...inner, kinds: inner.kinds, type: 'custom', forward: inner.forward.bind(inner), build: inner.build.bind(inner), parameters: () => [], zeroGrad: () => {} } as unknown as Layer;
+    const custom = {
+      ...inner,
+      kinds: inner.kinds,
+      type: 'custom',
+      forward: inner.forward.bind(inner),
+      build: inner.build.bind(inner),
+      parameters: () => [],
+      zeroGrad: () => {},
+    } as unknown as Layer;
     Object.defineProperty(custom, 'state', { value: undefined });
-    const m2 = sequential(input.sequence({ features: 2 })).add(custom as never).build();
+    const m2 = sequential(input.sequence({ features: 2 }))
+      .add(custom as never)
+      .build();
     expect(m2.stepwise).toBe(false);
   });
 });
 
 describe('the js backend alone', () => {
-  it('with the addon unloadable, setDefaultBackend(\'js\') makes fit, predict, generate and save/load run', () => {
+  it("with the addon unloadable, setDefaultBackend('js') makes fit, predict, generate and save/load run", () => {
     const script = join(scratch, 'js-only.mts');
-    writeFileSync(script, `
+    writeFileSync(
+      script,
+      `
 import { adam, dense, embedding, fit, generate, input, loadModel, lstm, sequential, setDefaultBackend, stepTargets, tokens } from ${JSON.stringify(join(root, 'lib/index.ts'))};
 import { nativeAvailable } from ${JSON.stringify(join(root, 'lib/backend/addon.ts'))};
 if (nativeAvailable()) throw new Error('the addon loaded');
@@ -152,9 +206,13 @@ await m.save(${JSON.stringify(join(scratch, 'js-only.safetensors'))});
 const back = loadModel(${JSON.stringify(join(scratch, 'js-only.safetensors'))});
 const y2 = await back.predict(batch.x);
 console.log(JSON.stringify({ first: h.loss[0], last: h.loss.at(-1), y: y.data.length, same: y2.data.every((v, i) => v === y.data[i]), g: Array.from(g), backend: m.backend }));
-`);
+`,
+    );
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
-      encoding: 'utf8', cwd: root, env: { ...process.env, GATED_ADDON_PATH: join(scratch, 'no-such-addon.node') }, timeout: 120_000,
+      encoding: 'utf8',
+      cwd: root,
+      env: { ...process.env, GATED_ADDON_PATH: join(scratch, 'no-such-addon.node') },
+      timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
@@ -186,7 +244,9 @@ describe('options are checked by name', () => {
   });
 
   it('forward options are typed: training must be a boolean', async () => {
-    const m = sequential(input.tokens({ vocabSize: 3 })).add(embedding({ vocabSize: 3, dim: 2 })).build({ backend: 'js' });
+    const m = sequential(input.tokens({ vocabSize: 3 }))
+      .add(embedding({ vocabSize: 3, dim: 2 }))
+      .build({ backend: 'js' });
     const x = tokens({ ids: Int32Array.of(0, 1), seqLen: 2, batch: 1 });
     await expect(m.forward(x, { training: 'no' as never })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.training' });
   });
@@ -198,22 +258,46 @@ describe('a model with two named inputs, through fit', () => {
   it('an encoder that learns only through the state it hands to a decoder (state gradients through the contract)', async () => {
     const { fit: fitFn, adam: adamFn, stepTargets: st } = await import('../../lib/index.js');
     type In = { readonly source: 'tokens'; readonly target: 'tokens' };
-    const V = 5, H = 16;
-    const encoder = sequential(input.tokens({ vocabSize: V })).add(embedding({ vocabSize: V, dim: 8 })).add(lstm({ hiddenSize: H })).build({ seed: 1, backend: 'js' });
-    const decoder = sequential(input.tokens({ vocabSize: V })).add(embedding({ vocabSize: V, dim: 8 })).add(lstm({ hiddenSize: H })).add(dense({ units: V })).build({ seed: 2, backend: 'js' });
+    const V = 5,
+      H = 16;
+    const encoder = sequential(input.tokens({ vocabSize: V }))
+      .add(embedding({ vocabSize: V, dim: 8 }))
+      .add(lstm({ hiddenSize: H }))
+      .build({ seed: 1, backend: 'js' });
+    const decoder = sequential(input.tokens({ vocabSize: V }))
+      .add(embedding({ vocabSize: V, dim: 8 }))
+      .add(lstm({ hiddenSize: H }))
+      .add(dense({ units: V }))
+      .build({ seed: 2, backend: 'js' });
     // Decoder-only: the target input is all 0s, so the answer (the source's first token) reaches
     // the decoder only through the encoder's final state, its initial state.
     const model = {
-      inputKind: { source: 'tokens', target: 'tokens' } as In, outputKind: 'sequence' as const, outputFeatures: V,
-      input: { source: encoder.input, target: decoder.input }, backend: 'js' as const, stateSlots: [], causal: false, stepwise: true, rng: decoder.rng,
-      parameters: () => [...encoder.parameters().map((p) => ({ ...p, name: `enc.${p.name}` })), ...decoder.parameters().map((p) => ({ ...p, name: `dec.${p.name}` }))],
-      zeroGrad: () => { encoder.zeroGrad(); decoder.zeroGrad(); },
-      describe: () => { throw new Error('not saved'); },
+      inputKind: { source: 'tokens', target: 'tokens' } as In,
+      outputKind: 'sequence' as const,
+      outputFeatures: V,
+      input: { source: encoder.input, target: decoder.input },
+      backend: 'js' as const,
+      stateSlots: [],
+      causal: false,
+      stepwise: true,
+      rng: decoder.rng,
+      parameters: () => [
+        ...encoder.parameters().map((p) => ({ ...p, name: `enc.${p.name}` })),
+        ...decoder.parameters().map((p) => ({ ...p, name: `dec.${p.name}` })),
+      ],
+      zeroGrad: () => {
+        encoder.zeroGrad();
+        decoder.zeroGrad();
+      },
+      describe: () => {
+        throw new Error('not saved');
+      },
       async forward(x: { source: ReturnType<typeof tokens>; target: ReturnType<typeof tokens> }, o: { training?: boolean } = {}) {
         const e = await encoder.forward(x.source, { ...o, keepStates: true });
         const d = await decoder.forward(x.target, { ...o, initialStates: new Map([[1, e.states.get(1)!]]) });
         return {
-          y: d.y, states: new Map(),
+          y: d.y,
+          states: new Map(),
           backward: async (dy: Float32Array) => {
             await d.backward(dy);
             const dState = d.initialStateGrads().get(1)!;
@@ -226,7 +310,8 @@ describe('a model with two named inputs, through fit', () => {
     };
     const r = new Rng(3);
     const batches = Array.from({ length: 12 }, () => {
-      const T = 4, B = 16;
+      const T = 4,
+        B = 16;
       const src = Int32Array.from({ length: T * B }, () => r.int(0, V - 1));
       const first = src.subarray(0, B); // step 0 of each sequence
       return {
@@ -246,13 +331,30 @@ describe('a model with two named inputs, through fit', () => {
 describe('hostile raw values get typed errors', () => {
   it('the model checks a whole input value, raw objects too', async () => {
     const { Vocabulary, trainTestSplit, oneHot, Rng: LibRng } = await import('../../lib/index.js');
-    const gen = sequential(input.vector({ features: 4 })).add(gru({ hiddenSize: 4, stateInput: { steps: 3 } })).build({ backend: 'js' });
-    await expect(gen.forward({ kind: 'vector', data: new Uint8Array(4), batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.data' });
-    await expect(gen.forward({ kind: 'vector', data: new Float32Array(3), batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ShapeError', argument: 'x.data' });
-    await expect(gen.forward({ kind: 'vector', data: null, batch: 1, features: 4 } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.data' });
-    const oh = sequential(input.tokens({ vocabSize: 3 })).add(oneHot({ vocabSize: 3 })).build({ backend: 'js' });
-    await expect(oh.forward({ kind: 'tokens', ids: new Float32Array([0, 1]), seqLen: 2, batch: 1, lengths: null } as never)).rejects.toMatchObject({ name: 'ValueError', argument: 'x.ids' });
-    await expect(oh.forward(tokens({ ids: Int32Array.of(0, 1), seqLen: 2, batch: 1 }), { initialStates: {} as never })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.initialStates' });
+    const gen = sequential(input.vector({ features: 4 }))
+      .add(gru({ hiddenSize: 4, stateInput: { steps: 3 } }))
+      .build({ backend: 'js' });
+    await expect(gen.forward({ kind: 'vector', data: new Uint8Array(4), batch: 1, features: 4 } as never)).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'x.data',
+    });
+    await expect(gen.forward({ kind: 'vector', data: new Float32Array(3), batch: 1, features: 4 } as never)).rejects.toMatchObject({
+      name: 'ShapeError',
+      argument: 'x.data',
+    });
+    await expect(gen.forward({ kind: 'vector', data: null, batch: 1, features: 4 } as never)).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'x.data',
+    });
+    const oh = sequential(input.tokens({ vocabSize: 3 }))
+      .add(oneHot({ vocabSize: 3 }))
+      .build({ backend: 'js' });
+    await expect(
+      oh.forward({ kind: 'tokens', ids: new Float32Array([0, 1]), seqLen: 2, batch: 1, lengths: null } as never),
+    ).rejects.toMatchObject({ name: 'ValueError', argument: 'x.ids' });
+    await expect(
+      oh.forward(tokens({ ids: Int32Array.of(0, 1), seqLen: 2, batch: 1 }), { initialStates: {} as never }),
+    ).rejects.toMatchObject({ name: 'ValueError', argument: 'options.initialStates' });
     const errOf = (f: () => unknown) => errorOf(f) as Error & { argument?: string };
     expect(errOf(() => new LibRng(Object.create(null))).name).toBe('ValueError');
     expect(errOf(() => Vocabulary.build(['a']).encode(null as never)).argument).toBe('tokens');
@@ -265,7 +367,12 @@ describe('sizes nothing can allocate are typed errors naming the size', () => {
     const { oneHot, Rng: LibRng } = await import('../../lib/index.js');
     const e1 = errorOf(() => lstm({ hiddenSize: 1e6 }).build(8, new LibRng(1)));
     expect([e1.name, e1.argument]).toEqual(['ShapeError', 'hiddenSize']);
-    const m = sequential(input.tokens({ vocabSize: 2 ** 31 - 1 })).add(oneHot({ vocabSize: 2 ** 31 - 1 })).build({ backend: 'js' });
-    await expect(m.forward(tokens({ ids: Int32Array.of(1, 2), seqLen: 2, batch: 1 }))).rejects.toMatchObject({ name: 'ShapeError', argument: 'vocabSize' });
+    const m = sequential(input.tokens({ vocabSize: 2 ** 31 - 1 }))
+      .add(oneHot({ vocabSize: 2 ** 31 - 1 }))
+      .build({ backend: 'js' });
+    await expect(m.forward(tokens({ ids: Int32Array.of(1, 2), seqLen: 2, batch: 1 }))).rejects.toMatchObject({
+      name: 'ShapeError',
+      argument: 'vocabSize',
+    });
   });
 });

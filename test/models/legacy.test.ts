@@ -11,8 +11,24 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import {
-  adam, dense, dropout, embedding, fit, input, loadModel, loadSafetensors, lstm, sequence, sequential, stepTargets,
-  tokens, vector, Rng, type Batch, type Kind, type Model,
+  adam,
+  dense,
+  dropout,
+  embedding,
+  fit,
+  input,
+  loadModel,
+  loadSafetensors,
+  lstm,
+  sequence,
+  sequential,
+  stepTargets,
+  tokens,
+  vector,
+  Rng,
+  type Batch,
+  type Kind,
+  type Model,
 } from '../../lib/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 
@@ -27,7 +43,8 @@ const lengths = Int32Array.from([5, 3, 1]);
 
 function inputOf(name: string, model: Model<Kind, Kind>): unknown {
   if (model.inputKind === 'tokens') return tokens({ ids: Int32Array.from(f32(`${name}.x.ids`)), seqLen: T, batch: B, lengths });
-  if (model.inputKind === 'sequence') return sequence({ data: f32(`${name}.x.data`), seqLen: T, batch: B, features: model.input.features, lengths });
+  if (model.inputKind === 'sequence')
+    return sequence({ data: f32(`${name}.x.data`), seqLen: T, batch: B, features: model.input.features, lengths });
   return vector({ data: f32(`${name}.x.data`), batch: B, features: model.input.features });
 }
 
@@ -60,7 +77,12 @@ describe('a checkpoint of format 1 (commit affaf67)', () => {
       return { x: tokens({ ids: x, seqLen: 4, batch: 2 }), target: stepTargets(Int32Array.from(x, (v) => (v + 1) % 6)) };
     });
     const history = await fit(model, batches, {
-      epochs: 3, optimizer: adam({ lr: 0.02, clipNorm: 1 }), stateful: true, shuffle: false, seed: 8, metrics: ['accuracy'],
+      epochs: 3,
+      optimizer: adam({ lr: 0.02, clipNorm: 1 }),
+      stateful: true,
+      shuffle: false,
+      seed: 8,
+      metrics: ['accuracy'],
       resumeFrom: join(dir, 'lm-checkpoint.safetensors'),
     });
     expect(history.epochs.length).toBe(3);

@@ -15,8 +15,21 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import {
-  dense, embedding, gru, input, loadSafetensors, loadStateDict, lstm, rnn, sequence, sequential, tokens, toFloat32,
-  type Model, type Tensor, type Kind,
+  dense,
+  embedding,
+  gru,
+  input,
+  loadSafetensors,
+  loadStateDict,
+  lstm,
+  rnn,
+  sequence,
+  sequential,
+  tokens,
+  toFloat32,
+  type Model,
+  type Tensor,
+  type Kind,
 } from '../../lib/index.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { nativeSkipReason } from '../helpers/backends.js';
@@ -45,7 +58,7 @@ async function check(name: string, model: Model<Kind, Kind>, x: unknown): Promis
   expect(maxAbsDiff((y as { data: Float32Array }).data, expected)).toBeLessThan(2e-6);
 }
 
-describe.each(backends)('PyTorch 1.13 weights give PyTorch\'s outputs (%s backend)', (backend) => {
+describe.each(backends)("PyTorch 1.13 weights give PyTorch's outputs (%s backend)", (backend) => {
   it('Embedding(padding_idx) -> 2-layer bidirectional LSTM -> Linear per step, variable lengths', async () => {
     const all = fixture('tagger');
     const [T, B] = all['input.ids'].shape;
@@ -64,7 +77,11 @@ describe.each(backends)('PyTorch 1.13 weights give PyTorch\'s outputs (%s backen
       .add(gru({ hiddenSize: 5, bidirectional: true, returnSequences: false }))
       .add(dense({ units: 2 }))
       .build({ backend });
-    await check('classifier', model, sequence({ data: toFloat32(all['input.x']), seqLen: T, batch: B, features: F, lengths: ints(all['input.lengths']) }));
+    await check(
+      'classifier',
+      model,
+      sequence({ data: toFloat32(all['input.x']), seqLen: T, batch: B, features: F, lengths: ints(all['input.lengths']) }),
+    );
   });
 
   it('2-layer ReLU RNN -> Linear per step', async () => {

@@ -12,8 +12,22 @@ import { FormatError, ValueError } from '../../lib/errors.js';
 import { FileError } from '../../lib/io/atomic.js';
 import { type Tensor, decodeSafetensors, encodeSafetensors } from '../../lib/io/safetensors.js';
 import {
-  dense, dropout, embedding, gru, lstm, oneHot, rnn, sequence, tokens, vector, type Kind, type Sequence, type Value, type Vector,
-  jordan, layerNorm,
+  dense,
+  dropout,
+  embedding,
+  gru,
+  lstm,
+  oneHot,
+  rnn,
+  sequence,
+  tokens,
+  vector,
+  type Kind,
+  type Sequence,
+  type Value,
+  type Vector,
+  jordan,
+  layerNorm,
 } from '../../lib/layers/index.js';
 import { layerFromConfig } from '../../lib/layers/registry.js';
 import { decodeModel, layerTypes, loadModel, loadModelAsync, loadStateDict } from '../../lib/models/load.js';
@@ -59,45 +73,50 @@ const cases: Case[] = [
   { name: 'embedding + 2-layer bidirectional LSTM + dense', build: () => lstmTagger(), x: tokenBatch },
   {
     name: 'embedding + 2-layer GRU (reset-before) to a vector + dense tanh',
-    build: () => sequential(input.tokens({ vocabSize: 7 }))
-      .add(embedding({ vocabSize: 7, dim: 4 }))
-      .add(gru({ hiddenSize: 3, numLayers: 2, returnSequences: false, resetAfter: false }))
-      .add(dense({ units: 2, activation: 'tanh' }))
-      .build({ seed: 3, backend: 'js' }) as AnyModel,
+    build: () =>
+      sequential(input.tokens({ vocabSize: 7 }))
+        .add(embedding({ vocabSize: 7, dim: 4 }))
+        .add(gru({ hiddenSize: 3, numLayers: 2, returnSequences: false, resetAfter: false }))
+        .add(dense({ units: 2, activation: 'tanh' }))
+        .build({ seed: 3, backend: 'js' }) as AnyModel,
     x: tokenBatch,
   },
   {
     name: 'one-hot + GRU + dense without bias',
-    build: () => sequential(input.tokens({ vocabSize: 7 }))
-      .add(oneHot({ vocabSize: 8 }))
-      .add(gru({ hiddenSize: 3 }))
-      .add(dense({ units: 2, useBias: false }))
-      .build({ seed: 4, backend: 'js' }) as AnyModel,
+    build: () =>
+      sequential(input.tokens({ vocabSize: 7 }))
+        .add(oneHot({ vocabSize: 8 }))
+        .add(gru({ hiddenSize: 3 }))
+        .add(dense({ units: 2, useBias: false }))
+        .build({ seed: 4, backend: 'js' }) as AnyModel,
     x: tokenBatch,
   },
   {
     name: 'sequence input: bidirectional relu RNN (sum) + dropout + named dense',
-    build: () => sequential(input.sequence({ features: 3 }))
-      .add(rnn({ hiddenSize: 4, nonlinearity: 'relu', bidirectional: true, mergeMode: 'sum' }))
-      .add(dropout({ rate: 0.25 }))
-      .add(dense({ units: 2 }), 'head')
-      .build({ seed: 8, backend: 'js' }) as AnyModel,
+    build: () =>
+      sequential(input.sequence({ features: 3 }))
+        .add(rnn({ hiddenSize: 4, nonlinearity: 'relu', bidirectional: true, mergeMode: 'sum' }))
+        .add(dropout({ rate: 0.25 }))
+        .add(dense({ units: 2 }), 'head')
+        .build({ seed: 8, backend: 'js' }) as AnyModel,
     x: () => seqBatch(3),
   },
   {
     name: 'sequence input: Jordan network + dense',
-    build: () => sequential(input.sequence({ features: 3 }))
-      .add(jordan({ hiddenSize: 4, outputSize: 3, outputActivation: 'sigmoid' }))
-      .add(dense({ units: 2 }))
-      .build({ seed: 10, backend: 'js' }) as AnyModel,
+    build: () =>
+      sequential(input.sequence({ features: 3 }))
+        .add(jordan({ hiddenSize: 4, outputSize: 3, outputActivation: 'sigmoid' }))
+        .add(dense({ units: 2 }))
+        .build({ seed: 10, backend: 'js' }) as AnyModel,
     x: () => seqBatch(3),
   },
   {
     name: 'vector input: one-to-many peephole LSTM (stateInput) + dense',
-    build: () => sequential(input.vector({ features: 4 }))
-      .add(lstm({ hiddenSize: 4, stateInput: { steps: 3 }, peepholes: true }))
-      .add(dense({ units: 2 }))
-      .build({ seed: 9, backend: 'js' }) as AnyModel,
+    build: () =>
+      sequential(input.vector({ features: 4 }))
+        .add(lstm({ hiddenSize: 4, stateInput: { steps: 3 }, peepholes: true }))
+        .add(dense({ units: 2 }))
+        .build({ seed: 9, backend: 'js' }) as AnyModel,
     x: () => vector({ data: new Rng(2).uniformArray(2 * 4, -1, 1), batch: 2, features: 4 }),
   },
 ];
@@ -118,14 +137,13 @@ function formatErrorOf(fn: () => unknown): FormatError {
   } catch (e) {
     caught = e;
   }
-  if (!(caught instanceof FormatError)) throw new Error(`expected a FormatError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
+  if (!(caught instanceof FormatError))
+    throw new Error(`expected a FormatError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
   return caught;
 }
 
 /** The model file with its description rewritten by `edit` (and optionally its tensors by `editTensors`). */
-function rewrite(
-  bytes: Uint8Array, edit: (d: Record<string, any>) => void, editTensors?: (t: Record<string, Tensor>) => void,
-): Uint8Array {
+function rewrite(bytes: Uint8Array, edit: (d: Record<string, any>) => void, editTensors?: (t: Record<string, Tensor>) => void): Uint8Array {
   const { tensors, metadata } = decodeSafetensors(bytes);
   const d = JSON.parse(metadata[METADATA_KEYS.model]) as Record<string, any>;
   edit(d);
@@ -171,11 +189,24 @@ describe('round trips', () => {
     expect(metadata[METADATA_KEYS.version]).toBe('2');
     expect(Object.keys(tensors).sort()).toEqual([
       '0.weight',
-      '1.bias_hh_l0', '1.bias_hh_l0_reverse', '1.bias_hh_l1', '1.bias_hh_l1_reverse',
-      '1.bias_ih_l0', '1.bias_ih_l0_reverse', '1.bias_ih_l1', '1.bias_ih_l1_reverse',
-      '1.weight_hh_l0', '1.weight_hh_l0_reverse', '1.weight_hh_l1', '1.weight_hh_l1_reverse',
-      '1.weight_ih_l0', '1.weight_ih_l0_reverse', '1.weight_ih_l1', '1.weight_ih_l1_reverse',
-      '2.bias', '2.weight',
+      '1.bias_hh_l0',
+      '1.bias_hh_l0_reverse',
+      '1.bias_hh_l1',
+      '1.bias_hh_l1_reverse',
+      '1.bias_ih_l0',
+      '1.bias_ih_l0_reverse',
+      '1.bias_ih_l1',
+      '1.bias_ih_l1_reverse',
+      '1.weight_hh_l0',
+      '1.weight_hh_l0_reverse',
+      '1.weight_hh_l1',
+      '1.weight_hh_l1_reverse',
+      '1.weight_ih_l0',
+      '1.weight_ih_l0_reverse',
+      '1.weight_ih_l1',
+      '1.weight_ih_l1_reverse',
+      '2.bias',
+      '2.weight',
     ]);
     for (const t of Object.values(tensors)) expect(t.dtype).toBe('F32');
     expect(tensors['1.weight_ih_l1_reverse'].shape).toEqual([16, 8]);
@@ -184,8 +215,15 @@ describe('round trips', () => {
     expect(d).toMatchObject({ format: 'gated.sequential', version: 2, input: { kind: 'tokens', features: 7 } });
     expect(d.layers[0]).toEqual({ type: 'embedding', name: null, config: { vocabSize: 7, dim: 5, paddingIndex: 0 } });
     expect(d.layers[1].config).toEqual({
-      hiddenSize: 4, numLayers: 2, dropout: 0, bidirectional: true, mergeMode: 'concat', returnSequences: true,
-      returnState: false, stateInput: null, peepholes: false,
+      hiddenSize: 4,
+      numLayers: 2,
+      dropout: 0,
+      bidirectional: true,
+      mergeMode: 'concat',
+      returnSequences: true,
+      returnState: false,
+      stateInput: null,
+      peepholes: false,
     });
     expect(d.parameters[0]).toEqual({ name: '0.weight', shape: [7, 5], dtype: 'F32' });
     expect(describeModel(lstmTagger())).toEqual(d);
@@ -193,9 +231,15 @@ describe('round trips', () => {
 
   it('every layer type rebuilds from its own config', () => {
     const layers = [
-      embedding({ vocabSize: 3, dim: 2 }), oneHot({ vocabSize: 3 }), dense({ units: 2, activation: 'relu' }),
-      dropout({ rate: 0.5 }), rnn({ hiddenSize: 2 }), lstm({ hiddenSize: 2, returnState: true }), gru({ hiddenSize: 2, dropout: 0.1 }),
-      jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }), layerNorm({ eps: 1e-3 }),
+      embedding({ vocabSize: 3, dim: 2 }),
+      oneHot({ vocabSize: 3 }),
+      dense({ units: 2, activation: 'relu' }),
+      dropout({ rate: 0.5 }),
+      rnn({ hiddenSize: 2 }),
+      lstm({ hiddenSize: 2, returnState: true }),
+      gru({ hiddenSize: 2, dropout: 0.1 }),
+      jordan({ hiddenSize: 3, outputSize: 2, activation: 'relu', outputActivation: 'linear' }),
+      layerNorm({ eps: 1e-3 }),
     ];
     expect(layers.map((l) => l.type).sort()).toEqual([...layerTypes].sort());
     for (const l of layers) expect(layerFromConfig(l.type, l.config!).config).toEqual(l.config);
@@ -205,12 +249,22 @@ describe('round trips', () => {
     const model = lstmTagger();
     const x = tokenBatch();
     const bytes = encodeModel(model);
-    const f64 = rewrite(bytes, (d) => d.parameters.forEach((p: any) => (p.dtype = 'F64')), (t) => {
-      for (const k of Object.keys(t)) t[k] = { dtype: 'F64', shape: t[k].shape, data: Float64Array.from(t[k].data as Float32Array) };
-    });
+    const f64 = rewrite(
+      bytes,
+      (d) => d.parameters.forEach((p: any) => (p.dtype = 'F64')),
+      (t) => {
+        for (const k of Object.keys(t)) t[k] = { dtype: 'F64', shape: t[k].shape, data: Float64Array.from(t[k].data as Float32Array) };
+      },
+    );
     expect(bytesOf(await outputOf(decodeModel(f64, { backend: 'js' }), x))).toEqual(bytesOf(await outputOf(model, x)));
     // A dtype that differs from the description is refused.
-    const mixed = rewrite(bytes, () => {}, (t) => { t['2.bias'] = { dtype: 'F64', shape: [3], data: new Float64Array(3) }; });
+    const mixed = rewrite(
+      bytes,
+      () => {},
+      (t) => {
+        t['2.bias'] = { dtype: 'F64', shape: [3], data: new Float64Array(3) };
+      },
+    );
     expect(formatErrorOf(() => decodeModel(mixed)).argument).toBe('tensors["2.bias"].dtype');
   });
 
@@ -220,7 +274,9 @@ describe('round trips', () => {
     expect(m.inputKind).toBe('tokens');
     expectTypeOf(m).toEqualTypeOf<Model<'tokens', 'sequence'>>();
     // A typed model is accepted where any model is.
-    const typed = sequential(input.tokens({ vocabSize: 7 })).add(embedding({ vocabSize: 7, dim: 5 })).build({ backend: 'js' });
+    const typed = sequential(input.tokens({ vocabSize: 7 }))
+      .add(embedding({ vocabSize: 7, dim: 5 }))
+      .build({ backend: 'js' });
     expect(loadStateDict(typed, { '0.weight': { dtype: 'F32', shape: [7, 5], data: new Float32Array(35) } }).missing).toEqual([]);
     expect(encodeModel(typed).length).toBeGreaterThan(0);
     expect(formatErrorOf(() => decodeModel(bytes, { inputKind: 'sequence' })).argument).toBe('input.kind');
@@ -287,48 +343,217 @@ describe('truncated and corrupt files', () => {
 
   it.each([
     ['wrong format version in __metadata__', null, '__metadata__["gated.format_version"]'],
-    ['wrong description version', (d: any) => { d.version = 1; }, 'version'],
-    ['wrong description format', (d: any) => { d.format = 'keras'; }, 'format'],
-    ['bad input kind', (d: any) => { d.input.kind = 'floats'; }, 'input.kind'],
-    ['bad input features', (d: any) => { d.input.features = 0; }, 'input.features'],
-    ['wrong shape', (d: any) => { d.parameters[1].shape = [16, 6]; }, 'parameters[1].shape'],
-    ['missing parameter', (d: any) => { d.parameters.splice(3, 1); }, 'parameters'],
-    ['extra parameter', (d: any) => { d.parameters.push({ name: '1.weight_ih_l2', shape: [16, 8], dtype: 'F32' }); }, 'parameters[19].name'],
-    ['duplicate parameter', (d: any) => { d.parameters.push(d.parameters[0]); }, 'parameters[19].name'],
-    ['bad parameter dtype', (d: any) => { d.parameters[0].dtype = 'I32'; }, 'parameters[0].dtype'],
-    ['unknown layer type', (d: any) => { d.layers[1].type = 'transformer'; }, 'layers[1].type'],
-    ['negative hiddenSize', (d: any) => { d.layers[1].config.hiddenSize = -3; }, 'layers[1].config.hiddenSize'],
-    ['string hiddenSize', (d: any) => { d.layers[1].config.hiddenSize = '4'; }, 'layers[1].config.hiddenSize'],
-    ['hiddenSize that does not fit the weights', (d: any) => { d.layers[1].config.hiddenSize = 5; }, 'parameters[1].shape'],
-    ['huge numLayers', (d: any) => { d.layers[1].config.numLayers = 2 ** 31 - 1; }, 'layers[1].config.numLayers'],
-    ['bad mergeMode', (d: any) => { d.layers[1].config.mergeMode = 'max'; }, 'layers[1].config.mergeMode'],
-    ['bad dropout', (d: any) => { d.layers[1].config.dropout = 1.5; }, 'layers[1].config.dropout'],
-    ['unknown option', (d: any) => { d.layers[2].config.kernel = 'glorot'; }, 'layers[2].config.kernel'],
-    ['option of another cell', (d: any) => { d.layers[1].config.resetAfter = true; }, 'layers[1].config.resetAfter'],
-    ['missing option', (d: any) => { delete d.layers[1].config.dropout; }, 'layers[1].config.dropout'],
-    ['bad paddingIndex', (d: any) => { d.layers[0].config.paddingIndex = 7; }, 'layers[0].config.paddingIndex'],
-    ['config not an object', (d: any) => { d.layers[2].config = [3]; }, 'layers[2].config'],
-    ['bad layer name', (d: any) => { d.layers[2].name = '2 heads'; }, 'layers[2].name'],
-    ['layers out of order', (d: any) => { d.layers.reverse(); }, 'layers[0]'],
-    ['unknown layer field', (d: any) => { d.layers[0].trainable = false; }, 'layers[0].trainable'],
-    ['layers not an array', (d: any) => { d.layers = {}; }, 'layers'],
+    [
+      'wrong description version',
+      (d: any) => {
+        d.version = 1;
+      },
+      'version',
+    ],
+    [
+      'wrong description format',
+      (d: any) => {
+        d.format = 'keras';
+      },
+      'format',
+    ],
+    [
+      'bad input kind',
+      (d: any) => {
+        d.input.kind = 'floats';
+      },
+      'input.kind',
+    ],
+    [
+      'bad input features',
+      (d: any) => {
+        d.input.features = 0;
+      },
+      'input.features',
+    ],
+    [
+      'wrong shape',
+      (d: any) => {
+        d.parameters[1].shape = [16, 6];
+      },
+      'parameters[1].shape',
+    ],
+    [
+      'missing parameter',
+      (d: any) => {
+        d.parameters.splice(3, 1);
+      },
+      'parameters',
+    ],
+    [
+      'extra parameter',
+      (d: any) => {
+        d.parameters.push({ name: '1.weight_ih_l2', shape: [16, 8], dtype: 'F32' });
+      },
+      'parameters[19].name',
+    ],
+    [
+      'duplicate parameter',
+      (d: any) => {
+        d.parameters.push(d.parameters[0]);
+      },
+      'parameters[19].name',
+    ],
+    [
+      'bad parameter dtype',
+      (d: any) => {
+        d.parameters[0].dtype = 'I32';
+      },
+      'parameters[0].dtype',
+    ],
+    [
+      'unknown layer type',
+      (d: any) => {
+        d.layers[1].type = 'transformer';
+      },
+      'layers[1].type',
+    ],
+    [
+      'negative hiddenSize',
+      (d: any) => {
+        d.layers[1].config.hiddenSize = -3;
+      },
+      'layers[1].config.hiddenSize',
+    ],
+    [
+      'string hiddenSize',
+      (d: any) => {
+        d.layers[1].config.hiddenSize = '4';
+      },
+      'layers[1].config.hiddenSize',
+    ],
+    [
+      'hiddenSize that does not fit the weights',
+      (d: any) => {
+        d.layers[1].config.hiddenSize = 5;
+      },
+      'parameters[1].shape',
+    ],
+    [
+      'huge numLayers',
+      (d: any) => {
+        d.layers[1].config.numLayers = 2 ** 31 - 1;
+      },
+      'layers[1].config.numLayers',
+    ],
+    [
+      'bad mergeMode',
+      (d: any) => {
+        d.layers[1].config.mergeMode = 'max';
+      },
+      'layers[1].config.mergeMode',
+    ],
+    [
+      'bad dropout',
+      (d: any) => {
+        d.layers[1].config.dropout = 1.5;
+      },
+      'layers[1].config.dropout',
+    ],
+    [
+      'unknown option',
+      (d: any) => {
+        d.layers[2].config.kernel = 'glorot';
+      },
+      'layers[2].config.kernel',
+    ],
+    [
+      'option of another cell',
+      (d: any) => {
+        d.layers[1].config.resetAfter = true;
+      },
+      'layers[1].config.resetAfter',
+    ],
+    [
+      'missing option',
+      (d: any) => {
+        delete d.layers[1].config.dropout;
+      },
+      'layers[1].config.dropout',
+    ],
+    [
+      'bad paddingIndex',
+      (d: any) => {
+        d.layers[0].config.paddingIndex = 7;
+      },
+      'layers[0].config.paddingIndex',
+    ],
+    [
+      'config not an object',
+      (d: any) => {
+        d.layers[2].config = [3];
+      },
+      'layers[2].config',
+    ],
+    [
+      'bad layer name',
+      (d: any) => {
+        d.layers[2].name = '2 heads';
+      },
+      'layers[2].name',
+    ],
+    [
+      'layers out of order',
+      (d: any) => {
+        d.layers.reverse();
+      },
+      'layers[0]',
+    ],
+    [
+      'unknown layer field',
+      (d: any) => {
+        d.layers[0].trainable = false;
+      },
+      'layers[0].trainable',
+    ],
+    [
+      'layers not an array',
+      (d: any) => {
+        d.layers = {};
+      },
+      'layers',
+    ],
   ] as const)('%s: FormatError naming %s', (_label, edit, argument) => {
-    const bad = edit === null
-      ? (() => {
-        const { tensors, metadata } = decodeSafetensors(bytes);
-        return encodeSafetensors(tensors, { ...metadata, [METADATA_KEYS.version]: '3' });
-      })()
-      : rewrite(bytes, edit as (d: any) => void);
+    const bad =
+      edit === null
+        ? (() => {
+            const { tensors, metadata } = decodeSafetensors(bytes);
+            return encodeSafetensors(tensors, { ...metadata, [METADATA_KEYS.version]: '3' });
+          })()
+        : rewrite(bytes, edit as (d: any) => void);
     const e = formatErrorOf(() => decodeModel(bad));
     expect(e.argument).toBe(argument);
   });
 
   it('tensors that do not fit the description: FormatError naming the tensor', () => {
-    const missing = rewrite(bytes, () => {}, (t) => { delete t['2.bias']; });
+    const missing = rewrite(
+      bytes,
+      () => {},
+      (t) => {
+        delete t['2.bias'];
+      },
+    );
     expect(formatErrorOf(() => decodeModel(missing)).argument).toBe('tensors["2.bias"]');
-    const extra = rewrite(bytes, () => {}, (t) => { t['3.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) }; });
+    const extra = rewrite(
+      bytes,
+      () => {},
+      (t) => {
+        t['3.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
+      },
+    );
     expect(formatErrorOf(() => decodeModel(extra)).argument).toBe('tensors["3.weight"]');
-    const shape = rewrite(bytes, () => {}, (t) => { t['2.bias'] = { dtype: 'F32', shape: [1, 3], data: new Float32Array(3) }; });
+    const shape = rewrite(
+      bytes,
+      () => {},
+      (t) => {
+        t['2.bias'] = { dtype: 'F32', shape: [1, 3], data: new Float32Array(3) };
+      },
+    );
     expect(formatErrorOf(() => decodeModel(shape)).argument).toBe('tensors["2.bias"].shape');
   });
 
@@ -368,7 +593,10 @@ describe('atomic saves', () => {
 
   it('a layer without a config cannot be saved (ValueError naming it)', () => {
     const model = lstmTagger();
-    const custom = { ...model, layers: [model.layers[0], { ...model.layers[1], type: 'custom', config: undefined }] } as unknown as AnyModel;
+    const custom = {
+      ...model,
+      layers: [model.layers[0], { ...model.layers[1], type: 'custom', config: undefined }],
+    } as unknown as AnyModel;
     expect(() => describeModel(custom)).toThrow(ValueError);
   });
 });
@@ -377,22 +605,44 @@ describe('loadStateDict: PyTorch names', () => {
   // nn.Sequential(nn.Embedding(5, 3), nn.LSTM(3, 2, num_layers=2, bidirectional=True), nn.Linear(4, 3))
   const shapes: Record<string, number[]> = {
     '0.weight': [5, 3],
-    '1.weight_ih_l0': [8, 3], '1.weight_hh_l0': [8, 2], '1.bias_ih_l0': [8], '1.bias_hh_l0': [8],
-    '1.weight_ih_l0_reverse': [8, 3], '1.weight_hh_l0_reverse': [8, 2], '1.bias_ih_l0_reverse': [8], '1.bias_hh_l0_reverse': [8],
-    '1.weight_ih_l1': [8, 4], '1.weight_hh_l1': [8, 2], '1.bias_ih_l1': [8], '1.bias_hh_l1': [8],
-    '1.weight_ih_l1_reverse': [8, 4], '1.weight_hh_l1_reverse': [8, 2], '1.bias_ih_l1_reverse': [8], '1.bias_hh_l1_reverse': [8],
-    '2.weight': [3, 4], '2.bias': [3],
+    '1.weight_ih_l0': [8, 3],
+    '1.weight_hh_l0': [8, 2],
+    '1.bias_ih_l0': [8],
+    '1.bias_hh_l0': [8],
+    '1.weight_ih_l0_reverse': [8, 3],
+    '1.weight_hh_l0_reverse': [8, 2],
+    '1.bias_ih_l0_reverse': [8],
+    '1.bias_hh_l0_reverse': [8],
+    '1.weight_ih_l1': [8, 4],
+    '1.weight_hh_l1': [8, 2],
+    '1.bias_ih_l1': [8],
+    '1.bias_hh_l1': [8],
+    '1.weight_ih_l1_reverse': [8, 4],
+    '1.weight_hh_l1_reverse': [8, 2],
+    '1.bias_ih_l1_reverse': [8],
+    '1.bias_hh_l1_reverse': [8],
+    '2.weight': [3, 4],
+    '2.bias': [3],
   };
-  const build = (): AnyModel => sequential(input.tokens({ vocabSize: 5 }))
-    .add(embedding({ vocabSize: 5, dim: 3 }))
-    .add(lstm({ hiddenSize: 2, numLayers: 2, bidirectional: true }))
-    .add(dense({ units: 3 }))
-    .build({ seed: 1, backend: 'js' }) as AnyModel;
+  const build = (): AnyModel =>
+    sequential(input.tokens({ vocabSize: 5 }))
+      .add(embedding({ vocabSize: 5, dim: 3 }))
+      .add(lstm({ hiddenSize: 2, numLayers: 2, bidirectional: true }))
+      .add(dense({ units: 3 }))
+      .build({ seed: 1, backend: 'js' }) as AnyModel;
   const stateDict = (): Record<string, Tensor> => {
     const rng = new Rng(21);
     const out: Record<string, Tensor> = {};
     for (const [name, shape] of Object.entries(shapes)) {
-      out[name] = { dtype: 'F32', shape, data: rng.uniformArray(shape.reduce((a, b) => a * b, 1), -0.5, 0.5) };
+      out[name] = {
+        dtype: 'F32',
+        shape,
+        data: rng.uniformArray(
+          shape.reduce((a, b) => a * b, 1),
+          -0.5,
+          0.5,
+        ),
+      };
     }
     return out;
   };
@@ -439,7 +689,10 @@ describe('loadStateDict: PyTorch names', () => {
   it('non-strict: loads what matches and reports the rest', () => {
     const model = build();
     const sd = stateDict();
-    const kept = model.parameters().find((p) => p.name === '0.weight')!.value.slice();
+    const kept = model
+      .parameters()
+      .find((p) => p.name === '0.weight')!
+      .value.slice();
     delete sd['0.weight'];
     sd['head.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
     expect(loadStateDict(model, sd, { strict: false })).toEqual({ missing: ['0.weight'], unexpected: ['head.weight'] });

@@ -7,8 +7,16 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  GatedError, NativeError, ShapeError, ValueError, getBackend, getThreads, ops, setDefaultBackend,
-  setThreads, type OpOptions,
+  GatedError,
+  NativeError,
+  ShapeError,
+  ValueError,
+  getBackend,
+  getThreads,
+  ops,
+  setDefaultBackend,
+  setThreads,
+  type OpOptions,
 } from '../../lib/index.js';
 import { nativeBackend } from '../helpers/backends.js';
 import { addonLoadError, loadAddon, nativeAvailable, type NativeCallArgs } from '../../lib/backend/addon.js';
@@ -19,7 +27,10 @@ type Fields = Record<string, unknown>;
 type ErrorClass = typeof ShapeError | typeof ValueError;
 
 const OPS: readonly Op[] = ['rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward', 'gruForward', 'gruBackward'];
-const T = 3, B = 2, D = 4, H = 5;
+const T = 3,
+  B = 2,
+  D = 4,
+  H = 5;
 const GATES: Record<Cell, number> = { rnn: 1, lstm: 4, gru: 3 };
 const CACHE: Record<Cell, number> = { rnn: 2, lstm: 8, gru: 5 };
 
@@ -115,26 +126,67 @@ function cases(op: Op): Case[] {
     }
   }
   list.push({
-    name: 'product overflow', patch: { seqLen: 2 ** 31 - 1, batch: 2 ** 31 - 1 }, error: ShapeError, argument: 'x',
+    name: 'product overflow',
+    patch: { seqLen: 2 ** 31 - 1, batch: 2 ** 31 - 1 },
+    error: ShapeError,
+    argument: 'x',
     messagePart: 'exceeds the limit',
   });
-  if (isBackward(op)) list.push({
-    name: 'cache product overflow',
-    patch: { seqLen: 2 ** 20, batch: 2 ** 10, inputSize: 0, x: f32(0), hiddenSize: 1, weightIh: f32(0), weightHh: f32(GATES[cellOf(op)]),
-      biasIh: null, biasHh: null, h0: null, c0: null, weightPeephole: null, lengths: null, dy: null, dhN: null, dcN: null },
-    error: ShapeError, argument: 'cache',
-  });
+  if (isBackward(op))
+    list.push({
+      name: 'cache product overflow',
+      patch: {
+        seqLen: 2 ** 20,
+        batch: 2 ** 10,
+        inputSize: 0,
+        x: f32(0),
+        hiddenSize: 1,
+        weightIh: f32(0),
+        weightHh: f32(GATES[cellOf(op)]),
+        biasIh: null,
+        biasHh: null,
+        h0: null,
+        c0: null,
+        weightPeephole: null,
+        lengths: null,
+        dy: null,
+        dhN: null,
+        dcN: null,
+      },
+      error: ShapeError,
+      argument: 'cache',
+    });
   for (const [name, { length, formula }] of Object.entries(inputArrays(op))) {
-    list.push({ name: `${name} one short`, patch: { [name]: f32(length - 1) }, error: ShapeError, argument: name,
-      messagePart: `expected length ${length} (${formula}), got ${length - 1}` });
+    list.push({
+      name: `${name} one short`,
+      patch: { [name]: f32(length - 1) },
+      error: ShapeError,
+      argument: name,
+      messagePart: `expected length ${length} (${formula}), got ${length - 1}`,
+    });
     list.push({ name: `${name} one long`, patch: { [name]: f32(length + 1) }, error: ShapeError, argument: name });
-    list.push({ name: `${name} Float64Array`, patch: { [name]: new Float64Array(length) }, error: ValueError, argument: name,
-      messagePart: 'Float64Array' });
+    list.push({
+      name: `${name} Float64Array`,
+      patch: { [name]: new Float64Array(length) },
+      error: ValueError,
+      argument: name,
+      messagePart: 'Float64Array',
+    });
     list.push({ name: `${name} plain array`, patch: { [name]: Array.from({ length }, () => 0) }, error: ValueError, argument: name });
-    list.push({ name: `${name} detached`, patch: { [name]: detachedF32(length) }, error: ValueError, argument: name,
-      messagePart: 'detached' });
-    list.push({ name: `${name} on a resizable buffer`, patch: { [name]: resizableF32(length) }, error: ValueError, argument: name,
-      messagePart: 'resizable' });
+    list.push({
+      name: `${name} detached`,
+      patch: { [name]: detachedF32(length) },
+      error: ValueError,
+      argument: name,
+      messagePart: 'detached',
+    });
+    list.push({
+      name: `${name} on a resizable buffer`,
+      patch: { [name]: resizableF32(length) },
+      error: ValueError,
+      argument: name,
+      messagePart: 'resizable',
+    });
     if (REQUIRED.has(name)) {
       list.push({ name: `${name} missing`, patch: { [name]: undefined }, error: ValueError, argument: name });
     }
@@ -142,10 +194,20 @@ function cases(op: Op): Case[] {
   list.push({ name: 'lengths too short', patch: { lengths: [1] }, error: ShapeError, argument: 'lengths' });
   list.push({ name: 'lengths Int32Array too long', patch: { lengths: new Int32Array(B + 1) }, error: ShapeError, argument: 'lengths' });
   for (const bad of [-1, T + 1, 1.5, NaN, '1']) {
-    list.push({ name: `lengths value ${String(bad)}`, patch: { lengths: [0, bad] }, error: ValueError, argument: 'lengths',
-      messagePart: 'lengths[1]' });
+    list.push({
+      name: `lengths value ${String(bad)}`,
+      patch: { lengths: [0, bad] },
+      error: ValueError,
+      argument: 'lengths',
+      messagePart: 'lengths[1]',
+    });
   }
-  list.push({ name: 'lengths Int32Array out of range', patch: { lengths: new Int32Array([T + 1, 0]) }, error: ValueError, argument: 'lengths' });
+  list.push({
+    name: 'lengths Int32Array out of range',
+    patch: { lengths: new Int32Array([T + 1, 0]) },
+    error: ValueError,
+    argument: 'lengths',
+  });
   list.push({ name: 'lengths Float32Array', patch: { lengths: new Float32Array(B) }, error: ValueError, argument: 'lengths' });
   list.push({ name: 'reverse not boolean', patch: { reverse: 'yes' }, error: ValueError, argument: 'reverse' });
   list.push({ name: 'keepCache not boolean', patch: { keepCache: 'no' }, error: ValueError, argument: 'keepCache' });
@@ -169,7 +231,8 @@ describe.each(BACKENDS)('ops validation (%s backend)', (backend) => {
         if (backend === 'native' && !nativeAvailable()) return;
         expect(() => call(op, { ...validArgs(op), somethingElse: 42 }, { backend })).not.toThrow();
         const minimal: Fields = { ...validArgs(op), lengths: new Int32Array([2, 0]) };
-        for (const k of ['biasIh', 'biasHh', 'h0', 'c0', 'weightPeephole', 'dy', 'dhN', 'dcN', 'reverse', 'nonlinearity', 'resetAfter']) delete minimal[k];
+        for (const k of ['biasIh', 'biasHh', 'h0', 'c0', 'weightPeephole', 'dy', 'dhN', 'dcN', 'reverse', 'nonlinearity', 'resetAfter'])
+          delete minimal[k];
         expect(() => call(op, minimal, { backend })).not.toThrow();
       });
 
@@ -251,8 +314,12 @@ function rawArgs(op: Op): Fields {
   const args: Fields = { ...validArgs(op), lengths: new Int32Array([3, 1]) };
   if (isBackward(op)) {
     Object.assign(args, {
-      dx: f32(T * B * D), dh0: f32(B * H), dWeightIh: f32(G * H * D), dWeightHh: f32(G * H * H),
-      dBiasIh: f32(G * H), dBiasHh: f32(G * H),
+      dx: f32(T * B * D),
+      dh0: f32(B * H),
+      dWeightIh: f32(G * H * D),
+      dWeightHh: f32(G * H * H),
+      dBiasIh: f32(G * H),
+      dBiasHh: f32(G * H),
     });
     if (cell === 'lstm') Object.assign(args, { dc0: f32(B * H), dWeightPeephole: f32(3 * H) });
   } else {
@@ -353,7 +420,9 @@ describe.runIf(nativeAvailable())('raw addon checks', () => {
     expect(a.internals.getIsa()).toBe(a.internals.bestIsa());
 
     const g = a.internals.sgemm;
-    const A = f32(6), Bm = f32(6), C = f32(4);
+    const A = f32(6),
+      Bm = f32(6),
+      C = f32(4);
     expect(() => g(false, false, 2, 2, 3, A, 3, Bm, 2, C, 2, false)).not.toThrow();
     expectCode(() => g(false, false, 2, 2, 3, f32(5), 3, Bm, 2, C, 2, false), 'ERR_GATED_SHAPE', 'A');
     expectCode(() => g(false, false, 2, 2, 3, A, 3, f32(5), 2, C, 2, false), 'ERR_GATED_SHAPE', 'B');
@@ -362,8 +431,11 @@ describe.runIf(nativeAvailable())('raw addon checks', () => {
     expectCode(() => g(false, false, 2, 2, 3, A, 3, Bm, 2, C, 2 ** 31 - 1, false), 'ERR_GATED_SHAPE', 'C');
     expectCode(() => g(1 as never, false, 2, 2, 3, A, 3, Bm, 2, C, 2, false), 'ERR_GATED_VALUE', 'transA');
     expectCode(() => g(false, false, -2, 2, 3, A, 3, Bm, 2, C, 2, false), 'ERR_GATED_VALUE', 'M');
-    expectCode(() => a.internals.sgemmReference(false, false, 2, 2, 3, new Float64Array(6) as never, 3, Bm, 2, C, 2, false),
-      'ERR_GATED_VALUE', 'A');
+    expectCode(
+      () => a.internals.sgemmReference(false, false, 2, 2, 3, new Float64Array(6) as never, 3, Bm, 2, C, 2, false),
+      'ERR_GATED_VALUE',
+      'A',
+    );
 
     expectCode(() => a.internals.mathExp(f32(3), f32(2)), 'ERR_GATED_SHAPE', 'y');
     expectCode(() => a.internals.mathTanh([1, 2] as never, f32(2)), 'ERR_GATED_VALUE', 'x');

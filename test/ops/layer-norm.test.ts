@@ -25,7 +25,13 @@ import { forEachIsa } from '../helpers/isa.js';
 
 const fixture = loadSafetensors(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'torch-layer-norm.safetensors'));
 const t = (name: string): Float32Array | null => (fixture.tensors[name]?.data as Float32Array | undefined) ?? null;
-const CASES = [[5, 1, 1e-5], [3, 7, 1e-5], [4, 9, 1e-3], [2, 33, 0.1], [6, 257, 1e-5]] as const;
+const CASES = [
+  [5, 1, 1e-5],
+  [3, 7, 1e-5],
+  [4, 9, 1e-3],
+  [2, 33, 0.1],
+  [6, 257, 1e-5],
+] as const;
 const backends = nativeAvailable() ? (['js', 'native'] as const) : (['js'] as const);
 
 describe('layerNorm against PyTorch', () => {
@@ -49,10 +55,24 @@ describe('layerNorm against PyTorch', () => {
 });
 
 describe.runIf(nativeAvailable())('layerNorm native vs JS on awkward shapes', () => {
-  for (const [rows, features] of [[1, 1], [7, 9], [9, 33], [3, 257], [33, 7], [2, 0], [0, 5]] as const) {
+  for (const [rows, features] of [
+    [1, 1],
+    [7, 9],
+    [9, 33],
+    [3, 257],
+    [33, 7],
+    [2, 0],
+    [0, 5],
+  ] as const) {
     it(`rows ${rows}, features ${features}`, async () => {
       const r = new Rng(rows * 31 + features);
-      const args = { x: r.uniformArray(rows * features, -3, 3), rows, features, weight: r.uniformArray(features, -1, 1), bias: r.uniformArray(features, -1, 1) };
+      const args = {
+        x: r.uniformArray(rows * features, -3, 3),
+        rows,
+        features,
+        weight: r.uniformArray(features, -1, 1),
+        bias: r.uniformArray(features, -1, 1),
+      };
       const dy = r.uniformArray(rows * features, -1, 1);
       const run = (backend: 'js' | 'native') => {
         const f = layerNormForward(args, { backend });
@@ -73,8 +93,14 @@ describe.runIf(nativeAvailable())('layerNorm native vs JS on awkward shapes', ()
 describe('the layerNorm layer', () => {
   for (const backend of backends) {
     it(`passes a gradient check through LSTM -> layerNorm -> dense (${backend})`, async () => {
-      const T = 3, B = 2, F = 3;
-      const m = sequential(input.sequence({ features: F })).add(lstm({ hiddenSize: 5 })).add(layerNorm()).add(dense({ units: 2 })).build({ seed: 3, backend });
+      const T = 3,
+        B = 2,
+        F = 3;
+      const m = sequential(input.sequence({ features: F }))
+        .add(lstm({ hiddenSize: 5 }))
+        .add(layerNorm())
+        .add(dense({ units: 2 }))
+        .build({ seed: 3, backend });
       for (const p of m.parameters()) if (p.name.startsWith('1.')) p.value.set(new Rng(4).uniformArray(p.value.length, 0.5, 1.5));
       const data = new Rng(5).uniformArray(T * B * F, -1, 1);
       await gradCheck(`layerNorm ${backend}`, m.parameters(), [data], async () => {
@@ -85,13 +111,15 @@ describe('the layerNorm layer', () => {
   }
 
   it('saves and loads (weight, bias under PyTorch names; config with its defaults)', async () => {
-    const m = sequential(input.sequence({ features: 4 })).add(layerNorm({ eps: 1e-3 }), 'norm').build({ backend: 'js' });
+    const m = sequential(input.sequence({ features: 4 }))
+      .add(layerNorm({ eps: 1e-3 }), 'norm')
+      .build({ backend: 'js' });
     m.parameters()[0].value.set([1, 2, 3, 4]);
     expect(m.describe().layers[0]).toEqual({ type: 'layerNorm', name: 'norm', config: { eps: 1e-3, elementwiseAffine: true } });
     expect(m.parameters().map((p) => p.name)).toEqual(['norm.weight', 'norm.bias']);
     const back = decodeModel(encodeModel(m), { backend: 'js' });
     const x = sequence({ data: new Rng(1).uniformArray(8, -1, 1), seqLen: 2, batch: 1, features: 4 });
-    expect(Array.from((await back.predict(x as never) as { data: Float32Array }).data)).toEqual(Array.from((await m.predict(x)).data));
+    expect(Array.from(((await back.predict(x as never)) as { data: Float32Array }).data)).toEqual(Array.from((await m.predict(x)).data));
   });
 
   it('bad arguments are typed errors naming them', () => {
@@ -100,6 +128,8 @@ describe('the layerNorm layer', () => {
     const x = new Float32Array(6);
     expect(errorOf(() => layerNormForward({ x, rows: 2, features: 4 }))).toBeInstanceOf(ShapeError);
     expect(errorOf(() => layerNormForward({ x, rows: 2, features: 3, eps: Number.NaN }))).toBeInstanceOf(ValueError);
-    expect(errorOf(() => layerNormBackward({ x, rows: 2, features: 3, mean: new Float32Array(2), rstd: new Float32Array(1), dy: x })).argument).toBe('rstd');
+    expect(
+      errorOf(() => layerNormBackward({ x, rows: 2, features: 3, mean: new Float32Array(2), rstd: new Float32Array(1), dy: x })).argument,
+    ).toBe('rstd');
   });
 });

@@ -9,11 +9,24 @@ import { nativeAvailable as nativeNnAvailable } from '../../lib/backend/addon.js
 import { Rng } from '../../lib/random.js';
 import { errorOf, expectClose } from '../helpers/index.js';
 
-const SIZES = [[1, 1, 1], [7, 9, 33], [33, 7, 9], [257, 3, 5]] as const;
+const SIZES = [
+  [1, 1, 1],
+  [7, 9, 33],
+  [33, 7, 9],
+  [257, 3, 5],
+] as const;
 
 function linearCase(N: number, I: number, O: number) {
   const r = new Rng(N * 1000 + I * 10 + O);
-  return { rows: N, inFeatures: I, outFeatures: O, x: r.uniformArray(N * I, -1, 1), weight: r.uniformArray(O * I, -1, 1), bias: r.uniformArray(O, -1, 1), dy: r.uniformArray(N * O, -1, 1) };
+  return {
+    rows: N,
+    inFeatures: I,
+    outFeatures: O,
+    x: r.uniformArray(N * I, -1, 1),
+    weight: r.uniformArray(O * I, -1, 1),
+    bias: r.uniformArray(O, -1, 1),
+    dy: r.uniformArray(N * O, -1, 1),
+  };
 }
 
 describe('linear and embedding kernels (js)', () => {
@@ -21,7 +34,10 @@ describe('linear and embedding kernels (js)', () => {
     for (const [N, I, O] of SIZES) {
       const c = linearCase(N, I, O);
       const y = nnKernels.linearForward(c, { backend: 'js' });
-      const yRef = new Float64Array(N * O), dxRef = new Float64Array(N * I), dwRef = new Float64Array(O * I), dbRef = new Float64Array(O);
+      const yRef = new Float64Array(N * O),
+        dxRef = new Float64Array(N * I),
+        dwRef = new Float64Array(O * I),
+        dbRef = new Float64Array(O);
       for (let n = 0; n < N; n++) {
         for (let o = 0; o < O; o++) {
           let s = c.bias[o];
@@ -36,11 +52,22 @@ describe('linear and embedding kernels (js)', () => {
         }
       }
       expectClose(y, yRef, { atol: 1e-5, rtol: 1e-5 }, 'y');
-      const dWeight = new Float32Array(O * I).fill(1), dBias = new Float32Array(O).fill(1);
+      const dWeight = new Float32Array(O * I).fill(1),
+        dBias = new Float32Array(O).fill(1);
       const dx = nnKernels.linearBackward({ ...c, dWeight, dBias }, { backend: 'js' }) as Float32Array;
       expectClose(dx, dxRef, { atol: 1e-4, rtol: 1e-5 }, 'dx');
-      expectClose(dWeight, dwRef.map((v) => v + 1), { atol: 1e-4, rtol: 1e-5 }, 'dWeight (accumulated onto 1)');
-      expectClose(dBias, dbRef.map((v) => v + 1), { atol: 1e-4, rtol: 1e-5 }, 'dBias (accumulated onto 1)');
+      expectClose(
+        dWeight,
+        dwRef.map((v) => v + 1),
+        { atol: 1e-4, rtol: 1e-5 },
+        'dWeight (accumulated onto 1)',
+      );
+      expectClose(
+        dBias,
+        dbRef.map((v) => v + 1),
+        { atol: 1e-4, rtol: 1e-5 },
+        'dBias (accumulated onto 1)',
+      );
     }
   });
 
@@ -50,18 +77,33 @@ describe('linear and embedding kernels (js)', () => {
     const out = nnKernels.embeddingForward({ ids, weight, vocabSize: 3, dim: 2, paddingIndex: 1 }, { backend: 'js' });
     expect(Array.from(out)).toEqual([5, 6, 1, 2, 5, 6, 0, 0]);
     const dWeight = new Float32Array(6);
-    nnKernels.embeddingBackward({ ids, dy: new Float32Array([1, 1, 2, 2, 3, 3, 4, 4]), vocabSize: 3, dim: 2, paddingIndex: 1, dWeight }, { backend: 'js' });
+    nnKernels.embeddingBackward(
+      { ids, dy: new Float32Array([1, 1, 2, 2, 3, 3, 4, 4]), vocabSize: 3, dim: 2, paddingIndex: 1, dWeight },
+      { backend: 'js' },
+    );
     expect(Array.from(dWeight)).toEqual([2, 2, 0, 0, 4, 4]);
   });
 
   it('errors are typed and name the argument', () => {
-    const e = errorOf(() => nnKernels.embeddingForward({ ids: new Int32Array([0, 3]), weight: new Float32Array(6), vocabSize: 3, dim: 2 }, { backend: 'js' }));
+    const e = errorOf(() =>
+      nnKernels.embeddingForward({ ids: new Int32Array([0, 3]), weight: new Float32Array(6), vocabSize: 3, dim: 2 }, { backend: 'js' }),
+    );
     expect(e.name).toBe('ValueError');
     expect(e.argument).toBe('ids');
     expect(e.message).toMatch(/ids\[1\] = 3 is outside \[0, vocabSize = 3\)/);
-    const s = errorOf(() => nnKernels.linearForward({ rows: 2, inFeatures: 3, outFeatures: 1, x: new Float32Array(5), weight: new Float32Array(3) }, { backend: 'js' }));
+    const s = errorOf(() =>
+      nnKernels.linearForward(
+        { rows: 2, inFeatures: 3, outFeatures: 1, x: new Float32Array(5), weight: new Float32Array(3) },
+        { backend: 'js' },
+      ),
+    );
     expect([s.name, s.argument]).toEqual(['ShapeError', 'x']);
-    const p = errorOf(() => nnKernels.embeddingForward({ ids: new Int32Array([0]), weight: new Float32Array(6), vocabSize: 3, dim: 2, paddingIndex: 3 }, { backend: 'js' }));
+    const p = errorOf(() =>
+      nnKernels.embeddingForward(
+        { ids: new Int32Array([0]), weight: new Float32Array(6), vocabSize: 3, dim: 2, paddingIndex: 3 },
+        { backend: 'js' },
+      ),
+    );
     expect([p.name, p.argument]).toEqual(['ValueError', 'paddingIndex']);
   });
 });
@@ -72,7 +114,8 @@ describe.skipIf(!nativeNnAvailable())('native layer kernels', () => {
       const c = linearCase(N, I, O);
       expectClose(nnKernels.linearForward(c), nnKernels.linearForward(c, { backend: 'js' }), { atol: 1e-5, rtol: 1e-5 }, 'y');
       const grads = (['native', 'js'] as const).map((backend) => {
-        const dWeight = new Float32Array(O * I), dBias = new Float32Array(O);
+        const dWeight = new Float32Array(O * I),
+          dBias = new Float32Array(O);
         const dx = nnKernels.linearBackward({ ...c, dWeight, dBias }, { backend }) as Float32Array;
         return [dx, dWeight, dBias];
       });
@@ -92,20 +135,57 @@ describe.skipIf(!nativeNnAvailable())('native layer kernels', () => {
 
   it('an out-of-range id is a ValueError naming ids, never a read out of bounds', async () => {
     const { nativeBackend } = await import('../../lib/backend/index.js');
-    const callNativeNn = (call: (ops: Record<string, (f: object) => unknown>) => unknown): unknown => call(new Proxy({}, {
-      get: (_, name: string) => (fields: object) => nativeBackend.run(name, { js: () => undefined, native: () => ({ fields: fields as Record<string, unknown>, result: (r) => r }) }),
-    }));
-    const e = errorOf(() => callNativeNn((ops) => ops.embeddingForward({
-      rows: 2, vocabSize: 3, dim: 2, ids: new Int32Array([0, -1]), weight: new Float32Array(6), out: new Float32Array(4),
-    })));
+    const callNativeNn = (call: (ops: Record<string, (f: object) => unknown>) => unknown): unknown =>
+      call(
+        new Proxy(
+          {},
+          {
+            get: (_, name: string) => (fields: object) =>
+              nativeBackend.run(name, {
+                js: () => undefined,
+                native: () => ({ fields: fields as Record<string, unknown>, result: (r) => r }),
+              }),
+          },
+        ),
+      );
+    const e = errorOf(() =>
+      callNativeNn((ops) =>
+        ops.embeddingForward({
+          rows: 2,
+          vocabSize: 3,
+          dim: 2,
+          ids: new Int32Array([0, -1]),
+          weight: new Float32Array(6),
+          out: new Float32Array(4),
+        }),
+      ),
+    );
     expect([e.name, e.argument]).toEqual(['ValueError', 'ids']);
-    const b = errorOf(() => callNativeNn((ops) => ops.embeddingBackward({
-      rows: 1, vocabSize: 3, dim: 2, ids: new Int32Array([3]), dy: new Float32Array(2), dWeight: new Float32Array(6),
-    })));
+    const b = errorOf(() =>
+      callNativeNn((ops) =>
+        ops.embeddingBackward({
+          rows: 1,
+          vocabSize: 3,
+          dim: 2,
+          ids: new Int32Array([3]),
+          dy: new Float32Array(2),
+          dWeight: new Float32Array(6),
+        }),
+      ),
+    );
     expect([b.name, b.argument]).toEqual(['ValueError', 'ids']);
-    const s = errorOf(() => callNativeNn((ops) => ops.linearForward({
-      rows: 2, inFeatures: 3, outFeatures: 2, x: new Float32Array(6), weight: new Float32Array(5), y: new Float32Array(4),
-    })));
+    const s = errorOf(() =>
+      callNativeNn((ops) =>
+        ops.linearForward({
+          rows: 2,
+          inFeatures: 3,
+          outFeatures: 2,
+          x: new Float32Array(6),
+          weight: new Float32Array(5),
+          y: new Float32Array(4),
+        }),
+      ),
+    );
     expect([s.name, s.argument]).toEqual(['ShapeError', 'weight']);
   });
 });

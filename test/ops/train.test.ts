@@ -12,8 +12,18 @@ import { NativeError, ShapeError, ValueError } from '../../lib/errors.js';
 import * as jt from '../../lib/js/train.js';
 import { loadAddon } from '../../lib/backend/addon.js';
 import {
-  adamStep, adamwStep, bceWithLogits, clipGradNorm, clipGradValue, losses, mse, optimizers, rmspropStep,
-  sgdStep, softmaxCrossEntropy, type TrainCallOptions,
+  adamStep,
+  adamwStep,
+  bceWithLogits,
+  clipGradNorm,
+  clipGradValue,
+  losses,
+  mse,
+  optimizers,
+  rmspropStep,
+  sgdStep,
+  softmaxCrossEntropy,
+  type TrainCallOptions,
 } from '../../lib/ops/train.js';
 import { nativeAvailable as nativeTrainAvailable } from '../../lib/backend/addon.js';
 import { errorOf, expectClose, Rng } from '../helpers/index.js';
@@ -58,9 +68,19 @@ describe('loss gradients vs finite differences (float64, JS twin)', () => {
       const w = rng.uniform(n, 0, 2, Float64Array);
       const d = new Float64Array(n);
       jt.bceWithLogits(x, y, w, n, reduction, d);
-      expectClose(d, numericGrad(x, () => jt.bceWithLogits(x, y, w, n, reduction, new Float64Array(n))), { atol: 1e-8, rtol: 1e-6 }, 'bce dx');
+      expectClose(
+        d,
+        numericGrad(x, () => jt.bceWithLogits(x, y, w, n, reduction, new Float64Array(n))),
+        { atol: 1e-8, rtol: 1e-6 },
+        'bce dx',
+      );
       jt.mse(x, y, w, n, reduction, d);
-      expectClose(d, numericGrad(x, () => jt.mse(x, y, w, n, reduction, new Float64Array(n))), { atol: 1e-8, rtol: 1e-6 }, 'mse dp');
+      expectClose(
+        d,
+        numericGrad(x, () => jt.mse(x, y, w, n, reduction, new Float64Array(n))),
+        { atol: 1e-8, rtol: 1e-6 },
+        'mse dp',
+      );
     });
   }
 });
@@ -91,7 +111,10 @@ describe('losses: golden values (JS backend)', () => {
     expect(r.loss).toBeCloseTo(1.5 * LN2, 6);
     expectClose(r.dLogits, [-0.25, 0.25, 0.375, -0.375, 0, 0], { atol: 1e-7 }, 'dLogits');
     expect(r.correct[2]).toBe(0);
-    const m = softmaxCrossEntropy({ logits: l3, targets: Int32Array.from([0, 1, 0]), numClasses: 2, weights: Float32Array.from([1, 1, 0]) }, JS);
+    const m = softmaxCrossEntropy(
+      { logits: l3, targets: Int32Array.from([0, 1, 0]), numClasses: 2, weights: Float32Array.from([1, 1, 0]) },
+      JS,
+    );
     expect(m.loss).toBeCloseTo(1.5 * LN2, 6);
     expectClose(m.dLogits, r.dLogits, { atol: 0 }, 'masked = ignored');
     const all = softmaxCrossEntropy({ logits, targets: Int32Array.from([7, 7]), numClasses: 2, ignoreIndex: 7 }, JS);
@@ -126,7 +149,10 @@ describe('optimizers: three steps against the torch.optim formulas by hand (JS b
   it('SGD momentum and Nesterov', () => {
     // lr 0.1, momentum 0.9, grad 1 each step, p0 = 0. Plain: buf 1, 1.9, 2.71 -> p -0.1, -0.29, -0.561.
     // Nesterov uses g + 0.9 buf: 1.9, 2.71, 3.439 -> p -0.19, -0.461, -0.8049.
-    for (const [nesterov, want] of [[false, [-0.1, -0.29, -0.561]], [true, [-0.19, -0.461, -0.8049]]] as const) {
+    for (const [nesterov, want] of [
+      [false, [-0.1, -0.29, -0.561]],
+      [true, [-0.19, -0.461, -0.8049]],
+    ] as const) {
       const param = new Float32Array(1);
       const momentumBuffer = new Float32Array(1);
       const got: number[] = [];
@@ -210,7 +236,9 @@ describe('validation', () => {
     e = errorOf(() => softmaxCrossEntropy({ logits, targets: Int32Array.from([0, 1, 2]), numClasses: 3 }, JS));
     expect(e).toBeInstanceOf(ShapeError);
     expect(e.argument).toBe('logits');
-    e = errorOf(() => softmaxCrossEntropy({ logits, targets: Int32Array.from([0, 1]), numClasses: 3, weights: Float32Array.from([1, -1]) }, JS));
+    e = errorOf(() =>
+      softmaxCrossEntropy({ logits, targets: Int32Array.from([0, 1]), numClasses: 3, weights: Float32Array.from([1, -1]) }, JS),
+    );
     expect(e.argument).toBe('weights');
     e = errorOf(() => softmaxCrossEntropy({ logits, targets: [0, 1] as unknown as Int32Array, numClasses: 3 }, JS));
     expect(e).toBeInstanceOf(ValueError);
@@ -224,13 +252,17 @@ describe('validation', () => {
     const p = new Float32Array(2);
     e = errorOf(() => sgdStep({ param: p, grad: p.slice(), step: 1, momentum: 0.9 }, JS));
     expect(e.argument).toBe('momentumBuffer');
-    e = errorOf(() => sgdStep({ param: p, grad: p.slice(), step: 1, momentum: 0.9, dampening: 0.1, nesterov: true, momentumBuffer: p.slice() }, JS));
+    e = errorOf(() =>
+      sgdStep({ param: p, grad: p.slice(), step: 1, momentum: 0.9, dampening: 0.1, nesterov: true, momentumBuffer: p.slice() }, JS),
+    );
     expect(e.argument).toBe('nesterov');
     e = errorOf(() => sgdStep({ param: p, grad: p.slice(), step: 0 }, JS));
     expect(e.argument).toBe('step');
     e = errorOf(() => adamStep({ param: p, grad: p.slice(), expAvg: p.slice(), expAvgSq: p.slice(), step: 1, betas: [1, 0.999] }, JS));
     expect(e.argument).toBe('betas[0]');
-    e = errorOf(() => adamStep({ param: p, grad: new Float64Array(2) as unknown as Float32Array, expAvg: p.slice(), expAvgSq: p.slice(), step: 1 }, JS));
+    e = errorOf(() =>
+      adamStep({ param: p, grad: new Float64Array(2) as unknown as Float32Array, expAvg: p.slice(), expAvgSq: p.slice(), step: 1 }, JS),
+    );
     expect(e.argument).toBe('grad');
     e = errorOf(() => rmspropStep({ param: p, grad: p.slice(), squareAvg: p.slice(), centered: true }, JS));
     expect(e.argument).toBe('gradAvg');
@@ -267,83 +299,149 @@ describe.skipIf(!hasTrain)('native vs JS parity', () => {
           internals.setIsa(before);
         }
       };
-      it('losses', withIsa(() => {
-        const rng = new Rng(21);
-        for (const N of SIZES) {
-          for (const C of SIZES) {
-            if (N * C > 40000) continue;
-            for (const reduction of ['mean', 'sum'] as const) {
-              const logits = rng.randn(N * C, 4);
-              const targets = Int32Array.from({ length: N }, (_, i) => (i % 5 === 3 ? -100 : rng.int(0, C - 1)));
-              const weights = N > 1 ? rng.uniform(N, 0, 2) : null;
-              const args = { logits, targets, numClasses: C, weights, reduction };
-              const a = softmaxCrossEntropy(args, NATIVE);
-              const b = softmaxCrossEntropy(args, JS);
-              expect(a.loss).toBeCloseTo(b.loss, 4);
-              expectClose(a.dLogits, b.dLogits, { atol: 1e-6, rtol: 1e-4 }, `ce ${N}x${C} dLogits`);
-              expect([...a.correct]).toEqual([...b.correct]);
-              expect(a.weightSum).toBeCloseTo(b.weightSum, 5);
+      it(
+        'losses',
+        withIsa(() => {
+          const rng = new Rng(21);
+          for (const N of SIZES) {
+            for (const C of SIZES) {
+              if (N * C > 40000) continue;
+              for (const reduction of ['mean', 'sum'] as const) {
+                const logits = rng.randn(N * C, 4);
+                const targets = Int32Array.from({ length: N }, (_, i) => (i % 5 === 3 ? -100 : rng.int(0, C - 1)));
+                const weights = N > 1 ? rng.uniform(N, 0, 2) : null;
+                const args = { logits, targets, numClasses: C, weights, reduction };
+                const a = softmaxCrossEntropy(args, NATIVE);
+                const b = softmaxCrossEntropy(args, JS);
+                expect(a.loss).toBeCloseTo(b.loss, 4);
+                expectClose(a.dLogits, b.dLogits, { atol: 1e-6, rtol: 1e-4 }, `ce ${N}x${C} dLogits`);
+                expect([...a.correct]).toEqual([...b.correct]);
+                expect(a.weightSum).toBeCloseTo(b.weightSum, 5);
+              }
             }
+            const x = rng.randn(N, 5);
+            const y = rng.uniform(N, 0, 1);
+            const w = rng.uniform(N, 0, 2);
+            const bn = bceWithLogits({ logits: x, targets: y, weights: w }, NATIVE);
+            const bj = bceWithLogits({ logits: x, targets: y, weights: w }, JS);
+            expect(Math.abs(bn.loss - bj.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(bj.loss)));
+            expectClose(bn.dLogits, bj.dLogits, { atol: 1e-7, rtol: 1e-6 }, `bce ${N}`);
+            const mn = mse({ predictions: x, targets: y, reduction: 'sum' }, NATIVE);
+            const mj = mse({ predictions: x, targets: y, reduction: 'sum' }, JS);
+            expect(Math.abs(mn.loss - mj.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(mj.loss)));
+            expectClose(mn.dPredictions, mj.dPredictions, { atol: 1e-7, rtol: 1e-6 }, `mse ${N}`);
           }
-          const x = rng.randn(N, 5);
-          const y = rng.uniform(N, 0, 1);
-          const w = rng.uniform(N, 0, 2);
-          const bn = bceWithLogits({ logits: x, targets: y, weights: w }, NATIVE);
-          const bj = bceWithLogits({ logits: x, targets: y, weights: w }, JS);
-          expect(Math.abs(bn.loss - bj.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(bj.loss)));
-          expectClose(bn.dLogits, bj.dLogits, { atol: 1e-7, rtol: 1e-6 }, `bce ${N}`);
-          const mn = mse({ predictions: x, targets: y, reduction: 'sum' }, NATIVE);
-          const mj = mse({ predictions: x, targets: y, reduction: 'sum' }, JS);
-          expect(Math.abs(mn.loss - mj.loss)).toBeLessThan(1e-9 * Math.max(1, Math.abs(mj.loss)));
-          expectClose(mn.dPredictions, mj.dPredictions, { atol: 1e-7, rtol: 1e-6 }, `mse ${N}`);
-        }
-      }));
-      it('optimizers (3 steps) and clipping', withIsa(() => {
-        const rng = new Rng(22);
-        for (const n of SIZES) {
-          const p0 = rng.uniform(n, -1, 1);
-          const grads = [0, 1, 2].map(() => rng.uniform(n, -1, 1));
-          const twin = (run: (o: TrainCallOptions, state: Float32Array[]) => void, states: number, label: string, rtol = 1e-5) => {
-            const mk = () => [p0.slice(), ...Array.from({ length: states }, () => new Float32Array(n))];
-            const sn = mk();
-            const sj = mk();
-            run(NATIVE, sn);
-            run(JS, sj);
-            sn.forEach((arr, k) => expectClose(arr, sj[k], { atol: 1e-6, rtol }, `${label} n=${n} array ${k}`));
-          };
-          for (const nesterov of [false, true]) {
-            twin((o, [param, momentumBuffer]) => grads.forEach((grad, i) => sgdStep({
-              param, grad, momentumBuffer, step: i + 1, lr: 0.1, momentum: 0.9, dampening: nesterov ? 0 : 0.1, weightDecay: 0.01, nesterov,
-            }, o)), 1, `sgd nesterov=${nesterov}`);
+        }),
+      );
+      it(
+        'optimizers (3 steps) and clipping',
+        withIsa(() => {
+          const rng = new Rng(22);
+          for (const n of SIZES) {
+            const p0 = rng.uniform(n, -1, 1);
+            const grads = [0, 1, 2].map(() => rng.uniform(n, -1, 1));
+            const twin = (run: (o: TrainCallOptions, state: Float32Array[]) => void, states: number, label: string, rtol = 1e-5) => {
+              const mk = () => [p0.slice(), ...Array.from({ length: states }, () => new Float32Array(n))];
+              const sn = mk();
+              const sj = mk();
+              run(NATIVE, sn);
+              run(JS, sj);
+              sn.forEach((arr, k) => expectClose(arr, sj[k], { atol: 1e-6, rtol }, `${label} n=${n} array ${k}`));
+            };
+            for (const nesterov of [false, true]) {
+              twin(
+                (o, [param, momentumBuffer]) =>
+                  grads.forEach((grad, i) =>
+                    sgdStep(
+                      {
+                        param,
+                        grad,
+                        momentumBuffer,
+                        step: i + 1,
+                        lr: 0.1,
+                        momentum: 0.9,
+                        dampening: nesterov ? 0 : 0.1,
+                        weightDecay: 0.01,
+                        nesterov,
+                      },
+                      o,
+                    ),
+                  ),
+                1,
+                `sgd nesterov=${nesterov}`,
+              );
+            }
+            for (const fn of [adamStep, adamwStep]) {
+              twin(
+                (o, [param, expAvg, expAvgSq]) =>
+                  grads.forEach((grad, i) =>
+                    fn(
+                      {
+                        param,
+                        grad,
+                        expAvg,
+                        expAvgSq,
+                        step: i + 1,
+                        lr: 0.01,
+                        weightDecay: 0.05,
+                      },
+                      o,
+                    ),
+                  ),
+                2,
+                fn.name,
+              );
+            }
+            for (const centered of [false, true]) {
+              twin(
+                (o, [param, squareAvg, gradAvg, momentumBuffer]) =>
+                  grads.forEach((grad) =>
+                    rmspropStep(
+                      {
+                        param,
+                        grad,
+                        squareAvg,
+                        gradAvg,
+                        momentumBuffer,
+                        momentum: centered ? 0.9 : 0,
+                        centered,
+                        weightDecay: 0.01,
+                      },
+                      o,
+                    ),
+                  ),
+                3,
+                `rmsprop centered=${centered}`,
+                centered ? 1e-4 : 1e-5,
+              );
+            }
+            const ga = grads.map((g) => g.slice());
+            const gb = grads.map((g) => g.slice());
+            const na = clipGradNorm({ grads: ga, maxNorm: 0.5 }, NATIVE);
+            const nb = clipGradNorm({ grads: gb, maxNorm: 0.5 }, JS);
+            expect(Math.abs(na - nb)).toBeLessThan(1e-12 * Math.max(1, nb));
+            ga.forEach((g, k) => expectClose(g, gb[k], { atol: 0 }, `clipGradNorm ${n} ${k}`));
+            clipGradValue({ grads: ga, clipValue: 0.01 }, NATIVE);
+            clipGradValue({ grads: gb, clipValue: 0.01 }, JS);
+            ga.forEach((g, k) => expectClose(g, gb[k], { atol: 0 }, `clipGradValue ${n} ${k}`));
           }
-          for (const fn of [adamStep, adamwStep]) {
-            twin((o, [param, expAvg, expAvgSq]) => grads.forEach((grad, i) => fn({
-              param, grad, expAvg, expAvgSq, step: i + 1, lr: 0.01, weightDecay: 0.05,
-            }, o)), 2, fn.name);
-          }
-          for (const centered of [false, true]) {
-            twin((o, [param, squareAvg, gradAvg, momentumBuffer]) => grads.forEach((grad) => rmspropStep({
-              param, grad, squareAvg, gradAvg, momentumBuffer, momentum: centered ? 0.9 : 0, centered, weightDecay: 0.01,
-            }, o)), 3, `rmsprop centered=${centered}`, centered ? 1e-4 : 1e-5);
-          }
-          const ga = grads.map((g) => g.slice());
-          const gb = grads.map((g) => g.slice());
-          const na = clipGradNorm({ grads: ga, maxNorm: 0.5 }, NATIVE);
-          const nb = clipGradNorm({ grads: gb, maxNorm: 0.5 }, JS);
-          expect(Math.abs(na - nb)).toBeLessThan(1e-12 * Math.max(1, nb));
-          ga.forEach((g, k) => expectClose(g, gb[k], { atol: 0 }, `clipGradNorm ${n} ${k}`));
-          clipGradValue({ grads: ga, clipValue: 0.01 }, NATIVE);
-          clipGradValue({ grads: gb, clipValue: 0.01 }, JS);
-          ga.forEach((g, k) => expectClose(g, gb[k], { atol: 0 }, `clipGradValue ${n} ${k}`));
-        }
-      }));
+        }),
+      );
       it('native validation errors are typed and name the argument', () => {
-        const e = errorOf(() => loadAddonTrain().softmaxCrossEntropy({
-          rows: 1, numClasses: 2, logits: new Float32Array(2), targets: Int32Array.of(5), dLogits: new Float32Array(2),
-        }));
+        const e = errorOf(() =>
+          loadAddonTrain().softmaxCrossEntropy({
+            rows: 1,
+            numClasses: 2,
+            logits: new Float32Array(2),
+            targets: Int32Array.of(5),
+            dLogits: new Float32Array(2),
+          }),
+        );
         expect((e as { code?: string }).code).toBe('ERR_GATED_VALUE');
         expect(e.message).toMatch(/^targets: targets\[0\] = 5/);
-        const s = errorOf(() => loadAddonTrain().mse({ size: 3, input: new Float32Array(2), target: new Float32Array(3), dInput: new Float32Array(3) }));
+        const s = errorOf(() =>
+          loadAddonTrain().mse({ size: 3, input: new Float32Array(2), target: new Float32Array(3), dInput: new Float32Array(3) }),
+        );
         expect((s as { code?: string }).code).toBe('ERR_GATED_SHAPE');
       });
     });

@@ -7,8 +7,26 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  AbortError, decodeSnapshot, dense, embedding, encodeSafetensors, encodeSnapshot, FormatError, generate, gru, input, jordan, lstm, rnn, Rng, sequence,
-  sequential, SessionPool, ShapeError, tokens, ValueError,
+  AbortError,
+  decodeSnapshot,
+  dense,
+  embedding,
+  encodeSafetensors,
+  encodeSnapshot,
+  FormatError,
+  generate,
+  gru,
+  input,
+  jordan,
+  lstm,
+  rnn,
+  Rng,
+  sequence,
+  sequential,
+  SessionPool,
+  ShapeError,
+  tokens,
+  ValueError,
   type Model,
 } from '../../lib/index.js';
 import { maxAbsDiff } from '../helpers/close.js';
@@ -44,7 +62,10 @@ describe.each(backends)('sessions (%s backend)', (backend) => {
     expect(parts.map((p) => p.length)).toEqual([3 * V, V, 8 * V]);
     const got = new Float32Array(12 * V);
     let o = 0;
-    for (const p of parts) { got.set(p, o); o += p.length; }
+    for (const p of parts) {
+      got.set(p, o);
+      o += p.length;
+    }
     expect(maxAbsDiff(got, await whole(model, ids))).toBeLessThan(1e-5);
     expect(s.steps).toBe(12);
   });
@@ -80,7 +101,7 @@ describe.each(backends)('sessions (%s backend)', (backend) => {
     for (let i = 0; i < seqs.length; i++) expect(maxAbsDiff(outs[i], await whole(model, seqs[i]))).toBeLessThan(1e-5);
   });
 
-  it('a session\'s feeds run in order even when not awaited', async () => {
+  it("a session's feeds run in order even when not awaited", async () => {
     const model = lm(backend);
     const ids = randomIds(new Rng(4), 5);
     const s = new SessionPool(model).open();
@@ -121,7 +142,8 @@ describe.each(backends)('sessions (%s backend)', (backend) => {
     // sampling is seeded
     const draw = async (seed: number): Promise<number[]> => {
       const t: number[] = [];
-      for await (const id of new SessionPool(model).open().generate({ prompt, maxTokens: 8, strategy: { temperature: 2 }, seed })) t.push(id);
+      for await (const id of new SessionPool(model).open().generate({ prompt, maxTokens: 8, strategy: { temperature: 2 }, seed }))
+        t.push(id);
       return t;
     };
     expect(await draw(1)).toEqual(await draw(1));
@@ -130,7 +152,10 @@ describe.each(backends)('sessions (%s backend)', (backend) => {
 
 describe('sessions: other models and misuse', () => {
   it('a sequence model with a Vector output gives the state after the fed steps', async () => {
-    const model = sequential(input.sequence({ features: 3 })).add(gru({ hiddenSize: 5, returnSequences: false })).add(dense({ units: 2 })).build({ seed: 1, backend: 'js' });
+    const model = sequential(input.sequence({ features: 3 }))
+      .add(gru({ hiddenSize: 5, returnSequences: false }))
+      .add(dense({ units: 2 }))
+      .build({ seed: 1, backend: 'js' });
     const data = Float32Array.from({ length: 12 }, (_, i) => Math.sin(i));
     const s = new SessionPool(model).open();
     await s.feed(data.slice(0, 6));
@@ -141,19 +166,32 @@ describe('sessions: other models and misuse', () => {
   });
 
   it('typed errors naming the argument', async () => {
-    const bi = sequential(input.tokens({ vocabSize: 4 })).add(embedding({ vocabSize: 4, dim: 2 })).add(lstm({ hiddenSize: 2, bidirectional: true })).build({ backend: 'js' });
-    expect(() => new SessionPool(bi)).toThrow(expect.objectContaining({ name: 'ValueError', argument: 'model', message: expect.stringMatching(/bidirectional/) }));
+    const bi = sequential(input.tokens({ vocabSize: 4 }))
+      .add(embedding({ vocabSize: 4, dim: 2 }))
+      .add(lstm({ hiddenSize: 2, bidirectional: true }))
+      .build({ backend: 'js' });
+    expect(() => new SessionPool(bi)).toThrow(
+      expect.objectContaining({ name: 'ValueError', argument: 'model', message: expect.stringMatching(/bidirectional/) }),
+    );
     const model = lm('js');
     expect(() => new SessionPool(model, { maxBatch: 0 })).toThrow(expect.objectContaining({ argument: 'options.maxBatch' }));
     const pool = new SessionPool(model);
     const s = pool.open();
     await expect(s.feed([1, V])).rejects.toMatchObject({ name: 'ValueError', argument: 'input[1]' });
     await expect(s.feed(new Float32Array(2) as never)).rejects.toBeInstanceOf(ValueError);
-    await expect((async () => { for await (const _ of s.generate({ maxTokens: 2 })) void _; })()).rejects.toMatchObject({ argument: 'options.prompt' });
+    await expect(
+      (async () => {
+        for await (const _ of s.generate({ maxTokens: 2 })) void _;
+      })(),
+    ).rejects.toMatchObject({ argument: 'options.prompt' });
     expect(() => s.restore({ steps: 1, states: [] })).toThrow(ShapeError);
     const snap = s.snapshot();
-    expect(() => s.restore({ ...snap, states: snap.states.map((e) => ({ ...e, h: new Float32Array(1) })) })).toThrow(expect.objectContaining({ argument: 'snapshot.states[0].h' }));
-    const f = sequential(input.sequence({ features: 2 })).add(gru({ hiddenSize: 2 })).build({ backend: 'js' });
+    expect(() => s.restore({ ...snap, states: snap.states.map((e) => ({ ...e, h: new Float32Array(1) })) })).toThrow(
+      expect.objectContaining({ argument: 'snapshot.states[0].h' }),
+    );
+    const f = sequential(input.sequence({ features: 2 }))
+      .add(gru({ hiddenSize: 2 }))
+      .build({ backend: 'js' });
     await expect(new SessionPool(f).open().feed(new Float32Array(3))).rejects.toMatchObject({ name: 'ShapeError', argument: 'input' });
     await expect(new SessionPool(f).open().feed(Float32Array.of(1, NaN))).rejects.toMatchObject({ name: 'ValueError', argument: 'input' });
     const pending = pool.open().feed([1]);
@@ -185,9 +223,14 @@ describe('session snapshots as bytes', () => {
     const bad = bytes.slice();
     bad[3] = 0x7f; // header length
     expect(() => decodeSnapshot(bad)).toThrow(FormatError);
-    expect(() => decodeSnapshot(encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'other' }))).toThrow(FormatError);
-    expect(() => decodeSnapshot(encodeSafetensors({ '0.x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'gated.session', steps: '1' })))
-      .toThrow(expect.objectContaining({ name: 'FormatError', message: expect.stringMatching(/0\.x/) }));
+    expect(() =>
+      decodeSnapshot(encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'other' })),
+    ).toThrow(FormatError);
+    expect(() =>
+      decodeSnapshot(
+        encodeSafetensors({ '0.x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'gated.session', steps: '1' }),
+      ),
+    ).toThrow(expect.objectContaining({ name: 'FormatError', message: expect.stringMatching(/0\.x/) }));
     expect(() => encodeSnapshot({ steps: -1, states: [] })).toThrow(expect.objectContaining({ argument: 'snapshot.steps' }));
   });
 });

@@ -33,8 +33,17 @@ import type { Model } from '../../lib/models/model.js';
 import { input, sequential } from '../../lib/models/sequential.js';
 import { Rng } from '../../lib/random.js';
 import {
-  adam, fit, loadCheckpointModel, loadCheckpointModelAsync, predict, readCheckpoint, readCheckpointAsync, sgd,
-  type Batch, type FitOptions, type History,
+  adam,
+  fit,
+  loadCheckpointModel,
+  loadCheckpointModelAsync,
+  predict,
+  readCheckpoint,
+  readCheckpointAsync,
+  sgd,
+  type Batch,
+  type FitOptions,
+  type History,
 } from '../../lib/train/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 import { buildModel, hashWeights } from '../fixtures/checkpoint-child.js';
@@ -76,14 +85,22 @@ type Kind = 'vector' | 'sequence';
 /** The History without its timings (examples per second differ from run to run). */
 const comparable = (h: History): unknown => ({ ...h, epochs: h.epochs.map(({ examplesPerSecond: _, ...rest }) => rest) });
 
-const train = ((): Batch<'tokens'>[] => { const r = new Rng(21); return Array.from({ length: 6 }, () => firstEqualsLast(r, 8)); })();
+const train = ((): Batch<'tokens'>[] => {
+  const r = new Rng(21);
+  return Array.from({ length: 6 }, () => firstEqualsLast(r, 8));
+})();
 const val = [firstEqualsLast(new Rng(77), 32)];
 /**
  * The validation loss never improves by minDelta 100 after epoch 0, so patience 2 stops the run after
  * its last (3rd) epoch: early stopping's best and wait must come back from a checkpoint.
  */
 const base = {
-  epochs: 3, shuffle: true, seed: 3, metrics: ['accuracy'], validationData: val, earlyStopping: { patience: 2, minDelta: 100 },
+  epochs: 3,
+  shuffle: true,
+  seed: 3,
+  metrics: ['accuracy'],
+  validationData: val,
+  earlyStopping: { patience: 2, minDelta: 100 },
 } as const satisfies FitOptions<'tokens'>;
 
 describe.each(backends)('exact resume (%s backend)', (backend) => {
@@ -99,9 +116,13 @@ describe.each(backends)('exact resume (%s backend)', (backend) => {
     const seen: string[] = [];
     const b = classifier(1, backend);
     const hB = await fit(b, train, {
-      ...base, optimizer: makeOpt(),
+      ...base,
+      optimizer: makeOpt(),
       checkpoint: {
-        path, everyBatches: 1, everyEpochs: 1, fsync: false,
+        path,
+        everyBatches: 1,
+        everyEpochs: 1,
+        fsync: false,
         onSaved: (s) => {
           seen.push(`${s.epoch}:${s.batch}:${s.steps}`);
           if (wanted.includes(`${s.epoch}:${s.batch}`)) copyFileSync(s.path, join(dir, `${s.epoch}-${s.batch}.ckpt`));
@@ -143,8 +164,17 @@ describe.each(backends)('exact resume (%s backend)', (backend) => {
       const ctl = new AbortController();
       const b = classifier(2, backend);
       const stopped = fit(b, train, {
-        ...base, optimizer: makeOpt(), signal: ctl.signal,
-        checkpoint: { path, everyBatches: 4, fsync: false, onSaved: (s) => { if (s.steps === 8) ctl.abort(); } },
+        ...base,
+        optimizer: makeOpt(),
+        signal: ctl.signal,
+        checkpoint: {
+          path,
+          everyBatches: 4,
+          fsync: false,
+          onSaved: (s) => {
+            if (s.steps === 8) ctl.abort();
+          },
+        },
       });
       await expect(stopped).rejects.toBeInstanceOf(AbortError);
       const info = readCheckpoint(path);
@@ -153,7 +183,12 @@ describe.each(backends)('exact resume (%s backend)', (backend) => {
 
       if (backend === 'native') setThreads(2);
       const c = classifier(5, backend);
-      const hC = await fit(c, train, { ...base, optimizer: makeOpt(), resumeFrom: path, checkpoint: { path, everyBatches: 4, fsync: false } });
+      const hC = await fit(c, train, {
+        ...base,
+        optimizer: makeOpt(),
+        resumeFrom: path,
+        checkpoint: { path, everyBatches: 4, fsync: false },
+      });
       expect(bits(c)).toEqual(bits(a));
       expect(comparable(hC)).toEqual(comparable(hA));
       expect(readCheckpoint(path).steps).toBe(18);
@@ -163,20 +198,23 @@ describe.each(backends)('exact resume (%s backend)', (backend) => {
   });
 
   it('stateful: the carried states are saved and restored', async () => {
-    const V = 6, B = 4;
+    const V = 6,
+      B = 4;
     const rng = new Rng(9);
     const ids = Int32Array.from({ length: B * 31 }, () => rng.int(V));
     const windows = [...streamWindows(ids, { batch: B, window: 5 })].map((w) => ({
-      x: tokens({ ids: w.inputs, seqLen: w.seqLen, batch: w.batch }), target: stepTargets(w.targets),
+      x: tokens({ ids: w.inputs, seqLen: w.seqLen, batch: w.batch }),
+      target: stepTargets(w.targets),
     }));
     expect(windows).toHaveLength(6);
-    const lm = (seed: number): Model<'tokens', 'sequence'> => sequential(input.tokens({ vocabSize: V }))
-      .add(embedding({ vocabSize: V, dim: 5 }))
-      .add(lstm({ hiddenSize: 7 }))
-      .add(dropout({ rate: 0.2 }))
-      .add(gru({ hiddenSize: 6 }))
-      .add(dense({ units: V }))
-      .build({ seed, backend });
+    const lm = (seed: number): Model<'tokens', 'sequence'> =>
+      sequential(input.tokens({ vocabSize: V }))
+        .add(embedding({ vocabSize: V, dim: 5 }))
+        .add(lstm({ hiddenSize: 7 }))
+        .add(dropout({ rate: 0.2 }))
+        .add(gru({ hiddenSize: 6 }))
+        .add(dense({ units: V }))
+        .build({ seed, backend });
     const opts = { epochs: 2, stateful: true, metrics: ['perplexity'] } as const;
     const a = lm(1);
     const hA = await fit(a, windows, { ...opts, optimizer: makeOpt() });
@@ -184,8 +222,16 @@ describe.each(backends)('exact resume (%s backend)', (backend) => {
     const dir = freshDir();
     const path = join(dir, 'lm.ckpt');
     await fit(lm(1), windows, {
-      ...opts, optimizer: makeOpt(),
-      checkpoint: { path, everyBatches: 1, fsync: false, onSaved: (s) => { if (s.steps === 3 || s.steps === 10) copyFileSync(path, join(dir, `s${s.steps}.ckpt`)); } },
+      ...opts,
+      optimizer: makeOpt(),
+      checkpoint: {
+        path,
+        everyBatches: 1,
+        fsync: false,
+        onSaved: (s) => {
+          if (s.steps === 3 || s.steps === 10) copyFileSync(path, join(dir, `s${s.steps}.ckpt`));
+        },
+      },
     });
     const names = Object.keys(loadSafetensors(join(dir, 's3.ckpt')).tensors);
     expect(names.filter((n) => n.startsWith('carry.')).sort()).toEqual(['carry.1.c', 'carry.1.h', 'carry.3.h']);
@@ -224,7 +270,14 @@ describe('resume: finished runs and longer ones', () => {
     const c = classifier(5, 'js', 0);
     const before = bits(c);
     let batches = 0;
-    const h2 = await fit(c, train, { ...opts, optimizer: sgd({ lr: 0 }), resumeFrom: path, onBatchEnd: () => { batches++; } });
+    const h2 = await fit(c, train, {
+      ...opts,
+      optimizer: sgd({ lr: 0 }),
+      resumeFrom: path,
+      onBatchEnd: () => {
+        batches++;
+      },
+    });
     expect(batches).toBe(0);
     expect(comparable(h2)).toEqual(comparable(h));
     expect(bits(c)).not.toEqual(before); // the checkpoint's weights were loaded
@@ -250,11 +303,21 @@ describe('checkpoint errors', () => {
     for (const [checkpoint, argument] of cases) {
       await expect(fit(m, train, { epochs: 1, checkpoint: checkpoint as never })).rejects.toMatchObject({ name: 'ValueError', argument });
     }
-    await expect(fit(m, train, { epochs: 1, resumeFrom: 3 as never })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.resumeFrom' });
-    await expect(fit(m, train, { epochs: 1, resumeFrom: '' })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.resumeFrom' });
+    await expect(fit(m, train, { epochs: 1, resumeFrom: 3 as never })).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'options.resumeFrom',
+    });
+    await expect(fit(m, train, { epochs: 1, resumeFrom: '' })).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'options.resumeFrom',
+    });
     // A directory that does not exist fails before anything is trained.
     const missingDir = join(scratch, 'no-such-dir', 'c.ckpt');
-    await expect(fit(m, train, { epochs: 1, checkpoint: { path: missingDir } })).rejects.toMatchObject({ name: 'FileError', argument: missingDir, code: 'ENOENT' });
+    await expect(fit(m, train, { epochs: 1, checkpoint: { path: missingDir } })).rejects.toMatchObject({
+      name: 'FileError',
+      argument: missingDir,
+      code: 'ENOENT',
+    });
     expect(bits(m)).toEqual(before);
     expect(existsSync(p)).toBe(false);
   });
@@ -265,14 +328,21 @@ describe('checkpoint errors', () => {
     const opts = { epochs: 2, shuffle: true, seed: 3 } as const;
     await fit(classifier(1, 'js'), train, { ...opts, optimizer: makeOpt(), checkpoint: { path: good, everyEpochs: 1, fsync: false } });
     const momentum = join(dir, 'momentum.ckpt');
-    await fit(classifier(1, 'js'), train, { ...opts, optimizer: sgd({ lr: 0.1, momentum: 0.9 }), checkpoint: { path: momentum, fsync: false } });
+    await fit(classifier(1, 'js'), train, {
+      ...opts,
+      optimizer: sgd({ lr: 0.1, momentum: 0.9 }),
+      checkpoint: { path: momentum, fsync: false },
+    });
     const plain = join(dir, 'plain.ckpt');
     await fit(classifier(1, 'js'), train, { ...opts, optimizer: sgd({ lr: 0.1 }), checkpoint: { path: plain, fsync: false } });
 
     const attempt = async (model: Model<'tokens', 'vector'>, options: Partial<FitOptions<'tokens'>>, from: string): Promise<unknown> => {
       const opt = options.optimizer ?? makeOpt();
       const before = bits(model);
-      const e = await fit(model, train, { ...opts, epochs: 3, ...options, optimizer: opt, resumeFrom: from }).then(() => null, (err: unknown) => err);
+      const e = await fit(model, train, { ...opts, epochs: 3, ...options, optimizer: opt, resumeFrom: from }).then(
+        () => null,
+        (err: unknown) => err,
+      );
       expect(bits(model)).toEqual(before);
       expect([opt.stepCount, opt.state().slots]).toEqual([0, {}]);
       return e;
@@ -282,18 +352,36 @@ describe('checkpoint errors', () => {
     expect(hidden).toMatchObject({ argument: 'layers[1].config.hiddenSize' });
     expect((hidden as Error).message).toContain('12');
     expect((hidden as Error).message).toContain(good);
-    const named = sequential(input.tokens({ vocabSize: 4 })).add(embedding({ vocabSize: 4, dim: 8 }), 'emb')
-      .add(lstm({ hiddenSize: 12, returnSequences: false })).add(dropout({ rate: 0.3 })).add(dense({ units: 2 })).build({ seed: 1, backend: 'js' });
+    const named = sequential(input.tokens({ vocabSize: 4 }))
+      .add(embedding({ vocabSize: 4, dim: 8 }), 'emb')
+      .add(lstm({ hiddenSize: 12, returnSequences: false }))
+      .add(dropout({ rate: 0.3 }))
+      .add(dense({ units: 2 }))
+      .build({ seed: 1, backend: 'js' });
     expect(await attempt(named, {}, good)).toMatchObject({ name: 'FormatError', argument: 'layers[0].name' });
     expect(await attempt(classifier(1, 'js', 0.5), {}, good)).toMatchObject({ name: 'FormatError', argument: 'layers[2].config.rate' });
-    expect(await attempt(classifier(1, 'js'), { optimizer: sgd() }, good)).toMatchObject({ name: 'FormatError', argument: 'checkpoint.optimizer.type' });
-    expect(await attempt(classifier(1, 'js'), { optimizer: sgd({ lr: 0.1 }) }, momentum)).toMatchObject({ name: 'FormatError', argument: 'checkpoint.optimizer.slots' });
-    expect(await attempt(classifier(1, 'js'), { optimizer: sgd({ lr: 0.1, momentum: 0.5 }) }, plain))
-      .toMatchObject({ name: 'FormatError', argument: 'checkpoint.optimizer.slots.momentumBuffer' });
+    expect(await attempt(classifier(1, 'js'), { optimizer: sgd() }, good)).toMatchObject({
+      name: 'FormatError',
+      argument: 'checkpoint.optimizer.type',
+    });
+    expect(await attempt(classifier(1, 'js'), { optimizer: sgd({ lr: 0.1 }) }, momentum)).toMatchObject({
+      name: 'FormatError',
+      argument: 'checkpoint.optimizer.slots',
+    });
+    expect(await attempt(classifier(1, 'js'), { optimizer: sgd({ lr: 0.1, momentum: 0.5 }) }, plain)).toMatchObject({
+      name: 'FormatError',
+      argument: 'checkpoint.optimizer.slots.momentumBuffer',
+    });
     expect(await attempt(classifier(1, 'js'), { seed: 4 }, good)).toMatchObject({ name: 'ValueError', argument: 'options.seed' });
     expect(await attempt(classifier(1, 'js'), { shuffle: false }, good)).toMatchObject({ name: 'ValueError', argument: 'options.shuffle' });
-    expect(await attempt(classifier(1, 'js'), { stateful: true }, good)).toMatchObject({ name: 'ValueError', argument: 'options.stateful' });
-    expect(await attempt(classifier(1, 'js'), { earlyStopping: {} }, good)).toMatchObject({ name: 'ValueError', argument: 'options.earlyStopping.monitor' });
+    expect(await attempt(classifier(1, 'js'), { stateful: true }, good)).toMatchObject({
+      name: 'ValueError',
+      argument: 'options.stateful',
+    });
+    expect(await attempt(classifier(1, 'js'), { earlyStopping: {} }, good)).toMatchObject({
+      name: 'ValueError',
+      argument: 'options.earlyStopping.monitor',
+    });
     expect(await attempt(classifier(1, 'js'), { epochs: 1 }, good)).toMatchObject({ name: 'ValueError', argument: 'options.epochs' });
     // loadCheckpointModel checks as loadModel does.
     expect(() => loadCheckpointModel(good, { outputKind: 'sequence' })).toThrow(FormatError);
@@ -304,7 +392,11 @@ describe('checkpoint errors', () => {
     const good = join(dir, 'good.ckpt');
     await fit(classifier(1, 'js'), train, { epochs: 1, optimizer: makeOpt(), checkpoint: { path: good, fsync: false } });
     const bytes = readFileSync(good);
-    const resume = (path: string): Promise<unknown> => fit(classifier(1, 'js'), train, { epochs: 2, optimizer: makeOpt(), resumeFrom: path }).then(() => null, (e: unknown) => e);
+    const resume = (path: string): Promise<unknown> =>
+      fit(classifier(1, 'js'), train, { epochs: 2, optimizer: makeOpt(), resumeFrom: path }).then(
+        () => null,
+        (e: unknown) => e,
+      );
 
     const truncated = join(dir, 'truncated.ckpt');
     for (const n of [4, 100, bytes.byteLength >> 1, bytes.byteLength - 1]) {
@@ -326,7 +418,10 @@ describe('checkpoint errors', () => {
 
     // Edited files: a bad field, a missing optimizer buffer, a tensor of another shape, an extra one.
     const content = loadSafetensors(good);
-    const edit = (name: string, change: (tensors: typeof content.tensors, state: Record<string, Record<string, unknown>>) => void): string => {
+    const edit = (
+      name: string,
+      change: (tensors: typeof content.tensors, state: Record<string, Record<string, unknown>>) => void,
+    ): string => {
       const tensors = { ...content.tensors };
       const state = JSON.parse(content.metadata['gated.checkpoint']) as Record<string, Record<string, unknown>>;
       change(tensors, state);
@@ -334,25 +429,73 @@ describe('checkpoint errors', () => {
       saveSafetensors(path, tensors, { ...content.metadata, 'gated.checkpoint': JSON.stringify(state) });
       return path;
     };
-    expect(await resume(edit('epoch.ckpt', (_, s) => { s.position.epoch = -1; }))).toMatchObject({ name: 'FormatError', argument: 'checkpoint.position.epoch' });
-    expect(await resume(edit('history.ckpt', (_, s) => { (s as Record<string, unknown>).history = []; }))).toMatchObject({ name: 'FormatError', argument: 'checkpoint.history' });
-    expect(await resume(edit('rng.ckpt', (_, s) => { (s.rng.model as { s: number[] }).s = [0, 0, 0, 0]; }))).toMatchObject({ name: 'FormatError', argument: 'checkpoint.rng.model.s' });
-    expect(await resume(edit('slot.ckpt', (t) => { delete t['optimizer.expAvg.0']; }))).toMatchObject({ name: 'FormatError', argument: 'tensors["optimizer.expAvg.0"]' });
-    expect(await resume(edit('shape.ckpt', (t) => { t['model.3.bias'] = { dtype: 'F32', shape: [3], data: new Float32Array(3) }; })))
-      .toMatchObject({ name: 'FormatError', argument: 'tensors["model.3.bias"].shape' });
-    expect(await resume(edit('extra.ckpt', (t) => { t.junk = { dtype: 'F32', shape: [1], data: new Float32Array(1) }; }))).toMatchObject({ name: 'FormatError', argument: 'tensors["junk"]' });
+    expect(
+      await resume(
+        edit('epoch.ckpt', (_, s) => {
+          s.position.epoch = -1;
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'checkpoint.position.epoch' });
+    expect(
+      await resume(
+        edit('history.ckpt', (_, s) => {
+          (s as Record<string, unknown>).history = [];
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'checkpoint.history' });
+    expect(
+      await resume(
+        edit('rng.ckpt', (_, s) => {
+          (s.rng.model as { s: number[] }).s = [0, 0, 0, 0];
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'checkpoint.rng.model.s' });
+    expect(
+      await resume(
+        edit('slot.ckpt', (t) => {
+          delete t['optimizer.expAvg.0'];
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'tensors["optimizer.expAvg.0"]' });
+    expect(
+      await resume(
+        edit('shape.ckpt', (t) => {
+          t['model.3.bias'] = { dtype: 'F32', shape: [3], data: new Float32Array(3) };
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'tensors["model.3.bias"].shape' });
+    expect(
+      await resume(
+        edit('extra.ckpt', (t) => {
+          t.junk = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
+        }),
+      ),
+    ).toMatchObject({ name: 'FormatError', argument: 'tensors["junk"]' });
   });
 
-  it('data that does not give the checkpoint\'s batches again is a ValueError naming data', async () => {
+  it("data that does not give the checkpoint's batches again is a ValueError naming data", async () => {
     const path = join(freshDir(), 'run.ckpt');
     const ctl = new AbortController();
-    await expect(fit(classifier(1, 'js'), train, {
-      epochs: 2, optimizer: makeOpt(), signal: ctl.signal, checkpoint: { path, everyBatches: 4, fsync: false, onSaved: () => ctl.abort() },
-    })).rejects.toBeInstanceOf(AbortError);
+    await expect(
+      fit(classifier(1, 'js'), train, {
+        epochs: 2,
+        optimizer: makeOpt(),
+        signal: ctl.signal,
+        checkpoint: { path, everyBatches: 4, fsync: false, onSaved: () => ctl.abort() },
+      }),
+    ).rejects.toBeInstanceOf(AbortError);
     expect(readCheckpoint(path).batch).toBe(4);
-    const short = function* (): Iterable<Batch<'tokens'>> { yield* train.slice(0, 3); };
-    await expect(fit(classifier(1, 'js'), short, { epochs: 2, optimizer: makeOpt(), resumeFrom: path })).rejects.toMatchObject({ name: 'ValueError', argument: 'data' });
-    await expect(fit(classifier(1, 'js'), train.slice(0, 5), { epochs: 2, optimizer: makeOpt(), resumeFrom: path })).rejects.toMatchObject({ name: 'ValueError', argument: 'data' });
+    const short = function* (): Iterable<Batch<'tokens'>> {
+      yield* train.slice(0, 3);
+    };
+    await expect(fit(classifier(1, 'js'), short, { epochs: 2, optimizer: makeOpt(), resumeFrom: path })).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'data',
+    });
+    await expect(fit(classifier(1, 'js'), train.slice(0, 5), { epochs: 2, optimizer: makeOpt(), resumeFrom: path })).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'data',
+    });
   });
 });
 
@@ -364,7 +507,10 @@ describe('checkpoints under SIGKILL', () => {
   /** The child and the lib modules it imports as plain JS (test/helpers/transpile.ts). */
   const transpileChild = (): string => transpileTree(join(root, 'test/fixtures/checkpoint-child.ts'), join(scratch, 'js'));
 
-  interface Run { ready: number; saved: [number, string][] }
+  interface Run {
+    ready: number;
+    saved: [number, string][];
+  }
 
   /** Starts the child, SIGKILLs it `delayMs` after it is ready, resolves to what it printed. */
   function killedRun(script: string, path: string, delayMs: number): Promise<Run> {
@@ -404,7 +550,10 @@ describe('checkpoints under SIGKILL', () => {
     const hashes = new Map<number, string>(); // steps -> weights, over every run and lane
     const lanes: string[] = [];
     let onDisk = -1; // the current lane's checkpoint steps (-1: none)
-    let midWrite = 0, reportedNone = 0, ahead = 0, kills = 0;
+    let midWrite = 0,
+      reportedNone = 0,
+      ahead = 0,
+      kills = 0;
     for (let k = 0; k < KILLS; k++) {
       // On a loaded machine every write is slower: stop early rather than time out.
       if (k >= 12 && Date.now() - started > 45_000) break;
@@ -424,7 +573,10 @@ describe('checkpoints under SIGKILL', () => {
 
       const names = readdirSync(dir);
       const garbage = names.filter((n) => n !== NAME);
-      expect(garbage.filter((n) => !TEMP.test(n)), `kill ${k}: unexpected files`).toEqual([]);
+      expect(
+        garbage.filter((n) => !TEMP.test(n)),
+        `kill ${k}: unexpected files`,
+      ).toEqual([]);
       if (garbage.length > 0) midWrite++;
       for (const [steps, hash] of run.saved) {
         if (hashes.has(steps)) expect(hash, `kill ${k}: weights after step ${steps} differ between runs`).toBe(hashes.get(steps));
@@ -443,22 +595,31 @@ describe('checkpoints under SIGKILL', () => {
       expect([last, next], `kill ${k}: reported up to ${last}`).toContain(info.steps);
       if (info.steps === next) ahead++;
       const model = loadCheckpointModel<'tokens', 'vector'>(path, { backend: 'js' });
-      expect(model.parameters().map((p) => p.name)).toEqual(buildModel(0).parameters().map((p) => p.name));
+      expect(model.parameters().map((p) => p.name)).toEqual(
+        buildModel(0)
+          .parameters()
+          .map((p) => p.name),
+      );
       const hash = hashWeights(model);
-      if (hashes.has(info.steps)) expect(hash, `kill ${k}: the weights on disk are not those of step ${info.steps}`).toBe(hashes.get(info.steps));
+      if (hashes.has(info.steps))
+        expect(hash, `kill ${k}: the weights on disk are not those of step ${info.steps}`).toBe(hashes.get(info.steps));
       hashes.set(info.steps, hash);
       onDisk = info.steps;
     }
 
     // Every child is dead, so every temporary file is stale: cleanup leaves only the checkpoints.
     for (const dir of lanes) {
-      const temps = readdirSync(dir).filter((n) => TEMP.test(n)).map((n) => join(dir, n));
+      const temps = readdirSync(dir)
+        .filter((n) => TEMP.test(n))
+        .map((n) => join(dir, n));
       expect(cleanupTempFiles(dir, NAME).sort()).toEqual(temps.sort());
       expect(readdirSync(dir).filter((n) => n !== NAME)).toEqual([]);
     }
     // Kills landed mid-write (a temporary file was left), else the test proved little.
     expect(midWrite).toBeGreaterThan(0);
-    console.log(`checkpoint SIGKILL test: ${kills} kills in ${Date.now() - started} ms (transpile ${transpiled} ms), ${midWrite} mid-write (temp file left), `
-      + `${ahead} after the rename but before the report, ${reportedNone} before any report; steps up to ${Math.max(...hashes.keys())}`);
+    console.log(
+      `checkpoint SIGKILL test: ${kills} kills in ${Date.now() - started} ms (transpile ${transpiled} ms), ${midWrite} mid-write (temp file left), ` +
+        `${ahead} after the rename but before the report, ${reportedNone} before any report; steps up to ${Math.max(...hashes.keys())}`,
+    );
   });
 });

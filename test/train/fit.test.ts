@@ -16,13 +16,17 @@ import { firstEqualsLast } from '../helpers/tasks.js';
 
 /** Tagging: has this token appeared before? Padding targets are 0 (masked by lengths, not ignoreIndex). */
 function seenBefore(rng: Rng, B: number): Batch<'tokens'> {
-  const V = 8, T = 8;
+  const V = 8,
+    T = 8;
   const seqs = Array.from({ length: B }, () => Array.from({ length: 4 + rng.int(5) }, () => rng.int(V)));
-  const ids = new Int32Array(T * B), target = new Int32Array(T * B);
-  seqs.forEach((s, b) => s.forEach((id, t) => {
-    ids[t * B + b] = id;
-    target[t * B + b] = s.slice(0, t).includes(id) ? 1 : 0;
-  }));
+  const ids = new Int32Array(T * B),
+    target = new Int32Array(T * B);
+  seqs.forEach((s, b) =>
+    s.forEach((id, t) => {
+      ids[t * B + b] = id;
+      target[t * B + b] = s.slice(0, t).includes(id) ? 1 : 0;
+    }),
+  );
   return { x: tokens({ ids, seqLen: T, batch: B, lengths: seqs.map((s) => s.length) }), target };
 }
 
@@ -44,7 +48,13 @@ describe('fit', () => {
     const train = Array.from({ length: 40 }, () => firstEqualsLast(rng, 32));
     const test = [firstEqualsLast(new Rng(999), 512)];
     const model = classifier(1);
-    const h = await fit(model, train, { epochs: 10, loss: 'softmaxCrossEntropy', optimizer: adam({ lr: 0.01 }), metrics: ['accuracy'], validationData: test });
+    const h = await fit(model, train, {
+      epochs: 10,
+      loss: 'softmaxCrossEntropy',
+      optimizer: adam({ lr: 0.01 }),
+      metrics: ['accuracy'],
+      validationData: test,
+    });
     expect(h.epochs).toHaveLength(10);
     expect(h.loss[9]).toBeLessThan(h.loss[0]);
     const ev = await evaluate(model, test, { metrics: ['accuracy', 'perplexity', 'bitsPerCharacter'] });
@@ -63,7 +73,10 @@ describe('fit', () => {
       .add(lstm({ hiddenSize: 24 }))
       .add(dense({ units: 2 }))
       .build({ seed: 2, backend: 'js' });
-    const data = (epoch: number): Batch<'tokens'>[] => { const r = new Rng(100 + epoch); return Array.from({ length: 30 }, () => seenBefore(r, 32)); };
+    const data = (epoch: number): Batch<'tokens'>[] => {
+      const r = new Rng(100 + epoch);
+      return Array.from({ length: 30 }, () => seenBefore(r, 32));
+    };
     await fit(model, data, { epochs: 10, optimizer: adam({ lr: 0.01 }) });
     const ev = await evaluate(model, [seenBefore(new Rng(999), 512)], { metrics: ['accuracy'] });
     expect(ev.metrics.accuracy).toBeGreaterThanOrEqual(0.9);
@@ -75,7 +88,9 @@ describe('fit', () => {
     const batchCalls: [number, number][] = [];
     const epochCalls: number[] = [];
     const h = await fit(classifier(3), train, {
-      epochs: 3, metrics: ['accuracy'], optimizer: sgd({ lr: 0.1 }),
+      epochs: 3,
+      metrics: ['accuracy'],
+      optimizer: sgd({ lr: 0.1 }),
       onBatchEnd: (l) => {
         batchCalls.push([l.epoch, l.batch]);
         expect(Number.isFinite(l.loss) && l.loss > 0).toBe(true);
@@ -102,7 +117,9 @@ describe('fit', () => {
     const ctl = new AbortController();
     let snap: Float32Array[] = [];
     const p = fit(model, train, {
-      epochs: 2, optimizer: adam({ lr: 0.01 }), signal: ctl.signal,
+      epochs: 2,
+      optimizer: adam({ lr: 0.01 }),
+      signal: ctl.signal,
       onBatchEnd: (l) => {
         snap = snapshot(model);
         if (l.epoch === 1 && l.batch === 2) ctl.abort();
@@ -124,7 +141,15 @@ describe('fit', () => {
     const ctl = new AbortController();
     let snap = snapshot(model);
     setTimeout(() => ctl.abort(), 30);
-    await expect(fit(model, train, { epochs: 1, signal: ctl.signal, onBatchEnd: () => { snap = snapshot(model); } })).rejects.toBeInstanceOf(AbortError);
+    await expect(
+      fit(model, train, {
+        epochs: 1,
+        signal: ctl.signal,
+        onBatchEnd: () => {
+          snap = snapshot(model);
+        },
+      }),
+    ).rejects.toBeInstanceOf(AbortError);
     expect(bits(snapshot(model))).toEqual(bits(snap));
   });
 
@@ -148,7 +173,12 @@ describe('fit', () => {
       let k = 0;
       const param = { name: 'w', value: new Float32Array(1), grad: new Float32Array(1), shape: [1] };
       return {
-        inputKind: 'vector', outputKind: 'vector', outputFeatures: 1, layers: [], layerNames: [], backend: 'js',
+        inputKind: 'vector',
+        outputKind: 'vector',
+        outputFeatures: 1,
+        layers: [],
+        layerNames: [],
+        backend: 'js',
         input: { kind: 'vector', features: 1 },
         forward: async (_x: unknown, o?: { training?: boolean }) => ({
           y: vector({ data: new Float32Array([o?.training ? 0 : Math.sqrt(curve[k++])]), batch: 1, features: 1 }),
@@ -159,14 +189,34 @@ describe('fit', () => {
         zeroGrad: () => param.grad.fill(0),
       } as unknown as Model<'vector', 'vector'>;
     };
-    const one: Batch<'vector', 'mse'>[] = [{ x: vector({ data: new Float32Array(1), batch: 1, features: 1 }), target: new Float32Array(1) }];
-    const h = await fit(fake([1, 0.5, 0.6, 0.55, 0.4, 0.3]), one, { epochs: 6, loss: 'mse', validationData: one, earlyStopping: { patience: 2 }, optimizer: sgd() });
+    const one: Batch<'vector', 'mse'>[] = [
+      { x: vector({ data: new Float32Array(1), batch: 1, features: 1 }), target: new Float32Array(1) },
+    ];
+    const h = await fit(fake([1, 0.5, 0.6, 0.55, 0.4, 0.3]), one, {
+      epochs: 6,
+      loss: 'mse',
+      validationData: one,
+      earlyStopping: { patience: 2 },
+      optimizer: sgd(),
+    });
     expect(h.epochs).toHaveLength(4); // best at epoch 1, epochs 2 and 3 do not improve
     expect(h.stoppedEarly).toBe(true);
     expect(h.valLoss.map((v) => Math.round(v * 1e5) / 1e5)).toEqual([1, 0.5, 0.6, 0.55]);
-    const h2 = await fit(fake([1, 0.5, 0.45, 0.44]), one, { epochs: 4, loss: 'mse', validationData: one, earlyStopping: { patience: 1, minDelta: 0.1 }, optimizer: sgd() });
+    const h2 = await fit(fake([1, 0.5, 0.45, 0.44]), one, {
+      epochs: 4,
+      loss: 'mse',
+      validationData: one,
+      earlyStopping: { patience: 1, minDelta: 0.1 },
+      optimizer: sgd(),
+    });
     expect(h2.epochs).toHaveLength(3); // 0.45 is not 0.1 better than 0.5
-    const h3 = await fit(fake([1, 0.9, 0.8, 0.7]), one, { epochs: 4, loss: 'mse', validationData: one, earlyStopping: { patience: 1 }, optimizer: sgd() });
+    const h3 = await fit(fake([1, 0.9, 0.8, 0.7]), one, {
+      epochs: 4,
+      loss: 'mse',
+      validationData: one,
+      earlyStopping: { patience: 1 },
+      optimizer: sgd(),
+    });
     expect(h3.stoppedEarly).toBe(false);
   });
 
@@ -221,7 +271,10 @@ describe('fit', () => {
       await expect(fit(model, data, options as never)).rejects.toMatchObject({ name: 'ValueError', argument });
     }
     await expect(fit(model, 5 as never, { epochs: 1 })).rejects.toMatchObject({ argument: 'data' });
-    await expect(fit(model, [{ x: data[0].x, target: new Int32Array(3) }], { epochs: 1 })).rejects.toMatchObject({ name: 'ShapeError', argument: 'data[0].target' });
+    await expect(fit(model, [{ x: data[0].x, target: new Int32Array(3) }], { epochs: 1 })).rejects.toMatchObject({
+      name: 'ShapeError',
+      argument: 'data[0].target',
+    });
     await expect(fit(model, [{ x: data[0].x, target: new Float32Array(4) }] as never, { epochs: 1 })).rejects.toBeInstanceOf(ValueError);
     // @ts-expect-error: mse targets are floats, not class ids
     void (() => fit(model, data, { epochs: 1, loss: 'mse' }));

@@ -6,14 +6,16 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import {
-  NumericError, ValueError, adam, adamw, dense, fit, input, rmsprop, sequential, sgd, vector, type Batch,
-} from '../../lib/index.js';
+import { NumericError, ValueError, adam, adamw, dense, fit, input, rmsprop, sequential, sgd, vector, type Batch } from '../../lib/index.js';
 import { errorOf } from '../helpers/errors.js';
 
-const regressor = () => sequential(input.vector({ features: 2 })).add(dense({ units: 1 })).build({ seed: 1, backend: 'js' });
+const regressor = () =>
+  sequential(input.vector({ features: 2 }))
+    .add(dense({ units: 1 }))
+    .build({ seed: 1, backend: 'js' });
 const row = (x: number[], y: number): Batch<'vector', 'mse', 'vector'> => ({
-  x: vector({ data: Float32Array.from(x), batch: 1, features: 2 }), target: Float32Array.of(y),
+  x: vector({ data: Float32Array.from(x), batch: 1, features: 2 }),
+  target: Float32Array.of(y),
 });
 const weights = (m: ReturnType<typeof regressor>) => m.parameters().map((p) => Array.from(p.value));
 
@@ -22,7 +24,14 @@ describe('fit with non-finite numbers', () => {
     const m = regressor();
     let after0: number[][] = [];
     const data = [row([1, 2], 1), row([Number.NaN, 2], 1), row([3, 4], 1)];
-    const e = await fit(m, data, { epochs: 1, loss: 'mse', optimizer: sgd({ lr: 0.1 }), onBatchEnd: () => { after0 = weights(m); } }).catch((x) => x);
+    const e = await fit(m, data, {
+      epochs: 1,
+      loss: 'mse',
+      optimizer: sgd({ lr: 0.1 }),
+      onBatchEnd: () => {
+        after0 = weights(m);
+      },
+    }).catch((x) => x);
     expect(e).toBeInstanceOf(ValueError);
     expect(e.argument).toBe('data[1].x.data');
     expect(weights(m)).toEqual(after0);
@@ -39,8 +48,13 @@ describe('fit with non-finite numbers', () => {
     let good: number[][] = weights(m);
     let batches = 0;
     const e = await fit(m, data, {
-      epochs: 50, loss: 'mse', optimizer: sgd({ lr: 1000 }),
-      onBatchEnd: () => { good = weights(m); batches++; },
+      epochs: 50,
+      loss: 'mse',
+      optimizer: sgd({ lr: 1000 }),
+      onBatchEnd: () => {
+        good = weights(m);
+        batches++;
+      },
     }).catch((x) => x);
     expect(e).toBeInstanceOf(NumericError);
     expect(e.argument).toMatch(/^data\[[01]\]$/);

@@ -8,8 +8,18 @@ import { describe, expect, it } from 'vitest';
 import { ValueError } from '../../lib/errors.js';
 import type { Parameter } from '../../lib/layers/layer.js';
 import {
-  accuracy, accuracyCounts, adam, adamw, bitsPerCharacter, exponentialDecay, meanCrossEntropy, perplexity, rmsprop, sgd,
-  stepDecay, type Optimizer,
+  accuracy,
+  accuracyCounts,
+  adam,
+  adamw,
+  bitsPerCharacter,
+  exponentialDecay,
+  meanCrossEntropy,
+  perplexity,
+  rmsprop,
+  sgd,
+  stepDecay,
+  type Optimizer,
 } from '../../lib/train/index.js';
 
 const P0 = [1, -2, 0.5];
@@ -30,16 +40,20 @@ async function run(opt: Optimizer, params: Parameter[], from: number, to: number
 
 /** torch.optim.Adam / AdamW in float64. */
 function adamRef(steps: number, lr: number, wd: number, decoupled: boolean, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[] {
-  const p = [...P0], m = [0, 0, 0], v = [0, 0, 0];
+  const p = [...P0],
+    m = [0, 0, 0],
+    v = [0, 0, 0];
   for (let t = 1; t <= steps; t++) {
     const g0 = grad(t);
     for (let i = 0; i < 3; i++) {
       let g = g0[i];
-      if (decoupled) p[i] *= 1 - lr * wd; else g += wd * p[i];
+      if (decoupled) p[i] *= 1 - lr * wd;
+      else g += wd * p[i];
       m[i] = b1 * m[i] + (1 - b1) * g;
       v[i] = b2 * v[i] + (1 - b2) * g * g;
-      const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
-      p[i] -= (lr / bc1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(bc2) + eps);
+      const bc1 = 1 - b1 ** t,
+        bc2 = 1 - b2 ** t;
+      p[i] -= ((lr / bc1) * m[i]) / (Math.sqrt(v[i]) / Math.sqrt(bc2) + eps);
     }
   }
   return p;
@@ -47,7 +61,10 @@ function adamRef(steps: number, lr: number, wd: number, decoupled: boolean, b1 =
 
 /** torch.optim.RMSprop in float64. */
 function rmspropRef(steps: number, lr: number, alpha: number, momentum: number, centered: boolean, eps = 1e-8): number[] {
-  const p = [...P0], sq = [0, 0, 0], ga = [0, 0, 0], buf = [0, 0, 0];
+  const p = [...P0],
+    sq = [0, 0, 0],
+    ga = [0, 0, 0],
+    buf = [0, 0, 0];
   for (let t = 1; t <= steps; t++) {
     const g0 = grad(t);
     for (let i = 0; i < 3; i++) {
@@ -112,7 +129,9 @@ describe('optimizer objects (PyTorch steps)', () => {
 
   it('state round trip: save after 1 step, rebuild, continue = the same as 3 uninterrupted steps (bit-identical)', async () => {
     const build: (() => Optimizer)[] = [
-      () => sgd({ lr: 0.1, momentum: 0.9 }), () => adam({ lr: 0.1 }), () => adamw({ lr: 0.1 }),
+      () => sgd({ lr: 0.1, momentum: 0.9 }),
+      () => adam({ lr: 0.1 }),
+      () => adamw({ lr: 0.1 }),
       () => rmsprop({ centered: true, momentum: 0.3 }),
     ];
     for (const make of build) {
@@ -184,7 +203,9 @@ describe('optimizer step is async', () => {
     const p = opt.step('nope' as never, { backend: 'js' });
     expect(p).toBeInstanceOf(Promise);
     await expect(p).rejects.toThrow(expect.objectContaining({ name: 'ValueError', argument: 'params' }));
-    await expect(opt.step(makeParams(), { backend: 'gpu' as never })).rejects.toThrow(expect.objectContaining({ argument: 'options.backend' }));
+    await expect(opt.step(makeParams(), { backend: 'gpu' as never })).rejects.toThrow(
+      expect.objectContaining({ argument: 'options.backend' }),
+    );
   });
 });
 
@@ -219,8 +240,10 @@ describe('metrics', () => {
   it('accuracy with ignore index and mask', () => {
     expect(accuracy({ logits, targets: new Int32Array([2, 0, 1, 1]), numClasses: 3 })).toBe(0.5);
     expect(accuracy({ logits, targets: new Int32Array([2, 0, -100, 1]), numClasses: 3 })).toBeCloseTo(2 / 3, 12);
-    expect(accuracyCounts({ logits, targets: new Int32Array([2, 0, 0, 1]), numClasses: 3, mask: new Float32Array([1, 1, 1, 0]) }))
-      .toEqual({ correct: 3, count: 3 });
+    expect(accuracyCounts({ logits, targets: new Int32Array([2, 0, 0, 1]), numClasses: 3, mask: new Float32Array([1, 1, 1, 0]) })).toEqual({
+      correct: 3,
+      count: 3,
+    });
     expect(accuracy({ logits, targets: new Int32Array([7, 7, 7, 7]), numClasses: 3, ignoreIndex: 7 })).toBe(0);
   });
   it('perplexity and bits per character from the mean cross-entropy', () => {

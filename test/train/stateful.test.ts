@@ -15,8 +15,25 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import {
-  adam, dense, embedding, gru, input, loadModel, lstm, rnn, Rng, sequenceTargets, sequential, sgd, ShapeError, stepTargets,
-  streamWindows, tokens, ValueError, type Batch, type Model,
+  adam,
+  dense,
+  embedding,
+  gru,
+  input,
+  loadModel,
+  lstm,
+  rnn,
+  Rng,
+  sequenceTargets,
+  sequential,
+  sgd,
+  ShapeError,
+  stepTargets,
+  streamWindows,
+  tokens,
+  ValueError,
+  type Batch,
+  type Model,
 } from '../../lib/index.js';
 import { nativeSkipReason } from '../helpers/backends.js';
 
@@ -40,8 +57,10 @@ function languageModel(V: number, seed: number, backend: 'js' | 'native', layers
 }
 
 describe.each(backends)('stateful (%s backend)', (backend) => {
-  it('carries every recurrent layer\'s state exactly: windowed loss = whole-stream loss', async () => {
-    const V = 5, B = 3, L = 23; // 3 tracks of 23 ids: 22 predicted steps in windows of 4 (last one 2)
+  it("carries every recurrent layer's state exactly: windowed loss = whole-stream loss", async () => {
+    const V = 5,
+      B = 3,
+      L = 23; // 3 tracks of 23 ids: 22 predicted steps in windows of 4 (last one 2)
     const rng = new Rng(7);
     const ids = Int32Array.from({ length: B * L }, () => rng.int(V));
     const model = languageModel(V, 3, backend);
@@ -62,7 +81,8 @@ describe.each(backends)('stateful (%s backend)', (backend) => {
   });
 
   it('learns to repeat the previous token across window edges only when stateful', async () => {
-    const V = 4, B = 16;
+    const V = 4,
+      B = 16;
     const rng = new Rng(11);
     const ids = Int32Array.from({ length: B * 200 }, () => rng.int(V));
     // target of step t is ids[t+1]; the input of step t+1 is ids[t+1]: predict "the token before me" by
@@ -73,11 +93,13 @@ describe.each(backends)('stateful (%s backend)', (backend) => {
       const out: Batch<'tokens', 'softmaxCrossEntropy', 'sequence'>[] = [];
       for (let off = 1; off < Lt; off += window) {
         const T = Math.min(window, Lt - off);
-        const x = new Int32Array(T * B), y = new Int32Array(T * B);
-        for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) {
-          x[t * B + b] = src[b * Lt + off + t];
-          y[t * B + b] = src[b * Lt + off + t - 1];
-        }
+        const x = new Int32Array(T * B),
+          y = new Int32Array(T * B);
+        for (let t = 0; t < T; t++)
+          for (let b = 0; b < B; b++) {
+            x[t * B + b] = src[b * Lt + off + t];
+            y[t * B + b] = src[b * Lt + off + t - 1];
+          }
         out.push({ x: tokens({ ids: x, seqLen: T, batch: B }), target: stepTargets(y) });
       }
       return out;
@@ -110,14 +132,19 @@ describe('stateful: errors', () => {
       (e: unknown) => e instanceof ShapeError && e.argument === 'data[1].x' && /4 tracks, got a batch of 2/.test(e.message),
     );
     await expect(model.fit([a, b], { epochs: 1 })).resolves.toBeTruthy(); // fine when not stateful
-    await expect(model.fit([a], { epochs: 1, stateful: 'yes' as never })).rejects.toMatchObject({ name: 'ValueError', argument: 'options.stateful' });
+    await expect(model.fit([a], { epochs: 1, stateful: 'yes' as never })).rejects.toMatchObject({
+      name: 'ValueError',
+      argument: 'options.stateful',
+    });
     await expect(model.evaluate([a], { stateful: 1 as never })).rejects.toBeInstanceOf(ValueError);
   });
 });
 
 describe('Model methods', () => {
   it('fit / evaluate / predict / save on the model itself; save then loadModel gives identical outputs', async () => {
-    const V = 3, B = 8, T = 5;
+    const V = 3,
+      B = 8,
+      T = 5;
     const rng = new Rng(2);
     const batch = (): Batch<'tokens', 'softmaxCrossEntropy', 'vector'> => {
       const ids = Int32Array.from({ length: T * B }, () => rng.int(V));
@@ -147,10 +174,16 @@ describe('Model methods', () => {
   });
 
   it('types: per-step targets do not fit a classifier, per-sequence targets do not fit a tagger', () => {
-    const classifier = sequential(input.tokens({ vocabSize: 3 })).add(embedding({ vocabSize: 3, dim: 2 }))
-      .add(lstm({ hiddenSize: 2, returnSequences: false })).add(dense({ units: 2 })).build({ backend: 'js' });
-    const tagger = sequential(input.tokens({ vocabSize: 3 })).add(embedding({ vocabSize: 3, dim: 2 }))
-      .add(lstm({ hiddenSize: 2 })).add(dense({ units: 2 })).build({ backend: 'js' });
+    const classifier = sequential(input.tokens({ vocabSize: 3 }))
+      .add(embedding({ vocabSize: 3, dim: 2 }))
+      .add(lstm({ hiddenSize: 2, returnSequences: false }))
+      .add(dense({ units: 2 }))
+      .build({ backend: 'js' });
+    const tagger = sequential(input.tokens({ vocabSize: 3 }))
+      .add(embedding({ vocabSize: 3, dim: 2 }))
+      .add(lstm({ hiddenSize: 2 }))
+      .add(dense({ units: 2 }))
+      .build({ backend: 'js' });
     const x = tokens({ ids: new Int32Array(4), seqLen: 2, batch: 2 });
     const perStep = stepTargets(new Int32Array(4));
     const perSequence = sequenceTargets(new Int32Array(2));
