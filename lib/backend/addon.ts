@@ -29,6 +29,22 @@ export type NativeCallArgs = { readonly [field: string]: unknown };
 /** An addon op: returns its result with `args.async` false, a Promise of it with `args.async === true`. */
 export type NativeOpFn = (args: NativeCallArgs) => unknown;
 
+/** The raw GEMM entry points' signature (test-only). */
+export type SgemmFn = (
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  lda: number,
+  B: Float32Array,
+  ldb: number,
+  C: Float32Array,
+  ldc: number,
+  accumulate: boolean,
+) => void;
+
 /**
  * Test-only entry points of the addon: switching the kernel table (not while kernels run on other
  * threads), and the GEMM and math kernels on their own. No public API reaches them.
@@ -40,34 +56,10 @@ export interface NativeInternals {
   isaAvailable(name: string): boolean;
   /** The active, best and available instruction sets, GATED_ISA as read at load and why it was not followed (native/dispatch.h). */
   isaInfo(): { active: string; best: string; available: string[]; requested: string; notice: string };
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    lda: number,
-    B: Float32Array,
-    ldb: number,
-    C: Float32Array,
-    ldc: number,
-    accumulate: boolean,
-  ): void;
-  sgemmReference(
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    lda: number,
-    B: Float32Array,
-    ldb: number,
-    C: Float32Array,
-    ldc: number,
-    accumulate: boolean,
-  ): void;
+  /** C = op(A) op(B) (+ C when `accumulate`), row-major with leading dimensions: the fast GEMM. */
+  sgemm: SgemmFn;
+  /** The same by the scalar reference. */
+  sgemmReference: SgemmFn;
   mathExp(x: Float32Array, y: Float32Array): void;
   mathSigmoid(x: Float32Array, y: Float32Array): void;
   mathTanh(x: Float32Array, y: Float32Array): void;
