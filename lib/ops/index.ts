@@ -1,6 +1,6 @@
 /**
  * Every op of gated in one object, {@link ops}: the fused cell ops (lib/ops/cells.ts), the Jordan
- * network (lib/ops/jordan.ts), the linear and embedding kernels (lib/ops/nn.ts), the losses,
+ * network (lib/ops/jordan.ts), the fused attention decoder (lib/ops/attention.ts), the linear and embedding kernels (lib/ops/nn.ts), the losses,
  * optimizer steps and clipping (lib/ops/train.ts). Each takes one argument object and
  * `{ backend }`, and has an `...Async` twin that runs off the main thread on the native backend
  * (lib/ops/op.ts). Layers, losses and optimizers call these; users may too.
@@ -21,6 +21,7 @@ import type {
   RnnGrads,
   SeqForwardResult,
 } from './cells.js';
+import { attnDecoderBackward, attnDecoderForward } from './attention.js';
 import { cellOps } from './cells.js';
 import { jordanBackward, jordanForward } from './jordan.js';
 import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from './nn.js';
@@ -69,6 +70,12 @@ export interface Ops {
   readonly lstmBackwardAsync: (args: LstmBackwardArgs, options?: OpOptions) => Promise<LstmGrads>;
   readonly gruForwardAsync: ForwardOpAsync<GruForwardArgs, GruForwardResult>;
   readonly gruBackwardAsync: (args: GruBackwardArgs, options?: OpOptions) => Promise<GruGrads>;
+  /** The fused attention decoder over a whole target sequence, or one decode step (lib/ops/attention.ts). */
+  readonly attnDecoderForward: Sync<typeof attnDecoderForward>;
+  /** Gradients of the attention decoder (BPTT through its layers, attention and input feeding). */
+  readonly attnDecoderBackward: Sync<typeof attnDecoderBackward>;
+  readonly attnDecoderForwardAsync: Async<typeof attnDecoderForward>;
+  readonly attnDecoderBackwardAsync: Async<typeof attnDecoderBackward>;
   /** Jordan network forward (lib/ops/jordan.ts). */
   readonly jordanForward: Sync<typeof jordanForward>;
   readonly jordanBackward: Sync<typeof jordanBackward>;
@@ -112,6 +119,8 @@ export interface Ops {
 
 const all = {
   ...cellOps,
+  attnDecoderForward,
+  attnDecoderBackward,
   jordanForward,
   jordanBackward,
   linearForward,
