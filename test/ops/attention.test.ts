@@ -5,9 +5,13 @@
  * sequence; the op's argument errors; PyTorch's values and gradients
  * (test/fixtures/torch-attention.safetensors, written by scripts/attention-fixture.py).
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
 
 import { ShapeError, ValueError } from '../../lib/errors.js';
+import { loadSafetensors } from '../../lib/io/safetensors.js';
 import { type JsAttnDecoderForwardArgs, type JsAttnLayer, attnDecoderBackward, attnDecoderForward } from '../../lib/js/attention.js';
 import { type FloatArray } from '../../lib/js/common.js';
 import { attnDecoderCacheOffsets, attnDecoderCacheSize, type AttnDecoderForwardArgs } from '../../lib/ops/attention.js';
@@ -430,5 +434,107 @@ describe('attnDecoder argument errors', () => {
       ValueError,
       'srcLen',
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch
+
+const fixture = loadSafetensors(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'torch-attention.safetensors'));
+/** The cases of scripts/attention-fixture.py: (cell, attention, inputFeed). */
+const TORCH_CASES = [
+  ['lstm', 'dot', true],
+  ['gru', 'general', true],
+  ['rnn', 'concat', false],
+  ['lstm', 'additive', true],
+  ['gru', 'additive', false],
+  ['lstm', 'concat', true],
+  ['rnn', 'general', true],
+] as const;
+const ATTN_NAMES = ['weight', 'queryWeight', 'queryBias', 'keyWeight', 'v', 'outWeight'] as const;
+const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+
+/** The fixture's arguments of case `k`, as `C` arrays. */
+function torchArgs<A extends FloatArray>(
+  k: number,
+  C: Ctor,
+): { args: JsAttnDecoderForwardArgs<A>; t: (name: string) => Float32Array | null } {
+  const t = (name: string): Float32Array | null => (fixture.tensors[`${k}.${name}`]?.data as Float32Array | undefined) ?? null;
+  const as = (name: string): A | null => {
+    const v = t(name);
+    return v ? (C.from(v) as A) : null;
+  };
+  const [cell, attention, inputFeed] = TORCH_CASES[k];
+  const [T, B, S, D, H, Aw, L] = [5, 3, 7, 4, 5, 9, 2];
+  const E = attention === 'dot' ? H : 6;
+  const layers: JsAttnLayer<A>[] = [0, 1].map((l) => ({
+    weightIh: as(`layers.${l}.weightIh`)!,
+    weightHh: as(`layers.${l}.weightHh`)!,
+    biasIh: as(`layers.${l}.biasIh`),
+    biasHh: as(`layers.${l}.biasHh`),
+  }));
+  const attn = Object.fromEntries(
+    ATTN_NAMES.filter((n) => t(`attn.${n}`)).map((n) => [n, as(`attn.${n}`)]),
+  ) as unknown as JsAttnDecoderForwardArgs<A>['attn'];
+  const args: JsAttnDecoderForwardArgs<A> = {
+    cell,
+    attention,
+    inputFeed,
+    seqLen: T,
+    batch: B,
+    srcLen: S,
+    inputSize: D,
+    memorySize: E,
+    hiddenSize: H,
+    attentionSize: Aw,
+    numLayers: L,
+    x: as('x')!,
+    memory: as('memory')!,
+    srcLengths: fixture.tensors[`${k}.srcLengths`].data as Int32Array,
+    h0: as('h0'),
+    c0: as('c0'),
+    feed0: as('feed0'),
+    layers,
+    attn,
+  };
+  return { args, t };
+}
+
+describe('attnDecoder against PyTorch (scripts/attention-fixture.py)', () => {
+  TORCH_CASES.forEach(([cell, attention, inputFeed], k) => {
+    for (const precision of ['float64 twin', 'float32 op (js backend)'] as const) {
+      it(`${cell}, ${attention}, ${inputFeed ? 'input feeding' : 'no feeding'}: ${precision}`, () => {
+        const f64 = precision === 'float64 twin';
+        const { args, t } = torchArgs<FloatArray>(k, f64 ? Float64Array : Float32Array);
+        const tol = f64 ? { atol: 1e-5, rtol: 1e-5 } : { atol: 5e-5, rtol: 1e-4 };
+        const fwd = f64 ? attnDecoderForward(args) : ops.attnDecoderForward(args as AttnDecoderForwardArgs, { backend: 'js' });
+        expectClose(fwd.y, t('y')!, tol, 'y');
+        expectClose(fwd.attention!, t('attention')!, tol, 'attention');
+        expectClose(fwd.hN, t('hN')!, tol, 'hN');
+        if (cell === 'lstm') expectClose(fwd.cN!, t('cN')!, tol, 'cN');
+        const C = f64 ? Float64Array : Float32Array;
+        const extra = { cache: fwd.cache!, dy: C.from(t('dy')!), dhN: C.from(t('dhN')!), dcN: cell === 'lstm' ? C.from(t('dcN')!) : null };
+        const g = f64
+          ? attnDecoderBackward({ ...args, ...extra } as Parameters<typeof attnDecoderBackward<Float64Array>>[0])
+          : ops.attnDecoderBackward({ ...(args as AttnDecoderForwardArgs), ...(extra as { cache: Float32Array }) }, { backend: 'js' });
+        expectClose(g.dx, t('dx')!, tol, 'dx');
+        expectClose(g.dMemory, t('dMemory')!, tol, 'dMemory');
+        expectClose(g.dh0, t('dh0')!, tol, 'dh0');
+        if (cell === 'lstm') expectClose(g.dc0!, t('dc0')!, tol, 'dc0');
+        expectClose(g.dFeed0, t('dFeed0')!, tol, 'dFeed0');
+        for (let l = 0; l < 2; l++) {
+          for (const n of ['WeightIh', 'WeightHh', 'BiasIh', 'BiasHh'] as const) {
+            expectClose(g.dLayers[l][`d${n}`]!, t(`dLayers.${l}.d${n}`)!, tol, `dLayers[${l}].d${n}`);
+          }
+        }
+        const keys = Object.keys(g.dAttn).sort();
+        expect(keys).toEqual(
+          ATTN_NAMES.filter((n) => t(`attn.${n}`))
+            .map((n) => `d${cap(n)}`)
+            .sort(),
+        );
+        for (const key of keys) expectClose(g.dAttn[key as keyof typeof g.dAttn]!, t(`dAttn.${key}`)!, tol, `dAttn.${key}`);
+      });
+    }
   });
 });
