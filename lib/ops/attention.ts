@@ -15,6 +15,13 @@
  * Layouts are time-major (PyTorch): `x [T,B,D]`, `memory [S,B,E]`, states `[L,B,H]`. The cache
  * layout is lib/ops/layout.ts attnDecoderLayout ({@link attnDecoderCacheOffsets}); both backends
  * write the same one. Gradients are new arrays (the caller adds them into its parameters' grads).
+ *
+ * The native call (addon exports `attnDecoderForward` / `attnDecoderBackward`) takes one object with
+ * the TS argument names, defaults filled in (`srcLengths` as an Int32Array or null; `layers` an array
+ * of `{ weightIh, weightHh, biasIh, biasHh }`; `attn` with the variant's weights only), and the
+ * outputs allocated here: forward `y`, `attentionOut` (or null), `hN`, `cN` (lstm), `keysOut` (null when
+ * keys are given or for dot), `cache` (or null); backward `dx`, `dMemory`, `dh0`, `dc0`, `dFeed0`,
+ * `dLayers` (array of `{ dWeightIh, dWeightHh, dBiasIh, dBiasHh }`), `dAttn` (the variant's gradients).
  */
 import type { NativeCallArgs } from '../backend/addon.js';
 import type { Plan } from '../backend/index.js';
@@ -420,7 +427,9 @@ function forwardNative(a: AttnDecoderForwardArgs, c: Checked): { fields: NativeC
     cache: (a.keepCache ?? true) ? outputArray(attnDecoderLayout(s).size) : null,
   };
   const result: AttnDecoderForwardResult = { ...out, keys: Kw === 0 ? null : (a.keys ?? keysOut) };
-  return { fields: { ...inputFields(a, c), ...out, keysOut }, result: () => result };
+  // `attention` is the variant's name, so the attention output travels as `attentionOut` (its TS argument name).
+  const { attention, ...rest } = out;
+  return { fields: { ...inputFields(a, c), ...rest, attentionOut: attention, keysOut }, result: () => result };
 }
 
 function backwardNative(a: AttnDecoderBackwardArgs, c: Checked): { fields: NativeCallArgs; result: () => AttnDecoderGrads } {

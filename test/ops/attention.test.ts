@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { loadAddon, nativeAvailable } from '../../lib/backend/addon.js';
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import { loadSafetensors } from '../../lib/io/safetensors.js';
 import { type JsAttnDecoderForwardArgs, type JsAttnLayer, attnDecoderBackward, attnDecoderForward } from '../../lib/js/attention.js';
@@ -537,4 +538,66 @@ describe('attnDecoder against PyTorch (scripts/attention-fixture.py)', () => {
       });
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// native vs js (only where the addon has the op)
+
+const hasNative = nativeAvailable() && typeof loadAddon().attnDecoderForward === 'function';
+
+describe.runIf(hasNative)('attnDecoder native vs js', () => {
+  it('the addon computes the same cache size', () => {
+    for (const attention of KINDS) {
+      for (const c of CELLS) {
+        for (const inputFeed of [true, false]) {
+          const a = f32Args({ ...c, attention, inputFeed, numLayers: 2 });
+          const { x: _x, memory: _m, srcLengths: _s, h0: _h, c0: _c, feed0: _f, layers: _l, attn: _a, ...sizes } = a;
+          const native = (loadAddon().attnDecoderCacheSize as (o: object) => number)(sizes);
+          expect(native).toBe(attnDecoderCacheSize(a));
+        }
+      }
+    }
+  });
+
+  for (const attention of KINDS) {
+    for (const c of CELLS) {
+      for (const inputFeed of [true, false]) {
+        const label = `${attention}, ${c.cell}${c.cell === 'gru' && !c.resetAfter ? ' (reset before)' : ''}, ${inputFeed ? 'feeding' : 'no feeding'}`;
+        it(label, async () => {
+          const cfg = { ...c, attention, inputFeed, numLayers: 2, seqLen: 4 };
+          const a = f32Args(cfg);
+          const tol = { atol: 2e-5, rtol: 1e-4 };
+          const js = ops.attnDecoderForward(a, { backend: 'js' });
+          const nat = ops.attnDecoderForward(a, { backend: 'native' });
+          expectClose(nat.y, js.y, tol, 'y');
+          expectClose(nat.attention!, js.attention!, tol, 'attention');
+          expectClose(nat.hN, js.hN, tol, 'hN');
+          if (js.cN) expectClose(nat.cN!, js.cN, tol, 'cN');
+          if (js.keys) expectClose(nat.keys!, js.keys, tol, 'keys');
+          expectClose(nat.cache!, js.cache!, tol, 'cache');
+          const w = lossWeights(makeArgs<Float64Array>(cfg, Float64Array));
+          const extra = {
+            dy: Float32Array.from(w.dy),
+            dhN: Float32Array.from(w.dhN),
+            dcN: w.dcN ? Float32Array.from(w.dcN) : null,
+            dFeedN: Float32Array.from(w.dFeedN),
+          };
+          const gj = ops.attnDecoderBackward({ ...a, cache: js.cache!, ...extra }, { backend: 'js' });
+          const gn = await ops.attnDecoderBackwardAsync({ ...a, cache: nat.cache!, ...extra }, { backend: 'native' });
+          for (const k of ['dx', 'dMemory', 'dh0', 'dc0', 'dFeed0'] as const) {
+            if (gj[k]) expectClose(gn[k]!, gj[k], tol, k);
+            else expect(gn[k]).toBeNull();
+          }
+          gj.dLayers.forEach((d, l) => {
+            for (const k of ['dWeightIh', 'dWeightHh', 'dBiasIh', 'dBiasHh'] as const) {
+              if (d[k]) expectClose(gn.dLayers[l][k]!, d[k], tol, `dLayers[${l}].${k}`);
+              else expect(gn.dLayers[l][k]).toBeNull();
+            }
+          });
+          expect(Object.keys(gn.dAttn).sort()).toEqual(Object.keys(gj.dAttn).sort());
+          for (const [k, v] of Object.entries(gj.dAttn)) expectClose(gn.dAttn[k as keyof typeof gn.dAttn]!, v, tol, `dAttn.${k}`);
+        });
+      }
+    }
+  }
 });
