@@ -17,11 +17,12 @@
 //       dWeightHh, dBiasIh (iff biasIh), dBiasHh (iff biasHh) }, dAttn: { the variant's d<Name>
 //       (dWeight, dQueryWeight, dQueryBias, dKeyWeight, dV, dOutWeight) }, async })
 //   attnDecoderCacheSize({ the sizes and options }) -> number of floats of the cache.
-// Sizes: seqLen, batch, srcLen, memorySize, hiddenSize, attentionSize, numLayers >= 1
-// (numLayers <= 64); inputSize >= 0; dot needs memorySize == hiddenSize. G = 4 lstm, 3 gru, 1 rnn;
-// inW_0 = D + (inputFeed ? H : 0), inW_l = H; Kw = H general, A concat / additive.
-// Outputs must not overlap each other or any input, except hN / cN, which may be h0 / c0 exactly
-// (they are read first). Errors: code ERR_GATED_SHAPE / ERR_GATED_VALUE / ERR_GATED_NATIVE, message
+// Sizes: seqLen, batch, srcLen, memorySize, hiddenSize, numLayers >= 1 (numLayers <= 64); inputSize
+// >= 0; attentionSize >= 1 for concat / additive (optional, unused, for dot / general); dot needs
+// memorySize == hiddenSize. G = 4 lstm, 3 gru, 1 rnn; inW_0 = D + (inputFeed ? H : 0), inW_l = H; Kw = H
+// general, A concat / additive. Outputs must not overlap each other or any input, except hN / cN, which may
+// be h0 / c0 exactly (they are read first). Errors: code ERR_GATED_SHAPE / ERR_GATED_VALUE /
+// ERR_GATED_NATIVE, message
 // "<argument>: ..." (args.h; nested arrays are named "layers[1].weightHh", "attn.v"), thrown before
 // anything runs or is queued. Reading follows args.h's two phases: every property, nested ones
 // included, is read before any is checked.
@@ -133,7 +134,6 @@ gated::AttnSizes ReadSizes(const Fields& f) {
   z.D = f.Size("inputSize");
   z.E = SizeAtLeast(f, "memorySize", 1);
   z.H = SizeAtLeast(f, "hiddenSize", 1);
-  z.A = SizeAtLeast(f, "attentionSize", 1);
   z.L = SizeAtLeast(f, "numLayers", 1);
   if (z.L > kMaxLayers) {
     Throw(env, kValue,
@@ -152,6 +152,13 @@ gated::AttnSizes ReadSizes(const Fields& f) {
   if (kind != 2) Absent(f, "nonlinearity", "only an rnn takes nonlinearity");
   z.kind = (gated::AttnKind)f.Enum("attention", {"dot", "general", "concat", "additive"});
   z.input_feed = f.Bool("inputFeed", false);
+  // attentionSize: required (>= 1) by concat / additive; optional (ignored) for dot / general.
+  if (z.kind == gated::AttnKind::Concat || z.kind == gated::AttnKind::Additive) {
+    z.A = SizeAtLeast(f, "attentionSize", 1);
+  } else {
+    const Napi::Value a = f.Get("attentionSize");
+    z.A = Nullish(a) ? 0 : Fields::SizeValue(env, "attentionSize", a);
+  }
   if (z.kind == gated::AttnKind::Dot && z.E != z.H) {
     Throw(env, kValue,
           "memorySize: expected hiddenSize (" + std::to_string(z.H) + ") with attention 'dot', got " +
