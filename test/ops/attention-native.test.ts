@@ -5,11 +5,14 @@
  * (forward outputs, cache, every gradient); each row of a batched call == the row alone bit for bit
  * (outputs and the per-row gradients); the decode step (T = 1, no cache, hN aliasing h0, keys reused)
  * == the training call's first step; gradients through the binding's nested fields against central
- * finite differences; typed errors naming the argument.
+ * finite differences; typed errors naming the argument; and native == the pure-TS twin (lib/js/attention.ts)
+ * to float32 tolerance on the same grid: forward outputs, the whole cache, every gradient.
  */
 import { describe, expect, it } from 'vitest';
 
 import { loadAddon, nativeAvailable } from '../../lib/backend/addon.js';
+import { attnDecoderBackward as jsBackward, attnDecoderForward as jsForward } from '../../lib/js/attention.js';
+import { expectClose } from '../helpers/close.js';
 import { forEachIsa, reportIsas } from '../helpers/isa.js';
 
 type Cell = 'lstm' | 'gru' | 'rnn';
@@ -421,4 +424,45 @@ describe.skipIf(!addon)('attnDecoder native: argument errors name the argument',
     call('attnDecoderForward', { ...args, layers: [tricky, p.layers[1]] });
     expect(reads).toBe(1);
   });
+});
+
+/** The twin's arguments for a problem (its own field names: no output arrays, dFeedN etc. as given). */
+function jsArgs(p: Problem): Parameters<typeof jsForward<F32>>[0] {
+  const { s, x, memory, srcLengths, h0, c0, feed0, attn } = p;
+  const layers = p.layers.map((l) => ({ weightIh: l.weightIh!, weightHh: l.weightHh!, biasIh: l.biasIh, biasHh: l.biasHh }));
+  return { ...s, x, memory, srcLengths, h0, c0, feed0, layers, attn: attn as { outWeight: F32 } };
+}
+
+describe.skipIf(!addon)('attnDecoder native == the pure-TS twin', () => {
+  const tol = { atol: 2e-5, rtol: 2e-4 };
+  for (const [cell, opts] of CELLS)
+    for (const kind of KINDS)
+      for (const inputFeed of [false, true]) {
+        const name = `${cell}${opts.resetAfter === false ? ' reset-before' : ''}${opts.nonlinearity ? ' relu' : ''} ${kind}${inputFeed ? ' inputFeed' : ''}`;
+        it(name, async () => {
+          for (const [k, shape] of SHAPES.entries()) {
+            const s: Sizes = { ...shape, cell, attention: kind, inputFeed, ...opts };
+            if (kind === 'dot') s.memorySize = s.hiddenSize;
+            const p = makeProblem(s, 101 + k);
+            const ja = jsArgs(p);
+            const jf = jsForward<F32>(ja);
+            const jg = jsBackward<F32>({ ...ja, cache: jf.cache!, dy: p.dy, dhN: p.dhN, dcN: p.dcN, dFeedN: p.dFeedN });
+            await forEachIsa('native', async (isa) => {
+              const tag = `${isa} shape ${k}`;
+              const f = await forward(p);
+              expectClose(f.y, jf.y, tol, `${tag} y`);
+              expectClose(f.attentionOut, jf.attention!, tol, `${tag} attention`);
+              expectClose(f.hN, jf.hN, tol, `${tag} hN`);
+              if (f.cN) expectClose(f.cN, jf.cN!, tol, `${tag} cN`);
+              if (f.keysOut) expectClose(f.keysOut, jf.keys!, tol, `${tag} keys`);
+              expectClose(f.cache, jf.cache!, tol, `${tag} cache`);
+              const g = await backward(p, f.cache);
+              const want = new Map(arrays(jg));
+              const got = arrays(g);
+              expect(got.length).toBe(want.size);
+              for (const [n, v] of got) expectClose(v, want.get(n)!, { atol: 1e-4, rtol: 1e-3 }, `${tag} ${n}`);
+            });
+          }
+        });
+      }
 });
