@@ -4,7 +4,7 @@
 //       numLayers, cell ('lstm' | 'gru' | 'rnn'), resetAfter (gru, default true), nonlinearity (rnn),
 //       attention ('dot' | 'general' | 'concat' | 'additive'), inputFeed (boolean, default false),
 //       x [T*B*D], memory [S*B*E], srcLengths? Int32Array [B] (each in [1, S]), h0? c0? [L*B*H],
-//       feed0? [B*H] (inputFeed only), layers: Array of L { weightIh [G*H*inW_l], weightHh [G*H*H],
+//       feed0? [B*H] (read with inputFeed), layers: Array of L { weightIh [G*H*inW_l], weightHh [G*H*H],
 //       biasIh?, biasHh? [G*H] }, attn: { weight?, queryWeight?, queryBias?, keyWeight?, v?,
 //       outWeight } (exactly the variant's), keys? [S*B*Kw], keepCache (default true),
 //       returnAttention (default true), outputs y [T*B*H], attentionOut [T*B*S] (iff returnAttention;
@@ -376,10 +376,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     a.c0 = f.F32("c0", Product(env, "c0", {L, B, H}), Presence::Optional);
   else
     Absent(f, "c0", "only an lstm has a cell state");
-  if (z.input_feed)
-    a.feed0 = f.F32("feed0", Product(env, "feed0", {B, H}), Presence::Optional);
-  else
-    Absent(f, "feed0", "expected no feed0 without inputFeed");
+  // feed0 is checked whatever inputFeed (a decode loop may carry it either way); read only with it.
+  a.feed0 = f.F32("feed0", Product(env, "feed0", {B, H}), Presence::Optional);
   if (Kw > 0) {
     a.keys = f.F32("keys", Product(env, "keys", {S, B, K}), Presence::Optional);
     if (!a.keys)

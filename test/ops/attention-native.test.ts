@@ -408,6 +408,16 @@ describe.skipIf(!addon)('attnDecoder native: argument errors name the argument',
     expect(e.code).toBe(code);
   });
 
+  it('feed0 without inputFeed is checked, then ignored', () => {
+    const q = makeProblem({ ...s, inputFeed: false }, 4);
+    const { args, out } = forwardArgs(q);
+    call('attnDecoderForward', { ...args, feed0: null });
+    const y0 = Float32Array.from(out.y);
+    call('attnDecoderForward', { ...args, feed0: new Float32Array(s.batch * s.hiddenSize).fill(3) });
+    expect(out.y).toEqual(y0);
+    expect(() => call('attnDecoderForward', { ...args, feed0: new Float32Array(2) })).toThrow(/^feed0: /);
+  });
+
   it('a getter on a nested field runs once, before any check, and may not crash the call', () => {
     let reads = 0;
     const layer0 = p.layers[0];
