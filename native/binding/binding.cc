@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "nn_binding.h"
 #include "step_binding.h"
+#include "attention_binding.h"
 #include "train_binding.h"
 #include "worker.h"
 
@@ -419,12 +420,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Every op is a flat export named as its TypeScript op (lib/ops/): nn_binding.cc (linear, embedding),
   // train_binding.cc (losses, optimizer steps, clipping), jordan_binding.cc (jordanForward/Backward),
   // norm_binding.cc (layerNormForward/Backward), step_binding.cc (stepCreateCache, stepCacheInfo,
-  // stepForward: the decode step).
+  // stepForward: the decode step), attention_binding.cc (attnDecoderForward/Backward, attnDecoderCacheSize).
   RegisterNnOps(env, exports);
   RegisterTrainOps(env, exports);
   RegisterJordanOps(env, exports);
   RegisterNormOps(env, exports);
   RegisterStepOps(env, exports);
+  RegisterAttentionOps(env, exports);
   return exports;
 }
 
