@@ -87,6 +87,20 @@ export {
 } from './models/model.js';
 export { sequential, SequentialBuilder, type SequentialModel, type BuildOptions } from './models/sequential.js';
 export type { LayerDescription, SequentialDescription } from './models/sequential-format.js';
+export {
+  encoderDecoder,
+  type BridgeKind,
+  type DecoderOptions,
+  type EncoderDecoderBuilder,
+  type EncoderDecoderConfig,
+  type EncoderDecoderModel,
+  type EncoderDecoderOptions,
+  type EncoderOptions,
+  type Seq2SeqDescription,
+  type Seq2SeqForwardOptions,
+  type Seq2SeqInputs,
+  type Seq2SeqStep,
+} from './models/seq2seq.js';
 export { saveModel, saveModelAsync, describeModel, encodeModel } from './models/save.js';
 export {
   loadModel,
@@ -94,6 +108,9 @@ export {
   loadStateDict,
   decodeModel,
   layerTypes,
+  loadEncoderDecoder,
+  loadEncoderDecoderAsync,
+  type LoadEncoderDecoderOptions,
   type LoadModelOptions,
   type LoadStateDictOptions,
   type LoadStateDictResult,

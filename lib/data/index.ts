@@ -56,3 +56,5 @@ export {
   type TimeSeries,
   type TrainTestSplitOptions,
 } from './datasets.js';
+
+export { seq2seqBatches, type Seq2SeqBatch, type Seq2SeqBatchesOptions, type Seq2SeqPair } from './seq2seq.js';

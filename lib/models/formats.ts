@@ -9,6 +9,7 @@
  *   "gated.sequential"  versions 1 and 2 (lib/models/sequential-format.ts). Version 2 lists every
  *                       option of every layer; version 1 files (before the Jordan layer listed its
  *                       defaulted options) load with the missing options at their defaults.
+ *   "gated.seq2seq"     version 1 (lib/models/seq2seq-format.ts): an encoder-decoder's config.
  *
  * Every problem is a {@link FormatError} whose `argument` names the field at fault.
  */
@@ -16,20 +17,30 @@ import { describe } from '../check.js';
 import type { ModelDescription } from './model.js';
 import { type ExpectedKinds, type Fail, failIn, isObject, quote } from './reading.js';
 import { METADATA_KEYS } from './save.js';
+import { type EncoderDecoderConfig, readSeq2Seq, SEQ2SEQ_FORMAT, SEQ2SEQ_VERSIONS } from './seq2seq-format.js';
 import { readSequential, SEQUENTIAL_FORMAT, SEQUENTIAL_VERSIONS, type SequentialParts } from './sequential-format.js';
 
-/** A read description: canonical, with the parts its format builds a model from. */
-export interface ReadModel {
-  readonly description: ModelDescription;
-  readonly sequential: SequentialParts;
-}
+/** A read description: canonical, with the parts its format builds a model from (lib/models/load.ts builds it). */
+export type ReadModel =
+  | { readonly format: typeof SEQUENTIAL_FORMAT; readonly description: ModelDescription; readonly sequential: SequentialParts }
+  | { readonly format: typeof SEQ2SEQ_FORMAT; readonly description: ModelDescription; readonly config: EncoderDecoderConfig };
 
 export type { ExpectedKinds, Fail } from './reading.js';
 
 /** The model formats this version reads: name -> versions and reader. */
 const FORMATS = {
-  [SEQUENTIAL_FORMAT]: { versions: SEQUENTIAL_VERSIONS, read: readSequential },
-} as const;
+  [SEQUENTIAL_FORMAT]: {
+    versions: SEQUENTIAL_VERSIONS,
+    read: (d, v, fail, expected) => ({ format: SEQUENTIAL_FORMAT, ...readSequential(d, v, fail, expected) }),
+  },
+  [SEQ2SEQ_FORMAT]: {
+    versions: SEQ2SEQ_VERSIONS,
+    read: (d, v, fail, expected) => ({ format: SEQ2SEQ_FORMAT, ...readSeq2Seq(d, v, fail, expected) }),
+  },
+} as const satisfies Record<
+  string,
+  { versions: readonly number[]; read: (d: Record<string, unknown>, v: number, fail: Fail, expected: ExpectedKinds) => ReadModel }
+>;
 
 /** Reads the description in a file's metadata (see the module comment). */
 export function readModelMetadata(meta: Readonly<Record<string, string>>, source: string, expected: ExpectedKinds): ReadModel {

@@ -30,6 +30,9 @@ import type { Kind } from '../layers/values.js';
 import { readModelMetadata, type ReadModel } from './formats.js';
 import { type AnyModel, checkModel, type Model } from './model.js';
 import { bareMessage, type Fail, failIn, FLOAT_DTYPES, isObject, isShape, quote, shapeText } from './reading.js';
+import { buildEncoderDecoder, type EncoderDecoderModel } from './seq2seq.js';
+import { METADATA_KEYS } from './save.js';
+import { SEQ2SEQ_FORMAT } from './seq2seq-format.js';
 import { buildSequential } from './sequential.js';
 import { type ParsedCheckpoint, parseCheckpoint } from '../train/checkpoint.js';
 
@@ -86,6 +89,13 @@ export function buildFromDescription<In extends Kind, Out extends Kind>(
   read: ReadModel,
   options: LoadModelOptions<In, Out>,
 ): Model<In, Out> {
+  if (read.format === SEQ2SEQ_FORMAT) {
+    return buildEncoderDecoder(read.config, {
+      seed: options.seed,
+      backend: options.backend ?? null,
+      initialize: false,
+    }) as unknown as Model<In, Out>;
+  }
   const { spec, layers, names } = read.sequential;
   return buildSequential<In, Out>(
     spec,
@@ -99,9 +109,16 @@ function modelFromContent<In extends Kind, Out extends Kind>(
   content: SafetensorsContent,
   source: string,
   options: LoadModelOptions<In, Out>,
+  format?: string,
 ): Model<In, Out> {
   const fail = failIn(source);
   const read = readModelMetadata(content.metadata, source, options);
+  if (format !== undefined && read.format !== format) {
+    throw fail(
+      `__metadata__[${JSON.stringify(METADATA_KEYS.format)}]`,
+      `expected ${quote(format)}, got ${quote(read.format)} (loadModel loads it)`,
+    );
+  }
   checkTensors(read, content.tensors, fail);
   const model = buildFromDescription<In, Out>(read, options);
   fill(model, content.tensors, fail, false);
@@ -205,6 +222,26 @@ export async function loadModelAsync<In extends Kind = Kind, Out extends Kind = 
   return modelFromContent(await loadSafetensorsAsync(path), path, options);
 }
 
+/** Options of {@link loadEncoderDecoder}. */
+export type LoadEncoderDecoderOptions = Pick<LoadModelOptions, 'backend' | 'seed'>;
+
+/**
+ * Loads an encoder-decoder saved by `model.save` (format "gated.seq2seq"), typed as one: its
+ * `decode`, `score` and `config` (with the vocabularies it was saved with) are there.
+ * @throws {FileError} the file cannot be read.
+ * @throws {FormatError} as {@link loadModel}; also a file of another model format.
+ */
+export function loadEncoderDecoder(path: string, options: LoadEncoderDecoderOptions = {}): EncoderDecoderModel {
+  checkLoadOptions(options);
+  return modelFromContent(loadSafetensors(path), path, options, SEQ2SEQ_FORMAT) as unknown as EncoderDecoderModel;
+}
+
+/** Async version of {@link loadEncoderDecoder}. */
+export async function loadEncoderDecoderAsync(path: string, options: LoadEncoderDecoderOptions = {}): Promise<EncoderDecoderModel> {
+  checkLoadOptions(options);
+  return modelFromContent(await loadSafetensorsAsync(path), path, options, SEQ2SEQ_FORMAT) as unknown as EncoderDecoderModel;
+}
+
 /** Options of {@link loadStateDict}. */
 export interface LoadStateDictOptions {
   /**
@@ -258,7 +295,7 @@ function checkpointModel<In extends Kind, Out extends Kind>(
   checkLoadOptions(options);
   const fail = failIn(path);
   const { inputKind, outputKind } = options;
-  const input = c.model.description.input.kind;
+  const input = c.model.format === SEQ2SEQ_FORMAT ? '{ source, target } tokens (an encoder-decoder)' : c.model.description.input.kind;
   if (inputKind !== undefined && inputKind !== input)
     throw fail('input.kind', `expected a model taking ${inputKind} (options.inputKind), got one taking ${input}`);
   const model = buildFromDescription<In, Out>(c.model, options);

@@ -34,279 +34,53 @@
  * (`score`) are methods of the model.
  */
 import { type BackendName, defaultBackendName } from '../backend/index.js';
-import { allocF32, backendName, boolOr, describe, objectArgs, oneOf, options as checkOptions, positiveInt, product } from '../check.js';
+import { allocF32, backendName, boolOr, describe, objectArgs, options as checkOptions, positiveInt, product } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import { embedding } from '../layers/basic.js';
 import { glorotUniform, orthogonal } from '../layers/init.js';
-import { addInto, type ForwardContext, type JsonValue, type Layer, type LayerStep, type Parameter, parameter } from '../layers/layer.js';
+import { addInto, type ForwardContext, type Layer, type LayerStep, type Parameter, parameter } from '../layers/layer.js';
 import { gru, lstm, rnn } from '../layers/recurrent.js';
-import { checkValue, type Sequence, type Tokens } from '../layers/values.js';
-import {
-  type AttentionKind,
-  type AttnDecoderForwardArgs,
-  type AttnWeights,
-  attnDecoderBackward,
-  attnDecoderForward,
-} from '../ops/attention.js';
-import { type Cell, GATES } from '../ops/layout.js';
+import { checkValue, type Sequence, tokens, type Tokens } from '../layers/values.js';
+import { padBatch } from '../data/batch.js';
+import { EncoderDecoderStepper } from './seq2seq-step.js';
+import { type AttnDecoderForwardArgs, type AttnWeights, attnDecoderBackward, attnDecoderForward } from '../ops/attention.js';
+import { GATES } from '../ops/layout.js';
 import { linearBackward, linearForward } from '../ops/nn.js';
 import { Rng } from '../random.js';
 import { evaluate, fit, predict } from '../train/fit.js';
 import type { Batch, Data, Evaluation, EvaluateOptions, FitOptions, History, LossName } from '../train/types.js';
-import { type VocabularyJSON } from '../data/vocab.js';
 import { weightsLock } from './guard.js';
 import type { InputSpecOf, Model, ModelDescription, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
 import { saveModelAsync } from './save.js';
+import {
+  ATTN_FIELDS,
+  type EncoderDecoderConfig,
+  type EncoderDecoderOptions,
+  encoderDecoderConfig,
+  memoryWidth,
+  planEncoderDecoder,
+  SEQ2SEQ_FORMAT,
+  SEQ2SEQ_FORMAT_VERSION,
+  type Seq2SeqDescription,
+  seq2seqInput,
+} from './seq2seq-format.js';
+
+export {
+  type BridgeKind,
+  type DecoderOptions,
+  type EncoderDecoderConfig,
+  type EncoderDecoderOptions,
+  type EncoderOptions,
+  encoderDecoderConfig,
+  planEncoderDecoder,
+  SEQ2SEQ_FORMAT,
+  SEQ2SEQ_FORMAT_VERSION,
+  type Seq2SeqDescription,
+} from './seq2seq-format.js';
 
 /** The inputs of an encoder-decoder: source and (teacher-forced) target token ids. */
 export type Seq2SeqInputs = { readonly source: 'tokens'; readonly target: 'tokens' };
-
-/** How the decoder's initial states come from the encoder's final ones (see the module comment). */
-export type BridgeKind = 'auto' | 'passthrough' | 'dense' | 'zeros';
-
-/** The encoder's options. */
-export interface EncoderOptions {
-  /** The recurrent cell. Default `'lstm'`. */
-  readonly cell?: Cell;
-  /** Hidden units per direction He. Required. */
-  readonly hiddenSize: number;
-  /** Stacked layers. Default 1. */
-  readonly numLayers?: number;
-  /** A second stack backwards in time; the memory is both directions concatenated. Default false. */
-  readonly bidirectional?: boolean;
-  /** Source embedding width. Required. */
-  readonly embeddingDim: number;
-  /** Dropout between stacked layers, training only. Default 0. */
-  readonly dropout?: number;
-}
-
-/** The decoder's options. */
-export interface DecoderOptions {
-  /** The recurrent cell. Default `'lstm'`. */
-  readonly cell?: Cell;
-  /** Hidden units H (also the attentional vector's width). Required. */
-  readonly hiddenSize: number;
-  /** Stacked layers. Default 1. */
-  readonly numLayers?: number;
-  /** Target embedding width. Required. */
-  readonly embeddingDim: number;
-  /** The attention score. Default `'additive'` (Bahdanau). `'dot'` needs the memory width E = H. */
-  readonly attention?: AttentionKind;
-  /** Width A of the additive / concat scorer. Default H. */
-  readonly attentionSize?: number;
-  /** Feed the previous attentional vector into the next step's input (Luong et al. 2015). Default true. */
-  readonly inputFeed?: boolean;
-}
-
-/** Options of {@link encoderDecoder}. */
-export interface EncoderDecoderOptions {
-  /** Source ids are in [0, sourceVocabSize). Required. */
-  readonly sourceVocabSize: number;
-  /** Target ids are in [0, targetVocabSize). Required. */
-  readonly targetVocabSize: number;
-  /** The id the decoder starts from. Required. */
-  readonly bos: number;
-  /** The id that ends an output. Required. */
-  readonly eos: number;
-  /** The encoder. Required. */
-  readonly encoder: EncoderOptions;
-  /** The decoder. Required. */
-  readonly decoder: DecoderOptions;
-  /** Default `'auto'`. */
-  readonly bridge?: BridgeKind;
-  /** Share the target embedding with the generator's weight (embeddingDim must equal the decoder's hiddenSize). Default false. */
-  readonly tieEmbeddings?: boolean;
-  /** Vocabularies saved with the model (`vocabulary.toJSON()`), so a loaded model can decode text. Default none. */
-  readonly vocabularies?: { readonly source: VocabularyJSON; readonly target: VocabularyJSON } | null;
-}
-
-/** {@link EncoderDecoderOptions} with every default filled in: what a model file saves. */
-export interface EncoderDecoderConfig {
-  readonly sourceVocabSize: number;
-  readonly targetVocabSize: number;
-  readonly bos: number;
-  readonly eos: number;
-  readonly encoder: Required<EncoderOptions>;
-  readonly decoder: Required<DecoderOptions>;
-  readonly bridge: Exclude<BridgeKind, 'auto'>;
-  readonly tieEmbeddings: boolean;
-  readonly vocabularies: { readonly source: VocabularyJSON; readonly target: VocabularyJSON } | null;
-}
-
-/** The model file format of an encoder-decoder. */
-export const SEQ2SEQ_FORMAT = 'gated.seq2seq';
-/** The version this gated writes. */
-export const SEQ2SEQ_FORMAT_VERSION = 1;
-
-const CELLS = ['lstm', 'gru', 'rnn'] as const;
-const ATTENTIONS = ['additive', 'dot', 'general', 'concat'] as const;
-
-/** Checks `options` and fills every default (errors name the option's path). */
-export function encoderDecoderConfig(options: unknown, name = 'options'): EncoderDecoderConfig {
-  const o = checkOptions(
-    options,
-    ['sourceVocabSize', 'targetVocabSize', 'bos', 'eos', 'encoder', 'decoder', 'bridge', 'tieEmbeddings', 'vocabularies'],
-    name,
-  );
-  const at = (k: string): string => `${name}.${k}`;
-  const sourceVocabSize = positiveInt(o.sourceVocabSize, at('sourceVocabSize'));
-  const targetVocabSize = positiveInt(o.targetVocabSize, at('targetVocabSize'));
-  const id = (k: string): number => {
-    const v = o[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= targetVocabSize) {
-      throw new ValueError(`expected a target id in [0, ${targetVocabSize}), got ${describe(v)}`, at(k));
-    }
-    return v;
-  };
-  const bos = id('bos');
-  const eos = id('eos');
-  if (o.encoder === undefined) throw new ValueError('required: { hiddenSize, embeddingDim, ... }', at('encoder'));
-  if (o.decoder === undefined) throw new ValueError('required: { hiddenSize, embeddingDim, ... }', at('decoder'));
-  const e = checkOptions(o.encoder, ['cell', 'hiddenSize', 'numLayers', 'bidirectional', 'embeddingDim', 'dropout'], at('encoder'));
-  const encoder: Required<EncoderOptions> = {
-    cell: oneOf(e.cell, CELLS, 'lstm', at('encoder.cell')),
-    hiddenSize: positiveInt(e.hiddenSize, at('encoder.hiddenSize')),
-    numLayers: e.numLayers === undefined ? 1 : positiveInt(e.numLayers, at('encoder.numLayers')),
-    bidirectional: boolOr(e.bidirectional, false, at('encoder.bidirectional')),
-    embeddingDim: positiveInt(e.embeddingDim, at('encoder.embeddingDim')),
-    dropout: e.dropout === undefined ? 0 : rateOf(e.dropout, at('encoder.dropout')),
-  };
-  const d = checkOptions(
-    o.decoder,
-    ['cell', 'hiddenSize', 'numLayers', 'embeddingDim', 'attention', 'attentionSize', 'inputFeed'],
-    at('decoder'),
-  );
-  const H = positiveInt(d.hiddenSize, at('decoder.hiddenSize'));
-  const decoder: Required<DecoderOptions> = {
-    cell: oneOf(d.cell, CELLS, 'lstm', at('decoder.cell')),
-    hiddenSize: H,
-    numLayers: d.numLayers === undefined ? 1 : positiveInt(d.numLayers, at('decoder.numLayers')),
-    embeddingDim: positiveInt(d.embeddingDim, at('decoder.embeddingDim')),
-    attention: oneOf(d.attention, ATTENTIONS, 'additive', at('decoder.attention')),
-    attentionSize: d.attentionSize === undefined ? H : positiveInt(d.attentionSize, at('decoder.attentionSize')),
-    inputFeed: boolOr(d.inputFeed, true, at('decoder.inputFeed')),
-  };
-  const E = encoder.hiddenSize * (encoder.bidirectional ? 2 : 1);
-  if (decoder.attention === 'dot' && E !== H) {
-    throw new ValueError(
-      `'dot' attention needs the memory width (${E}: encoder hiddenSize x directions) to equal the decoder's hiddenSize (${H}); use 'general'`,
-      at('decoder.attention'),
-    );
-  }
-  const fits = !encoder.bidirectional && encoder.numLayers === decoder.numLayers && encoder.hiddenSize === H;
-  const bridge0 = oneOf(o.bridge, ['auto', 'passthrough', 'dense', 'zeros'] as const, 'auto', at('bridge'));
-  if (bridge0 === 'passthrough' && !fits) {
-    throw new ValueError(
-      'passthrough needs a unidirectional encoder with the decoder\'s numLayers and hiddenSize; use "dense" (or "auto")',
-      at('bridge'),
-    );
-  }
-  const bridge = bridge0 === 'auto' ? (fits ? 'passthrough' : 'dense') : bridge0;
-  const tieEmbeddings = boolOr(o.tieEmbeddings, false, at('tieEmbeddings'));
-  if (tieEmbeddings && decoder.embeddingDim !== H) {
-    throw new ValueError(
-      `tied embeddings need decoder.embeddingDim (${decoder.embeddingDim}) = decoder.hiddenSize (${H})`,
-      at('tieEmbeddings'),
-    );
-  }
-  const vocabularies = checkVocabularies(o.vocabularies, sourceVocabSize, targetVocabSize, at('vocabularies'));
-  return { sourceVocabSize, targetVocabSize, bos, eos, encoder, decoder, bridge, tieEmbeddings, vocabularies };
-}
-
-function rateOf(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ValueError(`expected a number in [0, 1), got ${describe(v)}`, name);
-  return v;
-}
-
-function checkVocabularies(v: unknown, Vs: number, Vt: number, name: string): EncoderDecoderConfig['vocabularies'] {
-  if (v === undefined || v === null) return null;
-  const o = checkOptions(v, ['source', 'target'], name);
-  const one = (x: unknown, size: number, k: string): VocabularyJSON => {
-    const j = x as VocabularyJSON;
-    if (typeof x !== 'object' || x === null || j.format !== 'gated.vocabulary' || !Array.isArray(j.tokens)) {
-      throw new ValueError(`expected a vocabulary's JSON (vocabulary.toJSON()), got ${describe(x)}`, `${name}.${k}`);
-    }
-    if (j.tokens.length !== size) {
-      throw new ValueError(`expected ${size} tokens (the ${k} vocabulary size), got ${j.tokens.length}`, `${name}.${k}`);
-    }
-    return j;
-  };
-  return { source: one(o.source, Vs, 'source'), target: one(o.target, Vt, 'target') };
-}
-
-/** The memory width E of a config. */
-function memoryWidth(c: EncoderDecoderConfig): number {
-  return c.encoder.hiddenSize * (c.encoder.bidirectional ? 2 : 1);
-}
-
-/** Every parameter's name and shape, in model order (what `build` creates and a file must hold). */
-export function planEncoderDecoder(c: EncoderDecoderConfig): { name: string; shape: number[] }[] {
-  const out: { name: string; shape: number[] }[] = [];
-  out.push({ name: 'encoder.embedding.weight', shape: [c.sourceVocabSize, c.encoder.embeddingDim] });
-  const enc = c.encoder;
-  const Ge = GATES[enc.cell] * enc.hiddenSize;
-  for (let l = 0; l < enc.numLayers; l++) {
-    for (const suffix of enc.bidirectional ? ['', '_reverse'] : ['']) {
-      const inW = l === 0 ? enc.embeddingDim : enc.hiddenSize * (enc.bidirectional ? 2 : 1);
-      out.push({ name: `encoder.rnn.weight_ih_l${l}${suffix}`, shape: [Ge, inW] });
-      out.push({ name: `encoder.rnn.weight_hh_l${l}${suffix}`, shape: [Ge, enc.hiddenSize] });
-      out.push({ name: `encoder.rnn.bias_ih_l${l}${suffix}`, shape: [Ge] });
-      out.push({ name: `encoder.rnn.bias_hh_l${l}${suffix}`, shape: [Ge] });
-    }
-  }
-  const dec = c.decoder;
-  const H = dec.hiddenSize;
-  const L = dec.numLayers;
-  const E = memoryWidth(c);
-  if (c.bridge === 'dense') {
-    // From the encoder's top layer, directions side by side: [B, E] in.
-    out.push({ name: 'bridge.h.weight', shape: [L * H, E] }, { name: 'bridge.h.bias', shape: [L * H] });
-    if (dec.cell === 'lstm') out.push({ name: 'bridge.c.weight', shape: [L * H, E] }, { name: 'bridge.c.bias', shape: [L * H] });
-  }
-  out.push({ name: 'decoder.embedding.weight', shape: [c.targetVocabSize, dec.embeddingDim] });
-  const G = GATES[dec.cell] * H;
-  for (let l = 0; l < L; l++) {
-    const inW = l === 0 ? dec.embeddingDim + (dec.inputFeed ? H : 0) : H;
-    out.push({ name: `decoder.rnn.weight_ih_l${l}`, shape: [G, inW] });
-    out.push({ name: `decoder.rnn.weight_hh_l${l}`, shape: [G, H] });
-    out.push({ name: `decoder.rnn.bias_ih_l${l}`, shape: [G] });
-    out.push({ name: `decoder.rnn.bias_hh_l${l}`, shape: [G] });
-  }
-  const A = dec.attentionSize;
-  for (const [n, shape] of attentionParams(dec.attention, H, E, A)) out.push({ name: `decoder.attn.${n}`, shape });
-  out.push({ name: 'decoder.attn.out.weight', shape: [H, E + H] });
-  if (!c.tieEmbeddings) out.push({ name: 'generator.weight', shape: [c.targetVocabSize, H] });
-  out.push({ name: 'generator.bias', shape: [c.targetVocabSize] });
-  return out;
-}
-
-/** The scorer's parameters per attention kind: file name suffix and shape, with the op's field name. */
-const ATTN_FIELDS = {
-  dot: [],
-  general: [['weight', 'weight']],
-  concat: [
-    ['weight', 'weight'],
-    ['v', 'v'],
-  ],
-  additive: [
-    ['query.weight', 'queryWeight'],
-    ['query.bias', 'queryBias'],
-    ['key.weight', 'keyWeight'],
-    ['v', 'v'],
-  ],
-} as const satisfies Record<AttentionKind, readonly (readonly [string, string])[]>;
-
-function attentionParams(kind: AttentionKind, H: number, E: number, A: number): [string, number[]][] {
-  const shapes: Record<string, number[]> = {
-    weight: kind === 'general' ? [H, E] : [A, H + E],
-    v: [A],
-    'query.weight': [A, H],
-    'query.bias': [A],
-    'key.weight': [A, E],
-  };
-  return ATTN_FIELDS[kind].map(([n]) => [n, shapes[n]]);
-}
 
 /** What {@link EncoderDecoderModel.forward} gives beyond the contract: the attention weights `[T, B, S]` when asked for. */
 export interface Seq2SeqStep extends ModelStep<'sequence'> {
@@ -348,6 +122,20 @@ export interface EncoderDecoderModel extends Model<Seq2SeqInputs, 'sequence'> {
   decoderWeights(): Pick<AttnDecoderForwardArgs, 'layers' | 'attn'>;
   /** @internal The target embedding table `[V, Dt]` and the generator's weight `[V, H]` and bias `[V]`. */
   outputWeights(): { readonly embedding: Float32Array; readonly weight: Float32Array; readonly bias: Float32Array };
+  /** @internal The decoder op's sizes and options for T steps of B rows over S source positions. */
+  decoderSizes(T: number, B: number, S: number): Omit<AttnDecoderForwardArgs, 'x' | 'memory' | 'layers' | 'attn'>;
+  /**
+   * The log-probability of each target given its source (forced decoding): the sum over the target's
+   * tokens and the final eos of log P(token | source, tokens before), in inference mode. Sources and
+   * targets are id arrays without bos/eos; sentences are run `batchSize` at a time (default 64).
+   */
+  score(
+    sources: readonly (Int32Array | readonly number[])[],
+    targets: readonly (Int32Array | readonly number[])[],
+    options?: { readonly batchSize?: number },
+  ): Promise<Float64Array>;
+  /** @internal Encodes `sources` (inference) and gives the stepper a search advances; call it under the weights' read lock. */
+  stepper(sources: readonly Int32Array[], backend?: BackendName): Promise<EncoderDecoderStepper>;
 }
 
 /** The builder {@link encoderDecoder} returns. */
@@ -523,7 +311,7 @@ class EncoderDecoder implements EncoderDecoderModel {
   }
 
   /** The decoder's op sizes and options for a batch. */
-  private decoderSizes(T: number, B: number, S: number) {
+  decoderSizes(T: number, B: number, S: number) {
     const dec = this.config.decoder;
     return {
       cell: dec.cell,
@@ -751,16 +539,69 @@ class EncoderDecoder implements EncoderDecoderModel {
   }
 
   describe(): ModelDescription {
-    return {
+    const description: Seq2SeqDescription = {
       format: SEQ2SEQ_FORMAT,
       version: SEQ2SEQ_FORMAT_VERSION,
-      input: {
-        source: { kind: 'tokens', features: this.config.sourceVocabSize },
-        target: { kind: 'tokens', features: this.config.targetVocabSize },
-      },
-      config: this.config as unknown as JsonValue,
+      input: seq2seqInput(this.config),
+      config: this.config,
       parameters: this.params.map((p) => ({ name: p.name, shape: [...p.shape], dtype: 'F32' })),
-    } as unknown as ModelDescription;
+    };
+    return description;
+  }
+
+  async stepper(sources: readonly Int32Array[], backend: BackendName = this.backend): Promise<EncoderDecoderStepper> {
+    const source = this.sourceBatch(sources, 'sources');
+    const ctx: ForwardContext = { training: false, rng: this.rng, backend, backward: false };
+    return new EncoderDecoderStepper(this, await this.encode(source, ctx), backend);
+  }
+
+  /** Checked id arrays as a padded time-major Tokens batch. */
+  private sourceBatch(sources: readonly (Int32Array | readonly number[])[], name: string): Tokens {
+    const ids = checkSentences(sources, this.config.sourceVocabSize, name, 1);
+    const b = padBatch(ids);
+    return tokens({ ids: b.ids, seqLen: b.seqLen, batch: b.batch, lengths: b.lengths });
+  }
+
+  async score(
+    sources: readonly (Int32Array | readonly number[])[],
+    targets: readonly (Int32Array | readonly number[])[],
+    options: { readonly batchSize?: number } = {},
+  ): Promise<Float64Array> {
+    const o = checkOptions(options, ['batchSize'], 'options');
+    const batchSize = o.batchSize === undefined ? 64 : positiveInt(o.batchSize, 'options.batchSize');
+    const src = checkSentences(sources, this.config.sourceVocabSize, 'sources', 1);
+    const tgt = checkSentences(targets, this.config.targetVocabSize, 'targets', 0);
+    if (src.length !== tgt.length) throw new ShapeError(`expected ${src.length} targets (one per source), got ${tgt.length}`, 'targets');
+    const { bos, eos, targetVocabSize: V } = this.config;
+    const out = new Float64Array(src.length);
+    await weightsLock(this).read(async () => {
+      for (let start = 0; start < src.length; start += batchSize) {
+        const idx = Array.from({ length: Math.min(batchSize, src.length - start) }, (_, i) => start + i);
+        const source = this.sourceBatch(
+          idx.map((i) => src[i]),
+          'sources',
+        );
+        const tb = padBatch(idx.map((i) => Int32Array.of(bos, ...tgt[i])));
+        const target = tokens({ ids: tb.ids, seqLen: tb.seqLen, batch: tb.batch, lengths: tb.lengths });
+        const ctx: ForwardContext = { training: false, rng: this.rng, backend: this.backend, backward: false };
+        const logits = (await this.run(source, target, ctx, false)).y.data;
+        const B = idx.length;
+        idx.forEach((i, b) => {
+          const t = tgt[i];
+          let sum = 0;
+          for (let step = 0; step <= t.length; step++) {
+            const o = (step * B + b) * V;
+            let m = -Infinity;
+            for (let v = 0; v < V; v++) if (logits[o + v] > m) m = logits[o + v];
+            let z = 0;
+            for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - m);
+            sum += logits[o + (step < t.length ? t[step] : eos)] - m - Math.log(z);
+          }
+          out[i] = sum;
+        });
+      }
+    });
+    return out;
   }
 
   fit<L extends LossName = 'softmaxCrossEntropy'>(
@@ -784,6 +625,24 @@ class EncoderDecoder implements EncoderDecoderModel {
   save(path: string, options?: AtomicWriteOptions): Promise<void> {
     return saveModelAsync(this, path, options);
   }
+}
+
+/** Sentences as checked Int32Arrays: ids in [0, V), at least `minLength` each (a ValueError naming `name[i]`). */
+function checkSentences(s: unknown, V: number, name: string, minLength: number): Int32Array[] {
+  if (!Array.isArray(s) || s.length === 0) throw new ValueError(`expected a non-empty array of id arrays, got ${describe(s)}`, name);
+  return s.map((x: unknown, i: number) => {
+    if (!(x instanceof Int32Array) && !Array.isArray(x))
+      throw new ValueError(`expected an Int32Array or an array of ids, got ${describe(x)}`, `${name}[${i}]`);
+    if (x.length < minLength) throw new ValueError(`expected at least ${minLength} id(s), got none`, `${name}[${i}]`);
+    const ids = Int32Array.from(x as ArrayLike<number>);
+    for (let t = 0; t < x.length; t++) {
+      const v = (x as ArrayLike<unknown>)[t];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= V) {
+        throw new ValueError(`expected an id in [0, ${V}), got ${describe(v)}`, `${name}[${i}][${t}]`);
+      }
+    }
+    return ids;
+  });
 }
 
 /** A copy of a Tokens value (the caller may reuse its arrays while the call runs). */

@@ -20,8 +20,8 @@ import { GatedError } from '../errors.js';
 import type { KindMap, Layer, LayerConfig } from '../layers/layer.js';
 import { isLayerType, layerFromConfig, layerTypes } from '../layers/registry.js';
 import type { Kind } from '../layers/values.js';
-import type { InputSpec, ModelDescription, ParameterDescription } from './model.js';
-import { bareMessage, type ExpectedKinds, type Fail, FLOAT_DTYPES, isObject, isShape, quote, shapeText } from './reading.js';
+import type { InputSpec, ModelDescription } from './model.js';
+import { bareMessage, type ExpectedKinds, type Fail, isObject, type PlannedParameter, quote, readParameterList } from './reading.js';
 
 /** The `format` of a sequential model's description (and the `gated.format` metadata value). */
 export const SEQUENTIAL_FORMAT = 'gated.sequential';
@@ -87,7 +87,7 @@ export function readSequential(
   const layers: Layer[] = [];
   const names: (string | null)[] = [];
   const canonicalLayers: LayerDescription[] = [];
-  const planned: { name: string; shape: readonly number[]; layer: number }[] = [];
+  const planned: PlannedParameter[] = [];
   let kind: Kind = spec.kind;
   let features = spec.features;
   d.layers.forEach((ld: unknown, i: number) => {
@@ -141,7 +141,7 @@ export function readSequential(
     if (!layer.plan) throw fail(`${at}.type`, `${type} layers cannot be loaded`);
     const plan = layer.plan(features);
     const prefix = name ?? String(i);
-    for (const p of plan.parameters) planned.push({ name: `${prefix}.${p.name}`, shape: p.shape, layer: i });
+    for (const p of plan.parameters) planned.push({ name: `${prefix}.${p.name}`, shape: p.shape, owner: `layers[${i}].config` });
     layers.push(layer);
     names.push(name);
     canonicalLayers.push({ type, name, config: canonical });
@@ -153,36 +153,7 @@ export function readSequential(
   }
 
   // The parameter list: exactly what the configs make.
-  const described = new Map<string, { shape: number[]; dtype: string; index: number }>();
-  d.parameters.forEach((pd: unknown, k: number) => {
-    const at = `parameters[${k}]`;
-    if (!isObject(pd)) throw fail(at, `expected an object { name, shape, dtype }, got ${describe(pd)}`);
-    for (const f of Object.keys(pd)) {
-      if (!['name', 'shape', 'dtype'].includes(f)) throw fail(`${at}.${f}`, 'unknown field');
-    }
-    if (typeof pd.name !== 'string') throw fail(`${at}.name`, `expected a string, got ${describe(pd.name)}`);
-    if (described.has(pd.name)) throw fail(`${at}.name`, `duplicate parameter ${quote(pd.name)}`);
-    if (!isShape(pd.shape)) throw fail(`${at}.shape`, 'expected an array of non-negative integers');
-    if (typeof pd.dtype !== 'string' || !FLOAT_DTYPES.includes(pd.dtype)) {
-      throw fail(`${at}.dtype`, `expected one of ${FLOAT_DTYPES.join(', ')}, got ${describe(pd.dtype)}`);
-    }
-    described.set(pd.name, { shape: pd.shape, dtype: pd.dtype, index: k });
-  });
-  const plannedNames = new Set(planned.map((p) => p.name));
-  for (const p of planned) {
-    const got = described.get(p.name);
-    if (got === undefined) throw fail('parameters', `missing parameter ${quote(p.name)} (layers[${p.layer}] has it)`);
-    if (shapeText(got.shape) !== shapeText(p.shape)) {
-      throw fail(
-        `parameters[${got.index}].shape`,
-        `${quote(p.name)}: expected ${shapeText(p.shape)} (from layers[${p.layer}].config), got ${shapeText(got.shape)}`,
-      );
-    }
-  }
-  for (const [name, got] of described) {
-    if (!plannedNames.has(name)) throw fail(`parameters[${got.index}].name`, `unexpected parameter ${quote(name)}: no layer has it`);
-  }
-  const parameters: ParameterDescription[] = [...described].map(([name, p]) => ({ name, shape: p.shape, dtype: p.dtype }));
+  const parameters = readParameterList(d.parameters, planned, fail);
   const description: SequentialDescription = {
     format: SEQUENTIAL_FORMAT,
     version: SEQUENTIAL_FORMAT_VERSION,

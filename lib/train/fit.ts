@@ -87,6 +87,7 @@ const FIT_KEYS = [
   'onEpochEnd',
   'checkpoint',
   'resumeFrom',
+  'labelSmoothing',
 ] as const;
 
 /** What fit and evaluate share. */
@@ -97,6 +98,8 @@ interface Common {
   readonly stateful: boolean;
   readonly signal: AbortSignal | null;
   readonly backend: BackendName;
+  /** Training batches only (validation and evaluate report plain cross-entropy). */
+  readonly labelSmoothing: number;
 }
 
 function commonOptions(o: Obj, model: AnyModel, known: readonly string[]): Common {
@@ -121,7 +124,18 @@ function commonOptions(o: Obj, model: AnyModel, known: readonly string[]): Commo
     stateful: boolOr(o.stateful, false, 'options.stateful'),
     signal: optionalSignal(o.signal, 'options.signal'),
     backend: backendName(o.backend, 'options.backend', model.backend),
+    labelSmoothing: smoothingOf(o.labelSmoothing, loss),
   };
+}
+
+function smoothingOf(v: unknown, loss: Loss): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !(v >= 0 && v < 1))
+    throw new ValueError(`expected a number in [0, 1), got ${describe(v)}`, 'options.labelSmoothing');
+  if (v > 0 && loss.name !== 'softmaxCrossEntropy') {
+    throw new ValueError(`label smoothing is for softmaxCrossEntropy, got ${loss.name}`, 'options.labelSmoothing');
+  }
+  return v;
 }
 
 function checkData(data: unknown, name: string, epochs: number): void {
@@ -166,7 +180,12 @@ async function batchLoss(
 ): Promise<{ r: LossResult; backward: (dy: Float32Array) => Promise<unknown> }> {
   const s = await model.forward(b.x as never, { training, backend: c.backend, backward: training, ...carry.options(b.x, where) });
   carry.keep(s);
-  const r = await c.loss.compute(lossInput(s.y as Value), b.target, { ignoreIndex: c.ignoreIndex, backend: c.backend }, where);
+  const r = await c.loss.compute(
+    lossInput(s.y as Value),
+    b.target,
+    { ignoreIndex: c.ignoreIndex, backend: c.backend, labelSmoothing: training ? c.labelSmoothing : 0 },
+    where,
+  );
   return { r, backward: (dy) => s.backward(dy) };
 }
 

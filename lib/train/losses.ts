@@ -39,6 +39,11 @@ export interface LossContext {
   readonly ignoreIndex: number;
   /** Which kernels run it. */
   readonly backend: BackendName;
+  /**
+   * Softmax cross-entropy against the smoothed target `(1 - e) onehot + e / V` (PyTorch's
+   * `label_smoothing`): the loss is `(1 - e) CE + e mean_v(-log p_v)`. 0 (plain CE) when absent.
+   */
+  readonly labelSmoothing?: number;
 }
 
 /** A loss of the registry. */
@@ -77,9 +82,48 @@ const softmaxCrossEntropyLoss: Loss = {
       { logits: y.data, targets: target, numClasses: y.features, weights: mask, ignoreIndex: ctx.ignoreIndex },
       { backend: ctx.backend },
     );
-    return { loss: r.loss, grad: r.dLogits, count: r.weightSum, correct: r.numCorrect, examples };
+    const eps = ctx.labelSmoothing ?? 0;
+    const loss = eps > 0 ? smooth(y.data, target, mask, y.features, r.loss, r.dLogits, r.weightSum, eps, ctx.ignoreIndex) : r.loss;
+    return { loss, grad: r.dLogits, count: r.weightSum, correct: r.numCorrect, examples };
   },
 };
+
+/**
+ * Label smoothing on top of a plain CE result (mean `ce`, gradient `grad` = w (p - onehot) / W):
+ * gives the smoothed mean loss and turns `grad` into w (p - (1-e) onehot - e/V) / W in place.
+ */
+function smooth(
+  logits: Float32Array,
+  target: Int32Array,
+  mask: Float32Array | null,
+  V: number,
+  ce: number,
+  grad: Float32Array,
+  W: number,
+  eps: number,
+  ignoreIndex: number,
+): number {
+  if (W <= 0) return ce;
+  let uniform = 0; // sum_i w_i mean_v(-log p_iv)
+  for (let i = 0; i < target.length; i++) {
+    const w = mask ? mask[i] : 1;
+    if (w === 0 || target[i] === ignoreIndex) continue;
+    const o = i * V;
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) if (logits[o + v] > m) m = logits[o + v];
+    let z = 0;
+    let sum = 0;
+    for (let v = 0; v < V; v++) {
+      z += Math.exp(logits[o + v] - m);
+      sum += logits[o + v];
+    }
+    uniform += w * (m + Math.log(z) - sum / V);
+    const k = (w * eps) / W;
+    for (let v = 0; v < V; v++) grad[o + v] -= k / V;
+    grad[o + target[i]] += k;
+  }
+  return (1 - eps) * ce + (eps * uniform) / W;
+}
 
 /** A loss over each element against a float target of the output's shape, as a mean over the counted elements. */
 function elementwise(name: 'bceWithLogits' | 'mse'): Loss {

@@ -111,6 +111,12 @@ export interface FitOptions<In extends Inputs = Kind, L extends LossName = LossN
   /** Target of softmax cross-entropy that counts for nothing. Default: -100. */
   readonly ignoreIndex?: number;
   /**
+   * Label smoothing e in [0, 1) for softmaxCrossEntropy (PyTorch's `label_smoothing`): training
+   * batches are scored against `(1 - e) onehot + e / V`. Validation and `evaluate` report plain
+   * cross-entropy (so perplexity stays comparable). Default: 0.
+   */
+  readonly labelSmoothing?: number;
+  /**
    * Truncated BPTT over a long stream: every recurrent layer's final state becomes its initial state
    * in the next batch, so consecutive batches must continue each other track by track (as
    * `streamWindows` makes them) and keep one batch size. Gradients stop at batch edges (the carried

@@ -9,7 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../../lib/backend/addon.js';
 import { ValueError } from '../../lib/errors.js';
 import { tokens, type Tokens } from '../../lib/layers/values.js';
-import { type EncoderDecoderOptions, encoderDecoder } from '../../lib/models/seq2seq.js';
+import { FormatError } from '../../lib/errors.js';
+import { decodeSafetensors, encodeSafetensors } from '../../lib/io/safetensors.js';
+import { decodeModel, loadEncoderDecoder, loadEncoderDecoderAsync } from '../../lib/models/load.js';
+import { encodeModel } from '../../lib/models/save.js';
+import { type EncoderDecoderModel, type EncoderDecoderOptions, encoderDecoder } from '../../lib/models/seq2seq.js';
+import { Vocabulary } from '../../lib/data/vocab.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Rng, errorOf, expectClose } from '../helpers/index.js';
 
 const Vs = 7;
@@ -170,5 +178,137 @@ describe('encoderDecoder options', () => {
       attentionSize: 4,
       inputFeed: true,
     });
+  });
+});
+
+/** log-softmax of a row of logits, in float64. */
+function logSoftmax(a: Float32Array, o: number, V: number): Float64Array {
+  let m = -Infinity;
+  for (let v = 0; v < V; v++) m = Math.max(m, a[o + v]);
+  let z = 0;
+  for (let v = 0; v < V; v++) z += Math.exp(a[o + v] - m);
+  return Float64Array.from({ length: V }, (_, v) => a[o + v] - m - Math.log(z));
+}
+
+describe('the decode step and forced scoring', () => {
+  for (const { label, options } of CASES) {
+    for (const backend of backends) {
+      it(`steps == teacher forcing, with rows expanded and reordered; score == the forced log-probs (${label}, ${backend})`, async () => {
+        const model = encoderDecoder(options).build({ seed: 7, backend });
+        const r = new Rng(4);
+        const sources = [5, 2, 4].map((n) => Int32Array.from({ length: n }, () => r.int(0, Vs - 1)));
+        const targets = [3, 1, 2].map((n) => Int32Array.from({ length: n }, () => r.int(3, Vt - 1)));
+        // the teacher-forced pass, one sentence at a time
+        const forced: Float64Array[][] = [];
+        for (let n = 0; n < 3; n++) {
+          const s = await model.forward(
+            {
+              source: tokens({ ids: sources[n], seqLen: sources[n].length, batch: 1 }),
+              target: tokens({ ids: Int32Array.of(1, ...targets[n]), seqLen: targets[n].length + 1, batch: 1 }),
+            },
+            { backward: false },
+          );
+          forced.push(Array.from({ length: targets[n].length + 1 }, (_, t) => logSoftmax(s.y.data, t * Vt, Vt)));
+        }
+        // the stepper over all three, 2 rows each; after each step sentences 0 and 1 trade rows
+        const st = await model.stepper(sources);
+        st.start(2);
+        expect(st.rows).toBe(6);
+        let feedTokens = new Int32Array(6).fill(1);
+        let sent = [0, 0, 1, 1, 2, 2];
+        for (let t = 0; t < 3; t++) {
+          const { logProbs, attention } = await st.step(feedTokens, true);
+          for (let row = 0; row < st.rows; row++) {
+            const n = sent[row];
+            if (t > targets[n].length) continue;
+            expectClose(
+              logProbs.subarray(row * Vt, (row + 1) * Vt),
+              Float32Array.from(forced[n][t]),
+              { atol: 3e-5, rtol: 1e-4 },
+              `step ${t} row ${row}`,
+            );
+            const a = attention!.subarray(row * 5, row * 5 + 5);
+            expect(a.slice(sources[n].length).every((v) => v === 0)).toBe(true);
+            expect(a.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 5);
+          }
+          const index = Int32Array.of(2, 3, 0, 1, 5, 4);
+          st.reorder(index);
+          sent = Array.from(index, (i) => sent[i]);
+          feedTokens = Int32Array.from(sent, (n) => targets[n][Math.min(t, targets[n].length - 1)]);
+        }
+        // dropping rows: keep sentence 0's first row only
+        st.reorder(Int32Array.of(0));
+        expect(st.rows).toBe(1);
+        const scores = await model.score(sources, targets, { batchSize: 2 });
+        scores.forEach((sc, n) => {
+          const want = forced[n].reduce((acc, row, t) => acc + row[t < targets[n].length ? targets[n][t] : 2], 0);
+          expect(sc).toBeCloseTo(want, 4);
+        });
+      });
+    }
+  }
+});
+
+describe('encoderDecoder save and load', () => {
+  it('a saved model loads with its config and vocabularies and gives the same logits and scores', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gated-s2s-'));
+    try {
+      const src = Vocabulary.fromJSON(new Vocabulary(['a', 'b', 'c', 'd']).toJSON());
+      const tgt = new Vocabulary(['x', 'y', 'z', 'w', 'v', 'u']);
+      const options: EncoderDecoderOptions = {
+        ...CASES[1].options,
+        sourceVocabSize: src.size,
+        targetVocabSize: tgt.size,
+        vocabularies: { source: src.toJSON(), target: tgt.toJSON() },
+      };
+      const model = encoderDecoder(options).build({ seed: 9 });
+      const path = join(dir, 'm.safetensors');
+      await model.save(path);
+      for (const loaded of [
+        loadEncoderDecoder(path),
+        await loadEncoderDecoderAsync(path),
+        decodeModel(encodeModel(model)) as unknown as EncoderDecoderModel,
+      ]) {
+        expect(loaded.describe()).toEqual(model.describe());
+        const x = {
+          source: tokens({ ids: Int32Array.of(2, 3, 4, 5, 2, 3), seqLen: 3, batch: 2, lengths: Int32Array.of(3, 2) }),
+          target: tokens({ ids: Int32Array.of(1, 1, 4, 5), seqLen: 2, batch: 2 }),
+        };
+        expect((await loaded.forward(x)).y.data).toEqual((await model.forward(x)).y.data);
+      }
+      const l = loadEncoderDecoder(path);
+      expect(Vocabulary.fromJSON(l.config.vocabularies!.target).tokens).toEqual(tgt.tokens);
+      expect(await l.score([Int32Array.of(2, 3)], [Int32Array.of(4)])).toEqual(
+        await model.score([Int32Array.of(2, 3)], [Int32Array.of(4)]),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a corrupt description is a FormatError naming the field', () => {
+    const model = encoderDecoder(CASES[0].options).build({ seed: 1 });
+    const content = decodeSafetensors(encodeModel(model));
+    const edit = (f: (d: Record<string, any>) => void): Uint8Array => {
+      const d = JSON.parse(content.metadata['gated.model']);
+      f(d);
+      return encodeSafetensors(content.tensors, { ...content.metadata, 'gated.model': JSON.stringify(d) });
+    };
+    const cases: [Uint8Array, string][] = [
+      [edit((d) => (d.config.encoder.embeddingDim = 5)), 'parameters[0].shape'],
+      [edit((d) => (d.config.decoder.attention = 'luong')), 'config.decoder.attention'],
+      [edit((d) => (d.config.encoder.numLayers = d.config.decoder.numLayers = 1e9)), 'config.encoder.numLayers'],
+      [edit((d) => (d.config.extra = 1)), 'config.extra'],
+      [edit((d) => (d.input.source.features = 3)), 'input'],
+      [edit((d) => d.parameters.pop()), 'parameters'],
+    ];
+    for (const [bytes, argument] of cases) {
+      const e = errorOf(() => decodeModel(bytes));
+      expect(e, argument).toBeInstanceOf(FormatError);
+      expect((e as FormatError).argument, (e as Error).message).toBe(argument);
+    }
+    const e = errorOf(() => decodeModel(encodeModel(model), { inputKind: 'tokens' }));
+    expect(e).toBeInstanceOf(FormatError);
+    expect((e as Error).message).toMatch(/loadEncoderDecoder/);
   });
 });
