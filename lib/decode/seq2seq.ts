@@ -31,10 +31,10 @@
  *
  * Beam step (fairseq / CTranslate2 style). For each sentence, the candidates are every live beam
  * extended by every allowed token, ranked by logProb (ties: the earlier beam, then the larger token
- * log-probability, then the lower id). Walking that ranking, an eos candidate among the first
- * `beamSize` ends as a finished hypothesis; the first `beamSize` other candidates are the next live
- * beams (those reaching maxLength end, unfinished). A sentence keeps its best `nBest` ended
- * hypotheses.
+ * log-probability, then the lower id). Walking down that ranking until `beamSize` live beams are
+ * chosen, every eos candidate met ends as a finished hypothesis and every other candidate is a next
+ * live beam (one reaching maxLength ends there, unfinished); the rest are dropped. A sentence keeps
+ * its best `nBest` ended hypotheses.
  *
  * Early stopping. A sentence stops when it has no live beam, or when it holds `nBest` ended
  * hypotheses and its best live beam cannot beat the `nBest`-th of them: a live beam of logProb L
@@ -567,7 +567,7 @@ export async function beamSearch(stepper: Seq2SeqStepper, options?: BeamSearchOp
   // The best score a live beam of logProb L can still end with (see the module comment).
   const bound = (L: number, n: number, len: number): number => normalizedScore(L, L <= 0 ? c.maxLen[n] : len, penalty);
 
-  // Candidates of one sentence, best first (capacity 2k: at most k of them are eos, one per beam).
+  // Candidates of one sentence, best first (capacity 2k: at most k are eos, one per beam, so k others are among them).
   const cap = 2 * k;
   const cScore = new Float64Array(cap);
   const cLp = new Float64Array(cap);
@@ -633,7 +633,6 @@ export async function beamSearch(stepper: Seq2SeqStepper, options?: BeamSearchOp
       for (let j = 0; j < size && next.length < k; j++) {
         const b = cBeam[j];
         const t = cTok[j];
-        if (t === eos && j >= k) continue; // an eos outside the top k is not kept
         const parent = live[b];
         const row = base + b;
         const att = attention ? attention.subarray(row * S, row * S + c.srcLens[n]) : null;

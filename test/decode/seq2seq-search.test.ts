@@ -205,6 +205,34 @@ describe('beam search by hand', () => {
     expect(b.logProb).toBe(ln(0.5) + ln(0.4));
   });
 
+  it("'average' goes past the first eos while a live beam could still win (beam 1 too, unlike greedy)", async () => {
+    // P(eos) = 0.7 first, then a a a eos at 0.998 each after a (P(a) = 0.29):
+    //   []      : ln 0.7 / 1 = -0.3566749
+    //   [a a a] : (ln 0.29 + 3 ln 0.998) / 4 = (-1.2378744 - 0.0060060) / 4 = -0.3109701 (the best average)
+    // After step 1 the best live beam [a] has L = ln 0.29 = -1.2378744; it can still reach
+    // L / maxLength = -1.2378744 / 5 = -0.2475749 > -0.3566749, so the search goes on (stopping on
+    // L / 2 = -0.6189372, the average it would have with an eos next, would return []).
+    const long = tableModel(
+      3,
+      { '': [0.7, 0.29, 0.01], '1': [0.001, 0.998, 0.001], '1,1': [0.001, 0.998, 0.001], '1,1,1': [0.998, 0.001, 0.001] },
+      { fallback: [0.5, 0.25, 0.25] },
+    );
+    const o = { maxLength: 5, lengthPenalty: 'average' } as const;
+    for (const k of [1, 2, 4]) {
+      const [[h]] = await beamSearch(new FakeStepper(long, [0], [2]), { ...o, beamSize: k });
+      expect([...h.tokens]).toEqual([1, 1, 1]);
+      expect(h.score).toBeCloseTo(-0.3109701, 6);
+    }
+    const [[g]] = await greedySearch(new FakeStepper(long, [0], [2]), { maxLength: 5 });
+    expect([...g.tokens]).toEqual([]);
+    // With no length penalty, the live beam's L = -1.2378744 <= -0.3566749 already: one step only.
+    const st = new FakeStepper(long, [0], [2]);
+    const [[n]] = await beamSearch(st, { maxLength: 5, beamSize: 2 });
+    expect([...n.tokens]).toEqual([]);
+    expect(n.score).toBeCloseTo(-0.3566749, 6);
+    expect(st.stepRows).toEqual([1]);
+  });
+
   it('maxLength ends hypotheses unfinished, without an eos log-prob', async () => {
     const [[g]] = await greedySearch(new FakeStepper(model, [0], [2]), { maxLength: 1 });
     expect([...g.tokens]).toEqual([1]);

@@ -54,14 +54,21 @@ export function randomModel(V: number, seed: number, { spread = 2, eosBias = 0, 
   };
 }
 
-/** A fake from a table: `table[prefix.join(',')]` = probabilities [V] (the same for every sentence); attention uniform. */
-export function tableModel(V: number, table: Readonly<Record<string, readonly number[]>>, { eos = 0, bos = 1 } = {}): FakeModel {
+/**
+ * A fake from a table: `table[prefix.join(',')]` = probabilities [V] (the same for every sentence),
+ * `fallback` for a prefix not in it; attention uniform.
+ */
+export function tableModel(
+  V: number,
+  table: Readonly<Record<string, readonly number[]>>,
+  { eos = 0, bos = 1, fallback }: { eos?: number; bos?: number; fallback?: readonly number[] } = {},
+): FakeModel {
   return {
     V,
     bos,
     eos,
     logProbs(_sentence, prefix) {
-      const p = table[prefix.join(',')];
+      const p = table[prefix.join(',')] ?? fallback;
       if (!p) throw new Error(`no table row for prefix [${prefix.join(',')}]`);
       return Float32Array.from(p, (x) => Math.log(x));
     },
