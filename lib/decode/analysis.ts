@@ -175,8 +175,19 @@ export async function beamErrorAnalysis(
  * ```
  */
 export function formatBeamErrorReport(result: BeamErrorAnalysis): string {
+  const r = result as Partial<BeamErrorAnalysis> | null;
+  if (typeof r !== 'object' || r === null || typeof r.examples !== 'number' || !Array.isArray(r.beams)) {
+    throw new ValueError(`expected a beamErrorAnalysis result, got ${describe(result)}`, 'result');
+  }
+  const penalty = checkLengthPenalty(r.lengthPenalty, 'result.lengthPenalty');
+  r.beams.forEach((b: Partial<BeamSizeErrors> | null, i) => {
+    const fields = ['beamSize', 'errorRate', 'searchErrorRate', 'modelErrorRate', 'searchShare'] as const;
+    if (typeof b !== 'object' || b === null || fields.some((f) => typeof b[f] !== 'number')) {
+      throw new ValueError(`expected { ${fields.join(', ')} }, got ${describe(b)}`, `result.beams[${i}]`);
+    }
+  });
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const lp = typeof result.lengthPenalty === 'string' ? result.lengthPenalty : `gnmt ${result.lengthPenalty.gnmt}`;
+  const lp = typeof penalty === 'string' ? penalty : `gnmt ${penalty.gnmt}`;
   const head = ['beam', 'errors', 'search', 'model', 'search/errors'];
   const rows = result.beams.map((b) => [
     String(b.beamSize),

@@ -164,24 +164,54 @@ export interface BeamSearchOptions extends SearchOptions, LengthOptions {
 // ---------------------------------------------------------------------------------------------
 // penalties
 
-/** `length`'s length-penalty divisor: 'none' 1, 'average' max(length, 1), `{ gnmt: alpha }` ((5 + length) / 6)^alpha. */
-export function lengthPenaltyFactor(penalty: LengthPenalty, length: number): number {
+function factor(penalty: LengthPenalty, length: number): number {
   if (penalty === 'none') return 1;
   if (penalty === 'average') return Math.max(length, 1);
   return Math.pow((5 + length) / 6, penalty.gnmt);
 }
 
-/** `logProb / lengthPenaltyFactor(penalty, length)`: the length-normalized score of a hypothesis of `length` scored tokens. */
-export function normalizedScore(logProb: number, length: number, penalty: LengthPenalty): number {
-  return logProb / lengthPenaltyFactor(penalty, length);
+function score(logProb: number, length: number, penalty: LengthPenalty): number {
+  return logProb / factor(penalty, length);
 }
 
-/** GNMT's coverage penalty `beta * sum_j log(min(coverage_j, 1))` (<= 0), `coverage_j` the summed attention on source position j. */
-export function coveragePenalty(coverage: ArrayLike<number>, beta: number): number {
+function coverageOf(coverage: ArrayLike<number>, beta: number): number {
   if (beta === 0) return 0;
   let s = 0;
   for (let j = 0; j < coverage.length; j++) s += Math.log(Math.min(coverage[j], 1));
   return beta * s;
+}
+
+function checkLength(length: unknown): number {
+  return checkInt(length, 'length', 0, 2 ** 31 - 1);
+}
+
+/** `length`'s length-penalty divisor: 'none' 1, 'average' max(length, 1), `{ gnmt: alpha }` ((5 + length) / 6)^alpha. */
+export function lengthPenaltyFactor(penalty: LengthPenalty, length: number): number {
+  return factor(checkLengthPenalty(penalty, 'penalty'), checkLength(length));
+}
+
+/**
+ * `logProb / lengthPenaltyFactor(penalty, length)`: the length-normalized score of a hypothesis of
+ * `length` scored tokens (what beam search ranks ended hypotheses by, before the coverage penalty).
+ */
+export function normalizedScore(logProb: number, length: number, penalty: LengthPenalty): number {
+  if (typeof logProb !== 'number' || Number.isNaN(logProb) || logProb === Infinity) {
+    throw new ValueError(`expected a finite number or -Infinity, got ${describe(logProb)}`, 'logProb');
+  }
+  return score(logProb, checkLength(length), checkLengthPenalty(penalty, 'penalty'));
+}
+
+/** GNMT's coverage penalty `beta * sum_j log(min(coverage_j, 1))` (<= 0), `coverage_j` the summed attention on source position j. */
+export function coveragePenalty(coverage: ArrayLike<number>, beta: number): number {
+  const b = finite(beta, 'beta', { lo: 0 });
+  if (typeof coverage !== 'object' || coverage === null || typeof coverage.length !== 'number') {
+    throw new ValueError(`expected an array of numbers, got ${describe(coverage)}`, 'coverage');
+  }
+  for (let j = 0; j < coverage.length; j++) {
+    if (typeof coverage[j] !== 'number' || !(coverage[j] >= 0))
+      throw new ValueError(`coverage[${j}] is ${describe(coverage[j])}: expected a number >= 0`, 'coverage');
+  }
+  return coverageOf(coverage, b);
 }
 
 /** Checks a {@link LengthPenalty} (undefined: 'none'); errors name `name`. */
@@ -555,17 +585,17 @@ export async function beamSearch(stepper: Seq2SeqStepper, options?: BeamSearchOp
 
   const addEnded = (sent: Sentence, n: number, beam: Beam, finished: boolean): void => {
     const len = beam.tokens.length + (finished ? 1 : 0);
-    const score = normalizedScore(beam.logProb, len, penalty) + (beam.coverage ? coveragePenalty(beam.coverage, beta) : 0);
+    const sc = score(beam.logProb, len, penalty) + (beam.coverage ? coverageOf(beam.coverage, beta) : 0);
     const pool = sent.pool;
-    if (pool.length >= nBest && !(score > pool[nBest - 1].score)) return;
+    if (pool.length >= nBest && !(sc > pool[nBest - 1].score)) return;
     let at = pool.length;
-    while (at > 0 && pool[at - 1].score < score) at--;
+    while (at > 0 && pool[at - 1].score < sc) at--;
     const attention = beam.attention ? joinRows(beam.attention, c.srcLens[n]) : null;
-    pool.splice(at, 0, { tokens: beam.tokens, logProb: beam.logProb, score, finished, attention });
+    pool.splice(at, 0, { tokens: beam.tokens, logProb: beam.logProb, score: sc, finished, attention });
     if (pool.length > nBest) pool.pop();
   };
   // The best score a live beam of logProb L can still end with (see the module comment).
-  const bound = (L: number, n: number, len: number): number => normalizedScore(L, L <= 0 ? c.maxLen[n] : len, penalty);
+  const bound = (L: number, n: number, len: number): number => score(L, L <= 0 ? c.maxLen[n] : len, penalty);
 
   // Candidates of one sentence, best first (capacity 2k: at most k are eos, one per beam, so k others are among them).
   const cap = 2 * k;

@@ -138,6 +138,11 @@ describe('beamErrorAnalysis errors', () => {
     ['score', () => beamErrorAnalysis({ ...scorer(model), score: async () => new Float64Array(2) }, data), 'scorer.score', ShapeError],
     ['decode', () => beamErrorAnalysis({ ...scorer(model), decode: async () => [[]] }, data), 'scorer.decode', ValueError],
   ];
+  it('formatBeamErrorReport checks its argument', () => {
+    expect(() => formatBeamErrorReport({} as never)).toThrow(/^result: /);
+    expect(() => formatBeamErrorReport({ examples: 1, lengthPenalty: 'none', beams: [{}] } as never)).toThrow(/^result\.beams\[0\]: /);
+  });
+
   for (const [name, fn, arg, type] of cases) {
     it(name, async () => {
       const e = await fn().then(

@@ -20,6 +20,7 @@ import {
 } from '../../lib/decode/seq2seq.js';
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import { Rng } from '../../lib/random.js';
+import { errorOf } from '../helpers/index.js';
 import { FakeStepper, randomModel, tableModel, type FakeModel } from '../helpers/seq2seq.js';
 
 const f32 = Math.fround;
@@ -113,6 +114,16 @@ describe('penalties (hand values)', () => {
     // 1 * (ln 0.25 + ln 0.5) = ln 0.125 = -2.0794415
     expect(coveragePenalty([0.25, 0.5], 1)).toBeCloseTo(-2.0794415, 6);
     expect(coveragePenalty([0.1], 0)).toBe(0);
+  });
+
+  it('their arguments are checked', () => {
+    expect(errorOf(() => lengthPenaltyFactor('avg' as never, 1)).argument).toBe('penalty');
+    expect(errorOf(() => lengthPenaltyFactor({ gnmt: -1 }, 1)).argument).toBe('penalty.gnmt');
+    expect(errorOf(() => lengthPenaltyFactor('none', -1)).argument).toBe('length');
+    expect(errorOf(() => normalizedScore(NaN, 1, 'none')).argument).toBe('logProb');
+    expect(normalizedScore(-Infinity, 2, 'average')).toBe(-Infinity);
+    expect(errorOf(() => coveragePenalty([0.5, -1], 1)).argument).toBe('coverage');
+    expect(errorOf(() => coveragePenalty([0.5], -1)).argument).toBe('beta');
   });
 });
 
