@@ -43,11 +43,14 @@
  * without a length ratio) or a fixed count of finished hypotheses (fairseq): it never drops a
  * hypothesis that could still win, so the result is the n-best of everything the beam explored
  * (with a beam as wide as all prefixes: of every sequence, which the tests check by exhaustive
- * enumeration), and it does not depend on when other sentences of the batch finish. With
- * lengthPenalty 'none' it stops as soon as the top candidate is an eos; with a length penalty it
- * goes on longer. With beamSize 1, nBest 1 and no penalties, beam search is greedy search exactly
- * (the same tokens and logProb); with a penalty it may go past the first eos looking for a
- * better-scored hypothesis, which greedy never does.
+ * enumeration), and it does not depend on when other sentences of the batch finish. Its cost: with
+ * lengthPenalty 'none' (and nBest 1) it stops as soon as the top candidate is an eos, like
+ * OpenNMT-py; with a length penalty the bound is looser (L / lp(maxLength)), so a sentence may run
+ * on towards maxLength while its ended hypotheses are poor.
+ *
+ * With beamSize 1, nBest 1 and no penalties, beam search is greedy search exactly (the same tokens
+ * and logProb); with a penalty it may go past the first eos looking for a better-scored
+ * hypothesis, which greedy never does.
  *
  * Other options (greedy, sampling and beam alike): `bannedTokens` (never generated),
  * `noRepeatNgramSize` n (a token that would repeat an n-gram of the hypothesis' tokens, prefix
