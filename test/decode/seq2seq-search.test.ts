@@ -18,6 +18,7 @@ import {
   type Hypothesis,
   type LengthPenalty,
 } from '../../lib/decode/seq2seq.js';
+import { probabilities } from '../../lib/decode/sample.js';
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import { Rng } from '../../lib/random.js';
 import { errorOf } from '../helpers/index.js';
@@ -426,6 +427,24 @@ describe('sampling', () => {
         });
       });
     }
+  });
+
+  it('draws from the tempered, top-p filtered distribution (frequencies of 4000 first tokens)', async () => {
+    const n = 4000;
+    const options = { temperature: 0.7, topP: 0.9 };
+    const hs = await sampleSearch(new FakeStepper(model, new Array<number>(n).fill(3), new Array<number>(n).fill(2)), {
+      ...options,
+      seed: 8,
+      maxLength: 1,
+    });
+    const p = probabilities(model.logProbs(3, []), options);
+    const freq = new Array<number>(model.V).fill(0);
+    for (const [h] of hs) freq[h.finished ? model.eos : h.tokens[0]]++;
+    p.forEach((pi, v) => {
+      if (pi === 0) expect(freq[v]).toBe(0);
+      else expect(Math.abs(freq[v] / n - pi)).toBeLessThan(4 * Math.sqrt((pi * (1 - pi)) / n)); // within 4 standard errors
+    });
+    expect(p.filter((x) => x === 0).length).toBeGreaterThan(0); // top-p removed something
   });
 
   it('the logProb is the model one (not the tempered one)', async () => {
