@@ -652,11 +652,15 @@ export async function beamSearch(stepper: Seq2SeqStepper, options?: BeamSearchOp
         mask.set(c.banned);
         for (const t of dynamicBans(c, beam.tokens)) mask[t] = 1;
         let any = false;
+        const L = beam.logProb;
         for (let t = 0; t < V; t++) {
           const lp = logProbs[off + t];
           if (mask[t] || lp === -Infinity) continue;
           any = true;
-          push(beam.logProb + lp, lp, b, t);
+          const sc = L + lp;
+          // Strictly below the worst kept candidate: it cannot enter (the common case, kept inline).
+          if (size === cap && sc < cScore[cap - 1]) continue;
+          push(sc, lp, b, t);
         }
         if (!any) dead.push(b);
       }
