@@ -34,7 +34,18 @@
  * (`score`) are methods of the model.
  */
 import { type BackendName, defaultBackendName } from '../backend/index.js';
-import { allocF32, backendName, boolOr, describe, objectArgs, options as checkOptions, positiveInt, product } from '../check.js';
+import {
+  allocF32,
+  backendName,
+  boolOr,
+  describe,
+  objectArgs,
+  oneOf,
+  intOr,
+  options as checkOptions,
+  positiveInt,
+  product,
+} from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import { embedding } from '../layers/basic.js';
@@ -43,6 +54,15 @@ import { addInto, type ForwardContext, type Layer, type LayerStep, type Paramete
 import { gru, lstm, rnn } from '../layers/recurrent.js';
 import { checkValue, type Sequence, tokens, type Tokens } from '../layers/values.js';
 import { padBatch } from '../data/batch.js';
+import {
+  type BeamSearchOptions,
+  beamSearch,
+  type GreedySearchOptions,
+  greedySearch,
+  type Hypothesis,
+  type SampleSearchOptions,
+  sampleSearch,
+} from '../decode/seq2seq.js';
 import { EncoderDecoderStepper } from './seq2seq-step.js';
 import { type AttnDecoderForwardArgs, type AttnWeights, attnDecoderBackward, attnDecoderForward } from '../ops/attention.js';
 import { GATES } from '../ops/layout.js';
@@ -111,6 +131,13 @@ export interface Encoded {
   backward(dMemory: Float32Array, dh0: Float32Array, dc0: Float32Array | null): Promise<void>;
 }
 
+/** Options of {@link EncoderDecoderModel.decode}: the search (`method`, default `'beam'`) and its options. */
+export type Seq2SeqDecodeOptions = { readonly batchSize?: number } & (
+  | ({ readonly method?: 'beam' } & BeamSearchOptions)
+  | ({ readonly method: 'greedy' } & GreedySearchOptions)
+  | ({ readonly method: 'sample' } & SampleSearchOptions)
+);
+
 /** A built encoder-decoder (see the module comment). */
 export interface EncoderDecoderModel extends Model<Seq2SeqInputs, 'sequence'> {
   /** The configuration, every default filled in. */
@@ -134,6 +161,13 @@ export interface EncoderDecoderModel extends Model<Seq2SeqInputs, 'sequence'> {
     targets: readonly (Int32Array | readonly number[])[],
     options?: { readonly batchSize?: number },
   ): Promise<Float64Array>;
+  /**
+   * Decodes each source (ids without bos/eos) with beam search (the default), greedy search or
+   * sampling (lib/decode/seq2seq.ts has every option and its semantics), `batchSize` sentences per
+   * encoder call (default 32), all hypotheses of a batch advancing together one token per decoder
+   * call. Resolves to, per source, its hypotheses best first (`nBest` of them for beam search).
+   */
+  decode(sources: readonly (Int32Array | readonly number[])[], options?: Seq2SeqDecodeOptions): Promise<Hypothesis[][]>;
   /** @internal Encodes `sources` (inference) and gives the stepper a search advances; call it under the weights' read lock. */
   stepper(sources: readonly Int32Array[], backend?: BackendName): Promise<EncoderDecoderStepper>;
 }
@@ -560,6 +594,40 @@ class EncoderDecoder implements EncoderDecoderModel {
     const ids = checkSentences(sources, this.config.sourceVocabSize, name, 1);
     const b = padBatch(ids);
     return tokens({ ids: b.ids, seqLen: b.seqLen, batch: b.batch, lengths: b.lengths });
+  }
+
+  async decode(sources: readonly (Int32Array | readonly number[])[], options: Seq2SeqDecodeOptions = {}): Promise<Hypothesis[][]> {
+    const { method = 'beam', batchSize: bs, ...search } = objectArgs(options, 'options') as Seq2SeqDecodeOptions & Record<string, unknown>;
+    const run = { beam: beamSearch, greedy: greedySearch, sample: sampleSearch }[
+      oneOf(method, ['beam', 'greedy', 'sample'] as const, 'beam', 'options.method')
+    ];
+    const batchSize = bs === undefined ? 32 : positiveInt(bs, 'options.batchSize');
+    const src = checkSentences(sources, this.config.sourceVocabSize, 'sources', 1);
+    const prefix = (search as { prefix?: unknown }).prefix;
+    if (Array.isArray(prefix) && prefix.length !== src.length) {
+      throw new ShapeError(
+        `expected ${src.length} prefixes (one per source) or one Int32Array for all, got ${prefix.length}`,
+        'options.prefix',
+      );
+    }
+    // One generator for every batch: a seed gives one stream over all sentences, not the same draws per batch.
+    const s0 = search as { seed?: unknown; rng?: unknown };
+    const rng = method === 'sample' && s0.seed !== undefined && s0.rng === undefined ? new Rng(intOr(s0.seed, 'options.seed', 0)) : null;
+    const out: Hypothesis[][] = [];
+    await weightsLock(this).read(async () => {
+      for (let start = 0; start < src.length; start += batchSize) {
+        const chunk = src.slice(start, start + batchSize);
+        const stepper = await this.stepper(chunk);
+        const o: Record<string, unknown> = { ...search };
+        if (Array.isArray(prefix)) o.prefix = prefix.slice(start, start + batchSize);
+        if (rng) {
+          delete o.seed;
+          o.rng = rng;
+        }
+        for (const hyps of await run(stepper, o as BeamSearchOptions)) out.push(hyps);
+      }
+    });
+    return out;
   }
 
   async score(
