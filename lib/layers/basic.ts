@@ -9,7 +9,17 @@ import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForwar
 import type { Rng } from '../random.js';
 import { checkBuilt, checkInput, checkRebuild } from './checks.js';
 import { glorotUniform } from './init.js';
-import { type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter } from './layer.js';
+import {
+  type BuildSteps,
+  type ForwardContext,
+  type Layer,
+  type LayerConfig,
+  type LayerPlan,
+  type LayerStep,
+  type Parameter,
+  parameter,
+  runBuildSteps,
+} from './layer.js';
 import { rowsOf, type Sequence, type Tokens, type Value, type Vector, withData } from './values.js';
 
 /** Kinds of the layers that map a float value to the same kind. */
@@ -65,6 +75,10 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   }
 
   build(inputFeatures: number, rng: Rng | null): number {
+    return runBuildSteps(this.buildSteps(inputFeatures, rng));
+  }
+
+  *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'embedding');
       return this.dim;
@@ -82,6 +96,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     );
     if (rng) w.set(rng.normalArray(w.length));
     if (this.paddingIndex >= 0) w.fill(0, this.paddingIndex * this.dim, (this.paddingIndex + 1) * this.dim);
+    yield this.dim;
     this.weight = parameter('weight', w, [this.vocabSize, this.dim]);
     this.inputFeatures = inputFeatures;
     return this.dim;
@@ -249,12 +264,17 @@ class DenseLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number, rng: Rng | null): number {
+    return runBuildSteps(this.buildSteps(inputFeatures, rng));
+  }
+
+  *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'dense');
       return this.units;
     }
     const w = new Float32Array(this.units * inputFeatures);
     if (rng) glorotUniform(rng, w, 0, this.units, inputFeatures, inputFeatures, this.units);
+    yield this.units;
     this.weight = parameter('weight', w, [this.units, inputFeatures]);
     this.bias = this.useBias ? parameter('bias', new Float32Array(this.units), [this.units]) : null;
     this.inputFeatures = inputFeatures;
