@@ -27,7 +27,9 @@ for (const H of sizes) {
     let best = Infinity;
     let worstStall = 0;
     for (let r = 0; r < repeat; r++) {
-      const builder = lib.sequential(lib.input.sequence({ features: 64 })).add(lib[cell]({ hiddenSize: H }));
+      const builder = lib
+        .sequential(lib.input.sequence({ features: 64 }))
+        .add((lib[cell] as unknown as typeof lib.lstm)({ hiddenSize: H }));
       const t0 = performance.now();
       if (useAsync) {
         let last = performance.now();

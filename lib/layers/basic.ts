@@ -7,7 +7,7 @@ import { allocF32, boolOr, describe, finite, oneOf, options as checkOptions, pos
 import { ValueError } from '../errors.js';
 import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from '../ops/nn.js';
 import type { Rng } from '../random.js';
-import { checkBuilt, checkInput, checkRebuild } from './checks.js';
+import { checkBuildArgs, checkBuilt, checkContext, checkInput, checkRebuild } from './checks.js';
 import { glorotUniform } from './init.js';
 import {
   type BuildSteps,
@@ -79,6 +79,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   }
 
   *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'embedding');
       return this.dim;
@@ -111,6 +112,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.weight !== null, 'embedding');
     checkInput(x, ['tokens'], 0, 'embedding');
     const t = x as Tokens;
@@ -160,6 +162,7 @@ class OneHotLayer implements Layer<TokenKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) checkRebuild(this.inputFeatures, inputFeatures, 'oneHot');
     else if (inputFeatures > this.vocabSize) {
       throw new ValueError(`expected at least the input's vocabulary size (${inputFeatures}), got ${this.vocabSize}`, 'vocabSize');
@@ -268,6 +271,7 @@ class DenseLayer implements Layer<SameKinds> {
   }
 
   *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'dense');
       return this.units;
@@ -290,6 +294,7 @@ class DenseLayer implements Layer<SameKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.weight !== null, 'dense');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'dense');
     const v = x as Sequence | Vector;
@@ -364,6 +369,7 @@ class DropoutLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) checkRebuild(this.inputFeatures, inputFeatures, 'dropout');
     this.inputFeatures = inputFeatures;
     return inputFeatures;
@@ -376,6 +382,7 @@ class DropoutLayer implements Layer<SameKinds> {
   zeroGrad(): void {}
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, 'dropout');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'dropout');
     const v = x as Sequence | Vector;
@@ -435,6 +442,7 @@ class LayerNormLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) {
       checkRebuild(this.inputFeatures, inputFeatures, 'layerNorm');
       return inputFeatures;
@@ -457,6 +465,7 @@ class LayerNormLayer implements Layer<SameKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, 'layerNorm');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'layerNorm');
     const v = x as Sequence | Vector;

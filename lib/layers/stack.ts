@@ -20,7 +20,7 @@ import { allocF32, boolOr, describe, oneOf, positiveInt, product, rate } from '.
 import { ShapeError, ValueError } from '../errors.js';
 import type { Rng } from '../random.js';
 import { applyMask, dropoutMask } from './basic.js';
-import { checkBuilt, checkInput, checkRebuild } from './checks.js';
+import { checkBuildArgs, checkBuilt, checkContext, checkInput, checkRebuild } from './checks.js';
 import { concatHalves, type MergeMode, merge, splitHalves, stateToVector, unmerge, vectorToState } from './directions.js';
 
 export type { MergeMode } from './directions.js';
@@ -239,6 +239,7 @@ export class RecurrentStack implements Layer {
   }
 
   *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.inputFeatures >= 0) {
       checkRebuild(this.inputFeatures, inputFeatures, this.type);
       return this.outputFeatures;
@@ -290,6 +291,7 @@ export class RecurrentStack implements Layer {
   }
 
   async forward(x: Value, ctx: ForwardContext, initialState?: RecurrentState | null): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, this.type);
     const { numLayers: L, stateInput } = this.s;
     const D = this.dirs;

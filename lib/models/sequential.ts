@@ -22,7 +22,7 @@
  * transfer its arrays while the call runs) and refuses non-finite input.
  */
 import { type BackendName, defaultBackendName } from '../backend/index.js';
-import { allFinite, backendName, describe, objectArgs, optionalSignal } from '../check.js';
+import { allFinite, backendName, describe, objectArgs, optionalSignal, positiveInt } from '../check.js';
 import { AbortError, ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import {
@@ -93,6 +93,21 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
 
   /** Use {@link sequential}. */
   constructor(spec: InputSpec<In>, entries: readonly Entry[]) {
+    checkSpec(spec);
+    if (!Array.isArray(entries)) throw new ValueError(`expected an array of layer entries, got ${describe(entries)}`, 'entries');
+    entries.forEach((e: unknown, i) => {
+      const entry = e as Partial<Entry> | null;
+      if (
+        typeof entry !== 'object' ||
+        entry === null ||
+        typeof entry.layer !== 'object' ||
+        entry.layer === null ||
+        typeof entry.layer.forward !== 'function'
+      )
+        throw new ValueError(`expected { layer, name }, got ${describe(e)}`, `entries[${i}]`);
+      if (entry.name !== null && typeof entry.name !== 'string')
+        throw new ValueError(`expected a string or null, got ${describe(entry.name)}`, `entries[${i}].name`);
+    });
     this.spec = spec;
     this.entries = entries;
   }
@@ -335,6 +350,9 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
       y: y as ValueOf<Out>,
       states,
       backward: async (dy: Float32Array, dStates?: ReadonlyMap<number, RecurrentState> | null): Promise<Float32Array | null> => {
+        if (dStates !== undefined && dStates !== null && !(dStates instanceof Map)) {
+          throw new ValueError(`expected a Map of states by layer position, or null, got ${describe(dStates)}`, 'dStates');
+        }
         let g: Float32Array | null = dy;
         for (let i = steps.length - 1; i >= 0; i--) {
           const dState = dStates?.get(i) ?? null;
@@ -408,8 +426,14 @@ function checkFlag(v: unknown, name: string): boolean {
 
 /** Starts a model from its input spec (`input.tokens(...)`, `input.sequence(...)`, `input.vector(...)`). */
 export function sequential<K extends Kind>(spec: InputSpec<K>): SequentialBuilder<K, K> {
-  if (typeof spec !== 'object' || spec === null || !['tokens', 'sequence', 'vector'].includes(spec.kind)) {
+  return new SequentialBuilder<K, K>(spec, []);
+}
+
+/** An input spec as {@link input} makes them: a kind and its features (a ValueError naming `input` otherwise). */
+function checkSpec(spec: unknown): void {
+  const s = spec as Partial<InputSpec<Kind>> | null;
+  if (typeof s !== 'object' || s === null || !['tokens', 'sequence', 'vector'].includes(s.kind as string)) {
     throw new ValueError(`expected an input spec (input.tokens, input.sequence or input.vector), got ${describe(spec)}`, 'input');
   }
-  return new SequentialBuilder<K, K>(spec, []);
+  positiveInt(s.features, 'input.features');
 }
