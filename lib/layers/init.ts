@@ -43,6 +43,8 @@ export function orthogonal(rng: Rng, out: Float32Array, offset: number, rows: nu
 
 /** Rows per block of the blocked Gram–Schmidt. */
 const BLOCK = 32;
+/** Elements copied out per step. */
+const COPY_STEP = 1 << 18;
 /** Previous rows projected out per step (one yield per ~BLOCK * CHUNK * n * 4 flops). */
 const CHUNK = 128;
 
@@ -65,13 +67,22 @@ export function* orthogonalSteps(rng: Rng, out: Float32Array, offset: number, ro
   let m = drawn;
   if (tall) {
     m = new Float64Array(size);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m[j * rows + i] = drawn[i * cols + j];
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) m[j * rows + i] = drawn[i * cols + j];
+      if (i % Math.max(1, Math.floor(COPY_STEP / cols)) === 0) yield;
+    }
   }
   if (n > 0) yield* gramSchmidtRows(m, r, n);
-  if (tall) {
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[offset + i * cols + j] = m[j * rows + i];
-  } else {
-    for (let i = 0; i < size; i++) out[offset + i] = m[i];
+  // Written out in slices of rows (a yield between them), so that no single step copies megabytes.
+  const rowsPerStep = Math.max(1, Math.floor(COPY_STEP / Math.max(1, cols)));
+  for (let i0 = 0; i0 < rows; i0 += rowsPerStep) {
+    const i1 = Math.min(rows, i0 + rowsPerStep);
+    if (tall) {
+      for (let i = i0; i < i1; i++) for (let j = 0; j < cols; j++) out[offset + i * cols + j] = m[j * rows + i];
+    } else {
+      for (let i = i0 * cols; i < i1 * cols; i++) out[offset + i] = m[i];
+    }
+    if (i1 < rows) yield;
   }
 }
 
