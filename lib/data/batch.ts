@@ -263,6 +263,7 @@ export function bucketByLength(
   checkLengths(lengths, 'lengths');
   checkPositiveInt(batchSize, 'batchSize');
   checkRng(rng, 'rng');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const n = lengths.length;
   const order = rng.permutation(n);
   // Int32Array.prototype.sort is not guaranteed stable; a plain array's sort is (ES2019).

@@ -341,6 +341,7 @@ const WORD_PATTERN = /[\p{L}\p{M}\p{N}]+(?:['\u2019][\p{L}\p{M}\p{N}]+)*|[^\s\p{
  */
 export function wordTokens(text: string, options: WordTokenOptions = {}): string[] {
   if (typeof text !== 'string') throw new ValueError(`expected a string, got ${typeof text}`, 'text');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const source = options.lowercase ? text.toLowerCase() : text;
   return source.match(WORD_PATTERN) ?? [];
 }

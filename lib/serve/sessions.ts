@@ -378,7 +378,10 @@ class SessionImpl {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
-    if (options.prompt !== undefined && (options.prompt as ArrayLike<number>).length > 0) {
+    const prompt: unknown = options.prompt;
+    if (prompt !== undefined && !(prompt instanceof Int32Array) && !Array.isArray(prompt))
+      throw new ValueError(`expected token ids (an Int32Array or an array), got ${describe(prompt)}`, 'options.prompt');
+    if (prompt !== undefined && prompt.length > 0) {
       await this.feed(options.prompt);
     } else {
       await this.chain;
