@@ -1,7 +1,7 @@
 /**
  * Drives the whole-API fuzz child (test/fixtures/api-fuzz-child.ts) over calls [0, calls) of a seed:
- * runs it in child processes, tallies each call's outcome from its `S i` / `R i outcome` lines, and
- * where a child dies (a signal or an unexpected exit: a crash) or stops answering (a hang: killed
+ * runs it in child processes of up to `chunk` calls each, tallies each call's outcome from its
+ * `S i` / `R i outcome` lines, and where a child dies (a signal or an unexpected exit: a crash) or stops answering (a hang: killed
  * after `childTimeoutMs`) after `S i`, counts call i so and goes on from i + 1 in a fresh child.
  */
 import { spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ export interface ApiFuzzTotals {
 }
 
 /** Runs calls [0, calls) of `seed` through the transpiled child `script`. */
-export function runApiFuzz(script: string, seed: number, calls: number, childTimeoutMs = 60_000): ApiFuzzTotals {
+export function runApiFuzz(script: string, seed: number, calls: number, childTimeoutMs = 60_000, chunk = 5000): ApiFuzzTotals {
   const t: ApiFuzzTotals = {
     calls: 0,
     ok: 0,
@@ -47,9 +47,12 @@ export function runApiFuzz(script: string, seed: number, calls: number, childTim
     if (t.samples.length < 1000) t.samples.push(s);
   };
   let from = 0;
-  while (from < calls && t.children < 200) {
+  // At most `chunk` calls per child (a few seconds), so that `childTimeoutMs` only ever catches a
+  // call that hangs, not a long but healthy run on a loaded machine.
+  while (from < calls && t.children < 200 + calls / chunk) {
     t.children++;
-    const r = spawnSync(process.execPath, [script, String(seed), String(from), String(calls)], {
+    const to = Math.min(calls, from + chunk);
+    const r = spawnSync(process.execPath, [script, String(seed), String(from), String(to)], {
       encoding: 'utf8',
       timeout: childTimeoutMs,
       env: childEnv(),
@@ -83,7 +86,10 @@ export function runApiFuzz(script: string, seed: number, calls: number, childTim
         done = true;
       }
     }
-    if (done) break;
+    if (done) {
+      from = to;
+      continue;
+    }
     if (open >= 0) {
       // Died or stalled inside call `open`.
       const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
