@@ -8,9 +8,22 @@ export class GatedError extends Error {
   /** The argument at fault (dotted path for nested fields, e.g. `options.lengths`), if any. */
   readonly argument: string | undefined;
   constructor(message: string, argument?: string) {
-    super(argument ? `${argument}: ${message}` : message);
+    // Whatever a caller passes (these classes are exported), the constructor itself never throws.
+    const m = text(message);
+    const a = argument === undefined || argument === null ? undefined : text(argument);
+    super(a ? `${a}: ${m}` : m);
     this.name = new.target.name;
-    this.argument = argument;
+    this.argument = a;
+  }
+}
+
+/** `v` as text for a message: strings as they are, anything else through String(), or its type where that throws. */
+function text(v: unknown): string {
+  if (typeof v === 'string') return v;
+  try {
+    return String(v);
+  } catch {
+    return `<${typeof v}>`;
   }
 }
 

@@ -85,7 +85,7 @@ export {
   type ParameterDescription,
   type StateSlot,
 } from './models/model.js';
-export { sequential, SequentialBuilder, type SequentialModel, type BuildOptions } from './models/sequential.js';
+export { sequential, SequentialBuilder, type SequentialModel, type BuildOptions, type BuildAsyncOptions } from './models/sequential.js';
 export type { LayerDescription, SequentialDescription } from './models/sequential-format.js';
 export {
   encoderDecoder,

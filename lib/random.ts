@@ -11,7 +11,7 @@
  * streams and the state is never all zero.
  */
 
-import { describe } from './check.js';
+import { allocF32, describe, isDetached, MAX_ELEMENTS } from './check.js';
 import { ValueError } from './errors.js';
 
 /** Serializable state of an {@link Rng}: plain numbers, safe for JSON and checkpoints. */
@@ -53,9 +53,21 @@ function checkFinite(x: number, name: string): void {
 }
 
 function checkCount(n: number, name: string): void {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${describe(n)}`, name);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_ELEMENTS) {
+    throw new ValueError(`expected an integer in [0, 2^31-1], got ${describe(n)}`, name);
   }
+}
+
+/** An array or typed array (not detached) to read numbers from; a ValueError naming `name` otherwise. */
+function checkArrayLike(a: unknown, name: string): void {
+  const ok = Array.isArray(a) || (ArrayBuffer.isView(a) && !(a instanceof DataView) && !isDetached(a.buffer));
+  if (!ok) throw new ValueError(`expected an array or a typed array, got ${describe(a)}`, name);
+}
+
+/** `v` as an {@link Rng}; a ValueError naming `name` for anything else. */
+export function checkRng(v: unknown, name: string): Rng {
+  if (!(v instanceof Rng)) throw new ValueError(`expected an Rng, got ${describe(v)}`, name);
+  return v;
 }
 
 /**
@@ -176,11 +188,12 @@ export class Rng {
    * @param weights non-negative finite numbers with a positive sum.
    */
   categorical(weights: ArrayLike<number>): number {
+    checkArrayLike(weights, 'weights');
     let total = 0;
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i];
-      if (!Number.isFinite(w) || w < 0) {
-        throw new ValueError(`expected a non-negative finite number, got ${w}`, `weights[${i}]`);
+      if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) {
+        throw new ValueError(`expected a non-negative finite number, got ${describe(w)}`, `weights[${i}]`);
       }
       total += w;
     }
@@ -200,6 +213,7 @@ export class Rng {
    * Works on arrays and typed arrays.
    */
   shuffle<A extends { length: number; [index: number]: unknown }>(array: A): A {
+    checkArrayLike(array, 'array');
     for (let i = array.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const tmp = array[i];
@@ -215,7 +229,12 @@ export class Rng {
    */
   permutation(n: number): Int32Array {
     checkCount(n, 'n');
-    const p = new Int32Array(n);
+    let p: Int32Array;
+    try {
+      p = new Int32Array(n);
+    } catch {
+      throw new ValueError(`cannot allocate ${n} integers`, 'n');
+    }
     for (let i = 0; i < n; i++) p[i] = i;
     return this.shuffle(p);
   }
@@ -231,7 +250,7 @@ export class Rng {
     checkFinite(lo, 'lo');
     checkFinite(hi, 'hi');
     if (hi < lo) throw new ValueError(`expected >= lo (${lo}), got ${hi}`, 'hi');
-    const out = new Float32Array(n);
+    const out = allocF32({ value: n, formula: `n = ${n}` }, 'n');
     const span = hi - lo;
     for (let i = 0; i < n; i++) out[i] = lo + span * this.uniform();
     return out;
@@ -248,7 +267,7 @@ export class Rng {
     checkFinite(mean, 'mean');
     checkFinite(std, 'std');
     if (std < 0) throw new ValueError(`expected >= 0, got ${std}`, 'std');
-    const out = new Float32Array(n);
+    const out = allocF32({ value: n, formula: `n = ${n}` }, 'n');
     for (let i = 0; i < n; i++) out[i] = mean + std * this.standardNormal();
     return out;
   }

@@ -8,9 +8,9 @@
  * into per-step weights for losses.
  */
 
-import { describe } from '../check.js';
+import { describe, MAX_ELEMENTS } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { defaultRng, type Rng } from '../random.js';
+import { defaultRng, Rng } from '../random.js';
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -22,14 +22,14 @@ function checkPositiveInt(x: unknown, name: string): asserts x is number {
 }
 
 function checkNonNegativeInt(x: unknown, name: string): asserts x is number {
-  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${describe(x)}`, name);
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0 || x > MAX_ELEMENTS) {
+    throw new ValueError(`expected an integer in [0, 2^31-1], got ${describe(x)}`, name);
   }
 }
 
 function checkRng(rng: unknown, name: string): asserts rng is Rng {
-  if (typeof rng !== 'object' || rng === null || typeof (rng as Rng).int !== 'function') {
-    throw new ValueError('expected an Rng', name);
+  if (!(rng instanceof Rng)) {
+    throw new ValueError(`expected an Rng, got ${describe(rng)}`, name);
   }
 }
 
@@ -148,6 +148,7 @@ export interface FeatureBatch {
  */
 export function padFeatureBatch(seqs: readonly Float32Array[], features: number, options: PadFeatureBatchOptions = {}): FeatureBatch {
   checkPositiveInt(features, 'features');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const padValue = options.padValue ?? 0;
   const timeMajor = options.timeMajor ?? true;
   if (typeof padValue !== 'number' || Number.isNaN(padValue)) {
@@ -222,6 +223,7 @@ export interface BatchesOptions {
 export function batches(n: number, batchSize: number, options: BatchesOptions = {}): IterableIterator<Int32Array> {
   checkNonNegativeInt(n, 'n');
   checkPositiveInt(batchSize, 'batchSize');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   if (options.shuffle) {
@@ -261,6 +263,7 @@ export function bucketByLength(
   checkLengths(lengths, 'lengths');
   checkPositiveInt(batchSize, 'batchSize');
   checkRng(rng, 'rng');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const n = lengths.length;
   const order = rng.permutation(n);
   // Int32Array.prototype.sort is not guaranteed stable; a plain array's sort is (ES2019).

@@ -12,11 +12,11 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-import { describe as describeValue } from '../check.js';
+import { describe as describeValue, MAX_ELEMENTS } from '../check.js';
 
 import { FormatError, ValueError } from '../errors.js';
 import { toFileError } from '../io/atomic.js';
-import { defaultRng, type Rng } from '../random.js';
+import { checkRng, defaultRng, type Rng } from '../random.js';
 
 /** A file location: a path string or a `file:` URL. */
 export type DataPath = string | URL;
@@ -26,7 +26,8 @@ function describe(path: DataPath): string {
 }
 
 async function readUtf8(path: DataPath): Promise<string> {
-  if (typeof path !== 'string' && !(path instanceof URL)) throw new ValueError('expected a path string or URL', 'path');
+  if ((typeof path !== 'string' || path === '') && !(path instanceof URL))
+    throw new ValueError('expected a non-empty path string or a URL', 'path');
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
@@ -34,8 +35,9 @@ async function readUtf8(path: DataPath): Promise<string> {
   }
 }
 
-function checkText(text: unknown): asserts text is string {
+function checkText(text: unknown, source: unknown): asserts text is string {
   if (typeof text !== 'string') throw new ValueError(`expected a string, got ${typeof text}`, 'text');
+  if (typeof source !== 'string') throw new ValueError(`expected a string (a name for messages), got ${describeValue(source)}`, 'source');
 }
 
 /** Lines of `text` with their 1-based numbers; BOM dropped, `\r\n` accepted, blank lines skipped. */
@@ -81,7 +83,7 @@ export interface LabelledText {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseLabelledTsv(text: string, source = '<text>'): LabelledText[] {
-  checkText(text);
+  checkText(text, source);
   const out: LabelledText[] = [];
   for (const [line, lineNo] of lines(text)) {
     const [label, sentence] = twoFields(line, source, lineNo, 'LABEL<TAB>SENTENCE');
@@ -114,7 +116,7 @@ export interface TaggedSentence {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseTaggedCorpus(text: string, source = '<text>'): TaggedSentence[] {
-  checkText(text);
+  checkText(text, source);
   const out: TaggedSentence[] = [];
   for (const [line, lineNo] of lines(text)) {
     const words: string[] = [];
@@ -166,7 +168,7 @@ function parseNumber(field: string): number | null {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseTimeSeriesCsv(text: string, source = '<text>'): TimeSeries {
-  checkText(text);
+  checkText(text, source);
   const times: string[] = [];
   const values: number[] = [];
   let header = true;
@@ -215,7 +217,7 @@ export interface ParallelPair {
  * @param source the name used in error messages; default `'<text>'`.
  */
 export function parseParallelTsv(text: string, source = '<text>'): ParallelPair[] {
-  checkText(text);
+  checkText(text, source);
   const out: ParallelPair[] = [];
   for (const [line, lineNo] of lines(text)) {
     const [src, tgt] = twoFields(line, source, lineNo, 'SOURCE<TAB>TARGET');
@@ -262,8 +264,8 @@ export interface IndexSplit {
 }
 
 function checkCount(n: unknown, name: string): asserts n is number {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-    throw new ValueError(`expected a non-negative integer, got ${describeValue(n)}`, name);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_ELEMENTS) {
+    throw new ValueError(`expected an integer in [0, 2^31-1], got ${describeValue(n)}`, name);
   }
 }
 
@@ -278,7 +280,7 @@ export function trainTestSplit(n: number, options: TrainTestSplitOptions = {}): 
   if (typeof testFraction !== 'number' || !(testFraction >= 0 && testFraction <= 1)) {
     throw new ValueError(`expected a number in [0, 1], got ${describeValue(testFraction)}`, 'options.testFraction');
   }
-  const rng = options.rng ?? defaultRng();
+  const rng = options.rng === undefined ? defaultRng() : checkRng(options.rng, 'options.rng');
   const order = rng.permutation(n);
   const nTest = Math.round(n * testFraction);
   return { train: order.slice(nTest), test: order.slice(0, nTest) };
@@ -297,7 +299,7 @@ export function kFold(n: number, k: number, rng: Rng = defaultRng()): IndexSplit
     throw new ValueError(`expected an integer >= 2, got ${describeValue(k)}`, 'k');
   }
   if (k > n) throw new ValueError(`expected at most n (${n}) folds, got ${k}`, 'k');
-  const order = rng.permutation(n);
+  const order = checkRng(rng, 'rng').permutation(n);
   const folds: IndexSplit[] = [];
   for (let i = 0; i < k; i++) {
     // Fold i's test set is order[floor(i*n/k) .. floor((i+1)*n/k)): sizes differ by at most one.

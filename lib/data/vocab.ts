@@ -6,7 +6,7 @@
  * id buffer is all padding.
  */
 
-import { describe } from '../check.js';
+import { describe, isDetached } from '../check.js';
 import { FormatError, ValueError } from '../errors.js';
 
 /** Which special tokens a vocabulary reserves. `null` turns one off. */
@@ -83,6 +83,12 @@ function resolveSpecials(specials: SpecialTokens | undefined, name: string): Rec
   return out;
 }
 
+/** A token argument: a string (a ValueError naming `token` otherwise). */
+function tokenArg(token: unknown): string {
+  if (typeof token !== 'string') throw new ValueError(`expected a string, got ${describe(token)}`, 'token');
+  return token;
+}
+
 /**
  * A fixed mapping between tokens and integer ids. Immutable once made.
  *
@@ -146,6 +152,7 @@ export class Vocabulary {
    * Occurrences of the special tokens in the stream are not counted (they already have ids).
    */
   static build(tokens: Iterable<string>, options: BuildVocabularyOptions = {}): Vocabulary {
+    if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
     const minCount = options.minCount ?? 1;
     const maxSize = options.maxSize ?? Infinity;
     if (!Number.isInteger(minCount) || minCount < 1) {
@@ -159,7 +166,12 @@ export class Vocabulary {
     if (maxSize < specialSet.size) {
       throw new ValueError(`must leave room for the ${specialSet.size} special tokens, got ${maxSize}`, 'options.maxSize');
     }
-    if (tokens === null || typeof tokens !== 'object' || typeof tokens[Symbol.iterator] !== 'function') {
+    if (
+      tokens === null ||
+      typeof tokens !== 'object' ||
+      typeof tokens[Symbol.iterator] !== 'function' ||
+      (ArrayBuffer.isView(tokens) && isDetached(tokens.buffer))
+    ) {
       throw new ValueError('expected an iterable of strings', 'tokens');
     }
     // A Map iterates in insertion order = first appearance, which gives the tie-break for free
@@ -183,19 +195,20 @@ export class Vocabulary {
     return this.tokens.length;
   }
 
-  /** The id of `token`, or `undefined` if it is not in the vocabulary. */
+  /** The id of `token`, or `undefined` if it is not in the vocabulary (a ValueError if it is not a string). */
   id(token: string): number | undefined {
-    return this.index.get(token);
+    return this.index.get(tokenArg(token));
   }
 
-  /** Whether `token` has its own id. */
+  /** Whether `token` has its own id (a ValueError if it is not a string). */
   has(token: string): boolean {
-    return this.index.has(token);
+    return this.index.has(tokenArg(token));
   }
 
-  /** Whether `id` is one of the special tokens' ids. */
+  /** Whether `id` is one of the special tokens' ids (any integer; a ValueError for anything else). */
   isSpecial(id: number): boolean {
-    return Number.isInteger(id) && id >= 0 && id < this.numSpecials;
+    if (typeof id !== 'number' || !Number.isInteger(id)) throw new ValueError(`expected an integer id, got ${describe(id)}`, 'id');
+    return id >= 0 && id < this.numSpecials;
   }
 
   /**
@@ -203,7 +216,10 @@ export class Vocabulary {
    * ValueError naming `tokens[i]`.
    */
   encode(tokens: Iterable<string>, options: EncodeOptions = {}): Int32Array {
-    if (typeof (tokens as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+    if (
+      typeof (tokens as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function' ||
+      (ArrayBuffer.isView(tokens) && isDetached(tokens.buffer))
+    ) {
       throw new ValueError(`expected an iterable of token strings, got ${describe(tokens)}`, 'tokens');
     }
     if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
@@ -229,11 +245,15 @@ export class Vocabulary {
 
   /** Tokens of `ids`. An id outside [0, size) throws a ValueError naming `ids[i]`. */
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string[] {
+    if (!Array.isArray(ids) && !(ArrayBuffer.isView(ids) && !(ids instanceof DataView) && !isDetached(ids.buffer))) {
+      throw new ValueError(`expected an array or a typed array of ids, got ${describe(ids)}`, 'ids');
+    }
+    if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
     const out: string[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length) {
-        throw new ValueError(`expected an id in [0, ${this.tokens.length}), got ${id}`, `ids[${i}]`);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= this.tokens.length) {
+        throw new ValueError(`expected an id in [0, ${this.tokens.length}), got ${describe(id)}`, `ids[${i}]`);
       }
       if (options.skipSpecials && id < this.numSpecials) continue;
       out.push(this.tokens[id]);
@@ -321,6 +341,7 @@ const WORD_PATTERN = /[\p{L}\p{M}\p{N}]+(?:['\u2019][\p{L}\p{M}\p{N}]+)*|[^\s\p{
  */
 export function wordTokens(text: string, options: WordTokenOptions = {}): string[] {
   if (typeof text !== 'string') throw new ValueError(`expected a string, got ${typeof text}`, 'text');
+  if (typeof options !== 'object' || options === null) throw new ValueError(`expected an object, got ${describe(options)}`, 'options');
   const source = options.lowercase ? text.toLowerCase() : text;
   return source.match(WORD_PATTERN) ?? [];
 }

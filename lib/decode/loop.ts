@@ -271,6 +271,9 @@ export function logSoftmax(row: Float32Array): Float32Array {
   return Float32Array.from(row, (v) => v - lse);
 }
 
+/** Longest stretch (ms) the decode loop runs without letting the event loop run. */
+const YIELD_MS = 10;
+
 /**
  * The loop (see the module comment): up to `maxTokens` tokens per row from `stepper`, yielded as
  * they are chosen; rows end at a stop token or `maxTokens`. Checks `signal` between tokens.
@@ -290,7 +293,14 @@ export async function* decodeTokens(
   const { maxTokens, choice, signal } = options;
   const V = stepper.vocabSize;
   let live = Int32Array.from({ length: stepper.rows }, (_, b) => b); // the original row of each live row
+  let sliceStart = performance.now();
   for (let n = 0; n < maxTokens && live.length > 0; n++) {
+    // On the JS backend every step settles in microtasks only: let the event loop run (timers, I/O,
+    // an AbortSignal.timeout) every few milliseconds, so a long generation can be cancelled.
+    if (performance.now() - sliceStart >= YIELD_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     if (signal?.aborted) throw new AbortError();
     const history = choice.repetitionPenalty !== 1 ? (options.history?.() ?? null) : null;
     const logits = stepper.logits;

@@ -16,6 +16,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, wr
 import { open, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { boolOr, checkInt, objectArgs } from '../check.js';
 import { GatedError, ValueError } from '../errors.js';
 
 /**
@@ -73,7 +74,7 @@ export type FileData = Uint8Array | readonly Uint8Array[];
  */
 export function writeFileAtomic(path: string, data: FileData, options: AtomicWriteOptions = {}): void {
   const chunks = checkArgs(path, data);
-  const { mode = 0o666, fsync = true } = options;
+  const { mode, fsync } = writeOptions(options);
   const tmp = tempPathFor(path);
   let fd: number | undefined;
   try {
@@ -98,7 +99,7 @@ export function writeFileAtomic(path: string, data: FileData, options: AtomicWri
  */
 export async function writeFileAtomicAsync(path: string, data: FileData, options: AtomicWriteOptions = {}): Promise<void> {
   const chunks = checkArgs(path, data);
-  const { mode = 0o666, fsync = true } = options;
+  const { mode, fsync } = writeOptions(options);
   const tmp = tempPathFor(path);
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
@@ -173,6 +174,16 @@ const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
 function tempPathFor(path: string): string {
   const name = `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   return join(dirname(path), name);
+}
+
+/** The checked {@link AtomicWriteOptions}, defaults filled in (a ValueError naming the option otherwise). */
+function writeOptions(options: unknown): { mode: number; fsync: boolean } {
+  // Other keys are let through: callers pass their own options objects that extend these.
+  const o = options === undefined ? {} : objectArgs(options, 'options');
+  return {
+    mode: o.mode === undefined ? 0o666 : checkInt(o.mode, 'options.mode', 0, 0o7777),
+    fsync: boolOr(o.fsync, true, 'options.fsync'),
+  };
 }
 
 function checkArgs(path: string, data: FileData): readonly Uint8Array[] {

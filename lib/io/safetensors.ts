@@ -30,6 +30,7 @@ import { open } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { TextDecoder, TextEncoder } from 'node:util';
 import { crc32 } from 'node:zlib';
+import { isDetached } from '../check.js';
 import { FormatError, ShapeError, ValueError } from '../errors.js';
 import { type AtomicWriteOptions, FileError, toFileError, writeFileAtomic, writeFileAtomicAsync } from './atomic.js';
 
@@ -237,12 +238,16 @@ function checkTensor(name: string, tensor: unknown): Tensor {
   if (!isPlainObject(tensor)) throw new ValueError('expected a tensor {dtype, shape, data}', arg);
   const { dtype, shape, data } = tensor as { dtype: unknown; shape: unknown; data: unknown };
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) {
-    throw new ValueError(`unsupported dtype ${String(dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`, `${arg}.dtype`);
+    throw new ValueError(
+      `unsupported dtype ${typeof dtype === 'string' ? dtype : describe(dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`,
+      `${arg}.dtype`,
+    );
   }
   const { array } = DTYPES[dtype as Dtype];
   if (!(data instanceof array)) {
     throw new ValueError(`dtype ${dtype} needs a ${array.name}, got ${describe(data)}`, `${arg}.data`);
   }
+  if (isDetached(data.buffer)) throw new ValueError('its buffer is detached (transferred)', `${arg}.data`);
   const count = elementCount(shape);
   if (count === undefined) {
     throw new ShapeError('expected an array of non-negative integers (with a safe-integer product)', `${arg}.shape`);
@@ -830,6 +835,7 @@ export function toFloat32(tensor: Tensor): Float32Array {
   if (typeof tensor !== 'object' || tensor === null || !ArrayBuffer.isView((tensor as { data?: unknown }).data)) {
     throw new ValueError(`expected a tensor { dtype, shape, data }, got ${describe(tensor)}`, 'tensor');
   }
+  if (isDetached(tensor.data.buffer)) throw new ValueError('its buffer is detached (transferred)', 'tensor.data');
   switch (tensor.dtype) {
     case 'F32':
       return tensor.data;

@@ -7,9 +7,19 @@ import { allocF32, boolOr, describe, finite, oneOf, options as checkOptions, pos
 import { ValueError } from '../errors.js';
 import { embeddingBackward, embeddingForward, layerNormBackward, layerNormForward, linearBackward, linearForward } from '../ops/nn.js';
 import type { Rng } from '../random.js';
-import { checkBuilt, checkInput, checkRebuild } from './checks.js';
+import { checkBuildArgs, checkBuilt, checkContext, checkInput, checkRebuild } from './checks.js';
 import { glorotUniform } from './init.js';
-import { type ForwardContext, type Layer, type LayerConfig, type LayerPlan, type LayerStep, type Parameter, parameter } from './layer.js';
+import {
+  type BuildSteps,
+  type ForwardContext,
+  type Layer,
+  type LayerConfig,
+  type LayerPlan,
+  type LayerStep,
+  type Parameter,
+  parameter,
+  runBuildSteps,
+} from './layer.js';
 import { rowsOf, type Sequence, type Tokens, type Value, type Vector, withData } from './values.js';
 
 /** Kinds of the layers that map a float value to the same kind. */
@@ -65,6 +75,11 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   }
 
   build(inputFeatures: number, rng: Rng | null): number {
+    return runBuildSteps(this.buildSteps(inputFeatures, rng));
+  }
+
+  *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'embedding');
       return this.dim;
@@ -82,6 +97,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     );
     if (rng) w.set(rng.normalArray(w.length));
     if (this.paddingIndex >= 0) w.fill(0, this.paddingIndex * this.dim, (this.paddingIndex + 1) * this.dim);
+    yield this.dim;
     this.weight = parameter('weight', w, [this.vocabSize, this.dim]);
     this.inputFeatures = inputFeatures;
     return this.dim;
@@ -96,6 +112,7 @@ class EmbeddingLayer implements Layer<TokenKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.weight !== null, 'embedding');
     checkInput(x, ['tokens'], 0, 'embedding');
     const t = x as Tokens;
@@ -145,6 +162,7 @@ class OneHotLayer implements Layer<TokenKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) checkRebuild(this.inputFeatures, inputFeatures, 'oneHot');
     else if (inputFeatures > this.vocabSize) {
       throw new ValueError(`expected at least the input's vocabulary size (${inputFeatures}), got ${this.vocabSize}`, 'vocabSize');
@@ -249,12 +267,18 @@ class DenseLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number, rng: Rng | null): number {
+    return runBuildSteps(this.buildSteps(inputFeatures, rng));
+  }
+
+  *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.weight) {
       checkRebuild(this.inputFeatures, inputFeatures, 'dense');
       return this.units;
     }
     const w = new Float32Array(this.units * inputFeatures);
     if (rng) glorotUniform(rng, w, 0, this.units, inputFeatures, inputFeatures, this.units);
+    yield this.units;
     this.weight = parameter('weight', w, [this.units, inputFeatures]);
     this.bias = this.useBias ? parameter('bias', new Float32Array(this.units), [this.units]) : null;
     this.inputFeatures = inputFeatures;
@@ -270,6 +294,7 @@ class DenseLayer implements Layer<SameKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.weight !== null, 'dense');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'dense');
     const v = x as Sequence | Vector;
@@ -344,6 +369,7 @@ class DropoutLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) checkRebuild(this.inputFeatures, inputFeatures, 'dropout');
     this.inputFeatures = inputFeatures;
     return inputFeatures;
@@ -356,6 +382,7 @@ class DropoutLayer implements Layer<SameKinds> {
   zeroGrad(): void {}
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, 'dropout');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'dropout');
     const v = x as Sequence | Vector;
@@ -415,6 +442,7 @@ class LayerNormLayer implements Layer<SameKinds> {
   }
 
   build(inputFeatures: number): number {
+    checkBuildArgs(inputFeatures, null);
     if (this.inputFeatures >= 0) {
       checkRebuild(this.inputFeatures, inputFeatures, 'layerNorm');
       return inputFeatures;
@@ -437,6 +465,7 @@ class LayerNormLayer implements Layer<SameKinds> {
   }
 
   async forward(x: Value, ctx: ForwardContext): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, 'layerNorm');
     checkInput(x, ['sequence', 'vector'], this.inputFeatures, 'layerNorm');
     const v = x as Sequence | Vector;

@@ -132,6 +132,15 @@ export interface Layer<M extends KindMap = KindMap> {
    * throws a ValueError.
    */
   build(inputFeatures: number, rng: Rng | null): number;
+  /**
+   * {@link Layer.build} in interruptible steps (what an async model build drives): the generator
+   * yields `undefined` between units of work (a gate block, a chunk of an orthogonalization), then
+   * yields the output features once all the work is done and nothing is stored yet; resuming it
+   * then stores the weights (the layer is built) and returns the output features. Stopping it
+   * (`return()`) before that leaves the layer unbuilt. Optional: a layer without it is built by
+   * `build` in one piece.
+   */
+  buildSteps?(inputFeatures: number, rng: Rng | null): BuildSteps;
   /** The trainable arrays, in PyTorch `state_dict` order (empty before build). */
   parameters(): readonly Parameter[];
   /** Sets every parameter's gradient to zero. */
@@ -165,4 +174,15 @@ export function parameter(name: string, value: Float32Array, shape: readonly num
 /** Adds `src` into `dst` element-wise (gradient accumulation). */
 export function addInto(dst: Float32Array, src: ArrayLike<number>): void {
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+/** What {@link Layer.buildSteps} returns (see there). */
+export type BuildSteps = Generator<number | undefined, number, void>;
+
+/** Runs build steps to the end (the work, then the commit): a layer's sync `build` in terms of its `buildSteps`. */
+export function runBuildSteps(steps: BuildSteps): number {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
 }

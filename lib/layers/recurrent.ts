@@ -18,7 +18,7 @@ import { boolOr, oneOf, options as checkOptions, positiveInt } from '../check.js
 import { cellOps, type RnnNonlinearity } from '../ops/cells.js';
 import { type Cell, GATES } from '../ops/layout.js';
 import type { Rng } from '../random.js';
-import { glorotUniform, orthogonal } from './init.js';
+import { glorotUniform, orthogonalSteps } from './init.js';
 import type { JsonValue, Layer } from './layer.js';
 import {
   type CellGrads,
@@ -93,12 +93,14 @@ class GatedCell implements RecurrentCell {
     ];
   }
 
-  initialize(values: readonly Float32Array[], inputSize: number, rng: Rng): void {
+  *initialize(values: readonly Float32Array[], inputSize: number, rng: Rng): Generator<undefined, void, void> {
     const H = this.width;
     const [wih, whh, bih] = values;
     for (let g = 0; g < GATES[this.type]; g++) {
       glorotUniform(rng, wih, g * H * inputSize, H, inputSize, inputSize, H);
-      orthogonal(rng, whh, g * H * H, H);
+      yield;
+      yield* orthogonalSteps(rng, whh, g * H * H, H);
+      yield;
     }
     // LSTM forget gate (block 1 of i,f,g,o): bias_ih = 1, bias_hh = 0, so the sum starts at 1
     // (Jozefowicz et al. 2015): the cell remembers by default early in training.

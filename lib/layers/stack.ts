@@ -20,12 +20,13 @@ import { allocF32, boolOr, describe, oneOf, positiveInt, product, rate } from '.
 import { ShapeError, ValueError } from '../errors.js';
 import type { Rng } from '../random.js';
 import { applyMask, dropoutMask } from './basic.js';
-import { checkBuilt, checkInput, checkRebuild } from './checks.js';
+import { checkBuildArgs, checkBuilt, checkContext, checkInput, checkRebuild } from './checks.js';
 import { concatHalves, type MergeMode, merge, splitHalves, stateToVector, unmerge, vectorToState } from './directions.js';
 
 export type { MergeMode } from './directions.js';
 import {
   addInto,
+  type BuildSteps,
   type ForwardContext,
   type JsonValue,
   type Layer,
@@ -35,6 +36,7 @@ import {
   type Parameter,
   parameter,
   type RecurrentState,
+  runBuildSteps,
   type StateSpec,
 } from './layer.js';
 import type { Sequence, Value, Vector } from './values.js';
@@ -157,8 +159,11 @@ export interface RecurrentCell {
   readonly config: { readonly [key: string]: JsonValue };
   /** One layer-direction's parameters taking `inputSize` features, in order (names without suffix). */
   parameters(inputSize: number): readonly { readonly name: string; readonly shape: readonly number[] }[];
-  /** Fills one layer-direction's freshly allocated parameters (in `parameters` order) from `rng`. */
-  initialize(values: readonly Float32Array[], inputSize: number, rng: Rng): void;
+  /**
+   * Fills one layer-direction's freshly allocated parameters (in `parameters` order) from `rng`;
+   * a generator (yielding between units of work, as {@link Layer.buildSteps}) where that is long.
+   */
+  initialize(values: readonly Float32Array[], inputSize: number, rng: Rng): Iterable<undefined> | void;
   /** Runs one layer-direction with weights `w` (in `parameters` order). */
   forward(w: readonly Float32Array[], run: CellRun): Promise<CellStep>;
 }
@@ -230,6 +235,11 @@ export class RecurrentStack implements Layer {
   }
 
   build(inputFeatures: number, rng: Rng | null): number {
+    return runBuildSteps(this.buildSteps(inputFeatures, rng));
+  }
+
+  *buildSteps(inputFeatures: number, rng: Rng | null): BuildSteps {
+    checkBuildArgs(inputFeatures, rng);
     if (this.inputFeatures >= 0) {
       checkRebuild(this.inputFeatures, inputFeatures, this.type);
       return this.outputFeatures;
@@ -240,6 +250,9 @@ export class RecurrentStack implements Layer {
         'inputFeatures',
       );
     }
+    // Built into `params` first and stored only after the last step, so that a build stopped
+    // midway (an aborted async build) leaves the layer unbuilt.
+    const params: Parameter[][][] = [];
     for (let l = 0; l < this.s.numLayers; l++) {
       const inSize = this.layerInputSize(l, inputFeatures);
       const layer: Parameter[][] = [];
@@ -254,11 +267,17 @@ export class RecurrentStack implements Layer {
             this.cell.widthName,
           ),
         );
-        if (rng) this.cell.initialize(values, inSize, rng);
+        if (rng) {
+          const steps = this.cell.initialize(values, inSize, rng);
+          if (steps) yield* steps;
+        }
         layer.push(specs.map((p, k) => parameter(`${p.name}${this.suffix(l, d)}`, values[k], p.shape)));
+        yield;
       }
-      this.params.push(layer);
+      params.push(layer);
     }
+    yield this.outputFeatures;
+    this.params = params;
     this.inputFeatures = inputFeatures;
     return this.outputFeatures;
   }
@@ -272,6 +291,7 @@ export class RecurrentStack implements Layer {
   }
 
   async forward(x: Value, ctx: ForwardContext, initialState?: RecurrentState | null): Promise<LayerStep> {
+    checkContext(ctx);
     checkBuilt(this.inputFeatures >= 0, this.type);
     const { numLayers: L, stateInput } = this.s;
     const D = this.dirs;

@@ -86,6 +86,11 @@ export function batchOf(x: unknown): number {
 
 function checkLengths(lengths: unknown, batch: number, seqLen: number, name: string): Int32Array | null {
   if (lengths === undefined || lengths === null) return null;
+  if (Array.isArray(lengths)) {
+    // Each element a number before the conversion (a Symbol or a BigInt would throw a TypeError in it).
+    const bad = lengths.findIndex((v) => typeof v !== 'number');
+    if (bad >= 0) throw new ValueError(`${name}[${bad}] = ${describe(lengths[bad])} is not an integer in [0, seqLen = ${seqLen}]`, name);
+  }
   const arr = types.isInt32Array(lengths) ? lengths : Array.isArray(lengths) ? Int32Array.from(lengths as number[]) : null;
   if (arr === null) throw new ValueError(`expected an Int32Array or an array of numbers, got ${describe(lengths)}`, name);
   if (arr.length !== batch) throw new ShapeError(`expected length ${batch} (batch), got ${arr.length}`, name);

@@ -22,10 +22,19 @@
  * transfer its arrays while the call runs) and refuses non-finite input.
  */
 import { type BackendName, defaultBackendName } from '../backend/index.js';
-import { allFinite, backendName, describe, objectArgs } from '../check.js';
-import { ValueError } from '../errors.js';
+import { allFinite, backendName, describe, objectArgs, optionalSignal, positiveInt } from '../check.js';
+import { AbortError, ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
-import type { ForwardContext, KindMap, Layer, LayerStep, Parameter, RecurrentState } from '../layers/layer.js';
+import {
+  type BuildSteps,
+  type ForwardContext,
+  type KindMap,
+  type Layer,
+  type LayerStep,
+  type Parameter,
+  type RecurrentState,
+  runBuildSteps,
+} from '../layers/layer.js';
 import { checkValue, type InputOf, type Kind, type Value, type ValueOf } from '../layers/values.js';
 import { Rng } from '../random.js';
 import {
@@ -84,6 +93,21 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
 
   /** Use {@link sequential}. */
   constructor(spec: InputSpec<In>, entries: readonly Entry[]) {
+    checkSpec(spec);
+    if (!Array.isArray(entries)) throw new ValueError(`expected an array of layer entries, got ${describe(entries)}`, 'entries');
+    entries.forEach((e: unknown, i) => {
+      const entry = e as Partial<Entry> | null;
+      if (
+        typeof entry !== 'object' ||
+        entry === null ||
+        typeof entry.layer !== 'object' ||
+        entry.layer === null ||
+        typeof entry.layer.forward !== 'function'
+      )
+        throw new ValueError(`expected { layer, name }, got ${describe(e)}`, `entries[${i}]`);
+      if (entry.name !== null && typeof entry.name !== 'string')
+        throw new ValueError(`expected a string or null, got ${describe(entry.name)}`, `entries[${i}].name`);
+    });
     this.spec = spec;
     this.entries = entries;
   }
@@ -103,18 +127,70 @@ export class SequentialBuilder<In extends Kind, Cur extends Kind> {
     return new SequentialBuilder<In, M[Cur]>(this.spec, [...this.entries, { layer: layer as Layer, name: name ?? null }]);
   }
 
-  /** Creates every layer's weights (from a generator seeded with `seed`) and returns the model. */
+  /**
+   * Creates every layer's weights (from a generator seeded with `seed`) and returns the model. The
+   * orthogonal recurrent weights cost O(hiddenSize^3) on the calling thread (about 0.5 s per gate
+   * block at hiddenSize 1024): for large layers, or where the event loop must stay live, use
+   * {@link SequentialBuilder.buildAsync}, which gives the same weights.
+   */
   build(options: BuildOptions = {}): SequentialModel<In, Cur> {
     const o = objectArgs(options, 'options');
     for (const k of Object.keys(o))
       if (k !== 'seed' && k !== 'backend') throw new ValueError(`unknown option (known: seed, backend)`, `options.${k}`);
-    return buildSequential<In, Cur>(this.spec, this.entries, {
+    const steps = buildSteps<In, Cur>(this.spec, this.entries, {
       seed: o.seed as number | undefined,
       backend: backendName(o.backend, 'options.backend'),
       initialize: true,
     });
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * {@link SequentialBuilder.build} without blocking: the same weights bit for bit, built in slices
+   * of a few milliseconds (a gate block, part of an orthogonalization) with the event loop let run
+   * between them. `signal` is checked between slices: when it fires, the promise rejects with an
+   * AbortError and no layer is left built (the layers this builder holds can be built again), but
+   * for a user's own layer that has no `buildSteps`.
+   */
+  async buildAsync(options: BuildAsyncOptions = {}): Promise<SequentialModel<In, Cur>> {
+    const o = objectArgs(options, 'options');
+    for (const k of Object.keys(o)) {
+      if (k !== 'seed' && k !== 'backend' && k !== 'signal') {
+        throw new ValueError(`unknown option (known: seed, backend, signal)`, `options.${k}`);
+      }
+    }
+    const signal = optionalSignal(o.signal, 'options.signal');
+    const backend = backendName(o.backend, 'options.backend');
+    if (signal?.aborted) throw new AbortError();
+    const steps = buildSteps<In, Cur>(this.spec, this.entries, { seed: o.seed as number | undefined, backend, initialize: true });
+    try {
+      let sliceStart = performance.now();
+      for (;;) {
+        const r = steps.next();
+        if (r.done) return r.value;
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+        if (signal?.aborted) throw new AbortError();
+      }
+    } finally {
+      steps.return(undefined as never);
+    }
   }
 }
+
+/** Options of {@link SequentialBuilder.buildAsync}. */
+export interface BuildAsyncOptions extends BuildOptions {
+  /** Cancels the build: the promise rejects with an AbortError. */
+  readonly signal?: AbortSignal;
+}
+
+/** Longest stretch (ms) an async build runs before it lets the event loop run. */
+const SLICE_MS = 8;
 
 /**
  * @internal Builds a sequential model; `initialize: false` leaves every weight at zero (for a loader
@@ -125,21 +201,72 @@ export function buildSequential<In extends Kind, Out extends Kind>(
   entries: readonly Entry[],
   o: { seed?: number; backend: BackendName | null; initialize: boolean },
 ): SequentialModel<In, Out> {
+  const steps = buildSteps<In, Out>(spec, entries, o);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The build as steps (yielding between units of work): every layer's work first, in order (the
+ * generator's draws as ever), then every layer's commit, so that a build stopped or failing midway
+ * leaves no layer built (but a user's layer without `buildSteps`, built in one piece).
+ */
+function* buildSteps<In extends Kind, Out extends Kind>(
+  spec: InputSpec<Kind>,
+  entries: readonly Entry[],
+  o: { seed?: number; backend: BackendName | null; initialize: boolean },
+): Generator<void, SequentialModel<In, Out>, void> {
   const rng = new Rng(o.seed ?? 0);
   const initRng = rng.split();
   let kind: Kind = spec.kind;
   let features = spec.features;
-  entries.forEach((e, i) => {
-    const next = (e.layer.kinds as KindMap)[kind];
-    if (next === undefined) {
-      const accepts = Object.keys(e.layer.kinds)
-        .map((k) => `a ${k}`)
-        .join(' or ');
-      throw new ValueError(`${e.layer.type} takes ${accepts}, but the model gives it a ${kind}`, `layers[${i}]`);
+  // Layers whose work is done and whose commit waits, with the input and output features they were built for.
+  const pending = new Map<Layer, { steps: BuildSteps; input: number; output: number }>();
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const layer = entries[i].layer;
+      const next = (layer.kinds as KindMap)[kind];
+      if (next === undefined) {
+        const accepts = Object.keys(layer.kinds)
+          .map((k) => `a ${k}`)
+          .join(' or ');
+        throw new ValueError(`${layer.type} takes ${accepts}, but the model gives it a ${kind}`, `layers[${i}]`);
+      }
+      const waiting = pending.get(layer);
+      if (waiting) {
+        // The same layer added twice: as a second `build` would, it keeps its weights (same size) or throws.
+        if (waiting.input !== features) {
+          throw new ValueError(`${layer.type} is already built for ${waiting.input} input features, got ${features}`, 'inputFeatures');
+        }
+        features = waiting.output;
+      } else if (typeof layer.buildSteps === 'function') {
+        const steps = layer.buildSteps(features, o.initialize ? initRng : null);
+        for (;;) {
+          const r = steps.next();
+          if (r.done) {
+            features = r.value; // already built: nothing to commit
+            break;
+          }
+          if (r.value !== undefined) {
+            pending.set(layer, { steps, input: features, output: r.value });
+            features = r.value;
+            break;
+          }
+          yield;
+        }
+      } else {
+        features = layer.build(features, o.initialize ? initRng : null);
+      }
+      kind = next;
+      yield;
     }
-    features = e.layer.build(features, o.initialize ? initRng : null);
-    kind = next;
-  });
+    for (const p of pending.values()) runBuildSteps(p.steps);
+    pending.clear();
+  } finally {
+    for (const p of pending.values()) p.steps.return(0);
+  }
   return new Sequential(spec, entries, kind, features, rng, o.backend) as unknown as SequentialModel<In, Out>;
 }
 
@@ -223,6 +350,9 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
       y: y as ValueOf<Out>,
       states,
       backward: async (dy: Float32Array, dStates?: ReadonlyMap<number, RecurrentState> | null): Promise<Float32Array | null> => {
+        if (dStates !== undefined && dStates !== null && !(dStates instanceof Map)) {
+          throw new ValueError(`expected a Map of states by layer position, or null, got ${describe(dStates)}`, 'dStates');
+        }
         let g: Float32Array | null = dy;
         for (let i = steps.length - 1; i >= 0; i--) {
           const dState = dStates?.get(i) ?? null;
@@ -296,8 +426,14 @@ function checkFlag(v: unknown, name: string): boolean {
 
 /** Starts a model from its input spec (`input.tokens(...)`, `input.sequence(...)`, `input.vector(...)`). */
 export function sequential<K extends Kind>(spec: InputSpec<K>): SequentialBuilder<K, K> {
-  if (typeof spec !== 'object' || spec === null || !['tokens', 'sequence', 'vector'].includes(spec.kind)) {
+  return new SequentialBuilder<K, K>(spec, []);
+}
+
+/** An input spec as {@link input} makes them: a kind and its features (a ValueError naming `input` otherwise). */
+function checkSpec(spec: unknown): void {
+  const s = spec as Partial<InputSpec<Kind>> | null;
+  if (typeof s !== 'object' || s === null || !['tokens', 'sequence', 'vector'].includes(s.kind as string)) {
     throw new ValueError(`expected an input spec (input.tokens, input.sequence or input.vector), got ${describe(spec)}`, 'input');
   }
-  return new SequentialBuilder<K, K>(spec, []);
+  positiveInt(s.features, 'input.features');
 }

@@ -81,7 +81,7 @@ export function cacheOffsets<C extends Cell>(cell: C, rows: number, H: number): 
 
 /** Floats in the forward cache of `cell` for the sizes `s` (what backward's `cache` must hold). */
 export function cacheSize(cell: Cell, s: Pick<SeqSizes, 'seqLen' | 'batch' | 'hiddenSize'>): number {
-  if (!Object.hasOwn(cacheWidth, cell as PropertyKey))
+  if (typeof cell !== 'string' || !Object.hasOwn(cacheWidth, cell))
     throw new ValueError(`expected 'rnn', 'lstm' or 'gru', got ${describe(cell)}`, 'cell');
   if (typeof s !== 'object' || s === null)
     throw new ValueError(`expected an object { seqLen, batch, hiddenSize }, got ${describe(s)}`, 'sizes');

@@ -25,7 +25,7 @@
  * act on each step alone. The output of a feed is the model's output for the fed steps: `[n * F]` for
  * a Sequence output, or `[F]` (the state after the last step) for a Vector output.
  */
-import { describe, intOr } from '../check.js';
+import { describe, intOr, isDetached } from '../check.js';
 import { checkChoice, decodeTokens, type Stepper, type TokenChoiceOptions } from '../decode/loop.js';
 import { concatRows, selectRows, type StateBatch, zeroStates } from '../decode/states.js';
 import { AbortError, FormatError, ShapeError, ValueError } from '../errors.js';
@@ -171,7 +171,8 @@ export class SessionPool<In extends 'tokens' | 'sequence', Out extends Kind> {
         throw new ValueError(`expected the state of layers[${slot.key}], got ${describe(e?.layer ?? e)}`, `${where}.layer`);
       const n = slot.spec.rows * slot.spec.width;
       const arr = (v: unknown, name: string): Float32Array => {
-        if (!(v instanceof Float32Array)) throw new ValueError(`expected a Float32Array, got ${describe(v)}`, `${where}.${name}`);
+        if (!(v instanceof Float32Array) || isDetached(v.buffer))
+          throw new ValueError(`expected a Float32Array (not detached), got ${describe(v)}`, `${where}.${name}`);
         if (v.length !== n)
           throw new ShapeError(`expected length ${n} (numLayers*${slot.spec.width}), got ${v.length}`, `${where}.${name}`);
         for (let j = 0; j < v.length; j++) if (!Number.isFinite(v[j])) throw new ValueError(`${name}[${j}] is ${v[j]}`, `${where}.${name}`);
@@ -345,6 +346,7 @@ class SessionImpl {
       const F = m.input.features;
       if (!(input instanceof Float32Array))
         return Promise.reject(new ValueError(`expected a Float32Array of steps * ${F} features, got ${describe(input)}`, 'input'));
+      if (isDetached(input.buffer)) return Promise.reject(new ValueError('its buffer is detached (transferred)', 'input'));
       if (input.length % F !== 0)
         return Promise.reject(new ShapeError(`expected a multiple of features = ${F}, got ${input.length}`, 'input'));
       for (let i = 0; i < input.length; i++)
@@ -376,7 +378,10 @@ class SessionImpl {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw new ValueError(`expected an AbortSignal, got ${describe(signal)}`, 'options.signal');
-    if (options.prompt !== undefined && (options.prompt as ArrayLike<number>).length > 0) {
+    const prompt: unknown = options.prompt;
+    if (prompt !== undefined && !(prompt instanceof Int32Array) && !Array.isArray(prompt))
+      throw new ValueError(`expected token ids (an Int32Array or an array), got ${describe(prompt)}`, 'options.prompt');
+    if (prompt !== undefined && prompt.length > 0) {
       await this.feed(options.prompt);
     } else {
       await this.chain;
@@ -432,12 +437,15 @@ class SessionImpl {
     const last = snapshot.last ?? null;
     if (last !== null) {
       if (!(last instanceof Float32Array)) throw new ValueError(`expected a Float32Array or null, got ${describe(last)}`, 'snapshot.last');
+      if (isDetached(last.buffer)) throw new ValueError('its buffer is detached (transferred)', 'snapshot.last');
       for (let j = 0; j < last.length; j++) if (Number.isNaN(last[j])) throw new ValueError(`last[${j}] is NaN`, 'snapshot.last');
     }
+    // Copied now: the caller may change or transfer its arrays before a queued restore applies.
+    const lastCopy = last ? last.slice() : null;
     return () => {
       this.states = states;
       this.steps = steps;
-      this.last = last ? last.slice() : null;
+      this.last = lastCopy;
     };
   }
 }

@@ -65,6 +65,8 @@ export function epochData<B>(data: Data<B>, epoch: number): Iterable<B> | AsyncI
 
 /** The batches of `src` (the epoch's data), in an order drawn from `order` when it is an array. */
 export async function* batchesOf<B>(src: Iterable<B> | AsyncIterable<B>, epoch: number, order: Rng | null): AsyncGenerator<B> {
+  // A typed array iterates numbers, not batches (and throws once detached): refused here by name.
+  if (ArrayBuffer.isView(src)) throw new ValueError(`expected an iterable of batches, got ${describe(src)}`, 'data');
   if (order && Array.isArray(src)) {
     const perm = order.permutation(src.length);
     for (let i = 0; i < perm.length; i++) yield (src as B[])[perm[i]];

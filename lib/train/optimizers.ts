@@ -427,6 +427,14 @@ export interface StepDecayOptions {
   readonly gamma?: number;
 }
 
+/** A schedule's argument: the epoch, an integer >= 0 (a ValueError naming `epoch` otherwise). */
+function scheduleEpoch(epoch: unknown): number {
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new ValueError(`expected an integer >= 0, got ${describe(epoch)}`, 'epoch');
+  }
+  return epoch;
+}
+
 /** lr * gamma^floor(epoch / stepSize). */
 export function stepDecay(options: StepDecayOptions): LrSchedule {
   const o = checkOptions(options, ['lr', 'stepSize', 'gamma']);
@@ -435,7 +443,7 @@ export function stepDecay(options: StepDecayOptions): LrSchedule {
   if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1)
     throw new ValueError(`expected an integer >= 1, got ${describe(s)}`, 'options.stepSize');
   const gamma = numOpt(o, 'gamma', 0.1, { lo: 0 });
-  return (epoch: number) => lr * gamma ** Math.floor(epoch / s);
+  return (epoch: number) => lr * gamma ** Math.floor(scheduleEpoch(epoch) / s);
 }
 
 /** Options of {@link exponentialDecay} (torch.optim.lr_scheduler.ExponentialLR). */
@@ -451,5 +459,5 @@ export function exponentialDecay(options: ExponentialDecayOptions): LrSchedule {
   const o = checkOptions(options, ['lr', 'gamma']);
   const lr = finite(o.lr, 'options.lr', HYPER_RANGES.lr);
   const gamma = finite(o.gamma, 'options.gamma', { lo: 0 });
-  return (epoch: number) => lr * gamma ** epoch;
+  return (epoch: number) => lr * gamma ** scheduleEpoch(epoch);
 }
