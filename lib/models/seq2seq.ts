@@ -702,14 +702,13 @@ function checkSentences(s: unknown, V: number, name: string, minLength: number):
     if (!(x instanceof Int32Array) && !Array.isArray(x))
       throw new ValueError(`expected an Int32Array or an array of ids, got ${describe(x)}`, `${name}[${i}]`);
     if (x.length < minLength) throw new ValueError(`expected at least ${minLength} id(s), got none`, `${name}[${i}]`);
-    const ids = Int32Array.from(x as ArrayLike<number>);
     for (let t = 0; t < x.length; t++) {
       const v = (x as ArrayLike<unknown>)[t];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= V) {
         throw new ValueError(`expected an id in [0, ${V}), got ${describe(v)}`, `${name}[${i}][${t}]`);
       }
     }
-    return ids;
+    return Int32Array.from(x as ArrayLike<number>);
   });
 }
 

@@ -17,7 +17,6 @@ import { loadEncoderDecoder } from '../../lib/models/load.js';
 import { type EncoderDecoderModel, encoderDecoder } from '../../lib/models/seq2seq.js';
 import { Rng } from '../../lib/random.js';
 import { adam } from '../../lib/train/optimizers.js';
-import { errorOf } from '../helpers/index.js';
 
 const small = (seed: number, V = 4): EncoderDecoderModel =>
   encoderDecoder({
