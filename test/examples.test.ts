@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { Vocabulary, generate, loadModel } from '../lib/index.js';
+import { Vocabulary, generate, loadEncoderDecoder, loadModel } from '../lib/index.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -85,6 +85,22 @@ describe('examples', () => {
     const results = (s: string) => s.split('\n').filter((l) => /RMSE|LSTM|^ {2}\d{4}-\d\d/.test(l) && !/training [\d.]+ s/.test(l));
     expect(results(again.stdout)).toEqual(results(first.stdout));
     expect(results(first.stdout).length).toBeGreaterThan(5);
+  });
+
+  it('g2p: dev PER / WER greedy and beam, the beam error analysis, the plot and a model that loads with its vocabularies and decodes', async () => {
+    const { stdout, out } = await runExample('g2p');
+    const per = metric(stdout, /dev beam 3: +PER ([\d.]+)%/);
+    expect(per).toBeGreaterThan(0);
+    expect(per).toBeLessThanOrEqual(100);
+    metric(stdout, /dev greedy: +PER [\d.]+% +WER ([\d.]+)%/);
+    expect(stdout).toMatch(/beam +errors +search +model/);
+    expectPlot(join(out, 'g2p-loss.svg'));
+    const model = loadEncoderDecoder(join(out, 'g2p.safetensors'));
+    const chars = Vocabulary.fromJSON(model.config.vocabularies!.source);
+    const phones = Vocabulary.fromJSON(model.config.vocabularies!.target);
+    const [[best]] = await model.decode([chars.encode([...'HELLO'])], { beamSize: 3, maxLength: 8 });
+    expect(best.tokens.length).toBeGreaterThan(0);
+    expect(phones.decode(best.tokens).every((p) => /^[A-Z]+[0-2]?$/.test(p))).toBe(true);
   });
 
   it('a bad flag exits 2 naming it, before any work', async () => {
