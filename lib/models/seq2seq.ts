@@ -142,6 +142,13 @@ export type Seq2SeqDecodeOptions = { readonly batchSize?: number } & (
 export interface EncoderDecoderModel extends Model<Seq2SeqInputs, 'sequence'> {
   /** The configuration, every default filled in. */
   readonly config: EncoderDecoderConfig;
+  /**
+   * Scheduled sampling in training (Bengio et al. 2015): the probability in [0, 1] that a decoder
+   * input after bos is the model's own greedy prediction instead of the reference token (two passes
+   * per batch, see lib/models/seq2seq.ts). Set it between epochs to follow a schedule (e.g. in
+   * `fit`'s `onEpochEnd`). Not saved with the model. Default 0 (teacher forcing).
+   */
+  scheduledSampling: number;
   forward(x: { readonly source: Tokens; readonly target: Tokens }, options?: Seq2SeqForwardOptions): Promise<Seq2SeqStep>;
   /** @internal Runs the encoder and the bridge (decoding starts here). */
   encode(source: Tokens, ctx: ForwardContext): Promise<Encoded>;
@@ -217,6 +224,7 @@ class EncoderDecoder implements EncoderDecoderModel {
   readonly rng: Rng;
   readonly config: EncoderDecoderConfig;
   private ownBackend: BackendName | null;
+  private samplingRate = 0;
   private readonly srcEmb: Layer;
   private readonly encoderRnn: Layer;
   private readonly tgtEmb: Layer;
@@ -511,8 +519,45 @@ class EncoderDecoder implements EncoderDecoderModel {
       backward: boolOr(o.backward, true, 'options.backward'),
     };
     const returnAttention = boolOr(o.returnAttention, false, 'options.returnAttention');
-    const run = await weightsLock(this).read(() => this.run(source, target, ctx, returnAttention));
-    return run;
+    return weightsLock(this).read(async () => {
+      const p = this.scheduledSampling;
+      const read = ctx.training && p > 0 && target.seqLen > 1 ? await this.sampledTarget(source, target, ctx, p) : target;
+      return this.run(source, read, ctx, returnAttention);
+    });
+  }
+
+  get scheduledSampling(): number {
+    return this.samplingRate;
+  }
+
+  set scheduledSampling(p: number) {
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+      throw new ValueError(`expected a number in [0, 1], got ${describe(p)}`, 'scheduledSampling');
+    this.samplingRate = p;
+  }
+
+  /**
+   * Scheduled sampling, two passes (the parallel form of Mihaylova & Liu 2019): a teacher-forced pass
+   * without gradients gives the model's greedy prediction at every step; each decoder input after bos
+   * is then replaced by the prediction for it (the argmax of the step before) with probability `p`.
+   * The training pass reads the mixed inputs; gradients do not flow through the choice.
+   */
+  private async sampledTarget(source: Tokens, target: Tokens, ctx: ForwardContext, p: number): Promise<Tokens> {
+    const logits = (await this.run(source, target, { ...ctx, backward: false }, false)).y.data;
+    const { seqLen: T, batch: B } = target;
+    const V = this.config.targetVocabSize;
+    const ids = target.ids.slice();
+    for (let t = 1; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        if (target.lengths && t >= target.lengths[b]) continue;
+        if (ctx.rng.uniform() >= p) continue;
+        const o = ((t - 1) * B + b) * V;
+        let best = 0;
+        for (let v = 1; v < V; v++) if (logits[o + v] > logits[o + best]) best = v;
+        ids[t * B + b] = best;
+      }
+    }
+    return { ...target, ids };
   }
 
   private async run(source: Tokens, target: Tokens, ctx: ForwardContext, returnAttention: boolean): Promise<Seq2SeqStep> {

@@ -312,3 +312,33 @@ describe('encoderDecoder save and load', () => {
     expect((e as Error).message).toMatch(/loadEncoderDecoder/);
   });
 });
+
+describe('scheduled sampling', () => {
+  it('with p = 1 the training pass reads the greedy predictions of a teacher-forced pass; p = 0 is teacher forcing', async () => {
+    const model = encoderDecoder(CASES[1].options).build({ seed: 4, backend: 'js' });
+    const x = batch(new Rng(6), 5, 4, 3, [5, 2, 4], [4, 3, 1]);
+    const forced = await model.forward(x, { backward: false });
+    const T = 4;
+    const B = 3;
+    const ids = x.target.ids.slice();
+    for (let t = 1; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        if (t >= x.target.lengths![b]) continue;
+        const row = forced.y.data.subarray(((t - 1) * B + b) * Vt, ((t - 1) * B + b + 1) * Vt);
+        ids[t * B + b] = row.indexOf(Math.max(...row));
+      }
+    }
+    expect(ids).not.toEqual(x.target.ids);
+    const mixed = await model.forward({ source: x.source, target: { ...x.target, ids } }, { backward: false });
+    model.scheduledSampling = 1;
+    const s = await model.forward(x, { training: true });
+    expect(s.y.data).toEqual(mixed.y.data);
+    model.zeroGrad();
+    await s.backward(new Rng(1).uniform(s.y.data.length, -1, 1));
+    expect(model.parameters().every((p) => p.grad.some((g) => g !== 0))).toBe(true);
+    expect((await model.forward(x, { backward: false })).y.data).toEqual(forced.y.data); // inference: no sampling
+    model.scheduledSampling = 0;
+    expect((await model.forward(x, { training: true })).y.data).toEqual(forced.y.data);
+    expect(() => (model.scheduledSampling = 1.5)).toThrow(ValueError);
+  });
+});
