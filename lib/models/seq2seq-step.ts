@@ -14,7 +14,23 @@ import type { BackendName } from '../backend/index.js';
 import { ValueError } from '../errors.js';
 import { type AttnDecoderForwardArgs, attnDecoderForward } from '../ops/attention.js';
 import { linearForward } from '../ops/nn.js';
-import type { Encoded } from './seq2seq.js';
+
+/** What the encoder gives the decoder: memory, lengths and the decoder's initial states, and the way back. */
+export interface Encoded {
+  /** Sentences B. */
+  readonly batch: number;
+  /** Source length S (the longest). */
+  readonly srcLen: number;
+  /** `[S, B, E]`, zero past each length. */
+  readonly memory: Float32Array;
+  /** `[B]`, each in [1, S]. */
+  readonly lengths: Int32Array;
+  /** `[L, B, H]` the decoder's initial states. */
+  readonly h0: Float32Array;
+  readonly c0: Float32Array | null;
+  /** Back from the memory's and the initial states' gradients into the encoder's parameters. */
+  backward(dMemory: Float32Array, dh0: Float32Array, dc0: Float32Array | null): Promise<void>;
+}
 
 /** What the stepper needs of the model: sizes, the op arguments over its weights, the output weights. */
 export interface StepperModel {

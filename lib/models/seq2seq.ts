@@ -63,7 +63,7 @@ import {
   type SampleSearchOptions,
   sampleSearch,
 } from '../decode/seq2seq.js';
-import { EncoderDecoderStepper } from './seq2seq-step.js';
+import { type Encoded, EncoderDecoderStepper } from './seq2seq-step.js';
 import { type AttnDecoderForwardArgs, type AttnWeights, attnDecoderBackward, attnDecoderForward } from '../ops/attention.js';
 import { GATES } from '../ops/layout.js';
 import { linearBackward, linearForward } from '../ops/nn.js';
@@ -112,23 +112,6 @@ export interface Seq2SeqStep extends ModelStep<'sequence'> {
 export interface Seq2SeqForwardOptions extends ModelForwardOptions {
   /** Give the attention weights. Default false. */
   readonly returnAttention?: boolean;
-}
-
-/** What the encoder gives the decoder: memory, lengths and the decoder's initial states, and the way back. */
-export interface Encoded {
-  /** Sentences B. */
-  readonly batch: number;
-  /** Source length S (the longest). */
-  readonly srcLen: number;
-  /** `[S, B, E]`, zero past each length. */
-  readonly memory: Float32Array;
-  /** `[B]`, each in [1, S]. */
-  readonly lengths: Int32Array;
-  /** `[L, B, H]` the decoder's initial states. */
-  readonly h0: Float32Array;
-  readonly c0: Float32Array | null;
-  /** Back from the memory's and the initial states' gradients into the encoder's parameters. */
-  backward(dMemory: Float32Array, dh0: Float32Array, dc0: Float32Array | null): Promise<void>;
 }
 
 /** Options of {@link EncoderDecoderModel.decode}: the search (`method`, default `'beam'`) and its options. */
