@@ -142,7 +142,7 @@ export interface FitOptions<In extends Inputs = Kind, L extends LossName = LossN
   /**
    * Save the run to one file, atomically, every `everyBatches` batches and/or `everyEpochs` epochs
    * (neither given: every epoch), and when fit ends normally; see lib/train/checkpoint.ts. Needs a
-   * model built by `sequential` (or loaded). Default: none.
+   * model of a format gated reads back (`sequential`, `encoderDecoder`, or loaded). Default: none.
    */
   readonly checkpoint?: CheckpointOptions;
   /**

@@ -176,3 +176,27 @@ describe('a model trained on a toy task decodes it', () => {
     }
   }, 120_000);
 });
+
+describe('checkpoints', () => {
+  it('fit writes checkpoints of an encoder-decoder; resuming ends where the uninterrupted run ends', async () => {
+    const { loadCheckpointModel } = await import('../../lib/models/load.js');
+    const dir = mkdtempSync(join(tmpdir(), 'gated-s2s-ckpt-'));
+    try {
+      const pairs = Array.from({ length: 24 }, (_, i) => ({ source: [3 + (i % 3), 4], target: [5, 3 + (i % 4)] }));
+      const data = seq2seqBatches(pairs, { batchSize: 8, bos: 1, eos: 2, rng: new Rng(1) });
+      const options = { optimizer: adam({ lr: 0.01 }) };
+      const full = small(2, 9);
+      await full.fit(data, { epochs: 3, ...options });
+      const a = small(2, 9);
+      const path = join(dir, 'run.ckpt');
+      await a.fit(data, { epochs: 2, optimizer: adam({ lr: 0.01 }), checkpoint: { path } });
+      const b = small(2, 9);
+      await b.fit(data, { epochs: 3, optimizer: adam({ lr: 0.01 }), resumeFrom: path });
+      b.parameters().forEach((p, i) => expect(p.value, p.name).toEqual(full.parameters()[i].value));
+      const restored = loadCheckpointModel(path) as unknown as EncoderDecoderModel;
+      restored.parameters().forEach((p, i) => expect(p.value, p.name).toEqual(a.parameters()[i].value));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
