@@ -74,8 +74,6 @@ export class EncoderDecoderStepper {
   private h: Float32Array;
   private c: Float32Array | null;
   private feed: Float32Array;
-  private readonly E: number;
-  private readonly Kw: number;
 
   constructor(
     private readonly model: StepperModel,
@@ -89,9 +87,6 @@ export class EncoderDecoderStepper {
     this.srcLen = enc.srcLen;
     this.bos = cfg.bos;
     this.eos = cfg.eos;
-    this.E = enc.memory.length / (enc.srcLen * enc.batch);
-    const sizes = model.decoderSizes(1, 1, 1);
-    this.Kw = sizes.attention === 'dot' ? 0 : sizes.attention === 'general' ? cfg.decoder.hiddenSize : (sizes.attentionSize ?? 0);
     this.memory = enc.memory;
     this.lengths = enc.lengths;
     this.h = enc.h0;
@@ -177,8 +172,9 @@ export class EncoderDecoderStepper {
     }
     const { hiddenSize: H, numLayers: L } = this.model.config.decoder;
     const S = this.srcLen;
-    this.memory = gatherRows(this.memory, S, R, this.E, index);
-    if (this.keys) this.keys = gatherRows(this.keys, S, R, this.Kw, index);
+    // widths from the arrays themselves: memory [S, R, E], keys [S, R, Kw]
+    this.memory = gatherRows(this.memory, S, R, this.memory.length / (S * R), index);
+    if (this.keys) this.keys = gatherRows(this.keys, S, R, this.keys.length / (S * R), index);
     this.h = gatherRows(this.h, L, R, H, index);
     if (this.c) this.c = gatherRows(this.c, L, R, H, index);
     this.feed = gatherRows(this.feed, 1, R, H, index);

@@ -63,7 +63,7 @@ import {
   type SampleSearchOptions,
   sampleSearch,
 } from '../decode/seq2seq.js';
-import { type Encoded, EncoderDecoderStepper } from './seq2seq-step.js';
+import { type Encoded, EncoderDecoderStepper, logSoftmaxRows } from './seq2seq-step.js';
 import { type AttnDecoderForwardArgs, type AttnWeights, attnDecoderBackward, attnDecoderForward } from '../ops/attention.js';
 import { GATES } from '../ops/layout.js';
 import { linearBackward, linearForward } from '../ops/nn.js';
@@ -680,19 +680,13 @@ class EncoderDecoder implements EncoderDecoderModel {
         const tb = padBatch(idx.map((i) => Int32Array.of(bos, ...tgt[i])));
         const target = tokens({ ids: tb.ids, seqLen: tb.seqLen, batch: tb.batch, lengths: tb.lengths });
         const ctx: ForwardContext = { training: false, rng: this.rng, backend: this.backend, backward: false };
-        const logits = (await this.run(source, target, ctx, false)).y.data;
+        const logProbs = (await this.run(source, target, ctx, false)).y.data;
         const B = idx.length;
+        logSoftmaxRows(logProbs, target.seqLen * B, V);
         idx.forEach((i, b) => {
           const t = tgt[i];
           let sum = 0;
-          for (let step = 0; step <= t.length; step++) {
-            const o = (step * B + b) * V;
-            let m = -Infinity;
-            for (let v = 0; v < V; v++) if (logits[o + v] > m) m = logits[o + v];
-            let z = 0;
-            for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - m);
-            sum += logits[o + (step < t.length ? t[step] : eos)] - m - Math.log(z);
-          }
+          for (let step = 0; step <= t.length; step++) sum += logProbs[(step * B + b) * V + (step < t.length ? t[step] : eos)];
           out[i] = sum;
         });
       }
