@@ -7,8 +7,9 @@
  *   npx tsx examples/g2p.ts --help     # every flag and its default
  *
  * Data: ../shared/data/g2p/cmudict-{train,dev}.tsv, one `WORD<TAB>PH ON EMES` line per
- * pronunciation (a word with several has several lines): 120k / 6.6k lines. Stress marks are kept
- * (AH0, EY1: 69 phoneme symbols), which makes the task harder than the stressless 39-symbol one.
+ * pronunciation (a word with several has several lines): 120k / 6.6k lines. Stress marks are dropped
+ * by default (AH0 -> AH: 39 phonemes, the task the published CMUdict figures are for); `--stress`
+ * keeps them (69 symbols, a harder task).
  *
  * Model: characters -> embedding -> bidirectional LSTM encoder -> dense bridge -> LSTM decoder with
  * Bahdanau (additive) attention and input feeding -> phoneme logits; teacher forcing with label
@@ -22,10 +23,13 @@
  * wrong output). Published (README): Yao & Zweig 2015 encoder-decoder LSTM PER 7.63% / WER 28.61%,
  * bidirectional LSTM 5.45% / 23.55%; Sequitur 5.88% / 24.53%, on their own CMUdict split.
  *
- * Expected (2026-12-03, the project's 2-core AMD Zen 5 VM, shared): dev PER 9.76% / WER 35.75% with
- * beam 5 (greedy 9.87% / 36.39%); the beam error analysis finds 1.4% search errors at beam 1 and none
- * at beam 3 or 10, so the remaining errors are the model's. 16 minutes in all (training 924 s). This
- * is short of the published 7.63% for an encoder-decoder LSTM: a longer run is not measured yet.
+ * Expected (2026-12-03, the project's 2-core AMD Zen 5 VM, shared with other work):
+ *   defaults (3 epochs): dev PER 7.90% / WER 31.69% with beam 5 (greedy 7.94% / 32.05%); 12 minutes
+ *     in all (training 672 s). The beam error analysis finds 1.4% search errors at beam 1 and none at
+ *     beam 3 or 10: the remaining errors are the model's.
+ *   the longer setting, --epochs 8 --lr-decay 0.8: dev PER 6.42% / WER 26.24% with beam 5 (greedy
+ *     6.61% / 26.80%); 29 minutes in all (training 1,734 s); search errors 1.2% at beam 1, none at 3.
+ *   --stress --epochs 4 (an earlier run): PER 9.76% / WER 35.75% (beam 5).
  *
  * Writes: examples/out/g2p-loss.svg (train and dev loss per epoch) and examples/out/g2p.safetensors
  * (the model with its character and phoneme vocabularies: `loadEncoderDecoder` reads it and its
@@ -54,7 +58,7 @@ import { writeLossPlot } from './lib/plot.js';
 import { fitProgress, formatDuration } from './lib/progress.js';
 
 const DEFAULTS = {
-  epochs: 4,
+  epochs: 3,
   dim: 64,
   encoderHidden: 128,
   hidden: 256,
@@ -62,6 +66,7 @@ const DEFAULTS = {
   lr: 3e-3,
   lrDecay: 0.7,
   smoothing: 0.1,
+  stress: false,
   beam: 5,
   trainLines: 0,
   devWords: 0,
@@ -73,24 +78,35 @@ const DEFAULTS = {
 /** What `--quick` changes: 1 epoch on 2,000 lines and 100 dev words with a small model. */
 const QUICK = { epochs: 1, dim: 16, encoderHidden: 16, hidden: 32, trainLines: 2000, devWords: 100, beam: 3 };
 
-/** `WORD\tPH ON EMES` lines as [word, phonemes]. */
-async function readLexicon(path: string): Promise<[string, string[]][]> {
+/**
+ * `WORD\tPH ON EMES` lines as [word, phonemes]. Without `stress`, the stress digits go (AH0 -> AH)
+ * and a word's pronunciations that then coincide are kept once.
+ */
+async function readLexicon(path: string, stress: boolean): Promise<[string, string[]][]> {
   const text = await readFile(path, 'utf8');
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const [word, pron] = l.split('\t');
-      return [word, pron.trim().split(/\s+/)];
-    });
+  const seen = new Set<string>();
+  const out: [string, string[]][] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const [word, pron] = line.split('\t');
+    const phones = pron
+      .trim()
+      .split(/\s+/)
+      .map((p) => (stress ? p : p.replace(/[0-9]$/, '')));
+    const key = `${word}\t${phones.join(' ')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push([word, phones]);
+  }
+  return out;
 }
 
 main(async () => {
   const started = performance.now();
   const o = flags(DEFAULTS, process.argv.slice(2), { quick: QUICK });
   if (o.threads > 0) setThreads(o.threads);
-  let train = await readLexicon(join(DATA, 'g2p', 'cmudict-train.tsv'));
-  const devLines = await readLexicon(join(DATA, 'g2p', 'cmudict-dev.tsv'));
+  let train = await readLexicon(join(DATA, 'g2p', 'cmudict-train.tsv'), o.stress);
+  const devLines = await readLexicon(join(DATA, 'g2p', 'cmudict-dev.tsv'), o.stress);
   const fullTrain = train.length;
   if (o.trainLines > 0 && o.trainLines < train.length) {
     train = Array.from(new Rng(o.seed).permutation(train.length).subarray(0, o.trainLines), (i) => train[i]);
@@ -117,7 +133,7 @@ main(async () => {
 
   console.log('Grapheme-to-phoneme (encoder-decoder with attention, beam search), CMUdict');
   console.log(
-    `data     train ${train.length.toLocaleString('en-US')} pronunciations${train.length < fullTrain ? ` (a seeded sample of the ${fullTrain.toLocaleString('en-US')})` : ''}; dev ${devWords.length.toLocaleString('en-US')} words (${devLines.length.toLocaleString('en-US')} pronunciations); ${chars.size} character ids, ${phones.size} phoneme ids (stress kept)`,
+    `data     train ${train.length.toLocaleString('en-US')} pronunciations${train.length < fullTrain ? ` (a seeded sample of the ${fullTrain.toLocaleString('en-US')})` : ''}; dev ${devWords.length.toLocaleString('en-US')} words (${devLines.length.toLocaleString('en-US')} pronunciations); ${chars.size} character ids, ${phones.size} phoneme ids (stress ${o.stress ? 'kept' : 'dropped'})`,
   );
   const model = encoderDecoder({
     sourceVocabSize: chars.size,
