@@ -150,7 +150,9 @@ export function attentionHeatmapSvg(grids: readonly HeatmapGrid[], options: Heat
     out.push(`<rect x="${left}" y="${f(top)}" width="${f(cell * S)}" height="${f(cell * T)}" fill="none" stroke="#999999"/>`);
     out.push('<g fill="#333333">');
     for (let t = 0; t < T; t++) {
-      out.push(`<text x="${left - 6}" y="${f(top + (t + 0.5) * cell + FONT / 3)}" text-anchor="end">${escapeXml(label(g.output[t]))}</text>`);
+      out.push(
+        `<text x="${left - 6}" y="${f(top + (t + 0.5) * cell + FONT / 3)}" text-anchor="end">${escapeXml(label(g.output[t]))}</text>`,
+      );
     }
     for (let s = 0; s < S; s++) {
       const x = left + (s + 0.5) * cell + FONT / 3;
