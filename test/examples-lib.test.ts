@@ -1,6 +1,6 @@
 /**
- * The examples' shared helpers (examples/lib): the progress display, the SVG loss plot and the
- * flag parser.
+ * The examples' shared helpers (examples/lib): the progress display, the SVG loss plot, the
+ * attention heatmap and the flag parser.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { DATA, FlagError, OUT, flags, usage } from '../examples/lib/cli.js';
 import { escapeXml, lossPlotSvg, niceTicks, writeLossPlot } from '../examples/lib/plot.js';
+import { attentionHeatmapSvg, shade, writeAttentionHeatmap } from '../examples/lib/heatmap.js';
 import { fitProgress, formatCount, formatDuration, progressBar, type ProgressStream } from '../examples/lib/progress.js';
 
 /** A stream that records what is written; a TTY of `columns` columns when `columns` is given. */
@@ -356,5 +357,72 @@ describe('flags', () => {
     expect(isAbsolute(OUT)).toBe(true);
     expect(OUT.replace(/\\/g, '/')).toMatch(/\/examples\/out$/);
     if (!process.env.GATED_DATA) expect(DATA.replace(/\\/g, '/')).toMatch(/\/shared\/data$/);
+  });
+});
+
+describe('attentionHeatmapSvg', () => {
+  const grid = {
+    title: '1. la luz -> the light',
+    source: ['la', 'luz'],
+    output: ['the', 'light', '</s>'],
+    weights: Float32Array.of(0.9, 0.1, 0.2, 0.8, 0.5, 0.5),
+  };
+
+  it('draws one cell per weight, shaded by it, with the tokens as labels', () => {
+    const svg = attentionHeatmapSvg([grid, { ...grid, title: 'second' }], { title: 'Attention' });
+    expectWellFormed(svg);
+    const cells = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="22" height="22" fill="(#[0-9a-f]{6})"><title>([^<]*)<\/title>/g)];
+    expect(cells.length).toBe(12); // 2 grids x 3 x 2
+    expect(cells[0][1]).toBe(shade(0.9));
+    expect(cells[0][2]).toBe('the / la: 0.900');
+    expect(cells[3][2]).toBe('light / luz: 0.800');
+    expect(cells[5][2]).toBe('&lt;/s&gt; / luz: 0.500'); // the eos row, escaped
+    expect(svg).toContain('>luz</text>');
+    expect(svg).toContain('>1. la luz -&gt; the light</text>');
+    expect(svg).toMatch(/<svg [^>]*width="\d+" height="\d+" viewBox="0 0 \d+ \d+"/);
+  });
+
+  it('shades 0 white and 1 dark, clamps outside [0, 1] and draws NaN as 0', () => {
+    expect(shade(0)).toBe('#ffffff');
+    expect(shade(1)).toBe('#08306b');
+    expect(shade(-3)).toBe('#ffffff');
+    expect(shade(7)).toBe('#08306b');
+    expect(shade(Number.NaN)).toBe('#ffffff');
+    expect(shade(0.5)).toBe('#8498b5');
+  });
+
+  it('escapes every label and title, and cuts very long labels', () => {
+    const svg = attentionHeatmapSvg(
+      [{ title: 'a & b <c>', source: ['"x"', "<'y'>", 'w'.repeat(200)], output: ['&'], weights: [0.2, 0.3, 0.5] }],
+      { title: '<script>alert(1)</script>' },
+    );
+    expectWellFormed(svg);
+    expect(svg).not.toContain('<script>');
+    expect(svg).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(svg).toContain('>&quot;x&quot;</text>');
+    expect(svg).toContain('>&lt;&#39;y&#39;&gt;</text>');
+    expect(svg).toContain(`>${'w'.repeat(23)}…</text>`);
+    const width = Number(/width="(\d+)"/.exec(svg)![1]);
+    expect(width).toBeLessThan(1000); // the long label does not stretch the picture
+  });
+
+  it('names a grid whose weights do not match its tokens, and other bad arguments', () => {
+    expect(() => attentionHeatmapSvg([{ ...grid, weights: [0.5, 0.5] }], { title: 't' })).toThrow(
+      /grids\[0\]\.weights: expected 6 weights \(3 output x 2 source tokens\), got 2/,
+    );
+    expect(() => attentionHeatmapSvg([], { title: 't' })).toThrow(/grids/);
+    expect(() => attentionHeatmapSvg([{ ...grid, source: [] }], { title: 't' })).toThrow(/grids\[0\]\.source/);
+    expect(() => attentionHeatmapSvg([grid], { title: 't', cell: Number.POSITIVE_INFINITY })).toThrow(/options\.cell/);
+  });
+
+  it('writeAttentionHeatmap creates the folder and writes the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gated-heatmap-'));
+    try {
+      const path = join(dir, 'nested', 'attention.svg');
+      await writeAttentionHeatmap(path, [grid], { title: 'Attention' });
+      expect(readFileSync(path, 'utf8')).toBe(attentionHeatmapSvg([grid], { title: 'Attention' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -103,6 +103,36 @@ describe('examples', () => {
     expect(phones.decode(best.tokens).every((p) => /^[A-Z]+[0-2]?$/.test(p))).toBe(true);
   });
 
+  it('translate: dev BLEU greedy and beam, the attention heatmap, the plot and a model that loads with its vocabularies and translates', async () => {
+    const { stdout, out } = await runExample('translate');
+    for (const label of [/dev greedy: +BLEU ([\d.]+)/, /dev beam 3: +BLEU ([\d.]+)/]) {
+      const bleu = metric(stdout, label);
+      expect(bleu).toBeGreaterThanOrEqual(0);
+      expect(bleu).toBeLessThanOrEqual(100);
+    }
+    expect(stdout).toMatch(/\n {2}es: +Y mandó Jehová Dios al hombre, diciendo:.*\n {2}out: .*\n {2}ref: +Yahweh God commanded the man/);
+    expectPlot(join(out, 'translate-loss.svg'));
+    const heatmap = readFileSync(join(out, 'translate-attention.svg'), 'utf8');
+    expect(heatmap.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(heatmap.trimEnd().endsWith('</svg>')).toBe(true);
+    // The first dev verse of at most 12 tokens is "Y moró Abraham en tierra de los Filisteos muchos días.": its source words label the columns.
+    expect(heatmap).toContain('>abraham');
+    expect(heatmap).toContain('>filisteos');
+    expect(heatmap.match(/<rect [^>]*><title>/g)?.length).toBeGreaterThan(3 * 10); // three grids of cells
+    const model = loadEncoderDecoder(join(out, 'translate.safetensors'));
+    const spanish = Vocabulary.fromJSON(model.config.vocabularies!.source);
+    const english = Vocabulary.fromJSON(model.config.vocabularies!.target);
+    expect(spanish.size).toBe(model.config.sourceVocabSize);
+    expect(english.bosId).toBe(model.config.bos);
+    const source = spanish.encode('y dijo dios a moisés : ve'.split(' '));
+    expect(source.filter((id) => id === spanish.unkId).length).toBeLessThan(source.length); // the words are in the vocabulary
+    const [[best]] = await model.decode([source], { beamSize: 3, maxLength: 12 });
+    expect(best.tokens.length).toBeGreaterThan(0);
+    expect(best.tokens.length).toBeLessThanOrEqual(12);
+    const words = english.decode(best.tokens);
+    expect(words.every((w) => typeof w === 'string' && w.length > 0 && english.has(w))).toBe(true);
+  });
+
   it('a bad flag exits 2 naming it, before any work', async () => {
     const error = await runExample('air-passengers', ['--epochs', 'many']).then(
       () => null,
