@@ -40,22 +40,19 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  adam,
   beamErrorAnalysis,
   editDistance,
   encoderDecoder,
-  exponentialDecay,
   formatBeamErrorReport,
-  getThreads,
   type Hypothesis,
   Rng,
-  seq2seqBatches,
   setThreads,
   Vocabulary,
 } from '../lib/index.js';
 import { DATA, OUT, flags, main } from './lib/cli.js';
 import { writeLossPlot } from './lib/plot.js';
-import { fitProgress, formatDuration } from './lib/progress.js';
+import { formatDuration } from './lib/progress.js';
+import { trainSeq2seq } from './lib/seq2seq.js';
 
 const DEFAULTS = {
   epochs: 3,
@@ -148,21 +145,7 @@ main(async () => {
   console.log(
     `model    chars(${o.dim}) -> bilstm(${o.encoderHidden} + ${o.encoderHidden}) -> dense bridge -> lstm(${o.hidden}) + additive attention, input feeding -> ${phones.size} phonemes; ${params.toLocaleString('en-US')} parameters`,
   );
-  console.log(
-    `training ${o.epochs} epoch${o.epochs === 1 ? '' : 's'}, batches of ${o.batch} bucketed by length, adam(lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm 5), label smoothing ${o.smoothing}, seed ${o.seed}, ${getThreads()} threads\n`,
-  );
-
-  const order = new Rng(o.seed + 1);
-  const targetTokens = pairs.reduce((a, p) => a + p.target.length + 1, 0);
-  const trainStart = performance.now();
-  const history = await model.fit((_epoch) => seq2seqBatches(pairs, { batchSize: o.batch, bos, eos, rng: order }), {
-    epochs: o.epochs,
-    optimizer: adam({ lr: exponentialDecay({ lr: o.lr, gamma: o.lrDecay }), clipNorm: 5 }),
-    labelSmoothing: o.smoothing,
-    validationData: seq2seqBatches(devPairs, { batchSize: 128, bos, eos, rng: new Rng(o.seed) }),
-    ...fitProgress(o.epochs, Math.ceil(pairs.length / o.batch), { unit: 'tok', perExample: targetTokens / pairs.length }),
-  });
-  const trainSeconds = (performance.now() - trainStart) / 1000;
+  const { history, trainSeconds } = await trainSeq2seq(model, pairs, devPairs, { ...o, devBatch: 128 });
 
   const sources = devPairs.map((p) => p.source);
   /** PER and WER of one hypothesis per word against the closest reference pronunciation. */

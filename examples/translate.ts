@@ -45,16 +45,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  adam,
   corpusBleu,
   encoderDecoder,
-  exponentialDecay,
-  getThreads,
   type Hypothesis,
   type LengthPenalty,
   readParallelTsv,
   Rng,
-  seq2seqBatches,
   setThreads,
   Vocabulary,
   wordTokens,
@@ -62,7 +58,8 @@ import {
 import { DATA, FlagError, OUT, flags, main } from './lib/cli.js';
 import { writeAttentionHeatmap } from './lib/heatmap.js';
 import { writeLossPlot } from './lib/plot.js';
-import { fitProgress, formatDuration } from './lib/progress.js';
+import { formatDuration } from './lib/progress.js';
+import { trainSeq2seq } from './lib/seq2seq.js';
 
 const DEFAULTS = {
   epochs: 10,
@@ -191,21 +188,7 @@ main(async () => {
   console.log(
     `model    words(${o.dim}) -> bi${encoderCell}(${o.encoderHidden} + ${o.encoderHidden}) -> dense bridge -> lstm(${o.hidden}) + ${attention} attention, input feeding -> ${english.size.toLocaleString('en-US')} words; ${params.toLocaleString('en-US')} parameters`,
   );
-  console.log(
-    `training ${o.epochs} epoch${o.epochs === 1 ? '' : 's'}, batches of ${o.batch} bucketed by length, adam(lr ${o.lr} x ${o.lrDecay}^epoch, clipNorm 5), label smoothing ${o.smoothing}, seed ${o.seed}, ${getThreads()} threads\n`,
-  );
-
-  const order = new Rng(o.seed + 1);
-  const targetTokens = pairs.reduce((a, p) => a + p.target.length + 1, 0);
-  const trainStart = performance.now();
-  const history = await model.fit((_epoch) => seq2seqBatches(pairs, { batchSize: o.batch, bos, eos, rng: order }), {
-    epochs: o.epochs,
-    optimizer: adam({ lr: exponentialDecay({ lr: o.lr, gamma: o.lrDecay }), clipNorm: 5 }),
-    labelSmoothing: o.smoothing,
-    validationData: seq2seqBatches(devPairs, { batchSize: 64, bos, eos, rng: new Rng(o.seed) }),
-    ...fitProgress(o.epochs, Math.ceil(pairs.length / o.batch), { unit: 'tok', perExample: targetTokens / pairs.length }),
-  });
-  const trainSeconds = (performance.now() - trainStart) / 1000;
+  const { history, trainSeconds } = await trainSeq2seq(model, pairs, devPairs, { ...o, devBatch: 64 });
 
   const sources = devPairs.map((p) => p.source);
   const refs = dev.map((p) => p.target);
