@@ -304,6 +304,25 @@ export function checkI32(fields: Fields, name: string, extent?: Extent): Int32Ar
   return checkArray(I32, fields[name], name, extent, true) as Int32Array;
 }
 
+/**
+ * A decode step's optional row gather: `f[indexName]` an Int32Array `[batch]`, each in [0, count),
+ * and `f[countName]` its count (default batch; without an index it must be batch). Row r then reads
+ * row index[r] of a `[count]`-row array.
+ */
+export function rowIndex(f: Fields, indexName: string, countName: string, batch: number): { index: Int32Array | null; count: number } {
+  const v = f[indexName];
+  const index = v === undefined || v === null ? null : checkI32(f, indexName, product(indexName, [['batch', batch]]));
+  const count = f[countName] === undefined || f[countName] === null ? batch : checkSize(f[countName], countName);
+  if (!index && count !== batch) throw new ValueError(`expected batch (${batch}) without a ${indexName}, got ${count}`, countName);
+  if (index) {
+    for (let r = 0; r < batch; r++) {
+      if (!(index[r] >= 0 && index[r] < count))
+        throw new ValueError(`${indexName}[${r}] = ${index[r]} is outside [0, ${countName} = ${count})`, indexName);
+    }
+  }
+  return { index, count };
+}
+
 /** A ValueError naming `name[i]` for the first element of `a` that is NaN or infinite. */
 export function allFinite(a: ArrayLike<number>, name: string): void {
   for (let i = 0; i < a.length; i++) {

@@ -13,6 +13,7 @@
 #include "cell_kernels.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "nn.h"
 #include "pool.h"
 #include "seq_common.h"
 
@@ -220,17 +221,21 @@ void query_weight(const AttnSizes& z, const AttnWeights& w, const float** wq, in
 void attn_decoder_forward(const AttnForwardArgs& a) {
   const AttnSizes& z = a.z;
   const int64_t T = z.T, B = z.B, S = z.S, D = z.D, E = z.E, H = z.H, L = z.L, G = attn_gates(z.cell);
-  const int64_t GH = G * H, Kw = z.key_width(), Aq = z.query_width(), EH = E + H, SB = S * B;
+  const int64_t GH = G * H, Kw = z.key_width(), Aq = z.query_width(), EH = E + H;
   const bool lstm = z.cell == AttnCell::Lstm, before = z.cell == AttnCell::GruResetBefore;
   const bool after = z.cell == AttnCell::GruResetAfter;
   const int act = z.cell == AttnCell::RnnRelu ? 1 : 0;
   const CellKernels& ck = kernels().cell;
   const MathKernels& mk = kernels().math;
   const AttnCacheLayout lay(z);
+  // The decode step's gathers (attention.h): memory column and state row of each row b.
+  const int64_t M = a.mem_cols > 0 ? a.mem_cols : B, P = a.state_rows > 0 ? a.state_rows : B;
+  const int32_t *mi = a.memory_index, *si = a.state_index;
 
-  float *cache = a.cache, *hs, *cs, *gx, *gh, *ghn, *rh, *cq, *bias, *bhn;
+  float *cache = a.cache, *hs, *cs, *gx, *gh, *ghn, *rh, *cq, *bias, *bhn, *kbuf;
   Arena ws;
   if (!cache) ws.add(&cache, lay.total);
+  ws.add(&kbuf, !a.cache && !a.keys && !a.keys_out ? S * M * Kw : 0);
   ws.add(&hs, L * B * H);
   ws.add(&cs, L * B * H);
   ws.add(&gx, B * GH);
@@ -241,8 +246,18 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
   ws.add(&bias, L * GH);
   ws.add(&bhn, L * H);
   ws.take();
-  seq::copy_or_zero(hs, a.h0, L * B * H);
-  seq::copy_or_zero(cs, lstm ? a.c0 : nullptr, L * B * H);
+  // hs / cs [L, B, H]: row b of layer l starts from row si[b] (or b) of h0 / c0 [L, P, H].
+  auto gather_state = [&](float* dst, const float* src) {
+    if (!src || !si) {
+      seq::copy_or_zero(dst, src, L * B * H);
+      return;
+    }
+    for (int64_t l = 0; l < L; l++)
+      for (int64_t b = 0; b < B; b++)
+        memcpy(dst + (l * B + b) * H, src + (l * P + si[b]) * H, sizeof(float) * (size_t)H);
+  };
+  gather_state(hs, a.h0);
+  gather_state(cs, lstm ? a.c0 : nullptr);
   for (int64_t l = 0; l < L; l++) fold(z, a.layers[l], bias + l * GH, bhn + l * H);
 
   // Pack the weights once per call when it has steps enough to pay for it (a speed choice only).
@@ -262,18 +277,26 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
   Mat mq, mc = make_mat(a.w.out_weight, EH, EH, H, true, pack, &slot);
   if (wq) mq = make_mat(wq, ldq, H, Aq, true, pack, &slot);
 
-  // Keys: given, or computed once (the cache's block; copied out for the caller).
-  float* keys = cache + lay.keys;
+  // Keys [S, M, Kw]: given, or computed once (into the cache's block, keys_out or scratch), and
+  // copied out for the caller. Without a cache, given keys are read in place.
+  const float* keys = nullptr;
+  const int64_t SM = S * M;
   if (Kw > 0) {
-    if (a.keys) {
-      memcpy(keys, a.keys, sizeof(float) * (size_t)(SB * Kw));
+    if (a.keys && !a.cache) {
+      keys = a.keys;
     } else {
-      const float* wk;
-      int64_t ldk;
-      key_weight(z, a.w, &wk, &ldk);
-      seq::gemm(false, true, SB, Kw, E, a.memory, E, wk, ldk, keys, Kw, false);
+      float* kd = a.cache ? cache + lay.keys : a.keys_out ? a.keys_out : kbuf;
+      if (a.keys) {
+        memcpy(kd, a.keys, sizeof(float) * (size_t)(SM * Kw));
+      } else {
+        const float* wk;
+        int64_t ldk;
+        key_weight(z, a.w, &wk, &ldk);
+        seq::gemm(false, true, SM, Kw, E, a.memory, E, wk, ldk, kd, Kw, false);
+      }
+      keys = kd;
     }
-    if (a.keys_out) memcpy(a.keys_out, keys, sizeof(float) * (size_t)(SB * Kw));
+    if (a.keys_out && keys != a.keys_out) memcpy(a.keys_out, keys, sizeof(float) * (size_t)(SM * Kw));
   }
 
   for (int64_t t = 0; t < T; t++) {
@@ -285,8 +308,8 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
         for (int64_t b = 0; b < B; b++) {
           if (D > 0) memcpy(in + b * inw, a.x + (r0 + b) * D, sizeof(float) * (size_t)D);
           if (z.input_feed) {
-            const float* fp =
-                t > 0 ? cache + lay.y + (r0 - B + b) * H : (a.feed0 ? a.feed0 + b * H : nullptr);
+            const float* fp = t > 0 ? cache + lay.y + (r0 - B + b) * H
+                                    : (a.feed0 ? a.feed0 + (si ? si[b] : b) * H : nullptr);
             seq::copy_or_zero(in + b * inw + D, fp, H);
           }
         }
@@ -354,13 +377,13 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
           for (int64_t k = 0; k < Aq; k++) query[b * Aq + k] += a.w.query_bias[k];
     }
     for_rows(B, S * (E + Kw + 1), [&](int64_t b) {
-      const int64_t r = r0 + b, len = a.src_lengths ? a.src_lengths[b] : S;
+      const int64_t r = r0 + b, col = mi ? mi[b] : b, len = a.src_lengths ? a.src_lengths[col] : S;
       const float* qb = q + b * H;
       float* al = cache + lay.alpha + r * S;
       float* u = row_scratch(Aq > 0 ? Aq : 1);
       for (int64_t j = 0; j < len; j++) {
-        const float* mj = a.memory + (j * B + b) * E;
-        const float* kj = keys + (j * B + b) * Kw;
+        const float* mj = a.memory + (j * M + col) * E;
+        const float* kj = keys + (j * M + col) * Kw;
         float s;
         if (z.kind == AttnKind::Dot) {
           s = dotf(qb, mj, H);
@@ -384,7 +407,7 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
       for (int64_t j = len; j < S; j++) al[j] = 0.0f;
       float* ctx = cache + lay.ctx + r * E;
       memset(ctx, 0, sizeof(float) * (size_t)E);
-      for (int64_t j = 0; j < len; j++) axpy(al[j], a.memory + (j * B + b) * E, ctx, E);
+      for (int64_t j = 0; j < len; j++) axpy(al[j], a.memory + (j * M + col) * E, ctx, E);
       memcpy(cq + b * EH, ctx, sizeof(float) * (size_t)E);
       memcpy(cq + b * EH + E, qb, sizeof(float) * (size_t)H);
     });
@@ -397,6 +420,12 @@ void attn_decoder_forward(const AttnForwardArgs& a) {
   if (a.attention) memcpy(a.attention, cache + lay.alpha, sizeof(float) * (size_t)(R * S));
   memcpy(a.h_n, hs, sizeof(float) * (size_t)(L * B * H));
   if (lstm && a.c_n) memcpy(a.c_n, cs, sizeof(float) * (size_t)(L * B * H));
+  if (a.vocab_weight) {
+    // The output layer: log_softmax(y W^T + b), each row on its own (gemm.h: batch-invariant).
+    const int64_t V = a.V;
+    linear_forward(cache + lay.y, a.vocab_weight, a.vocab_bias, R, H, V, a.log_probs);
+    for_rows(R, V, [&](int64_t r) { log_softmax_row(a.log_probs + r * V, V, mk.exp); });
+  }
 }
 
 void attn_decoder_backward(const AttnBackwardArgs& a) {

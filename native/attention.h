@@ -10,6 +10,8 @@
 //   alpha = softmax over j < srcLengths[b] (alpha_j = 0 exactly beyond), ctx = sum_j alpha_j m_j
 //   y_t = feed_t = tanh(Wc [ctx ; q])
 // Keys (W m or Wk m, [S*B, Kw]) are computed once per call, or given (a decode loop reuses them).
+// The decode step (T = 1, no cache) may also read the memory through a row -> sentence index, gather
+// its states by a row index and end with the output layer (AttnForwardArgs' last fields).
 //
 // Layouts: time-major, row t*B + b; memory [S, B, E] row j*B + b. Cache blocks (rows R = T*B), in
 // order: for each layer l: in_l [R, inW_l] then the cell's blocks (cells.h views: lstm gates 4H |
@@ -93,6 +95,17 @@ struct AttnForwardArgs {
   float* c_n;                  // [L, B, H] (lstm; may be c0)
   float* keys_out;             // [S, B, Kw] or null
   float* cache;                // [attn_cache_floats] or null
+  // The decode step's options (only without a cache; 0 / null = off). The memory of M sentences
+  // serves B rows (a beam's hypotheses) without being copied per row, and a beam's reorder is the
+  // state gather itself; the output layer ends the call with log-probabilities.
+  int64_t mem_cols;             // M: memory [S, M, E], src_lengths [M], keys / keys_out [S, M, Kw]; 0 = B
+  const int32_t* memory_index;  // [B] each in [0, M): row b attends to column memory_index[b]; null = b
+  int64_t state_rows;           // P: h0 / c0 [L, P, H] and feed0 [P, H]; 0 = B
+  const int32_t* state_index;   // [B] each in [0, P): row b continues state row state_index[b]; null = b
+  int64_t V;                    // the output layer's width
+  const float* vocab_weight;    // [V, H] or null (no output layer)
+  const float* vocab_bias;      // [V] or null
+  float* log_probs;             // [T, B, V] = log_softmax(y vocab_weight^T + vocab_bias) per row
 };
 
 struct AttnLayerGrads {

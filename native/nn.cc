@@ -1,6 +1,8 @@
 // nn.cc: linear and embedding kernels (shapes and contracts: nn.h).
 #include "nn.h"
 
+#include <math.h>
+
 #include <cstring>
 
 #include "gemm.h"
@@ -58,6 +60,27 @@ void embedding_backward(const int32_t* ids, const float* dy, int64_t N, int64_t 
     const float* src = dy + n * E;
     for (int64_t e = 0; e < E; e++) dst[e] += src[e];
   }
+}
+
+void log_softmax_row(float* l, int64_t V, void (*exp_fn)(const float*, float*, int64_t)) {
+  float m = -INFINITY;
+  for (int64_t v = 0; v < V; v++) m = l[v] > m ? l[v] : m;
+  float part[16] = {0};
+  constexpr int64_t kChunk = 1024;  // a multiple of 16: lane v % 16 stays lane v % 16
+  float e[kChunk];
+  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
+    const int64_t n = V - v0 < kChunk ? V - v0 : kChunk;
+    for (int64_t i = 0; i < n; i++) l[v0 + i] -= m;
+    exp_fn(l + v0, e, n);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int j = 0; j < 16; j++) part[j] += e[i + j];
+    for (int j = 0; i < n; i++, j++) part[j] += e[i];
+  }
+  double s = 0.0;
+  for (int j = 0; j < 16; j++) s += (double)part[j];
+  const float ls = (float)log(s);
+  for (int64_t v = 0; v < V; v++) l[v] -= ls;
 }
 
 }  // namespace gated

@@ -30,4 +30,8 @@ void embedding_forward(const int32_t* ids, const float* weight, int64_t N, int64
 void embedding_backward(const int32_t* ids, const float* dy, int64_t N, int64_t V, int64_t E,
                         int64_t padding_index, float* dWeight, bool accumulate);
 
+// l [V] in place -> its log_softmax: (l - m) - log(s), m = max l, s = sum exp(l - m) summed in 16
+// fixed partial sums (the same on every vector ISA) then added in double. exp_fn: kernels().math.exp.
+void log_softmax_row(float* l, int64_t V, void (*exp_fn)(const float*, float*, int64_t));
+
 }  // namespace gated

@@ -8,6 +8,7 @@
 
 #include "cell_kernels.h"
 #include "dispatch.h"
+#include "nn.h"
 #include "pool.h"
 #include "seq_common.h"
 
@@ -75,28 +76,6 @@ void pack_step(StepCache& s, const StepWeights& w, uint64_t version) {
 
 // Ranking key of a top-k candidate: NaN ranks below everything.
 inline float rank_key(float v) { return v != v ? -INFINITY : v; }
-
-// log_softmax of one row in place: l [V] -> (l - m) - log(sum exp(l - m)), m = max l.
-void log_softmax_row(float* l, int64_t V, void (*exp_fn)(const float*, float*, int64_t)) {
-  float m = -INFINITY;
-  for (int64_t v = 0; v < V; v++) m = l[v] > m ? l[v] : m;
-  float part[16] = {0};
-  constexpr int64_t kChunk = 1024;  // a multiple of 16: lane v % 16 stays lane v % 16
-  float e[kChunk];
-  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
-    const int64_t n = min64(kChunk, V - v0);
-    for (int64_t i = 0; i < n; i++) l[v0 + i] -= m;
-    exp_fn(l + v0, e, n);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      for (int j = 0; j < 16; j++) part[j] += e[i + j];
-    for (int j = 0; i < n; i++, j++) part[j] += e[i];
-  }
-  double s = 0.0;
-  for (int j = 0; j < 16; j++) s += (double)part[j];
-  const float ls = (float)log(s);
-  for (int64_t v = 0; v < V; v++) l[v] -= ls;
-}
 
 // The top_k best of a group's candidates score[r] + lp[r, v] (r < group rows, v < V), best first.
 void top_k_group(const float* lp, int64_t rows, int64_t V, const float* scores, int64_t k, float* vals,

@@ -15,6 +15,7 @@
  */
 import { type BackendName, allFinite, describe, finite, intOr, optionalSignal, tokenId } from '../check.js';
 import { AbortError, ValueError } from '../errors.js';
+import { logSoftmaxRows } from '../js/common.js';
 import type { RecurrentState } from '../layers/layer.js';
 import { tokens as tokensValue } from '../layers/values.js';
 import type { Model } from '../models/model.js';
@@ -263,12 +264,9 @@ export function logSoftmax(row: Float32Array): Float32Array {
     row.filter((v) => v !== -Infinity),
     'logits',
   );
-  let m = -Infinity;
-  for (const v of row) if (v > m) m = v;
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - m);
-  const lse = m + Math.log(sum);
-  return Float32Array.from(row, (v) => v - lse);
+  const out = new Float32Array(row.length);
+  logSoftmaxRows(row, 1, row.length, out);
+  return out;
 }
 
 /** Longest stretch (ms) the decode loop runs without letting the event loop run. */

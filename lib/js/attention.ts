@@ -25,9 +25,10 @@ import {
   cacheBlocks,
   cacheOffsets,
 } from '../ops/layout.js';
-import { type FloatArray, allocLike, columnSums, fillRows, gemmNN, gemmTN, transpose } from './common.js';
+import { type FloatArray, allocLike, columnSums, fillRows, gatherRows, gemmNN, gemmTN, logSoftmaxRows, transpose } from './common.js';
 import { gruBackward, gruForward } from './gru.js';
 import { lstmBackward, lstmForward } from './lstm.js';
+import { linearForward } from './nn.js';
 import { rnnBackward, rnnForward } from './rnn.js';
 
 /** One decoder layer's weights (PyTorch layout, no peepholes). */
@@ -101,6 +102,17 @@ export interface JsAttnDecoderForwardArgs<A extends FloatArray> {
   readonly cOut?: A | null;
   /** Where to write the attention `[T, B, S]`. */
   readonly attentionOut?: A | null;
+  /** The decode step's gathers: memory `[S, M, E]` (M = memoryBatch), row b reads column memoryIndex[b]. */
+  readonly memoryBatch?: number;
+  readonly memoryIndex?: Int32Array | null;
+  /** h0 / c0 `[L, P, H]`, feed0 `[P, H]` (P = stateRows), row b starts from state row stateIndex[b]. */
+  readonly stateRows?: number;
+  readonly stateIndex?: Int32Array | null;
+  /** The output layer: logProbs `[T, B, V]` = log_softmax(y vocabWeight^T + vocabBias) per row. */
+  readonly vocabSize?: number;
+  readonly vocabWeight?: A | null;
+  readonly vocabBias?: A | null;
+  readonly logProbsOut?: A | null;
 }
 
 /** The decoder's forward result. */
@@ -117,6 +129,8 @@ export interface JsAttnDecoderForwardResult<A extends FloatArray> {
   readonly keys: A | null;
   /** Layout: attnDecoderLayout; null when `keepCache` was false. */
   readonly cache: A | null;
+  /** `[T, B, V]` with a vocabWeight, else null. */
+  readonly logProbs: A | null;
 }
 
 /** Backward's arguments: the forward's plus these. */
@@ -319,6 +333,44 @@ function lengthsOf(a: JsAttnDecoderForwardArgs<FloatArray>): Int32Array {
 
 /** The decoder over all T steps (see the module comment). */
 export function attnDecoderForward<A extends FloatArray>(a: JsAttnDecoderForwardArgs<A>): JsAttnDecoderForwardResult<A> {
+  const { seqLen: T, batch: B, srcLen: S, hiddenSize: H, numLayers: L } = a;
+  let args = a;
+  // The decode step's gathers, made explicit: the per-row memory, lengths, keys and states.
+  let keysM: A | null = null;
+  if (a.memoryIndex) {
+    const M = a.memoryBatch ?? B;
+    const idx = a.memoryIndex;
+    const lens = a.srcLengths;
+    keysM = a.attention === 'dot' ? null : (a.keys ?? attnKeys({ ...a, batch: M }));
+    args = {
+      ...args,
+      memory: gatherRows(a.memory, S, M, a.memorySize, idx),
+      keys: keysM && gatherRows(keysM, S, M, attnKeyWidth(a), idx),
+      srcLengths: lens ? Int32Array.from(idx, (i) => lens[i]) : null,
+    };
+  }
+  if (a.stateIndex) {
+    const P = a.stateRows ?? B;
+    const idx = a.stateIndex;
+    args = {
+      ...args,
+      h0: a.h0 && gatherRows(a.h0, L, P, H, idx),
+      c0: a.c0 && gatherRows(a.c0, L, P, H, idx),
+      feed0: a.feed0 && gatherRows(a.feed0, 1, P, H, idx),
+    };
+  }
+  const r = decoderForward(args);
+  let logProbs: A | null = null;
+  if (a.vocabWeight) {
+    const V = a.vocabSize ?? 0;
+    logProbs = a.logProbsOut ?? allocLike(r.y, T * B * V);
+    linearForward(r.y, a.vocabWeight, a.vocabBias ?? null, T * B, H, V, logProbs);
+    logSoftmaxRows(logProbs, T * B, V);
+  }
+  return { ...r, keys: a.memoryIndex ? keysM : r.keys, logProbs };
+}
+
+function decoderForward<A extends FloatArray>(a: JsAttnDecoderForwardArgs<A>): Omit<JsAttnDecoderForwardResult<A>, 'logProbs'> {
   const { cell, attention, inputFeed, seqLen: T, batch: B, srcLen: S, inputSize: D, memorySize: E, hiddenSize: H, numLayers: L } = a;
   const like = a.memory;
   const R = T * B;

@@ -114,6 +114,35 @@ export function fillRows(out: FloatArray, rows: number, width: number, bias: Flo
   for (let r = 0; r < rows; r++) out.set(bias.subarray(0, width), r * width);
 }
 
+/** Gathers rows of `a [blocks, rows, width]`: out[blk, r] = a[blk, index[r]] (out `[blocks, index.length, width]`). */
+export function gatherRows<A extends FloatArray>(a: A, blocks: number, rows: number, width: number, index: Int32Array): A {
+  const R2 = index.length;
+  const out = allocLike(a, blocks * R2 * width);
+  for (let blk = 0; blk < blocks; blk++) {
+    for (let r = 0; r < R2; r++) {
+      const src = (blk * rows + index[r]) * width;
+      out.set(a.subarray(src, src + width), (blk * R2 + r) * width);
+    }
+  }
+  return out;
+}
+
+/**
+ * out[r] = log_softmax(a[r]) for each of `rows` rows of width V: (a - m) - log(sum exp(a - m)), m the
+ * row's max, the sum in float64 (native/nn.h log_softmax_row's formula). `out` may be `a`.
+ */
+export function logSoftmaxRows(a: FloatArray, rows: number, V: number, out: FloatArray = a): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * V;
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) if (a[o + v] > m) m = a[o + v];
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(a[o + v] - m);
+    const ls = Math.log(s);
+    for (let v = 0; v < V; v++) out[o + v] = a[o + v] - m - ls;
+  }
+}
+
 /** Column sums `[width]` of `m [rows, width]` (bias gradients), rows added in increasing order. */
 export function columnSums<A extends FloatArray>(m: A, rows: number, width: number): A {
   const out = allocLike(m, width);

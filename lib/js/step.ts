@@ -9,6 +9,7 @@
  * are rounded to float32 when stored, and the top-k ranks the float32 candidates
  * `fround(rowScore + logProb)` (ties: the lower index first; NaN last), as the native step does.
  */
+import { logSoftmaxRows } from './common.js';
 import { gruForward } from './gru.js';
 import { lstmForward } from './lstm.js';
 import { linearForward } from './nn.js';
@@ -122,15 +123,7 @@ export function stepForward(cfg: JsStepConfig, w: JsStepWeights64, io: JsStepIo)
   const logits = new Float64Array(B * V);
   linearForward(Float64Array.from(io.hOut), w.weightOut, w.biasOut, B, H, V, logits);
   const lp = new Float32Array(B * V);
-  for (let b = 0; b < B; b++) {
-    const row = logits.subarray(b * V, (b + 1) * V);
-    let m = -Infinity;
-    for (const v of row) if (v > m) m = v;
-    let s = 0;
-    for (const v of row) s += Math.exp(v - m);
-    const ls = Math.log(s);
-    for (let v = 0; v < V; v++) lp[b * V + v] = row[v] - m - ls;
-  }
+  logSoftmaxRows(logits, B, V, lp);
   io.logProbs?.set(lp);
   if (io.topK === 0 || !io.topValues || !io.topIndices) return;
 

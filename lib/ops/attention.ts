@@ -3,6 +3,9 @@
  * attention over an encoder memory (Luong dot, general, concat; Bahdanau additive) and Luong input
  * feeding, over a whole target sequence in ONE call (training, teacher forcing), and also the decode
  * step (T = 1, `keepCache: false`, states carried by the caller, outputs written into `yOut`, `hOut`...).
+ * The decode step of a search is one call: the memory of M sentences serves B rows through
+ * `memoryIndex` (no copy per hypothesis), a beam's reorder is `stateIndex` (the states are gathered
+ * as they are read), and `vocabWeight` ends the call with the output layer's log-probabilities.
  * The math, per step t and row b (lib/js/attention.ts is the twin; native/attention.* the kernel):
  *
  *   in_0[t] = inputFeed ? [x[t] ; feed[t-1]] : x[t]       (feed[-1] = feed0)   in_l[t] = h_{l-1}[t]
@@ -38,6 +41,7 @@ import {
   oneOf,
   positiveInt,
   product,
+  rowIndex,
 } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { attnDecoderBackward as jsBackward, attnDecoderForward as jsForward } from '../js/attention.js';
@@ -137,6 +141,25 @@ export interface AttnDecoderForwardArgs {
   readonly cOut?: Float32Array | null;
   /** Where to write the attention `[T, B, S]` (with returnAttention). */
   readonly attentionOut?: Float32Array | null;
+  /**
+   * The memory's columns M (default `batch`): with `memoryIndex`, memory is `[S, M, E]`, srcLengths
+   * `[M]`, keys / the returned keys `[S, M, Kw]`. Only with memoryIndex (otherwise it must be batch).
+   */
+  readonly memoryBatch?: number;
+  /** `[B]`, each in [0, memoryBatch): row b attends to memory column memoryIndex[b]. Needs keepCache false. */
+  readonly memoryIndex?: Int32Array | null;
+  /** State rows P (default `batch`): with `stateIndex`, h0 / c0 are `[L, P, H]` and feed0 `[P, H]`. */
+  readonly stateRows?: number;
+  /** `[B]`, each in [0, stateRows): row b continues state row stateIndex[b] (a beam's reorder). Needs keepCache false. */
+  readonly stateIndex?: Int32Array | null;
+  /** V >= 1: end with the output layer (needs vocabWeight). */
+  readonly vocabSize?: number;
+  /** `[V, H]` (PyTorch nn.Linear layout). */
+  readonly vocabWeight?: Float32Array | null;
+  /** `[V]`, null = zero. */
+  readonly vocabBias?: Float32Array | null;
+  /** Where to write the log-probabilities `[T, B, V]`. */
+  readonly logProbsOut?: Float32Array | null;
 }
 
 /** The forward's result. `feedN` (to carry) is the last step of `y`. */
@@ -153,6 +176,8 @@ export interface AttnDecoderForwardResult {
   readonly keys: Float32Array | null;
   /** `attnDecoderCacheSize(args)` floats; null with `keepCache: false`. */
   readonly cache: Float32Array | null;
+  /** `[T, B, V]` log_softmax(y vocabWeight^T + vocabBias) per row, with vocabSize; else null. */
+  readonly logProbs: Float32Array | null;
 }
 
 /** Backward's arguments: the forward's (the same arrays) and these. */
@@ -265,9 +290,53 @@ export function attnDecoderCacheSize(sizes: AttnDecoderSizes): number {
 interface Checked {
   readonly s: Required<AttnDecoderSizes>;
   readonly srcLengths: Int32Array | null;
+  /** Memory columns M and state rows P (batch without their index), the output layer's V (0: none). */
+  readonly M: number;
+  readonly P: number;
+  readonly V: number;
 }
 
-function checkForward(f: Fields): Checked {
+const KEYS = [
+  'cell',
+  'resetAfter',
+  'nonlinearity',
+  'attention',
+  'inputFeed',
+  'seqLen',
+  'batch',
+  'srcLen',
+  'inputSize',
+  'memorySize',
+  'hiddenSize',
+  'attentionSize',
+  'numLayers',
+  'x',
+  'memory',
+  'srcLengths',
+  'h0',
+  'c0',
+  'feed0',
+  'layers',
+  'attn',
+  'keys',
+  'keepCache',
+  'returnAttention',
+  'yOut',
+  'hOut',
+  'cOut',
+  'attentionOut',
+  'memoryBatch',
+  'memoryIndex',
+  'stateRows',
+  'stateIndex',
+  'vocabSize',
+  'vocabWeight',
+  'vocabBias',
+  'logProbsOut',
+];
+
+function checkForward(f: Fields, extraKeys: readonly string[] = []): Checked {
+  knownKeys(f, extraKeys.length ? [...KEYS, ...extraKeys] : KEYS, '');
   const s = checkSizes(f);
   const { cell, attention } = s;
   const T: Factor = ['seqLen', s.seqLen];
@@ -286,22 +355,35 @@ function checkForward(f: Fields): Checked {
   if (cell === 'rnn') oneOf(f.nonlinearity, ['tanh', 'relu'] as const, 'tanh', 'nonlinearity');
   else if (f.nonlinearity !== undefined) throw new ValueError('only an rnn takes nonlinearity', 'nonlinearity');
 
+  // the decode step's gathers (without an index, the count is batch)
+  const keepCache = checkBool(f, 'keepCache', true);
+  const mem = rowIndex(f, 'memoryIndex', 'memoryBatch', s.batch);
+  const st = rowIndex(f, 'stateIndex', 'stateRows', s.batch);
+  for (const [name, g] of [
+    ['memoryIndex', mem],
+    ['stateIndex', st],
+  ] as const) {
+    if (g.index && keepCache) throw new ValueError("a decode step's option: expected keepCache false", name);
+  }
+  const M: Factor = mem.index ? ['memoryBatch', mem.count] : B;
+  const P: Factor = st.index ? ['stateRows', st.count] : B;
+
   checkF32(f, 'x', product('x', [T, B, D]), true);
-  checkF32(f, 'memory', product('memory', [S, B, E]), true);
-  const srcLengths = checkLengths(f.srcLengths, s.batch, s.srcLen, 'srcLengths');
+  checkF32(f, 'memory', product('memory', [S, M, E]), true);
+  const srcLengths = checkLengths(f.srcLengths, mem.count, s.srcLen, 'srcLengths');
   if (srcLengths) {
-    for (let b = 0; b < s.batch; b++) {
+    for (let b = 0; b < mem.count; b++) {
       if (srcLengths[b] < 1) throw new ValueError(`srcLengths[${b}] = ${srcLengths[b]} is not in [1, srcLen = ${s.srcLen}]`, 'srcLengths');
     }
   }
-  checkF32(f, 'h0', product('h0', [L, B, H]), false);
+  checkF32(f, 'h0', product('h0', [L, P, H]), false);
   const onlyLstm = (name: string) => {
     if (lstm) return true;
     if (f[name] !== undefined && f[name] !== null) throw new ValueError('only an lstm has a cell state', name);
     return false;
   };
-  if (onlyLstm('c0')) checkF32(f, 'c0', product('c0', [L, B, H]), false);
-  checkF32(f, 'feed0', product('feed0', [B, H]), false);
+  if (onlyLstm('c0')) checkF32(f, 'c0', product('c0', [L, P, H]), false);
+  checkF32(f, 'feed0', product('feed0', [P, H]), false);
 
   // layers
   const layers = f.layers;
@@ -343,9 +425,8 @@ function checkForward(f: Fields): Checked {
   if (Kw === 0) {
     if (f.keys !== undefined && f.keys !== null) throw new ValueError('dot attention has no keys', 'keys');
   } else {
-    checkF32(f, 'keys', product('keys', [S, B, attention === 'general' ? H : Aw]), false);
+    checkF32(f, 'keys', product('keys', [S, M, attention === 'general' ? H : Aw]), false);
   }
-  checkBool(f, 'keepCache', true);
   const returnAttention = checkBool(f, 'returnAttention', true);
 
   // output arrays
@@ -355,7 +436,21 @@ function checkForward(f: Fields): Checked {
   if (!returnAttention && f.attentionOut !== undefined && f.attentionOut !== null)
     throw new ValueError('expected no attentionOut with returnAttention false', 'attentionOut');
   checkF32(f, 'attentionOut', product('attentionOut', [T, B, S]), false);
-  return { s, srcLengths };
+
+  // the output layer
+  let V = 0;
+  if (f.vocabSize !== undefined && f.vocabSize !== null) {
+    V = positiveInt(f.vocabSize, 'vocabSize');
+    const VF: Factor = ['vocabSize', V];
+    checkF32(f, 'vocabWeight', product('vocabWeight', [VF, H]), true);
+    checkF32(f, 'vocabBias', product('vocabBias', [VF]), false);
+    checkF32(f, 'logProbsOut', product('logProbsOut', [T, B, VF]), false);
+  } else {
+    for (const name of ['vocabWeight', 'vocabBias', 'logProbsOut']) {
+      if (f[name] !== undefined && f[name] !== null) throw new ValueError('expected none without a vocabSize', name);
+    }
+  }
+  return { s, srcLengths, M: mem.count, P: st.count, V };
 }
 
 /** `obj[key]` (named `prefix.key`) as a Float32Array of `extent`. */
@@ -364,7 +459,10 @@ function checkNested(obj: Fields, prefix: string, key: string, extent: ReturnTyp
 }
 
 function checkBackward(f: Fields): Checked {
-  const c = checkForward(f);
+  for (const name of ['memoryIndex', 'stateIndex', 'vocabSize']) {
+    if (f[name] !== undefined && f[name] !== null) throw new ValueError("a decode step's option: backward takes none", name);
+  }
+  const c = checkForward(f, ['cache', 'dy', 'dhN', 'dcN', 'dFeedN']);
   const { s } = c;
   const B: Factor = ['batch', s.batch];
   const H: Factor = ['hiddenSize', s.hiddenSize];
@@ -413,23 +511,40 @@ function inputFields(a: AttnDecoderForwardArgs, c: Checked): NativeCallArgs {
   };
 }
 
+/** The decode step's fields (forward only; absent ones stay off). */
+function stepFields(a: AttnDecoderForwardArgs, c: Checked): NativeCallArgs {
+  return {
+    memoryBatch: c.M,
+    memoryIndex: a.memoryIndex ?? null,
+    stateRows: c.P,
+    stateIndex: a.stateIndex ?? null,
+    vocabSize: c.V,
+    vocabWeight: c.V > 0 ? a.vocabWeight : null,
+    vocabBias: c.V > 0 ? (a.vocabBias ?? null) : null,
+  };
+}
+
 function forwardNative(a: AttnDecoderForwardArgs, c: Checked): { fields: NativeCallArgs; result: () => AttnDecoderForwardResult } {
   const { s } = c;
   const R = s.seqLen * s.batch;
   const LBH = s.numLayers * s.batch * s.hiddenSize;
   const Kw = attnKeyWidth(s);
-  const keysOut = Kw > 0 && !a.keys ? outputArray(s.srcLen * s.batch * Kw) : null;
+  const keysOut = Kw > 0 && !a.keys ? outputArray(s.srcLen * c.M * Kw) : null;
   const out = {
     y: a.yOut ?? outputArray(R * s.hiddenSize),
     attention: (a.returnAttention ?? true) ? (a.attentionOut ?? outputArray(R * s.srcLen)) : null,
     hN: a.hOut ?? outputArray(LBH),
     cN: s.cell === 'lstm' ? (a.cOut ?? outputArray(LBH)) : null,
     cache: (a.keepCache ?? true) ? outputArray(attnDecoderLayout(s).size) : null,
+    logProbs: c.V > 0 ? (a.logProbsOut ?? outputArray(R * c.V)) : null,
   };
   const result: AttnDecoderForwardResult = { ...out, keys: Kw === 0 ? null : (a.keys ?? keysOut) };
   // `attention` is the variant's name, so the attention output travels as `attentionOut` (its TS argument name).
-  const { attention, ...rest } = out;
-  return { fields: { ...inputFields(a, c), ...rest, attentionOut: attention, keysOut }, result: () => result };
+  const { attention, logProbs, ...rest } = out;
+  return {
+    fields: { ...inputFields(a, c), ...stepFields(a, c), ...rest, attentionOut: attention, logProbsOut: logProbs, keysOut },
+    result: () => result,
+  };
 }
 
 function backwardNative(a: AttnDecoderBackwardArgs, c: Checked): { fields: NativeCallArgs; result: () => AttnDecoderGrads } {

@@ -25,7 +25,18 @@ import { types } from 'node:util';
 
 import { addonOp, type NativeCallArgs } from '../backend/addon.js';
 import { type Backend, mapNativeError, type Plan, resolveBackend } from '../backend/index.js';
-import { checkBool, checkF32, checkI32, checkInt, checkSize, describe, type Extent, type Fields, objectArgs, product } from '../check.js';
+import {
+  checkBool,
+  checkF32,
+  checkInt,
+  checkSize,
+  describe,
+  type Extent,
+  type Fields,
+  objectArgs,
+  product,
+  rowIndex,
+} from '../check.js';
 import { ValueError } from '../errors.js';
 import { type JsStepConfig, type JsStepWeights64, stepForward as jsStepForward, toFloat64Weights } from '../js/step.js';
 import type { OpOptions } from './op.js';
@@ -256,16 +267,7 @@ export class DecodeStep {
     const { cell, inputSize: D, hiddenSize: H, outputSize: V } = this.config;
     const i = objectArgs(input, 'input');
     const B = checkSize(i.batch, 'batch');
-    const index =
-      i.stateIndex === undefined || i.stateIndex === null ? null : checkI32(i, 'stateIndex', product('stateIndex', [['batch', B]]));
-    const rows = i.stateRows === undefined ? B : checkSize(i.stateRows, 'stateRows');
-    if (!index && rows !== B) throw new ValueError(`expected batch (${B}) without a stateIndex, got ${rows}`, 'stateRows');
-    if (index) {
-      for (let r = 0; r < B; r++) {
-        if (!(index[r] >= 0 && index[r] < rows))
-          throw new ValueError(`stateIndex[${r}] = ${index[r]} is outside [0, stateRows = ${rows})`, 'stateIndex');
-      }
-    }
+    const { index, count: rows } = rowIndex(i, 'stateIndex', 'stateRows', B);
     const state = () =>
       product('h', [
         ['stateRows', rows],

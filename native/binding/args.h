@@ -184,6 +184,11 @@ class Fields {
 
   // A size: a number that is an integer in [0, kMaxElements].
   int64_t Size(const char* name) const { return SizeValue(env_, name, Get(name)); }
+  // An optional size (undefined or null: dflt).
+  int64_t SizeOr(const char* name, int64_t dflt) const {
+    Napi::Value v = Get(name);
+    return v.IsUndefined() || v.IsNull() ? dflt : SizeValue(env_, name, v);
+  }
 
   static int64_t SizeValue(Napi::Env env, const char* name, const Napi::Value& v) {
     if (!v.IsNumber()) {
@@ -252,12 +257,13 @@ class Fields {
 
   // Optional Int32Array `lengths` [batch], each in [0, seqLen]. Copied into *out (so that a later
   // change to the JS array cannot send a kernel out of bounds); *out stays empty when absent.
-  void Lengths(const char* name, int64_t batch, int64_t seq_len, std::vector<int32_t>* out) const {
+  void Lengths(const char* name, int64_t batch, int64_t seq_len, std::vector<int32_t>* out,
+               const char* batch_name = "batch") const {
     Napi::Value v = Get(name);
     out->clear();
     if (v.IsUndefined() || v.IsNull()) return;
-    std::string expect =
-        std::string(name) + ": expected an Int32Array of length " + std::to_string(batch) + " (batch)";
+    std::string expect = std::string(name) + ": expected an Int32Array of length " + std::to_string(batch) +
+                         " (" + batch_name + ")";
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
       Throw(env_, kValue, expect + ", got " + Describe(v));
     }
@@ -297,6 +303,19 @@ class Fields {
       Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
     }
     if (e.value > 0) out->assign(a.Data(), a.Data() + e.value);
+  }
+
+  // Int32Copy of row indices, each checked to be in [0, bound) (bound_name names it in the error).
+  void IndexCopy(const char* name, const Extent& e, int64_t bound, const char* bound_name,
+                 std::vector<int32_t>* out) const {
+    Int32Copy(name, e, out);
+    for (size_t i = 0; i < out->size(); i++) {
+      if ((*out)[i] < 0 || (int64_t)(*out)[i] >= bound) {
+        Throw(env_, kValue,
+              std::string(name) + ": " + name + "[" + std::to_string(i) + "] = " + std::to_string((*out)[i]) +
+                  " is outside [0, " + bound_name + " = " + std::to_string(bound) + ")");
+      }
+    }
   }
 
   // Keeps `a` (argument `name`) referenced while an async call runs (arrays read other than

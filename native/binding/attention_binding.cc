@@ -10,7 +10,14 @@
 //       returnAttention (default true), outputs y [T*B*H], attentionOut [T*B*S] (iff returnAttention;
 //       the weights, named so because `attention` is the variant), hN [L*B*H] (may be h0), cN [L*B*H]
 //       (lstm; may be c0), keysOut? [S*B*Kw] (not with dot), cache [attnDecoderCacheSize] (iff
-//       keepCache), async })
+//       keepCache), async,
+//       the decode step's options (memoryIndex / stateIndex need keepCache false):
+//       memoryBatch M (default batch) with memoryIndex? Int32Array [B] (each in [0, M)): memory
+//       [S*M*E], srcLengths [M], keys / keysOut [S*M*Kw], row b attends to column memoryIndex[b];
+//       stateRows P (default batch) with stateIndex? Int32Array [B] (each in [0, P)): h0 / c0
+//       [L*P*H], feed0 [P*H], row b starts from state row stateIndex[b] (a beam's reorder);
+//       vocabSize V with vocabWeight [V*H], vocabBias? [V], logProbsOut [T*B*V]: the output
+//       layer's log_softmax(y vocabWeight^T + vocabBias) per row })
 //   attnDecoderBackward({ the same sizes and options, memory, srcLengths?, layers, attn, cache
 //       (required), dy? [T*B*H], dhN? dcN? [L*B*H], dFeedN? [B*H], outputs dx [T*B*D], dMemory
 //       [S*B*E], dh0 [L*B*H], dc0 [L*B*H] (lstm), dFeed0 [B*H], dLayers: Array of L { dWeightIh,
@@ -311,9 +318,10 @@ void WeightSpans(const gated::AttnSizes& z, const std::vector<gated::AttnLayerWe
   ins->push_back({"attn.outWeight", w.out_weight, H * (E + H) * fs});
 }
 
-// srcLengths: optional Int32Array [B], each in [1, S]; copied.
-void SrcLengths(const Fields& f, const gated::AttnSizes& z, std::vector<int32_t>* out) {
-  f.Lengths("srcLengths", z.B, z.S, out);
+// srcLengths: optional Int32Array [cols] (cols: batch, or memoryBatch), each in [1, S]; copied.
+void SrcLengths(const Fields& f, const gated::AttnSizes& z, int64_t cols, const char* cols_name,
+                std::vector<int32_t>* out) {
+  f.Lengths("srcLengths", cols, z.S, out, cols_name);
   for (size_t b = 0; b < out->size(); b++)
     if ((*out)[b] < 1)
       Throw(f.Env(), kValue,
@@ -324,10 +332,12 @@ void SrcLengths(const Fields& f, const gated::AttnSizes& z, std::vector<int32_t>
 struct ForwardJob final : Job {
   gated::AttnForwardArgs a{};
   std::vector<gated::AttnLayerWeights> layers;
-  std::vector<int32_t> lens;
+  std::vector<int32_t> lens, memory_index, state_index;
   void Run() override {
     a.layers = layers.data();
     a.src_lengths = lens.empty() ? nullptr : lens.data();
+    a.memory_index = memory_index.empty() ? nullptr : memory_index.data();
+    a.state_index = state_index.empty() ? nullptr : state_index.data();
     gated::attn_decoder_forward(a);
   }
 };
@@ -352,8 +362,33 @@ struct BackwardJob final : Job {
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Fields f(env, info[0],
-           {ATTN_SIZE_FIELDS, "x", "memory", "srcLengths", "h0", "c0", "feed0", "layers", "attn", "keys",
-            "keepCache", "returnAttention", "y", "attentionOut", "hN", "cN", "keysOut", "cache", "async"});
+           {ATTN_SIZE_FIELDS,
+            "x",
+            "memory",
+            "srcLengths",
+            "h0",
+            "c0",
+            "feed0",
+            "layers",
+            "attn",
+            "keys",
+            "keepCache",
+            "returnAttention",
+            "y",
+            "attentionOut",
+            "hN",
+            "cN",
+            "keysOut",
+            "cache",
+            "memoryBatch",
+            "memoryIndex",
+            "stateRows",
+            "stateIndex",
+            "vocabSize",
+            "vocabWeight",
+            "vocabBias",
+            "logProbsOut",
+            "async"});
   const gated::AttnSizes z = ReadSizes(f);
   // Phase 1 for the nested objects (before any array is checked).
   const auto lv = ReadObjects(f, "layers", z.L, kLayerFields, 4);
@@ -368,27 +403,51 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   const Factor T{"seqLen", z.T}, B{"batch", z.B}, S{"srcLen", z.S}, D{"inputSize", z.D}, E{"memorySize", z.E},
       H{"hiddenSize", z.H}, L{"numLayers", z.L},
       K{z.kind == gated::AttnKind::General ? "hiddenSize" : "attentionSize", Kw};
+  const bool keep = f.Bool("keepCache", true), ret = f.Bool("returnAttention", true);
+  // The decode step's gathers: the memory's M columns (memoryIndex: row -> column) and the P state
+  // rows (stateIndex: row -> state row). Without an index the count must be batch.
+  const auto gather = [&](const char* count, const char* index, std::vector<int32_t>* out) {
+    const bool indexed = !Nullish(f.Get(index));
+    const int64_t n = f.SizeOr(count, z.B);
+    if (n < 1) Throw(env, kValue, std::string(count) + ": expected at least 1, got " + std::to_string(n));
+    if (!indexed && n != z.B) {
+      Throw(env, kValue,
+            std::string(count) + ": expected batch (" + std::to_string(z.B) + ") without a " + index +
+                ", got " + std::to_string(n));
+    }
+    if (indexed) {
+      if (keep) Throw(env, kValue, std::string(index) + ": a decode step's option: expected keepCache false");
+      f.IndexCopy(index, Product(env, index, {B}), n, count, out);
+    }
+    return n;
+  };
+  const int64_t M = gather("memoryBatch", "memoryIndex", &job->memory_index);
+  const int64_t P = gather("stateRows", "stateIndex", &job->state_index);
+  a.mem_cols = M;
+  a.state_rows = P;
+  // Extents name batch unless an index makes the count its own.
+  const Factor Mf{job->memory_index.empty() ? "batch" : "memoryBatch", M},
+      Pf{job->state_index.empty() ? "batch" : "stateRows", P};
   a.x = f.F32("x", Product(env, "x", {T, B, D}), Presence::Required);
-  a.memory = f.F32("memory", Product(env, "memory", {S, B, E}), Presence::Required);
-  SrcLengths(f, z, &job->lens);
-  a.h0 = f.F32("h0", Product(env, "h0", {L, B, H}), Presence::Optional);
+  a.memory = f.F32("memory", Product(env, "memory", {S, Mf, E}), Presence::Required);
+  SrcLengths(f, z, M, Mf.name, &job->lens);
+  a.h0 = f.F32("h0", Product(env, "h0", {L, Pf, H}), Presence::Optional);
   if (lstm)
-    a.c0 = f.F32("c0", Product(env, "c0", {L, B, H}), Presence::Optional);
+    a.c0 = f.F32("c0", Product(env, "c0", {L, Pf, H}), Presence::Optional);
   else
     Absent(f, "c0", "only an lstm has a cell state");
   // feed0 is checked whatever inputFeed (a decode loop may carry it either way); read only with it.
-  a.feed0 = f.F32("feed0", Product(env, "feed0", {B, H}), Presence::Optional);
+  a.feed0 = f.F32("feed0", Product(env, "feed0", {Pf, H}), Presence::Optional);
   if (Kw > 0) {
-    a.keys = f.F32("keys", Product(env, "keys", {S, B, K}), Presence::Optional);
+    a.keys = f.F32("keys", Product(env, "keys", {S, Mf, K}), Presence::Optional);
     if (!a.keys)
-      a.keys_out = f.F32("keysOut", Product(env, "keysOut", {S, B, K}), Presence::Optional);
+      a.keys_out = f.F32("keysOut", Product(env, "keysOut", {S, Mf, K}), Presence::Optional);
     else
       Absent(f, "keysOut", "expected no keysOut when keys are given");
   } else {
     Absent(f, "keys", "attention 'dot' has no keys");
     Absent(f, "keysOut", "attention 'dot' has no keys");
   }
-  const bool keep = f.Bool("keepCache", true), ret = f.Bool("returnAttention", true);
   a.y = f.F32("y", Product(env, "y", {T, B, H}), Presence::Required);
   if (ret)
     a.attention = f.F32("attentionOut", Product(env, "attentionOut", {T, B, S}), Presence::Required);
@@ -404,21 +463,37 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     a.cache = f.F32("cache", Extent{cache_floats, "attnDecoderCacheSize(sizes)"}, Presence::Required);
   else
     Absent(f, "cache", "expected none with keepCache false");
+  // The output layer: logProbsOut = log_softmax(y vocabWeight^T + vocabBias) per row.
+  const int64_t V = f.SizeOr("vocabSize", 0);
+  a.V = V;
+  if (V > 0) {
+    const Factor Vf{"vocabSize", V};
+    a.vocab_weight = f.F32("vocabWeight", Product(env, "vocabWeight", {Vf, H}), Presence::Required);
+    a.vocab_bias = f.F32("vocabBias", Product(env, "vocabBias", {Vf}), Presence::Optional);
+    a.log_probs = f.F32("logProbsOut", Product(env, "logProbsOut", {T, B, Vf}), Presence::Required);
+  } else {
+    Absent(f, "vocabWeight", "expected none without a vocabSize");
+    Absent(f, "vocabBias", "expected none without a vocabSize");
+    Absent(f, "logProbsOut", "expected none without a vocabSize");
+  }
 
-  const int64_t fs = sizeof(float), TB = z.T * z.B, LBH = z.L * z.B * z.H;
+  const int64_t fs = sizeof(float), TB = z.T * z.B, LBH = z.L * z.B * z.H, LPH = z.L * P * z.H;
   std::vector<Span> ins = {{"x", a.x, TB * z.D * fs},
-                           {"memory", a.memory, z.S * z.B * z.E * fs},
-                           {"h0", a.h0, LBH * fs},
-                           {"c0", a.c0, LBH * fs},
-                           {"feed0", a.feed0, z.B * z.H * fs},
-                           {"keys", a.keys, z.S * z.B * Kw * fs}};
+                           {"memory", a.memory, z.S * M * z.E * fs},
+                           {"h0", a.h0, LPH * fs},
+                           {"c0", a.c0, LPH * fs},
+                           {"feed0", a.feed0, P * z.H * fs},
+                           {"keys", a.keys, z.S * M * Kw * fs},
+                           {"vocabWeight", a.vocab_weight, V * z.H * fs},
+                           {"vocabBias", a.vocab_bias, V * fs}};
   WeightSpans(z, job->layers, a.w, &ins);
   const std::vector<Span> outs = {{"y", a.y, TB * z.H * fs},
                                   {"attentionOut", a.attention, TB * z.S * fs},
                                   {"hN", a.h_n, LBH * fs},
                                   {"cN", a.c_n, LBH * fs},
-                                  {"keysOut", a.keys_out, z.S * z.B * Kw * fs},
-                                  {"cache", a.cache, cache_floats * fs}};
+                                  {"keysOut", a.keys_out, z.S * M * Kw * fs},
+                                  {"cache", a.cache, cache_floats * fs},
+                                  {"logProbsOut", a.log_probs, TB * V * fs}};
   CheckOverlaps(env, outs, ins, {{"hN", "h0"}, {"cN", "c0"}});
   const bool async = f.Bool("async", false);
   return Dispatch(f, "attnDecoderForward", std::move(job), async);
@@ -443,7 +518,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   const Factor T{"seqLen", z.T}, B{"batch", z.B}, S{"srcLen", z.S}, D{"inputSize", z.D}, E{"memorySize", z.E},
       H{"hiddenSize", z.H}, L{"numLayers", z.L}, G{nullptr, gated::attn_gates(z.cell)};
   a.memory = f.F32("memory", Product(env, "memory", {S, B, E}), Presence::Required);
-  SrcLengths(f, z, &job->lens);
+  SrcLengths(f, z, z.B, "batch", &job->lens);
   const int64_t cache_floats = gated::attn_cache_floats(z);
   a.cache = f.F32("cache", Extent{cache_floats, "attnDecoderCacheSize(sizes)"}, Presence::Required);
   a.dy = f.F32("dy", Product(env, "dy", {T, B, H}), Presence::Optional);

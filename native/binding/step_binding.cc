@@ -109,12 +109,6 @@ struct StepJob final : Job {
   }
 };
 
-// An optional size (undefined or null: dflt).
-int64_t SizeOr(const Fields& f, const char* name, int64_t dflt) {
-  Napi::Value v = f.Get(name);
-  return v.IsUndefined() || v.IsNull() ? dflt : Fields::SizeValue(f.Env(), name, v);
-}
-
 // version: an integer in [0, 2^53).
 uint64_t Version(const Fields& f) {
   Napi::Value v = f.Get("version");
@@ -190,7 +184,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   if (kind != 1) Absent(f, "resetAfter", "only a gru takes resetAfter");
   if (kind != 2) Absent(f, "nonlinearity", "only an rnn takes nonlinearity");
   const bool lstm = kind == 0;
-  const int64_t D = f.Size("inputSize"), H = f.Size("hiddenSize"), V = SizeOr(f, "outputSize", 0);
+  const int64_t D = f.Size("inputSize"), H = f.Size("hiddenSize"), V = f.SizeOr("outputSize", 0);
   if (H < 1) Throw(env, kValue, "hiddenSize: expected at least 1, got 0");
   w.D = D;
   w.H = H;
@@ -218,7 +212,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   const int64_t B = f.Size("batch");
   const Factor Bf{"batch", B};
   const bool indexed = !f.Get("stateIndex").IsUndefined() && !f.Get("stateIndex").IsNull();
-  const int64_t rows = SizeOr(f, "stateRows", B);
+  const int64_t rows = f.SizeOr("stateRows", B);
   if (!indexed && rows != B) {
     Throw(env, kValue,
           "stateRows: expected batch (" + std::to_string(B) + ") without a stateIndex, got " +
@@ -230,14 +224,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   a.x = f.F32("x", Product(env, "x", {Bf, Df}), Presence::Required);
   a.h = f.F32("h", Product(env, "h", {Rf, Hf}), Presence::Required);
   if (indexed) {
-    f.Int32Copy("stateIndex", Product(env, "stateIndex", {Bf}), &job->index);
-    for (size_t i = 0; i < job->index.size(); i++) {
-      if (job->index[i] < 0 || (int64_t)job->index[i] >= rows) {
-        Throw(env, kValue,
-              "stateIndex: stateIndex[" + std::to_string(i) + "] = " + std::to_string(job->index[i]) +
-                  " is outside [0, stateRows = " + std::to_string(rows) + ")");
-      }
-    }
+    f.IndexCopy("stateIndex", Product(env, "stateIndex", {Bf}), rows, "stateRows", &job->index);
     a.state_index = job->index.empty() ? nullptr : job->index.data();
   }
   a.h_out = f.F32("hOut", Product(env, "hOut", {Bf, Hf}), Presence::Required);
@@ -252,8 +239,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     a.log_probs = f.F32("logProbs", Product(env, "logProbs", {Bf, Vf}), Presence::Optional);
   else
     Absent(f, "logProbs", "expected no output layer with outputSize 0");
-  a.top_k = SizeOr(f, "topK", 0);
-  a.group_size = SizeOr(f, "groupSize", 1);
+  a.top_k = f.SizeOr("topK", 0);
+  a.group_size = f.SizeOr("groupSize", 1);
   if (a.group_size < 1 || B % a.group_size != 0) {
     Throw(env, kValue,
           "groupSize: expected a divisor of batch (" + std::to_string(B) + "), got " +
