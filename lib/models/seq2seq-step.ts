@@ -1,19 +1,23 @@
 /**
  * The decode step of an encoder-decoder: the {@link Seq2SeqStepper} a search (lib/decode/seq2seq.ts)
  * advances. The encoder runs once per batch of sources; then every step moves all rows (every
- * hypothesis of every sentence) by one token through ONE fused attention-decoder call (T = 1,
- * no cache, states written in place) and one generator call, then a log-softmax.
+ * hypothesis of every sentence) by one token through ONE fused native call: the decoder's cells,
+ * the attention over the sentence's memory, the output layer and the log-softmax
+ * (lib/ops/attention.ts's decode-step options).
  *
- * Rows are time-major like everything else: memory `[S, R, E]` (row j*R + r), keys `[S, R, Kw]`,
- * states `[L, R, H]`, the attentional vector (input feeding) `[R, H]`. `start(k)` makes R = N*k rows
- * (row n*k + i is hypothesis i of sentence n); `reorder(index)` gathers rows (a beam's survivors, or
- * fewer rows when sentences finish). The keys (W_k m_j) are computed by the first step and then
- * carried, so a step costs the cells, the scores over S and the generator, not a pass over the memory.
+ * Rows are time-major like everything else: states `[L, rows, H]`, the attentional vector (input
+ * feeding) `[rows, H]`. The memory `[S, N, E]` and its keys `[S, N, Kw]` stay one column per sentence:
+ * row r reads column `sentenceOf[r]` (`memoryIndex`), so hypotheses share their sentence's memory
+ * instead of copying it. `start(k)` makes N*k rows (row n*k + i is hypothesis i of sentence n);
+ * `reorder(index)` only records the gather, which the next step's call does as it reads the states
+ * (`stateIndex`): no copy of the states in JS. The keys (W_k m_j) are computed by the first step
+ * and then passed back. Every per-token array (the embedded tokens, the states, the outputs) lives in
+ * buffers allocated once per `start` and swapped between steps (a call's outputs must not overlap its
+ * inputs).
  */
 import type { BackendName } from '../backend/index.js';
 import { ValueError } from '../errors.js';
 import { type AttnDecoderForwardArgs, attnDecoderForward } from '../ops/attention.js';
-import { linearForward } from '../ops/nn.js';
 
 /** What the encoder gives the decoder: memory, lengths and the decoder's initial states, and the way back. */
 export interface Encoded {
@@ -46,17 +50,17 @@ export interface StepperModel {
   outputWeights(): { readonly embedding: Float32Array; readonly weight: Float32Array; readonly bias: Float32Array };
 }
 
-/** Gathers rows of a `[blocks, R, width]` array: out[(blk*R' + r)*width ...] = a[(blk*R + index[r])*width ...]. */
-function gatherRows(a: Float32Array, blocks: number, rows: number, width: number, index: Int32Array): Float32Array {
-  const R2 = index.length;
-  const out = new Float32Array(blocks * R2 * width);
-  for (let blk = 0; blk < blocks; blk++) {
-    for (let r = 0; r < R2; r++) {
-      const src = (blk * rows + index[r]) * width;
-      out.set(a.subarray(src, src + width), (blk * R2 + r) * width);
-    }
+/** Two buffers of `cap` floats used in turn: `next(n)` gives a view of n floats of the one not read last. */
+class Swap {
+  private readonly bufs: [Float32Array, Float32Array];
+  private at = 0;
+  constructor(cap: number) {
+    this.bufs = [new Float32Array(cap), new Float32Array(cap)];
   }
-  return out;
+  next(n: number): Float32Array {
+    this.at ^= 1;
+    return this.bufs[this.at].subarray(0, n);
+  }
 }
 
 /** The stepper over one encoded batch (see the module comment). Implements lib/decode/seq2seq.ts's `Seq2SeqStepper`. */
@@ -67,13 +71,23 @@ export class EncoderDecoderStepper {
   readonly srcLen: number;
   readonly bos: number;
   readonly eos: number;
+  /** The call's arguments that do not change between steps (sizes, weights, the memory, the output layer). */
+  private readonly fixed: Omit<AttnDecoderForwardArgs, 'batch' | 'x'>;
+  private readonly embedding: Float32Array;
   private R = 0;
-  private memory: Float32Array;
-  private lengths: Int32Array;
+  /** Row r's sentence (its memory column). */
+  private sentenceOf = new Int32Array(0);
+  /** Pending reorder: row r continues stored state row stateIndex[r]; null = row r. */
+  private stateIndex: Int32Array | null = null;
+  /** Rows of the stored states. */
+  private P = 0;
   private keys: Float32Array | null = null;
-  private h: Float32Array;
-  private c: Float32Array | null;
-  private feed: Float32Array;
+  private h: Float32Array = new Float32Array(0);
+  private c: Float32Array | null = null;
+  private feed: Float32Array | null = null;
+  /** Rows the buffers hold. */
+  private cap = 0;
+  private buffers!: { x: Float32Array; h: Swap; c: Swap | null; feed: Swap; logProbs: Float32Array; attention: Float32Array };
 
   constructor(
     private readonly model: StepperModel,
@@ -87,12 +101,20 @@ export class EncoderDecoderStepper {
     this.srcLen = enc.srcLen;
     this.bos = cfg.bos;
     this.eos = cfg.eos;
-    this.memory = enc.memory;
-    this.lengths = enc.lengths;
-    this.h = enc.h0;
-    this.c = enc.c0;
-    this.feed = new Float32Array(enc.batch * cfg.decoder.hiddenSize);
-    this.R = enc.batch;
+    const out = model.outputWeights();
+    this.embedding = out.embedding;
+    this.fixed = {
+      ...model.decoderSizes(1, enc.batch, enc.srcLen),
+      ...model.decoderWeights(),
+      memory: enc.memory,
+      srcLengths: enc.lengths,
+      memoryBatch: enc.batch,
+      keepCache: false,
+      vocabSize: cfg.targetVocabSize,
+      vocabWeight: out.weight,
+      vocabBias: out.bias,
+    };
+    this.start(1);
   }
 
   /** Current rows. */
@@ -104,63 +126,84 @@ export class EncoderDecoderStepper {
   start(k: number): void {
     if (!Number.isInteger(k) || k < 1) throw new ValueError(`expected an integer >= 1, got ${k}`, 'k');
     const N = this.enc.batch;
-    const index = new Int32Array(N * k);
-    for (let n = 0; n < N; n++) index.fill(n, n * k, (n + 1) * k);
-    this.R = N;
-    this.memory = this.enc.memory;
-    this.lengths = this.enc.lengths;
-    this.keys = null;
+    const R = N * k;
+    this.sentenceOf = Int32Array.from({ length: R }, (_, r) => Math.floor(r / k));
+    // The encoder's states are the stored rows (one per sentence); the first step gathers them.
     this.h = this.enc.h0;
     this.c = this.enc.c0;
-    this.feed = new Float32Array(N * this.model.config.decoder.hiddenSize);
-    this.reorder(index);
+    this.feed = null;
+    this.P = N;
+    this.stateIndex = k === 1 ? null : this.sentenceOf.slice();
+    this.keys = null;
+    this.R = R;
+    this.allocate(R);
   }
 
-  /** Advances every row by tokens[r]: log-probabilities `[rows, V]` and, when asked, the attention `[rows, S]`. */
+  /** Buffers for `rows` rows (new ones: the current states may live in the old). */
+  private allocate(rows: number): void {
+    const { decoder, targetVocabSize: V } = this.model.config;
+    const { embeddingDim: D, hiddenSize: H, numLayers: L } = decoder;
+    this.cap = rows;
+    this.buffers = {
+      x: new Float32Array(rows * D),
+      h: new Swap(L * rows * H),
+      c: this.enc.c0 ? new Swap(L * rows * H) : null,
+      feed: new Swap(rows * H),
+      logProbs: new Float32Array(rows * V),
+      attention: new Float32Array(rows * this.srcLen),
+    };
+  }
+
+  /**
+   * Advances every row by tokens[r]: log-probabilities `[rows, V]` and, when asked, the attention
+   * `[rows, S]` (the stepper's buffers, valid until the next step).
+   */
   async step(tokens: Int32Array, withAttention: boolean): Promise<{ logProbs: Float32Array; attention: Float32Array | null }> {
     const R = this.R;
     if (!(tokens instanceof Int32Array) || tokens.length !== R) {
       throw new ValueError(`expected an Int32Array of ${R} ids (one per row)`, 'tokens');
     }
     const { decoder, targetVocabSize: V } = this.model.config;
-    const D = decoder.embeddingDim;
-    const H = decoder.hiddenSize;
-    const out = this.model.outputWeights();
-    const x = new Float32Array(R * D);
+    const { embeddingDim: D, hiddenSize: H, numLayers: L } = decoder;
+    if (R > this.cap) this.allocate(R); // a reorder that repeated rows
+    const buf = this.buffers;
+    const x = buf.x.subarray(0, R * D);
     for (let r = 0; r < R; r++) {
       const id = tokens[r];
       if (!(id >= 0 && id < V)) throw new ValueError(`row ${r}: expected an id in [0, ${V}), got ${id}`, 'tokens');
-      x.set(out.embedding.subarray(id * D, (id + 1) * D), r * D);
+      x.set(this.embedding.subarray(id * D, (id + 1) * D), r * D);
     }
-    const backend = { backend: this.backend };
-    const yOut = new Float32Array(R * H);
+    const hOut = buf.h.next(L * R * H);
+    const cOut = buf.c ? buf.c.next(L * R * H) : null;
+    const yOut = buf.feed.next(R * H);
     const res = await attnDecoderForward.async(
       {
-        ...this.model.decoderSizes(1, R, this.srcLen),
-        ...this.model.decoderWeights(),
+        ...this.fixed,
+        batch: R,
         x,
-        memory: this.memory,
-        srcLengths: this.lengths,
+        memoryIndex: this.sentenceOf,
         h0: this.h,
         c0: this.c,
         feed0: this.feed,
+        stateRows: this.P,
+        stateIndex: this.stateIndex,
         keys: this.keys,
-        keepCache: false,
         returnAttention: withAttention,
+        attentionOut: withAttention ? buf.attention.subarray(0, R * this.srcLen) : null,
         yOut,
-        hOut: this.h,
-        cOut: this.c,
+        hOut,
+        cOut,
+        logProbsOut: buf.logProbs.subarray(0, R * V),
       },
-      backend,
+      { backend: this.backend },
     );
     this.keys = res.keys;
+    this.h = hOut;
+    this.c = cOut;
     this.feed = yOut;
-    const logits = await linearForward.async(
-      { rows: R, inFeatures: H, outFeatures: V, x: yOut, weight: out.weight, bias: out.bias },
-      backend,
-    );
-    logSoftmaxRows(logits, R, V);
-    return { logProbs: logits, attention: withAttention ? res.attention : null };
+    this.P = R;
+    this.stateIndex = null;
+    return { logProbs: res.logProbs!, attention: res.attention };
   }
 
   /** New row r continues old row index[r] (index may be shorter than rows: rows are dropped). */
@@ -170,28 +213,9 @@ export class EncoderDecoderStepper {
     for (let r = 0; r < index.length; r++) {
       if (!(index[r] >= 0 && index[r] < R)) throw new ValueError(`entry ${r}: expected a row in [0, ${R}), got ${index[r]}`, 'index');
     }
-    const { hiddenSize: H, numLayers: L } = this.model.config.decoder;
-    const S = this.srcLen;
-    // widths from the arrays themselves: memory [S, R, E], keys [S, R, Kw]
-    this.memory = gatherRows(this.memory, S, R, this.memory.length / (S * R), index);
-    if (this.keys) this.keys = gatherRows(this.keys, S, R, this.keys.length / (S * R), index);
-    this.h = gatherRows(this.h, L, R, H, index);
-    if (this.c) this.c = gatherRows(this.c, L, R, H, index);
-    this.feed = gatherRows(this.feed, 1, R, H, index);
-    this.lengths = Int32Array.from(index, (i) => this.lengths[i]);
+    const pending = this.stateIndex;
+    this.stateIndex = Int32Array.from(index, (i) => (pending ? pending[i] : i));
+    this.sentenceOf = Int32Array.from(index, (i) => this.sentenceOf[i]);
     this.R = index.length;
-  }
-}
-
-/** In place: each row of `[rows, V]` logits becomes its log-softmax (max-shifted, float64 sums). */
-export function logSoftmaxRows(a: Float32Array, rows: number, V: number): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * V;
-    let m = -Infinity;
-    for (let v = 0; v < V; v++) if (a[o + v] > m) m = a[o + v];
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(a[o + v] - m);
-    const z = m + Math.log(s);
-    for (let v = 0; v < V; v++) a[o + v] -= z;
   }
 }

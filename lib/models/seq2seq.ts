@@ -48,6 +48,7 @@ import {
 } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
+import { logSoftmaxRows } from '../js/common.js';
 import { embedding } from '../layers/basic.js';
 import { glorotUniform, orthogonal } from '../layers/init.js';
 import { addInto, type ForwardContext, type Layer, type LayerStep, type Parameter, parameter } from '../layers/layer.js';
@@ -63,7 +64,7 @@ import {
   type SampleSearchOptions,
   sampleSearch,
 } from '../decode/seq2seq.js';
-import { type Encoded, EncoderDecoderStepper, logSoftmaxRows } from './seq2seq-step.js';
+import { type Encoded, EncoderDecoderStepper } from './seq2seq-step.js';
 import { type AttnDecoderForwardArgs, type AttnWeights, attnDecoderBackward, attnDecoderForward } from '../ops/attention.js';
 import { GATES } from '../ops/layout.js';
 import { linearBackward, linearForward } from '../ops/nn.js';
