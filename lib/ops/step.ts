@@ -25,18 +25,7 @@ import { types } from 'node:util';
 
 import { addonOp, type NativeCallArgs } from '../backend/addon.js';
 import { type Backend, mapNativeError, type Plan, resolveBackend } from '../backend/index.js';
-import {
-  checkBool,
-  checkF32,
-  checkInt,
-  checkSize,
-  describe,
-  type Extent,
-  type Fields,
-  objectArgs,
-  product,
-  rowIndex,
-} from '../check.js';
+import { checkBool, checkF32, checkInt, checkSize, describe, type Extent, type Fields, objectArgs, product, rowIndex } from '../check.js';
 import { ValueError } from '../errors.js';
 import { type JsStepConfig, type JsStepWeights64, stepForward as jsStepForward, toFloat64Weights } from '../js/step.js';
 import type { OpOptions } from './op.js';
