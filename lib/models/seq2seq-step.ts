@@ -134,7 +134,7 @@ export class EncoderDecoderStepper {
     this.feed = null;
     this.P = N;
     this.stateIndex = k === 1 ? null : this.sentenceOf.slice();
-    this.keys = null;
+    // the keys depend on the memory alone: those of an earlier start stay valid
     this.R = R;
     this.allocate(R);
   }

@@ -236,6 +236,23 @@ describe('the decode step and forced scoring', () => {
           sent = Array.from(index, (i) => sent[i]);
           feedTokens = Int32Array.from(sent, (n) => targets[n][Math.min(t, targets[n].length - 1)]);
         }
+        // two reorders before a step compose, and one may repeat rows beyond the rows started with
+        st.reorder(Int32Array.of(5, 4, 3, 2, 1, 0));
+        sent = sent.slice().reverse();
+        const grow = Int32Array.of(0, 0, 1, 1, 2, 2, 3, 3);
+        st.reorder(grow);
+        sent = Array.from(grow, (i) => sent[i]);
+        expect(st.rows).toBe(8);
+        expect(sent.filter((n) => n === 0).length).toBe(4);
+        const last = await st.step(
+          Int32Array.from(sent, (n) => targets[n][Math.min(2, targets[n].length - 1)]),
+          false,
+        );
+        sent.forEach((n, row) => {
+          if (n !== 0) return;
+          const want = Float32Array.from(forced[0][3]);
+          expectClose(last.logProbs.subarray(row * Vt, (row + 1) * Vt), want, { atol: 3e-5, rtol: 1e-4 }, `step 3 row ${row}`);
+        });
         // dropping rows: keep sentence 0's first row only
         st.reorder(Int32Array.of(0));
         expect(st.rows).toBe(1);
