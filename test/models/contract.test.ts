@@ -130,6 +130,57 @@ describe('a model owns its input', () => {
   });
 });
 
+describe('loading costs about the file, not an initialization', () => {
+  // Issue 10, item 3: loading used to run the random initialization (Glorot, and an O(H^3)
+  // orthogonalization for recurrent weights) before overwriting every weight.
+  it('decodeModel draws nothing from a random generator, for a sequential model and an encoder-decoder', async () => {
+    const { decodeModel, encodeModel, encoderDecoder, Rng: LibRng } = await import('../../lib/index.js');
+    const models = [
+      sequential(input.tokens({ vocabSize: 5 }))
+        .add(embedding({ vocabSize: 5, dim: 3 }))
+        .add(lstm({ hiddenSize: 4 }))
+        .add(gru({ hiddenSize: 4 }))
+        .add(dense({ units: 5 }))
+        .build({ seed: 1 }),
+      encoderDecoder({
+        sourceVocabSize: 6,
+        targetVocabSize: 7,
+        bos: 1,
+        eos: 2,
+        encoder: { cell: 'gru', hiddenSize: 4, bidirectional: true, embeddingDim: 3 },
+        decoder: { cell: 'lstm', hiddenSize: 5, embeddingDim: 3, attention: 'general' },
+      }).build({ seed: 1 }),
+    ];
+    const proto = LibRng.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const names = ['uniform', 'normal', 'int', 'uniformArray', 'normalArray'];
+    const saved = names.map((n) => proto[n]);
+    let draws = 0;
+    try {
+      for (const [i, n] of names.entries())
+        proto[n] = function (this: unknown, ...a: unknown[]) {
+          draws++;
+          return saved[i].apply(this, a);
+        };
+      for (const m of models) {
+        const bytes = encodeModel(m);
+        draws = 0;
+        const back = decodeModel(bytes);
+        expect(draws, 'random draws while loading').toBe(0);
+        back.parameters().forEach((p, k) => expect(p.value).toEqual(m.parameters()[k].value));
+        // the counter counts: building one draws
+        draws = 0;
+        sequential(input.tokens({ vocabSize: 5 }))
+          .add(embedding({ vocabSize: 5, dim: 3 }))
+          .add(lstm({ hiddenSize: 4 }))
+          .build({ seed: 2 });
+        expect(draws).toBeGreaterThan(0);
+      }
+    } finally {
+      names.forEach((n, i) => (proto[n] = saved[i]));
+    }
+  });
+});
+
 describe('loading refuses non-finite weights', () => {
   it('loadStateDict with an infinite weight is a FormatError naming the tensor, and changes nothing', () => {
     const model = sequential(input.tokens({ vocabSize: 3 }))
