@@ -15,22 +15,13 @@ import { describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../../lib/backend/addon.js';
 import { ShapeError, ValueError } from '../../lib/errors.js';
 import { type AttnDecoderForwardArgs, attnDecoderForward } from '../../lib/ops/attention.js';
-import { expectClose } from '../helpers/close.js';
+import { Rng, errorOf, expectClose } from '../helpers/index.js';
 import { forEachIsa, reportIsas } from '../helpers/isa.js';
 
 type Cell = 'lstm' | 'gru' | 'rnn';
 type Kind = 'dot' | 'general' | 'concat' | 'additive';
 type F32 = Float32Array;
 type Backend = 'js' | 'native';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
-const rand = (r: () => number, n: number, scale: number): F32 => Float32Array.from({ length: n }, () => scale * r());
 
 interface Shape {
   B: number;
@@ -52,26 +43,27 @@ const SHAPES: Shape[] = [
 
 /** A step problem: weights, the M sentences' memory, the P state rows, and the two indices. */
 function problem(cell: Cell, kind: Kind, z: Shape, seed: number) {
-  const r = rng(seed);
+  const r = new Rng(seed);
+  const rand = (n: number, scale: number): F32 => r.uniform(n, -scale, scale);
   const E = kind === 'dot' ? z.H : z.E;
   const { B, M, P, S, D, H, A, L, V } = z;
   const G = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
   const ws = 1 / Math.sqrt(H);
   const layers = Array.from({ length: L }, (_, l) => ({
-    weightIh: rand(r, G * H * (l === 0 ? D + H : H), ws),
-    weightHh: rand(r, G * H * H, ws),
-    biasIh: rand(r, G * H, 0.2),
-    biasHh: rand(r, G * H, 0.2),
+    weightIh: rand(G * H * (l === 0 ? D + H : H), ws),
+    weightHh: rand(G * H * H, ws),
+    biasIh: rand(G * H, 0.2),
+    biasHh: rand(G * H, 0.2),
   }));
-  const attn: Record<string, F32> & { outWeight: F32 } = { outWeight: rand(r, H * (E + H), 1 / Math.sqrt(E + H)) };
-  if (kind === 'general') attn.weight = rand(r, H * E, 1 / Math.sqrt(E));
-  if (kind === 'concat') attn.weight = rand(r, A * (H + E), 1 / Math.sqrt(H + E));
+  const attn: Record<string, F32> & { outWeight: F32 } = { outWeight: rand(H * (E + H), 1 / Math.sqrt(E + H)) };
+  if (kind === 'general') attn.weight = rand(H * E, 1 / Math.sqrt(E));
+  if (kind === 'concat') attn.weight = rand(A * (H + E), 1 / Math.sqrt(H + E));
   if (kind === 'additive') {
-    attn.queryWeight = rand(r, A * H, ws);
-    attn.queryBias = rand(r, A, 0.2);
-    attn.keyWeight = rand(r, A * E, 1 / Math.sqrt(E));
+    attn.queryWeight = rand(A * H, ws);
+    attn.queryBias = rand(A, 0.2);
+    attn.keyWeight = rand(A * E, 1 / Math.sqrt(E));
   }
-  if (kind === 'concat' || kind === 'additive') attn.v = rand(r, A, 1);
+  if (kind === 'concat' || kind === 'additive') attn.v = rand(A, 1);
   const base = {
     cell,
     attention: kind,
@@ -86,21 +78,40 @@ function problem(cell: Cell, kind: Kind, z: Shape, seed: number) {
     numLayers: L,
     layers,
     attn: attn as AttnDecoderForwardArgs['attn'],
-    x: rand(r, B * D, 1),
+    x: rand(B * D, 1),
     keepCache: false,
   };
   return {
     base,
     z: { ...z, E },
-    memory: rand(r, S * M * E, 1),
+    memory: rand(S * M * E, 1),
     lengths: Int32Array.from({ length: M }, (_, m) => S - ((2 * m) % S)),
-    h: rand(r, L * P * H, 0.5),
-    c: cell === 'lstm' ? rand(r, L * P * H, 0.5) : null,
-    feed: rand(r, P * H, 0.5),
+    h: rand(L * P * H, 0.5),
+    c: cell === 'lstm' ? rand(L * P * H, 0.5) : null,
+    feed: rand(P * H, 0.5),
     memoryIndex: Int32Array.from({ length: B }, (_, b) => (b * 7 + 2) % M),
     stateIndex: Int32Array.from({ length: B }, (_, b) => (b * 5 + 1) % P),
-    vocabWeight: rand(r, V * H, ws),
-    vocabBias: rand(r, V, 0.5),
+    vocabWeight: rand(V * H, ws),
+    vocabBias: rand(V, 0.5),
+  };
+}
+
+/** The decode step's call over a problem: every gather and the output layer on. */
+function stepArgs(p: ReturnType<typeof problem>): AttnDecoderForwardArgs {
+  return {
+    ...p.base,
+    memory: p.memory,
+    srcLengths: p.lengths,
+    memoryBatch: p.z.M,
+    memoryIndex: p.memoryIndex,
+    h0: p.h,
+    c0: p.c,
+    feed0: p.feed,
+    stateRows: p.z.P,
+    stateIndex: p.stateIndex,
+    vocabSize: p.z.V,
+    vocabWeight: p.vocabWeight,
+    vocabBias: p.vocabBias,
   };
 }
 
@@ -131,21 +142,7 @@ describe('attnDecoderForward decode-step options', () => {
         for (const [k, z] of SHAPES.entries()) {
           const p = problem(cell, kind, z, 31 + k);
           const { B, M, P, S, L, H, V } = p.z;
-          const stepArgs: AttnDecoderForwardArgs = {
-            ...p.base,
-            memory: p.memory,
-            srcLengths: p.lengths,
-            memoryBatch: M,
-            memoryIndex: p.memoryIndex,
-            h0: p.h,
-            c0: p.c,
-            feed0: p.feed,
-            stateRows: P,
-            stateIndex: p.stateIndex,
-            vocabSize: V,
-            vocabWeight: p.vocabWeight,
-            vocabBias: p.vocabBias,
-          };
+          const step = stepArgs(p);
           const mi = p.memoryIndex;
           const si = p.stateIndex;
           const plainArgs: AttnDecoderForwardArgs = {
@@ -160,7 +157,7 @@ describe('attnDecoderForward decode-step options', () => {
           for (const backend of backends) {
             await forEachIsa(backend, async (isa) => {
               const tag = `shape ${k} ${backend}${isa ? ` ${isa}` : ''}`;
-              const got = await attnDecoderForward.async(stepArgs, { backend });
+              const got = await attnDecoderForward.async(step, { backend });
               const want = attnDecoderForward(plainArgs, { backend });
               for (const key of ['y', 'attention', 'hN', 'cN'] as const) bits(got[key], want[key], `${tag} ${key}`);
               if (kind === 'dot') expect(got.keys).toBeNull();
@@ -170,7 +167,7 @@ describe('attnDecoderForward decode-step options', () => {
                 expect(Kw).toBe(kind === 'general' ? H : p.z.A);
                 bits(gather(got.keys!, S, M, mi), want.keys, `${tag} keys`);
                 // given keys are read, not recomputed: the same outputs
-                const again = attnDecoderForward({ ...stepArgs, keys: got.keys }, { backend });
+                const again = attnDecoderForward({ ...step, keys: got.keys }, { backend });
                 bits(again.y, got.y, `${tag} y with keys given`);
                 bits(again.logProbs, got.logProbs, `${tag} logProbs with keys given`);
               }
@@ -235,20 +232,7 @@ describe('attnDecoderForward decode-step options', () => {
   describe('errors name the argument, on both backends', () => {
     const p = problem('lstm', 'general', SHAPES[0], 9);
     const { B, M, P, S, L, H, V } = p.z;
-    const ok: AttnDecoderForwardArgs = {
-      ...p.base,
-      memory: p.memory,
-      srcLengths: p.lengths,
-      memoryBatch: M,
-      memoryIndex: p.memoryIndex,
-      h0: p.h,
-      c0: p.c,
-      feed0: p.feed,
-      stateRows: P,
-      stateIndex: p.stateIndex,
-      vocabSize: V,
-      vocabWeight: p.vocabWeight,
-    };
+    const ok = stepArgs(p);
     const cases: [string, typeof ValueError | typeof ShapeError, Partial<Record<keyof AttnDecoderForwardArgs | 'stateIdx', unknown>>][] = [
       ['memoryIndex', ValueError, { memoryIndex: Int32Array.from(p.memoryIndex, () => M) }],
       ['memoryIndex', ValueError, { memoryIndex: Int32Array.of(-1, 0, 0, 0, 0, 0, 0) }],
@@ -272,15 +256,9 @@ describe('attnDecoderForward decode-step options', () => {
     ];
     for (const backend of backends)
       it.each(cases)(`${backend}: %s (%o) #%#`, (name, type, change) => {
-        const args = { ...ok, ...change };
-        let err: unknown;
-        try {
-          attnDecoderForward(args as AttnDecoderForwardArgs, { backend });
-        } catch (e) {
-          err = e;
-        }
+        const err = errorOf(() => attnDecoderForward({ ...ok, ...change } as AttnDecoderForwardArgs, { backend }));
         expect(err).toBeInstanceOf(type);
-        expect((err as ValueError).argument).toBe(name);
+        expect(err.argument).toBe(name);
       });
   });
 });
