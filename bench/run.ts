@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only W1,W5v] [-- --no-js] [-- --no-ort] [-- --no-numpy] [-- --save name]
+ * npm run bench [-- --quick] [-- --rounds N] [-- --only W1,W5v] [-- --no-js] [-- --no-ort] [-- --no-numpy] [-- --save name]
  *
  * gated's native kernels (1 and 2 threads) side by side, in one run, with ONNX Runtime
  * (onnxruntime-node, the graphs a PyTorch export gives: bench/onnx.ts), numpy (bench/numpy_ref.py,
@@ -21,6 +21,11 @@
  * set measured by bench/native/peak.cc (compiled here when a C++ compiler is present); W5/W5v also
  * give the effective weight bandwidth (bytes of weights read per step / time).
  * Also measured: the step's cost above the kernel (DecodeStep.run / runAsync vs a prebuilt call).
+ * Every measurement (one workload, one implementation, one thread count) runs in a fresh child process
+ * of its own, so none inherits the heap, allocator or thread-pool state another left (a long
+ * model.fit slowed the next W1 in the same process); a workload's implementations run next to each
+ * other in time, and the whole list runs `--rounds` times (default 3, 1 with --quick; the pure-JS
+ * jobs once). A figure is the median over rounds of each round's median (all rounds are kept).
  * Prints one table per thread count with the ratios, and writes bench/results/latest.json (and
  * bench/results/<name>.json with --save): { machine: { cpu, isa, peak, load, versions }, records }.
  * Run it on a quiet machine (`uptime`): the 2-thread figures need both cores; the load average at the
@@ -87,9 +92,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Median ms of fn over up to `reps` runs (at least 3) within `budgetMs`, after `warmup` runs. */
+/**
+ * Median ms of fn over up to `reps` runs (at least 3) within `budgetMs`, after `warmup` runs and at
+ * least WARM_MS of running (a fresh process: the allocator, caches and pool threads settle).
+ */
+const WARM_MS = 300;
 async function time(fn: () => unknown, reps: number, budgetMs: number, warmup: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
+  const w0 = performance.now();
+  for (let i = 0; i < warmup || (warmup > 0 && performance.now() - w0 < WARM_MS); i++) await fn();
   const ts: number[] = [];
   const start = performance.now();
   while (ts.length < reps && (ts.length < 3 || performance.now() - start < budgetMs)) {
@@ -273,6 +283,7 @@ interface Rec {
   impl: string; // 'gated' (native), 'js', 'onnxruntime', 'numpy'
   threads: number;
   msMedian: number;
+  roundsMs: number[];
   gflops: number;
   pctPeak?: number;
   weightGBs?: number;
@@ -287,61 +298,30 @@ const flopsOf: Record<string, number> = {
 };
 const bytesOf: Record<string, number> = { W5: stepBytes(0), W5seq: stepBytes(0), W5v: stepBytes(STEP.V) };
 
-const loadStart = loadavg();
-const info = isaInfo();
-const peak = measurePeak();
-const records: Rec[] = [];
-function record(workload: string, impl: string, threads: number, ms: number): void {
-  const gflops = flopsOf[workload] / 1e9 / (ms / 1e3);
-  const p = impl === 'gated' ? peak?.[info.active]?.[String(threads)] : undefined;
-  records.push({
-    workload,
-    impl,
-    threads,
-    msMedian: ms,
-    gflops,
-    ...(p ? { pctPeak: (100 * gflops) / p } : {}),
-    ...(bytesOf[workload] ? { weightGBs: bytesOf[workload] / 1e9 / (ms / 1e3) } : {}),
-  });
-}
-
 const reps = quick ? 11 : 51,
   budget = quick ? 2000 : 8000;
 const stepReps = quick ? 201 : 2001,
   stepBudget = quick ? 1500 : 6000;
 const THREADS = [1, 2];
-const overhead: Record<string, Awaited<ReturnType<typeof stepOverhead>>> = {};
 
-for (const threads of THREADS) {
-  setThreads(threads);
-  for (const [name, w] of Object.entries(seqs))
-    if (want(name)) record(name, 'gated', threads, await time(seqRun(w, 'native'), reps, budget, 3));
-  if (want('W5')) {
-    const { step, input: inp } = stepSetup(0, 'native');
-    record('W5', 'gated', threads, await time(() => step.run(inp), stepReps, stepBudget, 20));
-  }
-  if (want('W5seq')) {
-    const w: Seq = { cell: 'lstm', B: STEP.B, T: 1, D: STEP.D, H: STEP.H, train: false, keepCache: false };
-    record('W5seq', 'gated', threads, await time(seqRun(w, 'native'), stepReps, stepBudget, 20));
-  }
-  if (want('W5v')) {
-    const { step, input: inp } = stepSetup(STEP.V, 'native');
-    record('W5v', 'gated', threads, await time(() => step.run(inp), stepReps, stepBudget, 20));
-    overhead[threads] = await stepOverhead(stepReps, stepBudget);
-  }
-  if (want('W6')) record('W6', 'gated', threads, await w6Run());
+/** One measurement: a workload on one implementation at one thread count, in its own process. */
+interface Job {
+  workload: string;
+  impl: 'gated' | 'onnxruntime' | 'js';
+  threads: number;
+}
+interface JobResult {
+  ms: number;
+  overhead?: Awaited<ReturnType<typeof stepOverhead>>;
+  ortVersion?: string;
 }
 
-// ONNX Runtime: the forward graphs, on 1 and 2 intra-op threads.
-const ortLoaded = flag('--no-ort') ? null : loadOrt();
-if (ortLoaded) {
-  const ortWorkloads: [string, LstmGraph][] = [];
-  for (const name of ['W1f', 'W3', 'W4'] as const) {
-    const w = seqs[name];
-    ortWorkloads.push([name, { T: w.T, B: w.B, D: w.D, H: w.H, ...seqWeights(w) }]);
-  }
-  const sk = 1 / Math.sqrt(STEP.H);
-  const stepGraph = (V: number): LstmGraph => ({
+const sk = 1 / Math.sqrt(STEP.H);
+function ortGraph(name: string): LstmGraph {
+  const w = seqs[name];
+  if (w) return { T: w.T, B: w.B, D: w.D, H: w.H, ...seqWeights(w) };
+  const V = name === 'W5v' ? STEP.V : 0;
+  return {
     T: 1,
     B: STEP.B,
     D: STEP.D,
@@ -351,33 +331,142 @@ if (ortLoaded) {
     biasIh: rand(4 * STEP.H, sk, 4),
     biasHh: rand(4 * STEP.H, sk, 5),
     ...(V ? { out: { V, weight: rand(V * STEP.H, sk, 6), bias: rand(V, sk, 7), k: STEP.K } } : {}),
-  });
-  ortWorkloads.push(['W5', stepGraph(0)], ['W5v', stepGraph(STEP.V)]);
-  for (const threads of THREADS) {
-    for (const [name, g] of ortWorkloads) {
-      if (!want(name)) continue;
-      const r = await ortRunner(
-        ortLoaded.ort,
-        lstmModel(g),
-        threads,
-        g,
-        rand(g.T * g.B * g.D, 1, 1),
-        rand(g.B * g.H, 0.5, 9),
-        rand(g.B * g.H, 0.5, 10),
-      );
-      const small = g.T === 1;
-      record(name, 'onnxruntime', threads, await time(r.run, small ? stepReps : reps, small ? stepBudget : budget, small ? 20 : 3));
-    }
-  }
+  };
 }
 
-// numpy: one process per thread count (the BLAS reads its thread count at start).
+async function runJob(job: Job): Promise<JobResult> {
+  const { workload: name, impl, threads } = job;
+  if (impl === 'onnxruntime') {
+    const loaded = loadOrt();
+    if (!loaded) throw new Error('onnxruntime-node is not installed');
+    const g = ortGraph(name);
+    const r = await ortRunner(
+      loaded.ort,
+      lstmModel(g),
+      threads,
+      g,
+      rand(g.T * g.B * g.D, 1, 1),
+      rand(g.B * g.H, 0.5, 9),
+      rand(g.B * g.H, 0.5, 10),
+    );
+    const small = g.T === 1;
+    const ms = await time(r.run, small ? stepReps : reps, small ? stepBudget : budget, small ? 20 : 3);
+    return { ms, ortVersion: loaded.version };
+  }
+  setThreads(threads);
+  if (impl === 'js') {
+    if (name === 'W5') {
+      const { step, input: inp } = stepSetup(0, 'js');
+      return { ms: await time(() => step.run(inp), quick ? 3 : 11, 5000, 1) };
+    }
+    return { ms: await time(seqRun(seqs[name], 'js'), quick ? 1 : 3, quick ? 1 : 20000, 0) };
+  }
+  if (seqs[name]) return { ms: await time(seqRun(seqs[name], 'native'), reps, budget, 3) };
+  if (name === 'W5' || name === 'W5v') {
+    const { step, input: inp } = stepSetup(name === 'W5v' ? STEP.V : 0, 'native');
+    const ms = await time(() => step.run(inp), stepReps, stepBudget, 20);
+    return name === 'W5v' ? { ms, overhead: await stepOverhead(stepReps, stepBudget) } : { ms };
+  }
+  if (name === 'W5seq') {
+    const w: Seq = { cell: 'lstm', B: STEP.B, T: 1, D: STEP.D, H: STEP.H, train: false, keepCache: false };
+    return { ms: await time(seqRun(w, 'native'), stepReps, stepBudget, 20) };
+  }
+  if (name === 'W6') return { ms: await w6Run() };
+  throw new Error(`unknown workload ${name}`);
+}
+
+// A child process runs one job and prints its result on a line of its own.
+const childJob = value('--child');
+if (childJob) {
+  const res = await runJob(JSON.parse(childJob) as Job);
+  console.log(`JOB ${JSON.stringify(res)}`);
+  process.exit(0);
+}
+
+const loadStart = loadavg();
+const info = isaInfo();
+const peak = measurePeak();
+const records: Rec[] = [];
+/** Records the median over rounds of a workload's per-round medians (each round's kept in `roundsMs`). */
+function record(workload: string, impl: string, threads: number, roundsMs: number[]): void {
+  const ms = median(roundsMs);
+  const gflops = flopsOf[workload] / 1e9 / (ms / 1e3);
+  const p = impl === 'gated' ? peak?.[info.active]?.[String(threads)] : undefined;
+  records.push({
+    workload,
+    impl,
+    threads,
+    msMedian: ms,
+    roundsMs,
+    gflops,
+    ...(p ? { pctPeak: (100 * gflops) / p } : {}),
+    ...(bytesOf[workload] ? { weightGBs: bytesOf[workload] / 1e9 / (ms / 1e3) } : {}),
+  });
+}
+
+/**
+ * Runs a job in a fresh process (the same node and loader flags as this one): a workload never sees
+ * the heap, the allocator's state or the thread pool another left behind (a 24-batch model.fit made
+ * the next W1 in the same process up to 1.6x slower, with a third more page faults per call).
+ */
+function spawnJob(job: Job): JobResult | null {
+  const r = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--child', JSON.stringify(job), ...(quick ? ['--quick'] : [])],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
+  const line = r.stdout.split('\n').find((l) => l.startsWith('JOB '));
+  if (r.status !== 0 || !line) {
+    console.error(`${job.workload} ${job.impl} ${job.threads}t failed (status ${r.status}): ${r.stderr.slice(-800)}`);
+    return null;
+  }
+  return JSON.parse(line.slice(4)) as JobResult;
+}
+
+// The jobs, each workload's implementations next to each other in time (the host drifts); the
+// pure-JS ones (seconds per W1 step) in the first round only.
+const ORT_WORKLOADS = new Set(['W1f', 'W3', 'W4', 'W5', 'W5v']);
+const ortWanted = !flag('--no-ort') && loadOrt() !== null;
+const jobs: (Job & { once?: boolean })[] = [];
+for (const name of [...Object.keys(seqs), 'W5', 'W5seq', 'W5v', 'W6']) {
+  if (!want(name)) continue;
+  for (const threads of THREADS) {
+    jobs.push({ workload: name, impl: 'gated', threads });
+    if (ortWanted && ORT_WORKLOADS.has(name)) jobs.push({ workload: name, impl: 'onnxruntime', threads });
+  }
+  if (!flag('--no-js') && (seqs[name] || name === 'W5')) jobs.push({ workload: name, impl: 'js', threads: 1, once: true });
+}
 const python = flag('--no-numpy') ? null : findPython();
 let numpyVersion: { numpy: string; blas: string } | null = null;
-if (python) {
-  for (const threads of THREADS) {
+const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${value('--rounds')}`);
+
+const samples = new Map<string, { workload: string; impl: string; threads: number; ms: number[] }>();
+let pass = 1;
+function sample(workload: string, impl: string, threads: number, ms: number): void {
+  const key = `${workload} ${impl} ${threads}`;
+  const s = samples.get(key) ?? samples.set(key, { workload, impl, threads, ms: [] }).get(key)!;
+  s.ms.push(ms);
+  console.error(`round ${pass}/${rounds}: ${key}t ${ms.toFixed(3)} ms`);
+}
+const overhead: Record<string, JobResult['overhead']> = {};
+let ortVersion: string | null = null;
+for (; pass <= rounds; pass++) {
+  for (const job of jobs) {
+    if (job.once && pass > 1) continue;
+    const res = spawnJob(job);
+    if (!res) continue;
+    sample(job.workload, job.impl, job.threads, res.ms);
+    if (res.overhead && pass === 1) overhead[job.threads] = res.overhead;
+    if (res.ortVersion) ortVersion = res.ortVersion;
+  }
+  // numpy: one process per thread count (the BLAS reads its thread count at start).
+  for (const threads of python ? THREADS : []) {
     const n = String(threads);
-    const r = spawnSync(python, [`${HERE}numpy_ref.py`, ...(quick ? ['--quick'] : []), ...(only ? ['--only', only.join(',')] : [])], {
+    const r = spawnSync(python!, [`${HERE}numpy_ref.py`, ...(quick ? ['--quick'] : []), ...(only ? ['--only', only.join(',')] : [])], {
       encoding: 'utf8',
       env: { ...process.env, OPENBLAS_NUM_THREADS: n, OMP_NUM_THREADS: n, MKL_NUM_THREADS: n },
     });
@@ -385,22 +474,12 @@ if (python) {
       if (!line.trim()) continue;
       const o = JSON.parse(line) as { numpy?: string; blas?: string; workload?: string; ms?: number };
       if (o.numpy) numpyVersion = { numpy: o.numpy, blas: o.blas ?? '' };
-      else if (o.workload && o.ms !== undefined) record(o.workload, 'numpy', threads, o.ms);
+      else if (o.workload && o.ms !== undefined) sample(o.workload, 'numpy', threads, o.ms);
     }
     if (r.status !== 0) console.error(`numpy reference failed (status ${r.status}): ${r.stderr.slice(-500)}`);
   }
 }
-
-// The pure-JS backend: slow (seconds per W1 step), so few repetitions, one thread.
-if (!flag('--no-js')) {
-  for (const [name, w] of Object.entries(seqs))
-    if (want(name)) record(name, 'js', 1, await time(seqRun(w, 'js'), quick ? 1 : 3, quick ? 1 : 20000, 0));
-  if (want('W5')) {
-    const { step, input: inp } = stepSetup(0, 'js');
-    record('W5', 'js', 1, await time(() => step.run(inp), quick ? 3 : 11, 5000, 1));
-  }
-}
-setThreads(cpus().length);
+for (const s of samples.values()) record(s.workload, s.impl, s.threads, s.ms);
 const loadEnd = loadavg();
 
 // ---- report ----
@@ -442,6 +521,7 @@ for (const t of THREADS) {
   );
 }
 for (const [t, o] of Object.entries(overhead)) {
+  if (!o) continue;
   const line =
     `W5v step cost above the kernel, ${t} thread(s): prebuilt native call ${round(o.rawMs * 1e3, 1)} us, ` +
     `DecodeStep.run ${round(o.runMs * 1e3, 1)} us (+${round((o.runMs - o.rawMs) * 1e3, 1)}), runAsync ${round(o.asyncMs * 1e3, 1)} us (+${round((o.asyncMs - o.rawMs) * 1e3, 1)})`;
@@ -458,7 +538,7 @@ const machine = {
   loadAverageEnd: loadEnd.map((x) => round(x, 2)),
   node: process.version,
   gated: version,
-  onnxruntime: ortLoaded?.version ?? null,
+  onnxruntime: ortVersion,
   numpy: numpyVersion,
   quick,
 };
@@ -469,6 +549,7 @@ const out = {
   records: records.map((r) => ({
     ...r,
     msMedian: round(r.msMedian, 4),
+    roundsMs: r.roundsMs.map((x) => round(x, 4)),
     gflops: round(r.gflops, 3),
     ...(r.pctPeak !== undefined ? { pctPeak: round(r.pctPeak, 1) } : {}),
     ...(r.weightGBs !== undefined ? { weightGBs: round(r.weightGBs, 2) } : {}),
