@@ -14,8 +14,10 @@
  *   W5seq the same step through ops.lstmForward with seqLen 1 (what W5 measured before the step op)
  *   W5v W5 + dense 512->8000 + log-softmax + top-5 per row, one DecodeStep call
  *   W6  whole-model train step: embedding 256->128, LSTM 256, dense 256, cross-entropy, Adam (model.fit)
- * Inference workloads (W3-W5) keep no cache. ONNX Runtime runs the forward workloads (it does not
- * train); numpy runs all but W6 and W5seq.
+ * Inference workloads (W3-W5) keep no cache. The ops-level workloads (W1-W4, W5seq) take their
+ * outputs from a Workspace, as a training or serving loop would (ONNX Runtime's arena keeps its
+ * outputs' memory too); "fresh outputs" is the same with new arrays every call. ONNX Runtime runs
+ * the forward workloads (it does not train); numpy runs all but W6 and W5seq.
  * FLOPs: LSTM/GRU forward = T*2*B*(D+H)*G*H, train = 3x forward; the step adds 2*B*V*H for the output
  * layer; W6 = W1 + 3 * 2*T*B*H*V. GFLOP/s is given against the FMA peak of the active instruction
  * set measured by bench/native/peak.cc (compiled here when a C++ compiler is present); W5/W5v also
@@ -50,6 +52,7 @@ import {
   stepTargets,
   tokens,
   version,
+  Workspace,
   type BackendName,
   type GruForwardArgs,
   type LstmForwardArgs,
@@ -152,10 +155,11 @@ function seqWeights(w: Seq) {
   };
 }
 
-function seqRun(w: Seq, backend: BackendName): () => void {
+/** One call of the workload; `reuse`: its outputs from one Workspace (a training or serving loop's way). */
+function seqRun(w: Seq, backend: BackendName, reuse = false): () => void {
   const base: LstmForwardArgs & GruForwardArgs = { seqLen: w.T, batch: w.B, inputSize: w.D, hiddenSize: w.H, ...seqWeights(w) };
   const dy = rand(w.T * w.B * w.H, 1, 6);
-  const o = { backend };
+  const o = { backend, ...(reuse ? { workspace: new Workspace() } : {}) };
   if (!w.keepCache) {
     const inference = { ...base, keepCache: false } as const;
     return w.cell === 'lstm' ? () => void ops.lstmForward(inference, o) : () => void ops.gruForward(inference, o);
@@ -280,7 +284,7 @@ function findPython(): string | null {
 
 interface Rec {
   workload: string;
-  impl: string; // 'gated' (native), 'js', 'onnxruntime', 'numpy'
+  impl: string; // 'gated' (native), 'gated-fresh' (native, no Workspace), 'js', 'onnxruntime', 'numpy'
   threads: number;
   msMedian: number;
   roundsMs: number[];
@@ -307,7 +311,7 @@ const THREADS = [1, 2];
 /** One measurement: a workload on one implementation at one thread count, in its own process. */
 interface Job {
   workload: string;
-  impl: 'gated' | 'onnxruntime' | 'js';
+  impl: 'gated' | 'gated-fresh' | 'onnxruntime' | 'js';
   threads: number;
 }
 interface JobResult {
@@ -361,7 +365,7 @@ async function runJob(job: Job): Promise<JobResult> {
     }
     return { ms: await time(seqRun(seqs[name], 'js'), quick ? 1 : 3, quick ? 1 : 20000, 0) };
   }
-  if (seqs[name]) return { ms: await time(seqRun(seqs[name], 'native'), reps, budget, 3) };
+  if (seqs[name]) return { ms: await time(seqRun(seqs[name], 'native', impl === 'gated'), reps, budget, 3) };
   if (name === 'W5' || name === 'W5v') {
     const { step, input: inp } = stepSetup(name === 'W5v' ? STEP.V : 0, 'native');
     const ms = await time(() => step.run(inp), stepReps, stepBudget, 20);
@@ -369,7 +373,7 @@ async function runJob(job: Job): Promise<JobResult> {
   }
   if (name === 'W5seq') {
     const w: Seq = { cell: 'lstm', B: STEP.B, T: 1, D: STEP.D, H: STEP.H, train: false, keepCache: false };
-    return { ms: await time(seqRun(w, 'native'), stepReps, stepBudget, 20) };
+    return { ms: await time(seqRun(w, 'native', impl === 'gated'), stepReps, stepBudget, 20) };
   }
   if (name === 'W6') return { ms: await w6Run() };
   throw new Error(`unknown workload ${name}`);
@@ -391,7 +395,7 @@ const records: Rec[] = [];
 function record(workload: string, impl: string, threads: number, roundsMs: number[]): void {
   const ms = median(roundsMs);
   const gflops = flopsOf[workload] / 1e9 / (ms / 1e3);
-  const p = impl === 'gated' ? peak?.[info.active]?.[String(threads)] : undefined;
+  const p = impl.startsWith('gated') ? peak?.[info.active]?.[String(threads)] : undefined;
   records.push({
     workload,
     impl,
@@ -435,6 +439,7 @@ for (const name of [...Object.keys(seqs), 'W5', 'W5seq', 'W5v', 'W6']) {
   if (!want(name)) continue;
   for (const threads of THREADS) {
     jobs.push({ workload: name, impl: 'gated', threads });
+    if (seqs[name] || name === 'W5seq') jobs.push({ workload: name, impl: 'gated-fresh', threads });
     if (ortWanted && ORT_WORKLOADS.has(name)) jobs.push({ workload: name, impl: 'onnxruntime', threads });
   }
   if (!flag('--no-js') && (seqs[name] || name === 'W5')) jobs.push({ workload: name, impl: 'js', threads: 1, once: true });
@@ -492,6 +497,7 @@ const md: string[] = [];
 for (const t of THREADS) {
   const rows = workloads.map((w) => {
     const g = find(w, 'gated', t),
+      fresh = find(w, 'gated-fresh', t),
       o = find(w, 'onnxruntime', t),
       n = find(w, 'numpy', t),
       j = find(w, 'js', 1);
@@ -501,6 +507,7 @@ for (const t of THREADS) {
       'GFLOP/s': g ? round(g.gflops, 1) : '',
       '% peak': g?.pctPeak !== undefined ? round(g.pctPeak, 0) : '',
       'weights GB/s': g?.weightGBs !== undefined ? round(g.weightGBs, 1) : '',
+      'fresh outputs ms': fresh ? round(fresh.msMedian, 3) : '',
       'ORT ms': o ? round(o.msMedian, 3) : '',
       'ORT / gated': ratio(g, o),
       'numpy ms': n ? round(n.msMedian, 3) : '',

@@ -10,6 +10,7 @@
  * - Serving: {@link SessionPool} (streaming sessions with dynamic batching).
  * - Files: safetensors ({@link saveSafetensors}, {@link loadSafetensors}), atomic writes.
  * - {@link ops}: every op (cells, Jordan, linear, embedding, losses, optimizer steps), sync and async;
+ *   a {@link Workspace} hands the same output arrays back to repeated calls;
  *   {@link DecodeStep}: one decode step (cell + output layer + log-softmax + top-k) per call.
  * - {@link getBackend}, {@link setDefaultBackend}: choose the native addon or the pure-JS backend.
  * - {@link setThreads}, {@link getThreads}: the native kernels' thread count; {@link isaInfo},
@@ -20,7 +21,7 @@
  */
 import { createRequire } from 'node:module';
 
-export { ops } from './ops/index.js';
+export { ops, Workspace } from './ops/index.js';
 export type { OpOptions, Ops } from './ops/index.js';
 export { losses, optimizers as stepKernels } from './ops/train.js';
 export type * from './ops/train.js';

@@ -27,7 +27,6 @@
  * `dLayers` (array of `{ dWeightIh, dWeightHh, dBiasIh, dBiasHh }`), `dAttn` (the variant's gradients).
  */
 import type { NativeCallArgs } from '../backend/addon.js';
-import type { Plan } from '../backend/index.js';
 import {
   type Factor,
   type Fields,
@@ -54,7 +53,7 @@ import {
   attnDecoderLayout,
   attnKeyWidth,
 } from './layout.js';
-import { defineOp, outputArray } from './op.js';
+import { type Alloc, defineOp, type OpPlan } from './op.js';
 
 export type { AttentionKind, AttnDecoderCacheOffsets, AttnDecoderSizes } from './layout.js';
 
@@ -525,19 +524,23 @@ function stepFields(a: AttnDecoderForwardArgs, c: Checked): NativeCallArgs {
   };
 }
 
-function forwardNative(a: AttnDecoderForwardArgs, c: Checked): { fields: NativeCallArgs; result: () => AttnDecoderForwardResult } {
+function forwardNative(
+  a: AttnDecoderForwardArgs,
+  c: Checked,
+  alloc: Alloc,
+): { fields: NativeCallArgs; result: () => AttnDecoderForwardResult } {
   const { s } = c;
   const R = s.seqLen * s.batch;
   const LBH = s.numLayers * s.batch * s.hiddenSize;
   const Kw = attnKeyWidth(s);
-  const keysOut = Kw > 0 && !a.keys ? outputArray(s.srcLen * c.M * Kw) : null;
+  const keysOut = Kw > 0 && !a.keys ? alloc(s.srcLen * c.M * Kw) : null;
   const out = {
-    y: a.yOut ?? outputArray(R * s.hiddenSize),
-    attention: (a.returnAttention ?? true) ? (a.attentionOut ?? outputArray(R * s.srcLen)) : null,
-    hN: a.hOut ?? outputArray(LBH),
-    cN: s.cell === 'lstm' ? (a.cOut ?? outputArray(LBH)) : null,
-    cache: (a.keepCache ?? true) ? outputArray(attnDecoderLayout(s).size) : null,
-    logProbs: c.V > 0 ? (a.logProbsOut ?? outputArray(R * c.V)) : null,
+    y: a.yOut ?? alloc(R * s.hiddenSize),
+    attention: (a.returnAttention ?? true) ? (a.attentionOut ?? alloc(R * s.srcLen)) : null,
+    hN: a.hOut ?? alloc(LBH),
+    cN: s.cell === 'lstm' ? (a.cOut ?? alloc(LBH)) : null,
+    cache: (a.keepCache ?? true) ? alloc(attnDecoderLayout(s).size) : null,
+    logProbs: c.V > 0 ? (a.logProbsOut ?? alloc(R * c.V)) : null,
   };
   const result: AttnDecoderForwardResult = { ...out, keys: Kw === 0 ? null : (a.keys ?? keysOut) };
   // `attention` is the variant's name, so the attention output travels as `attentionOut` (its TS argument name).
@@ -548,31 +551,31 @@ function forwardNative(a: AttnDecoderForwardArgs, c: Checked): { fields: NativeC
   };
 }
 
-function backwardNative(a: AttnDecoderBackwardArgs, c: Checked): { fields: NativeCallArgs; result: () => AttnDecoderGrads } {
+function backwardNative(a: AttnDecoderBackwardArgs, c: Checked, alloc: Alloc): { fields: NativeCallArgs; result: () => AttnDecoderGrads } {
   const { s } = c;
   const { batch: B, hiddenSize: H, numLayers: L, attentionSize: Aw, memorySize: E } = s;
   const G = GATES[s.cell] * H;
   const dLayers = a.layers.map((layer, l) => ({
-    dWeightIh: outputArray(G * (l === 0 ? s.inputSize + (s.inputFeed ? H : 0) : H)),
-    dWeightHh: outputArray(G * H),
-    dBiasIh: layer.biasIh ? outputArray(G) : null,
-    dBiasHh: layer.biasHh ? outputArray(G) : null,
+    dWeightIh: alloc(G * (l === 0 ? s.inputSize + (s.inputFeed ? H : 0) : H)),
+    dWeightHh: alloc(G * H),
+    dBiasIh: layer.biasIh ? alloc(G) : null,
+    dBiasHh: layer.biasHh ? alloc(G) : null,
   }));
-  const dAttn: { -readonly [K in keyof AttnGrads]: AttnGrads[K] } = { dOutWeight: outputArray(H * (E + H)) };
-  if (s.attention === 'general') dAttn.dWeight = outputArray(H * E);
-  if (s.attention === 'concat') dAttn.dWeight = outputArray(Aw * (H + E));
-  if (s.attention === 'concat' || s.attention === 'additive') dAttn.dV = outputArray(Aw);
+  const dAttn: { -readonly [K in keyof AttnGrads]: AttnGrads[K] } = { dOutWeight: alloc(H * (E + H)) };
+  if (s.attention === 'general') dAttn.dWeight = alloc(H * E);
+  if (s.attention === 'concat') dAttn.dWeight = alloc(Aw * (H + E));
+  if (s.attention === 'concat' || s.attention === 'additive') dAttn.dV = alloc(Aw);
   if (s.attention === 'additive') {
-    dAttn.dQueryWeight = outputArray(Aw * H);
-    dAttn.dQueryBias = outputArray(Aw);
-    dAttn.dKeyWeight = outputArray(Aw * E);
+    dAttn.dQueryWeight = alloc(Aw * H);
+    dAttn.dQueryBias = alloc(Aw);
+    dAttn.dKeyWeight = alloc(Aw * E);
   }
   const out: AttnDecoderGrads = {
-    dx: outputArray(s.seqLen * B * s.inputSize),
-    dMemory: outputArray(s.srcLen * B * E),
-    dh0: outputArray(L * B * H),
-    dc0: s.cell === 'lstm' ? outputArray(L * B * H) : null,
-    dFeed0: outputArray(B * H),
+    dx: alloc(s.seqLen * B * s.inputSize),
+    dMemory: alloc(s.srcLen * B * E),
+    dh0: alloc(L * B * H),
+    dc0: s.cell === 'lstm' ? alloc(L * B * H) : null,
+    dFeed0: alloc(B * H),
     dLayers,
     dAttn,
   };
@@ -595,13 +598,13 @@ function twinArgs<T extends AttnDecoderForwardArgs>(a: T, c: Checked): T {
 }
 
 /** The attention decoder over all T steps (see the module comment); with T = 1 and carried state, the decode step. */
-export const attnDecoderForward = defineOp('attnDecoderForward', (args: AttnDecoderForwardArgs): Plan<AttnDecoderForwardResult> => {
+export const attnDecoderForward = defineOp('attnDecoderForward', (args: AttnDecoderForwardArgs): OpPlan<AttnDecoderForwardResult> => {
   const c = checkForward(objectArgs(args));
-  return { js: () => jsForward<Float32Array>(twinArgs(args, c)), native: () => forwardNative(args, c) };
+  return { js: () => jsForward<Float32Array>(twinArgs(args, c)), native: (alloc) => forwardNative(args, c, alloc) };
 });
 
 /** Gradients of {@link attnDecoderForward} from its cache (BPTT through layers, attention and input feeding). */
-export const attnDecoderBackward = defineOp('attnDecoderBackward', (args: AttnDecoderBackwardArgs): Plan<AttnDecoderGrads> => {
+export const attnDecoderBackward = defineOp('attnDecoderBackward', (args: AttnDecoderBackwardArgs): OpPlan<AttnDecoderGrads> => {
   const c = checkBackward(objectArgs(args));
-  return { js: () => jsBackward<Float32Array>(twinArgs(args, c)) as AttnDecoderGrads, native: () => backwardNative(args, c) };
+  return { js: () => jsBackward<Float32Array>(twinArgs(args, c)) as AttnDecoderGrads, native: (alloc) => backwardNative(args, c, alloc) };
 });

@@ -18,13 +18,12 @@
  *   arrays may be `undefined` or `null`.
  */
 import type { NativeCallArgs } from '../backend/addon.js';
-import type { Plan } from '../backend/index.js';
 import { type Factor, type Fields, checkBool, checkF32, checkSize, lengths as checkLengths, objectArgs, oneOf, product } from '../check.js';
 import { gruBackward, gruForward } from '../js/gru.js';
 import { lstmBackward, lstmForward } from '../js/lstm.js';
 import { rnnBackward, rnnForward } from '../js/rnn.js';
 import { type Cell, GATES, type SeqSizes, cacheSize, cacheWidth } from './layout.js';
-import { defineOp, type Op, outputArray } from './op.js';
+import { type Alloc, defineOp, type Op, type OpPlan, outputArray } from './op.js';
 
 export type { SeqSizes } from './layout.js';
 
@@ -220,13 +219,18 @@ type AnyForward = { readonly y: Float32Array; readonly hN: Float32Array; readonl
 type AnyGrads = SeqGrads & { readonly dc0?: Float32Array; readonly dWeightPeephole?: Float32Array | null };
 
 /** Forward outputs `[T,B,H]`, `[B,H]` (and `cN`), the cache unless `keepCache` is false (the addon then allocates nothing per call). */
-function forwardCall(cell: Cell, a: CellArgs, lengths: Int32Array | null): { fields: NativeCallArgs; result: () => AnyForward } {
+function forwardCall(
+  cell: Cell,
+  a: CellArgs,
+  lengths: Int32Array | null,
+  alloc: Alloc,
+): { fields: NativeCallArgs; result: () => AnyForward } {
   const keepCache = a.keepCache ?? true;
   const out: AnyForward = {
-    y: outputArray(a.seqLen * a.batch * a.hiddenSize),
-    hN: outputArray(a.batch * a.hiddenSize),
-    ...(cell === 'lstm' ? { cN: outputArray(a.batch * a.hiddenSize) } : {}),
-    cache: keepCache ? outputArray(cacheSize(cell, a)) : null,
+    y: alloc(a.seqLen * a.batch * a.hiddenSize),
+    hN: alloc(a.batch * a.hiddenSize),
+    ...(cell === 'lstm' ? { cN: alloc(a.batch * a.hiddenSize) } : {}),
+    cache: keepCache ? alloc(cacheSize(cell, a)) : null,
   };
   return { fields: { ...inputs(a, lengths), ...cellFields(cell, a), keepCache, ...out }, result: () => out };
 }
@@ -236,18 +240,17 @@ function backwardCall(
   cell: Cell,
   a: CellArgs & SeqBackwardExtra & { dcN?: Float32Array | null },
   lengths: Int32Array | null,
+  alloc: Alloc,
 ): { fields: NativeCallArgs; result: () => AnyGrads } {
   const gh = GATES[cell] * a.hiddenSize;
   const out: AnyGrads = {
-    dx: outputArray(a.seqLen * a.batch * a.inputSize),
-    dh0: outputArray(a.batch * a.hiddenSize),
-    dWeightIh: outputArray(gh * a.inputSize),
-    dWeightHh: outputArray(gh * a.hiddenSize),
-    dBiasIh: a.biasIh ? outputArray(gh) : null,
-    dBiasHh: a.biasHh ? outputArray(gh) : null,
-    ...(cell === 'lstm'
-      ? { dc0: outputArray(a.batch * a.hiddenSize), dWeightPeephole: a.weightPeephole ? outputArray(3 * a.hiddenSize) : null }
-      : {}),
+    dx: alloc(a.seqLen * a.batch * a.inputSize),
+    dh0: alloc(a.batch * a.hiddenSize),
+    dWeightIh: alloc(gh * a.inputSize),
+    dWeightHh: alloc(gh * a.hiddenSize),
+    dBiasIh: a.biasIh ? alloc(gh) : null,
+    dBiasHh: a.biasHh ? alloc(gh) : null,
+    ...(cell === 'lstm' ? { dc0: alloc(a.batch * a.hiddenSize), dWeightPeephole: a.weightPeephole ? alloc(3 * a.hiddenSize) : null } : {}),
   };
   const extra = { cache: a.cache, dy: a.dy ?? null, dhN: a.dhN ?? null, ...(cell === 'lstm' ? { dcN: a.dcN ?? null } : {}) };
   return { fields: { ...inputs(a, lengths), ...cellFields(cell, a), ...extra, ...out }, result: () => out };
@@ -257,19 +260,19 @@ function backwardCall(
 // the ops
 
 function forwardOp(cell: Cell, js: (a: CellArgs) => AnyForward): Op<CellArgs, AnyForward> {
-  return defineOp(`${cell}Forward`, (args: CellArgs): Plan<AnyForward> => {
+  return defineOp(`${cell}Forward`, (args: CellArgs): OpPlan<AnyForward> => {
     const f = objectArgs(args);
     const { lengths } = checkSeq(cell, f);
-    return { js: () => js(args), native: () => forwardCall(cell, args, lengths) };
+    return { js: () => js(args), native: (alloc) => forwardCall(cell, args, lengths, alloc) };
   });
 }
 
 function backwardOp(cell: Cell, js: (a: CellArgs & SeqBackwardExtra) => AnyGrads): Op<CellArgs & SeqBackwardExtra, AnyGrads> {
-  return defineOp(`${cell}Backward`, (args: CellArgs & SeqBackwardExtra): Plan<AnyGrads> => {
+  return defineOp(`${cell}Backward`, (args: CellArgs & SeqBackwardExtra): OpPlan<AnyGrads> => {
     const f = objectArgs(args);
     const s = checkSeq(cell, f);
     checkBackwardExtra(cell, f, s);
-    return { js: () => js(args), native: () => backwardCall(cell, args, s.lengths) };
+    return { js: () => js(args), native: (alloc) => backwardCall(cell, args, s.lengths, alloc) };
   });
 }
 
@@ -298,5 +301,7 @@ export function uncheckedNativeCall(
       : args.lengths instanceof Int32Array
         ? args.lengths
         : Int32Array.from(args.lengths);
-  return op.endsWith('Forward') ? forwardCall(cell, args, lengths) : backwardCall(cell, args as CellArgs & SeqBackwardExtra, lengths);
+  return op.endsWith('Forward')
+    ? forwardCall(cell, args, lengths, outputArray)
+    : backwardCall(cell, args as CellArgs & SeqBackwardExtra, lengths, outputArray);
 }

@@ -39,6 +39,7 @@ import {
 } from './train.js';
 
 export type { OpOptions } from './op.js';
+export { Workspace } from './outputs.js';
 
 /** A cell forward, typed by its arguments (see {@link ForwardResult}). */
 interface ForwardOp<Args, R extends SeqForwardResult> {

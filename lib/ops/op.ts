@@ -17,9 +17,13 @@
  * (native/binding/worker.h).
  */
 import { objectArgs } from '../check.js';
-import { ShapeError } from '../errors.js';
+import { ValueError } from '../errors.js';
 import type { NativeCallArgs } from '../backend/addon.js';
-import { type Backend, type BackendName, type Plan, resolveBackend } from '../backend/index.js';
+import { type Backend, type BackendName, type NativeCall, type Plan, resolveBackend } from '../backend/index.js';
+import { type Alloc, outputArray, Workspace } from './outputs.js';
+
+export { outputArray, Workspace } from './outputs.js';
+export type { Alloc } from './outputs.js';
 
 /** Options every op accepts. */
 export interface OpOptions {
@@ -29,6 +33,12 @@ export interface OpOptions {
    * `'native'`).
    */
   readonly backend?: BackendName | Backend;
+  /**
+   * Where the native backend takes the outputs from: a {@link Workspace} hands the same arrays back
+   * call after call (the next call of the same op through it overwrites this call's results).
+   * Default: fresh arrays for every call.
+   */
+  readonly workspace?: Workspace;
 }
 
 /** An op: `op(args, options)` runs it on the calling thread, `op.async(args, options)` off it. */
@@ -40,21 +50,46 @@ export interface Op<A, R> {
   async(args: A, options?: OpOptions): Promise<R>;
 }
 
-function backendOf(options: OpOptions | undefined): Backend {
-  if (options === undefined) return resolveBackend(undefined, 'options.backend');
-  return resolveBackend(objectArgs(options, 'options').backend, 'options.backend');
+/**
+ * What an op's `plan` returns: the pure-TS twin, and the native call, which takes its outputs from
+ * `alloc` (fresh arrays, or a {@link Workspace}'s).
+ */
+export interface OpPlan<R> {
+  js(): R;
+  native(alloc: Alloc): NativeCall<R>;
+}
+
+function resolveOptions(options: OpOptions | undefined): { backend: Backend; workspace: Workspace | null } {
+  if (options === undefined) return { backend: resolveBackend(undefined, 'options.backend'), workspace: null };
+  const o = objectArgs(options, 'options');
+  const w = o.workspace;
+  if (w !== undefined && w !== null && !(w instanceof Workspace)) {
+    throw new ValueError(`expected a Workspace (new Workspace()), got ${w === null ? 'null' : typeof w}`, 'options.workspace');
+  }
+  return { backend: resolveBackend(o.backend, 'options.backend'), workspace: (w as Workspace | undefined) ?? null };
+}
+
+/** The plan a backend runs: the op's, its native outputs from `workspace` (or fresh). */
+function bind<R>(name: string, p: OpPlan<R>, args: unknown, workspace: Workspace | null): Plan<R> {
+  return {
+    js: () => p.js(),
+    native: () => (workspace ? workspace.outputs(name, args, (alloc) => p.native(alloc)) : p.native(outputArray)),
+  };
 }
 
 /** The op named `name` whose arguments `plan` validates (see the module comment). */
-export function defineOp<A, R>(name: string, plan: (args: A) => Plan<R>): Op<A, R> {
+export function defineOp<A, R>(name: string, plan: (args: A) => OpPlan<R>): Op<A, R> {
   const op = ((args: A, options?: OpOptions): R => {
     const p = plan(args);
-    return backendOf(options).run(name, p);
+    const { backend, workspace } = resolveOptions(options);
+    return backend.run(name, bind(name, p, args, workspace));
   }) as Op<A, R>;
   Object.defineProperty(op, 'opName', { value: name });
   op.async = async (args: A, options?: OpOptions): Promise<R> => {
     const p = plan(args);
-    return backendOf(options).runAsync(name, p);
+    const { backend, workspace } = resolveOptions(options);
+    const bound = bind(name, p, args, workspace);
+    return workspace ? workspace.hold(() => backend.runAsync(name, bound)) : backend.runAsync(name, bound);
   };
   return op;
 }
@@ -66,22 +101,4 @@ export function defineOp<A, R>(name: string, plan: (args: A) => Plan<R>): Op<A, 
  */
 export function planInPlace<T, R>(fields: NativeCallArgs, twin: () => T, result: (returned: T) => R): Plan<R> {
   return { js: () => result(twin()), native: () => ({ fields, result: (returned) => result(returned as T) }) };
-}
-
-/**
- * An output array for the addon to fill. The kernels overwrite every element of every output they
- * are given (native/cells.h; native/tests/cells_test.cc pre-fills outputs with poison to prove it),
- * so large ones are allocated without the zero fill of `new Float32Array(n)`: for a training step's
- * 16 MB cache that fill is a whole extra pass over memory. Small ones keep the plain constructor.
- * Only for outputs the kernel writes completely.
- */
-export function outputArray(n: number): Float32Array {
-  if (n < 16384) return new Float32Array(n);
-  try {
-    const bytes = Buffer.allocUnsafeSlow(4 * n); // its own ArrayBuffer, byteOffset 0, not pooled
-    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    throw new ShapeError(`cannot allocate an output of ${n} floats (${((n * 4) / 2 ** 30).toFixed(1)} GiB)`, 'sizes');
-  }
 }
