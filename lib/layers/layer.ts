@@ -14,6 +14,7 @@
  * the event loop keeps running during training.
  */
 import type { BackendName } from '../backend/index.js';
+import type { Workspace } from '../ops/outputs.js';
 import type { Rng } from '../random.js';
 import type { Kind, Value } from './values.js';
 
@@ -48,6 +49,13 @@ export interface ForwardContext {
    * Default: true.
    */
   readonly backward?: boolean;
+  /**
+   * Where the layers' kernels take their outputs from: each layer takes its own
+   * (`workspace.for(layer, slot)`), so that a training loop's steps reuse the arrays of the step
+   * before. A forward's results (and its backward's gradients) are valid until the next forward
+   * through it. Default: none (fresh arrays).
+   */
+  readonly workspace?: Workspace | null;
 }
 
 /**

@@ -109,7 +109,7 @@ class GatedCell implements RecurrentCell {
 
   async forward(w: readonly Float32Array[], run: CellRun): Promise<CellStep> {
     const [weightIh, weightHh, biasIh, biasHh, weightPeephole] = w;
-    const o = { backend: run.backend };
+    const o = { backend: run.backend, workspace: run.workspace };
     const args = {
       seqLen: run.seqLen,
       batch: run.batch,

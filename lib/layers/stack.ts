@@ -16,6 +16,7 @@
  * `c` for a cell that has one (LSTM).
  */
 import type { BackendName } from '../backend/index.js';
+import type { Workspace } from '../ops/outputs.js';
 import { allocF32, boolOr, describe, oneOf, positiveInt, product, rate } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { Rng } from '../random.js';
@@ -122,6 +123,8 @@ export interface CellRun {
   /** Whether backward will be called (false: no cache is kept). */
   readonly keepCache: boolean;
   readonly backend: BackendName;
+  /** Where the cell's ops take their outputs from (this layer-direction's own), or null (fresh). */
+  readonly workspace: Workspace | null;
 }
 
 /** What a cell's backward gives: the input and initial-state gradients, and one gradient per parameter (in order). */
@@ -342,6 +345,7 @@ export class RecurrentStack implements Layer {
             c0: slice(c0All, k),
             keepCache,
             backend: ctx.backend,
+            workspace: ctx.workspace?.for(this, k) ?? null,
           }),
         );
       }

@@ -21,6 +21,7 @@ import { describe, positiveInt } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { AtomicWriteOptions } from '../io/atomic.js';
 import type { Parameter, RecurrentState, StateSpec } from '../layers/layer.js';
+import { Workspace } from '../ops/outputs.js';
 import type { InputOf, Inputs, Kind, ValueOf } from '../layers/values.js';
 import type { Rng } from '../random.js';
 import type { Batch, Data, Evaluation, EvaluateOptions, FitOptions, History, LossName } from '../train/types.js';
@@ -77,6 +78,19 @@ export interface ModelForwardOptions {
    * step's `backward` then throws. Default: true.
    */
   readonly backward?: boolean;
+  /**
+   * Reuse the kernels' output arrays of the forward before (`fit` passes one to its training
+   * steps): this forward's results, its `y` included, and its backward's gradients are valid until
+   * the next forward through the same {@link Workspace}. Default: none (fresh arrays every call).
+   */
+  readonly workspace?: Workspace;
+}
+
+/** `options.workspace` of a forward: a {@link Workspace} or nothing. */
+export function workspaceOption(w: unknown): Workspace | null {
+  if (w === undefined || w === null) return null;
+  if (w instanceof Workspace) return w;
+  throw new ValueError(`expected a Workspace (new Workspace()), got ${describe(w)}`, 'options.workspace');
 }
 
 /** What {@link Model.forward} gives. */

@@ -73,6 +73,7 @@ import { evaluate, fit, predict } from '../train/fit.js';
 import type { Batch, Data, Evaluation, EvaluateOptions, FitOptions, History, LossName } from '../train/types.js';
 import { weightsLock } from './guard.js';
 import type { InputSpecOf, Model, ModelDescription, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
+import { workspaceOption } from './model.js';
 import { saveModelAsync } from './save.js';
 import {
   ATTN_FIELDS,
@@ -487,7 +488,7 @@ class EncoderDecoder implements EncoderDecoderModel {
     }
     const o = checkOptions(
       options,
-      ['training', 'rng', 'initialStates', 'keepStates', 'backend', 'backward', 'returnAttention'],
+      ['training', 'rng', 'initialStates', 'keepStates', 'backend', 'backward', 'returnAttention', 'workspace'],
       'options',
     );
     if (o.initialStates !== undefined && !(o.initialStates instanceof Map && o.initialStates.size === 0)) {
@@ -501,6 +502,7 @@ class EncoderDecoder implements EncoderDecoderModel {
       rng: (o.rng as Rng | undefined) ?? this.rng,
       backend: backendName(o.backend, 'options.backend', this.backend),
       backward: boolOr(o.backward, true, 'options.backward'),
+      workspace: workspaceOption(o.workspace),
     };
     const returnAttention = boolOr(o.returnAttention, false, 'options.returnAttention');
     return weightsLock(this).read(async () => {

@@ -51,6 +51,7 @@ import {
 } from '../train/fit.js';
 import { weightsLock } from './guard.js';
 import type { InputSpec, InputSpecOf, Model, ModelForwardOptions, ModelStep, StateSlot } from './model.js';
+import { workspaceOption } from './model.js';
 import { saveModelAsync } from './save.js';
 import { SEQUENTIAL_FORMAT, SEQUENTIAL_FORMAT_VERSION, type SequentialDescription } from './sequential-format.js';
 
@@ -327,6 +328,7 @@ class Sequential<In extends Kind, Out extends Kind> implements SequentialModel<I
       backend: backendName(o.backend, 'options.backend', this.backend),
       keepState: o.keepStates === undefined ? false : checkFlag(o.keepStates, 'options.keepStates'),
       backward: o.backward === undefined ? true : checkFlag(o.backward, 'options.backward'),
+      workspace: workspaceOption(o.workspace),
     };
     const initial = options.initialStates;
     if (initial !== undefined && !(initial instanceof Map))

@@ -38,7 +38,7 @@ export interface OpOptions {
    * call after call (the next call of the same op through it overwrites this call's results).
    * Default: fresh arrays for every call.
    */
-  readonly workspace?: Workspace;
+  readonly workspace?: Workspace | null;
 }
 
 /** An op: `op(args, options)` runs it on the calling thread, `op.async(args, options)` off it. */

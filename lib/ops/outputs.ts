@@ -52,19 +52,33 @@ export const outputArray: Alloc = (n) => {
  */
 export class Workspace {
   readonly #pools = new Map<string, Float32Array[]>();
+  readonly #children = new Map<object, Workspace[]>();
   #busy = false;
 
-  /** The bytes of the arrays the workspace holds. */
+  /** The bytes of the arrays the workspace holds (with its {@link Workspace.for} workspaces'). */
   get bytes(): number {
     let n = 0;
     for (const pool of this.#pools.values()) for (const a of pool) n += a.byteLength;
+    for (const list of this.#children.values()) for (const w of list) n += w?.bytes ?? 0;
     return n;
   }
 
   /** Drops every array (they are reallocated by the next calls). */
   clear(): void {
     this.#check();
+    for (const list of this.#children.values()) for (const w of list) w?.clear();
     this.#pools.clear();
+    this.#children.clear();
+  }
+
+  /**
+   * The workspace of call site `slot` of `owner`, its own from then on: a model's layers each take
+   * theirs (`model.forward(x, { workspace })`), so that one layer's call does not overwrite
+   * another's results of the same op.
+   */
+  for(owner: object, slot: number): Workspace {
+    const list = this.#children.get(owner) ?? this.#children.set(owner, []).get(owner)!;
+    return (list[slot] ??= new Workspace());
   }
 
   #check(): void {

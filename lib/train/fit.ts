@@ -7,8 +7,8 @@
  *     onBatchEnd: ({ epoch, batch, loss, examplesPerSecond }) => bar.update(...),
  *   });
  *
- * Each batch: `model.forward(x, { training: true })` -> the loss (lib/train/losses.ts) -> `backward`
- * -> (signal checked) -> `optimizer.step` -> `zeroGrad` -> callbacks, then the loop yields to the
+ * Each batch: `model.forward(x, { training: true, workspace })` -> the loss (lib/train/losses.ts) ->
+ * `backward` -> (signal checked) -> `optimizer.step` -> `zeroGrad` -> callbacks, then the loop yields to the
  * event loop (a macrotask) so that timers and servers keep running; the kernels themselves run off
  * the main thread on the native backend. A batch's update is all-or-nothing: when the signal fires
  * during a batch, its gradients are dropped and `fit` rejects with an {@link AbortError}, leaving the
@@ -36,6 +36,7 @@ import { AbortError, NumericError, ValueError } from '../errors.js';
 import type { InputOf, Inputs, Kind, Value, ValueOf } from '../layers/values.js';
 import { beginTraining, weightsLock } from '../models/guard.js';
 import { type AnyModel, checkModel, type Model } from '../models/model.js';
+import { Workspace } from '../ops/outputs.js';
 import { Rng, type RngState } from '../random.js';
 import { CheckpointSchedule, EarlyStopping } from './callbacks.js';
 import {
@@ -177,8 +178,15 @@ async function batchLoss(
   carry: Carry,
   training: boolean,
   where: string,
+  workspace: Workspace | null = null,
 ): Promise<{ r: LossResult; backward: (dy: Float32Array) => Promise<unknown> }> {
-  const s = await model.forward(b.x as never, { training, backend: c.backend, backward: training, ...carry.options(b.x, where) });
+  const s = await model.forward(b.x as never, {
+    training,
+    backend: c.backend,
+    backward: training,
+    ...carry.options(b.x, where),
+    ...(workspace ? { workspace } : {}),
+  });
   carry.keep(s);
   const r = await c.loss.compute(
     lossInput(s.y as Value),
@@ -268,6 +276,9 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
       early: early?.state() ?? null,
     });
     const noTotals = new Totals().saved(0);
+    // The training steps' kernel outputs, reused from step to step (each step's forward, loss,
+    // backward and optimizer step end before the next forward).
+    const workspace = new Workspace();
 
     let epoch = first;
     for (; epoch < epochs && !stoppedEarly; epoch++) {
@@ -296,7 +307,7 @@ export async function fit<In extends Inputs, Out extends Kind, L extends LossNam
         throwIfAborted(c.signal);
         const where = `data[${i}]`;
         m.zeroGrad();
-        const { r, backward } = await batchLoss(m, checkBatch(raw, where), c, carry, true, where);
+        const { r, backward } = await batchLoss(m, checkBatch(raw, where), c, carry, true, where, workspace);
         if (!Number.isFinite(r.loss)) {
           throw new NumericError(
             `the loss is ${r.loss} at epoch ${epoch}: training diverged (lower the learning rate, clip the gradients); the weights are those after the previous batch`,

@@ -7,14 +7,29 @@
  * - An output is never one of the call's inputs (hN fed back as h0, y as x, views of them).
  * - One call at a time: a call while an async one is unfinished is a ValueError naming
  *   options.workspace; the js backend ignores it; memory stays bounded when sizes change.
+ * - model.forward through one (what fit's training steps do): every layer-direction takes its own,
+ *   and y, the input gradient and every parameter gradient equal a model's without, step after step.
  */
 import { describe, expect, it } from 'vitest';
 
 import { nativeAvailable } from '../../lib/backend/addon.js';
 import { ValueError } from '../../lib/errors.js';
-import { ops, Workspace } from '../../lib/index.js';
+import {
+  adam,
+  dense,
+  embedding,
+  encoderDecoder,
+  gru,
+  input,
+  lstm,
+  ops,
+  sequential,
+  stepTargets,
+  tokens,
+  Workspace,
+} from '../../lib/index.js';
 import type { AttnDecoderForwardArgs } from '../../lib/ops/attention.js';
-import { Rng, errorOf } from '../helpers/index.js';
+import { Rng, errorOf, expectClose } from '../helpers/index.js';
 
 type Cell = 'rnn' | 'lstm' | 'gru';
 const GATES = { rnn: 1, lstm: 4, gru: 3 } as const;
@@ -169,6 +184,94 @@ describe.runIf(nativeAvailable())('Workspace, native backend', () => {
         ops.attnDecoderBackward({ ...a, cache: f.cache!, dy }, { workspace: ws }),
       );
     }
+  });
+});
+
+describe.runIf(nativeAvailable())('model.forward through a workspace (fit training steps)', () => {
+  const sequentialModel = () =>
+    sequential(input.tokens({ vocabSize: 11 }))
+      .add(embedding({ vocabSize: 11, dim: 9 }))
+      .add(lstm({ hiddenSize: 7, numLayers: 2, bidirectional: true }))
+      .add(gru({ hiddenSize: 9 }))
+      .add(dense({ units: 11 }))
+      .build({ seed: 4 });
+
+  it('a 2-layer bidirectional LSTM and a GRU: y and every gradient == without, step after step', async () => {
+    const a = sequentialModel(),
+      b = sequentialModel();
+    const ws = new Workspace();
+    for (let step = 0; step < 3; step++) {
+      const rng = new Rng(60 + step);
+      const B = step === 1 ? 2 : 3,
+        T = 5 - step;
+      const x = tokens({
+        ids: Int32Array.from({ length: T * B }, () => rng.int(0, 10)),
+        seqLen: T,
+        batch: B,
+        lengths: Int32Array.from({ length: B }, (_, i) => T - (i % 2)),
+      });
+      const dy = rng.uniform(T * B * 11, -1, 1, Float32Array);
+      const sa = await a.forward(x, { training: true });
+      const sb = await b.forward(x, { training: true, workspace: ws });
+      expectSameBits(sa.y, sb.y);
+      a.zeroGrad();
+      b.zeroGrad();
+      await sa.backward(dy);
+      await sb.backward(dy);
+      a.parameters().forEach((p, i) => expectSameBits({ [p.name]: p.grad }, { [p.name]: b.parameters()[i].grad }));
+    }
+    expect(ws.bytes).toBeGreaterThan(0);
+  });
+
+  it('fit (its training steps through one) trains the weights the js backend (no workspace) trains', async () => {
+    const a = sequentialModel(),
+      b = sequentialModel();
+    const rng = new Rng(70);
+    const data = Array.from({ length: 4 }, () => ({
+      x: tokens({ ids: Int32Array.from({ length: 12 }, () => rng.int(0, 10)), seqLen: 4, batch: 3 }),
+      target: stepTargets(Int32Array.from({ length: 12 }, () => rng.int(0, 10))),
+    }));
+    await a.fit(data, { epochs: 2, optimizer: adam({ lr: 0.01 }), backend: 'native' });
+    await b.fit(data, { epochs: 2, optimizer: adam({ lr: 0.01 }), backend: 'js' });
+    // Stale arrays from an earlier step would be far off; the backends differ by float32 rounding only.
+    a.parameters().forEach((p, i) => expectClose(p.value, b.parameters()[i].value, { atol: 2e-5, rtol: 1e-4 }, p.name));
+  });
+
+  it('an encoder-decoder takes one too (its encoder layers)', async () => {
+    const make = () =>
+      encoderDecoder({
+        sourceVocabSize: 9,
+        targetVocabSize: 8,
+        bos: 1,
+        eos: 2,
+        encoder: { cell: 'lstm', hiddenSize: 5, bidirectional: true, embeddingDim: 4 },
+        decoder: { cell: 'gru', hiddenSize: 6, embeddingDim: 4, attention: 'general' },
+      }).build({ seed: 2 });
+    const a = make(),
+      b = make();
+    const ws = new Workspace();
+    for (let step = 0; step < 2; step++) {
+      const rng = new Rng(80 + step);
+      const src = tokens({ ids: Int32Array.from({ length: 12 }, () => rng.int(0, 7)), seqLen: 4, batch: 3 });
+      const tgt = tokens({ ids: Int32Array.from({ length: 9 }, () => rng.int(0, 7)), seqLen: 3, batch: 3 });
+      const sa = await a.forward({ source: src, target: tgt }, { training: true });
+      const sb = await b.forward({ source: src, target: tgt }, { training: true, workspace: ws });
+      expectSameBits(sa.y, sb.y);
+      const dy = rng.uniform(sa.y.data.length, -1, 1, Float32Array);
+      a.zeroGrad();
+      b.zeroGrad();
+      await sa.backward(dy);
+      await sb.backward(dy);
+      a.parameters().forEach((p, i) => expectSameBits({ [p.name]: p.grad }, { [p.name]: b.parameters()[i].grad }));
+    }
+    const e = await a
+      .forward(
+        { source: tokens({ ids: Int32Array.of(3), seqLen: 1, batch: 1 }), target: tokens({ ids: Int32Array.of(3), seqLen: 1, batch: 1 }) },
+        { workspace: {} as Workspace },
+      )
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ValueError);
+    expect((e as ValueError).argument).toBe('options.workspace');
   });
 });
 
