@@ -118,7 +118,8 @@ class EmbeddingLayer implements Layer<TokenKinds> {
     const t = x as Tokens;
     const w = this.weight as Parameter;
     const base = { vocabSize: this.vocabSize, dim: this.dim, paddingIndex: this.paddingIndex };
-    const data = await embeddingForward.async({ ...base, ids: t.ids, weight: w.value }, { backend: ctx.backend });
+    const o = { backend: ctx.backend, workspace: ctx.workspace?.for(this, 0) ?? null };
+    const data = await embeddingForward.async({ ...base, ids: t.ids, weight: w.value }, o);
     const y: Sequence = { kind: 'sequence', data, seqLen: t.seqLen, batch: t.batch, features: this.dim, lengths: t.lengths };
     return step(y, async (dy) => {
       await embeddingBackward.async({ ...base, ids: t.ids, dy, dWeight: w.grad }, { backend: ctx.backend });
@@ -301,7 +302,7 @@ class DenseLayer implements Layer<SameKinds> {
     const w = this.weight as Parameter;
     const b = this.bias;
     const sizes = { rows: rowsOf(v), inFeatures: this.inputFeatures, outFeatures: this.units };
-    const backend = { backend: ctx.backend };
+    const backend = { backend: ctx.backend, workspace: ctx.workspace?.for(this, 0) ?? null };
     const y = await linearForward.async({ ...sizes, x: v.data, weight: w.value, bias: b?.value ?? null }, backend);
     activate(this.activation, y);
     return step(withData(v, y, this.units), async (dy) => {

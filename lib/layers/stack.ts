@@ -412,7 +412,7 @@ export class RecurrentStack implements Layer {
       let dInput: Float32Array = new Float32Array(0);
       for (let l = L - 1; l >= 0; l--) {
         const tape = tapes[l];
-        const dx = new Float32Array(T * B * tape.inputSize);
+        let dx: Float32Array | null = null; // the directions' input gradients summed (one: its own)
         for (let d = 0; d < D; d++) {
           const k = l * D + d;
           let dhN: Float32Array | null = l === L - 1 && dLast ? dLast[d].slice() : null;
@@ -427,11 +427,12 @@ export class RecurrentStack implements Layer {
             const dp = g.dParams[i];
             if (dp) addInto(p.grad, dp);
           });
-          addInto(dx, g.dx);
+          if (dx === null) dx = D === 1 ? g.dx : g.dx.slice();
+          else addInto(dx, g.dx);
           dh0.set(g.dh0, k * B * S);
           if (dc0 && g.dc0) dc0.set(g.dc0, k * B * S);
         }
-        dInput = tape.mask ? applyMask(dx, tape.mask) : dx;
+        dInput = tape.mask ? applyMask(dx!, tape.mask) : dx!;
         if (l > 0) dYs = D === 2 ? splitHalves(dInput, T * B, S) : [dInput];
       }
       initialGrad = { h: dh0, c: dc0 };

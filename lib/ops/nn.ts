@@ -27,7 +27,7 @@ import type { Plan } from '../backend/index.js';
 import { checkBool, checkF32, checkI32, checkSize, describe, type Fields, finite, objectArgs, product, tokenIds } from '../check.js';
 import { ValueError } from '../errors.js';
 import * as js from '../js/nn.js';
-import { defineOp, type Op, type OpOptions, planInPlace } from './op.js';
+import { type Alloc, defineOp, type Op, type OpOptions, planInPlace } from './op.js';
 
 /** Per-call options (the backend). */
 export type NnCallOptions = OpOptions;
@@ -90,7 +90,7 @@ function linearSizes(a: Fields): LinearSizes {
   };
 }
 
-function planLinearForward(args: LinearForwardArgs): Plan<Float32Array> {
+function planLinearForward(args: LinearForwardArgs, alloc: Alloc): Plan<Float32Array> {
   const a = objectArgs(args);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
   const x = checkF32(
@@ -110,7 +110,7 @@ function planLinearForward(args: LinearForwardArgs): Plan<Float32Array> {
     ]),
   );
   const bias = checkF32(a, 'bias', product('bias', [['outFeatures', outFeatures]]), false);
-  const y = new Float32Array(
+  const y = alloc(
     product('y', [
       ['rows', rows],
       ['outFeatures', outFeatures],
@@ -123,7 +123,7 @@ function planLinearForward(args: LinearForwardArgs): Plan<Float32Array> {
   );
 }
 
-function planLinearBackward(args: LinearBackwardArgs): Plan<Float32Array | null> {
+function planLinearBackward(args: LinearBackwardArgs, alloc: Alloc): Plan<Float32Array | null> {
   const a = objectArgs(args);
   const { rows, inFeatures, outFeatures } = linearSizes(a);
   const x = checkF32(
@@ -150,7 +150,7 @@ function planLinearBackward(args: LinearBackwardArgs): Plan<Float32Array | null>
   const dWeight = checkF32(a, 'dWeight', wExtent);
   const dBias = checkF32(a, 'dBias', product('dBias', [['outFeatures', outFeatures]]), false);
   const wantDx = checkBool(a, 'inputGradient', true);
-  const dx = wantDx ? new Float32Array(rows * inFeatures) : null;
+  const dx = wantDx ? alloc(rows * inFeatures) : null;
   return planInPlace(
     { rows, inFeatures, outFeatures, x, weight, dy, dx, dWeight, dBias, accumulate: true },
     () => js.linearBackward(x, weight, dy, rows, inFeatures, outFeatures, dx, dWeight, dBias, true),
@@ -188,7 +188,7 @@ export interface EmbeddingBackwardArgs {
   readonly dWeight: Float32Array;
 }
 
-function planEmbeddingForward(args: EmbeddingForwardArgs): Plan<Float32Array> {
+function planEmbeddingForward(args: EmbeddingForwardArgs, alloc: Alloc): Plan<Float32Array> {
   const a = objectArgs(args);
   const vocabSize = checkSize(a.vocabSize, 'vocabSize');
   const dim = checkSize(a.dim, 'dim');
@@ -203,7 +203,7 @@ function planEmbeddingForward(args: EmbeddingForwardArgs): Plan<Float32Array> {
   const ids = idsOf(a, vocabSize);
   const rows = ids.length;
   const paddingIndex = paddingIndexOf(a, vocabSize);
-  const out = new Float32Array(
+  const out = alloc(
     product('out', [
       ['rows', rows],
       ['dim', dim],

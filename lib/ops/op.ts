@@ -16,7 +16,7 @@
  * but cannot stop the kernel from reading memory the array no longer owns
  * (native/binding/worker.h).
  */
-import { objectArgs } from '../check.js';
+import { describe, objectArgs } from '../check.js';
 import { ValueError } from '../errors.js';
 import type { NativeCallArgs } from '../backend/addon.js';
 import { type Backend, type BackendName, type NativeCall, type Plan, resolveBackend } from '../backend/index.js';
@@ -51,45 +51,56 @@ export interface Op<A, R> {
 }
 
 /**
- * What an op's `plan` returns: the pure-TS twin, and the native call, which takes its outputs from
- * `alloc` (fresh arrays, or a {@link Workspace}'s).
+ * What an op's `plan` returns: the pure-TS twin, and the native call, which takes the outputs it
+ * allocates from `alloc` (fresh arrays, or a {@link Workspace}'s).
  */
 export interface OpPlan<R> {
   js(): R;
   native(alloc: Alloc): NativeCall<R>;
 }
 
+/**
+ * An op's plan function: checks `args` and allocates, from `alloc`, the outputs both backends write
+ * (the ops of {@link planInPlace}; zero-filled without a workspace).
+ */
+export type PlanFn<A, R> = (args: A, alloc: Alloc) => OpPlan<R>;
+
+const zeros: Alloc = (n) => new Float32Array(n);
+
 function resolveOptions(options: OpOptions | undefined): { backend: Backend; workspace: Workspace | null } {
   if (options === undefined) return { backend: resolveBackend(undefined, 'options.backend'), workspace: null };
   const o = objectArgs(options, 'options');
-  const w = o.workspace;
-  if (w !== undefined && w !== null && !(w instanceof Workspace)) {
-    throw new ValueError(`expected a Workspace (new Workspace()), got ${w === null ? 'null' : typeof w}`, 'options.workspace');
-  }
-  return { backend: resolveBackend(o.backend, 'options.backend'), workspace: (w as Workspace | undefined) ?? null };
+  const w = o.workspace ?? null;
+  if (w !== null && !(w instanceof Workspace))
+    throw new ValueError(`expected a Workspace (new Workspace()), got ${describe(w)}`, 'options.workspace');
+  return { backend: resolveBackend(o.backend, 'options.backend'), workspace: w };
 }
 
-/** The plan a backend runs: the op's, its native outputs from `workspace` (or fresh). */
-function bind<R>(name: string, p: OpPlan<R>, args: unknown, workspace: Workspace | null): Plan<R> {
-  return {
+/**
+ * The plan a backend runs for `args`, and the workspace its outputs come from (on the native
+ * backend only): the plan's outputs, then the native call's, each from the op's arrays.
+ */
+function planned<A, R>(name: string, plan: PlanFn<A, R>, args: A, options: OpOptions | undefined) {
+  const { backend, workspace } = resolveOptions(options);
+  const ws = backend.name === 'native' ? workspace : null;
+  const p = ws ? ws.outputs(name, args, (alloc) => plan(args, alloc)) : plan(args, zeros);
+  const bound: Plan<R> = {
     js: () => p.js(),
-    native: () => (workspace ? workspace.outputs(name, args, (alloc) => p.native(alloc)) : p.native(outputArray)),
+    native: () => (ws ? ws.outputs(name, args, (alloc) => p.native(alloc)) : p.native(outputArray)),
   };
+  return { backend, bound, ws };
 }
 
 /** The op named `name` whose arguments `plan` validates (see the module comment). */
-export function defineOp<A, R>(name: string, plan: (args: A) => OpPlan<R>): Op<A, R> {
+export function defineOp<A, R>(name: string, plan: PlanFn<A, R>): Op<A, R> {
   const op = ((args: A, options?: OpOptions): R => {
-    const p = plan(args);
-    const { backend, workspace } = resolveOptions(options);
-    return backend.run(name, bind(name, p, args, workspace));
+    const { backend, bound } = planned(name, plan, args, options);
+    return backend.run(name, bound);
   }) as Op<A, R>;
   Object.defineProperty(op, 'opName', { value: name });
   op.async = async (args: A, options?: OpOptions): Promise<R> => {
-    const p = plan(args);
-    const { backend, workspace } = resolveOptions(options);
-    const bound = bind(name, p, args, workspace);
-    return workspace ? workspace.hold(() => backend.runAsync(name, bound)) : backend.runAsync(name, bound);
+    const { backend, bound, ws } = planned(name, plan, args, options);
+    return ws ? ws.hold(() => backend.runAsync(name, bound)) : backend.runAsync(name, bound);
   };
   return op;
 }

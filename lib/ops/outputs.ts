@@ -34,8 +34,9 @@ export const outputArray: Alloc = (n) => {
 
 /**
  * Output arrays kept between calls. Pass one as `options.workspace` to the cell ops
- * (`rnnForward` ... `gruBackward`) and `attnDecoderForward` / `attnDecoderBackward`; on the native
- * backend their outputs then come from it:
+ * (`rnnForward` ... `gruBackward`), `attnDecoderForward` / `attnDecoderBackward`, `linearForward`,
+ * `linearBackward` (its `dx`), `embeddingForward` and `softmaxCrossEntropy` (its `dLogits`); on
+ * the native backend their outputs then come from it:
  *
  * - **A call's results are overwritten by the next call of the same op through the same
  *   workspace.** Copy what must outlive it (`y.slice()`). Calls of other ops through it do not
@@ -47,8 +48,7 @@ export const outputArray: Alloc = (n) => {
  *   outputs per op however the sizes change.
  * - One call at a time: a call through a workspace while an async call through it is unfinished
  *   is a {@link ValueError} naming `options.workspace`.
- * - The `'js'` backend, and ops that write into arrays allocated before either backend runs (the
- *   losses, optimizers and `nn` ops), allocate as without it.
+ * - The `'js'` backend, and the other ops, allocate as without it.
  */
 export class Workspace {
   readonly #pools = new Map<string, Float32Array[]>();
@@ -90,9 +90,9 @@ export class Workspace {
   }
 
   /**
-   * @internal Runs `prepare` (an op's native plan) with an allocator that hands out op `op`'s
-   * arrays, none of them a buffer that `args` holds; what it handed out (and what it skipped as an
-   * input) becomes the op's pool for its next call.
+   * @internal Runs `prepare` (an op's plan, or its native call) with an allocator that hands out
+   * op `op`'s arrays, none of them a buffer that `args` holds; what it handed out (and what it
+   * skipped as an input) becomes the op's pool for its next call, unless it handed out nothing.
    */
   outputs<T>(op: string, args: unknown, prepare: (alloc: Alloc) => T): T {
     this.#check();
@@ -101,7 +101,9 @@ export class Workspace {
     const pool = this.#pools.get(op) ?? [];
     const taken: boolean[] = pool.map(() => false);
     const fresh: Float32Array[] = [];
+    let asked = 0;
     const result = prepare((n) => {
+      asked++;
       for (let i = 0; i < pool.length; i++) {
         if (!taken[i] && pool[i].length === n && !inputs.has(pool[i].buffer)) {
           taken[i] = true;
@@ -112,7 +114,8 @@ export class Workspace {
       fresh.push(a);
       return a;
     });
-    this.#pools.set(op, [...pool.filter((a, i) => taken[i] || inputs.has(a.buffer)), ...fresh]);
+    // A part of a call that allocates nothing (an op's plan, or its native call) leaves the pool.
+    if (asked > 0) this.#pools.set(op, [...pool.filter((a, i) => taken[i] || inputs.has(a.buffer)), ...fresh]);
     return result;
   }
 

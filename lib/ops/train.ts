@@ -42,7 +42,7 @@ import {
 } from '../check.js';
 import { ValueError } from '../errors.js';
 import * as js from '../js/train.js';
-import { defineOp, type Op, type OpOptions, planInPlace } from './op.js';
+import { type Alloc, defineOp, type Op, type OpOptions, planInPlace } from './op.js';
 
 /** Per-call options (the backend). */
 export type TrainCallOptions = OpOptions;
@@ -132,7 +132,7 @@ export interface SoftmaxCrossEntropyResult {
   readonly weightSum: number;
 }
 
-function planSoftmaxCrossEntropy(args: SoftmaxCrossEntropyArgs): Plan<SoftmaxCrossEntropyResult> {
+function planSoftmaxCrossEntropy(args: SoftmaxCrossEntropyArgs, alloc: Alloc): Plan<SoftmaxCrossEntropyResult> {
   const a = objectArgs(args);
   const C = checkSize(a.numClasses, 'numClasses');
   const t = checkI32(a, 'targets');
@@ -154,7 +154,7 @@ function planSoftmaxCrossEntropy(args: SoftmaxCrossEntropyArgs): Plan<SoftmaxCro
       throw new ValueError(`targets[${i}] = ${ti} is outside [0, numClasses = ${C}) and is not ignoreIndex (${ignoreIndex})`, 'targets');
     }
   }
-  const dLogits = new Float32Array(N * C);
+  const dLogits = alloc(N * C);
   const correct = new Uint8Array(N);
   return planInPlace(
     { rows: N, numClasses: C, logits, targets: t, weights, ignoreIndex, reduction, dLogits, correct },

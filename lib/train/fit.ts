@@ -191,7 +191,12 @@ async function batchLoss(
   const r = await c.loss.compute(
     lossInput(s.y as Value),
     b.target,
-    { ignoreIndex: c.ignoreIndex, backend: c.backend, labelSmoothing: training ? c.labelSmoothing : 0 },
+    {
+      ignoreIndex: c.ignoreIndex,
+      backend: c.backend,
+      labelSmoothing: training ? c.labelSmoothing : 0,
+      workspace: workspace?.for(c.loss, 0) ?? null,
+    },
     where,
   );
   return { r, backward: (dy) => s.backward(dy) };

@@ -16,6 +16,7 @@ import type { BackendName } from '../backend/index.js';
 import { allFinite, describe } from '../check.js';
 import { ShapeError, ValueError } from '../errors.js';
 import type { Sequence, Value, Vector } from '../layers/values.js';
+import type { Workspace } from '../ops/outputs.js';
 import { bceWithLogits, mse, softmaxCrossEntropy } from '../ops/train.js';
 import type { LossName } from './types.js';
 
@@ -44,6 +45,8 @@ export interface LossContext {
    * `label_smoothing`): the loss is `(1 - e) CE + e mean_v(-log p_v)`. 0 (plain CE) when absent.
    */
   readonly labelSmoothing?: number;
+  /** Where the loss's gradient array comes from (fit's training steps reuse it), or none (fresh). */
+  readonly workspace?: Workspace | null;
 }
 
 /** A loss of the registry. */
@@ -80,7 +83,7 @@ const softmaxCrossEntropyLoss: Loss = {
     }
     const r = await softmaxCrossEntropy.async(
       { logits: y.data, targets: target, numClasses: y.features, weights: mask, ignoreIndex: ctx.ignoreIndex },
-      { backend: ctx.backend },
+      { backend: ctx.backend, workspace: ctx.workspace ?? null },
     );
     const eps = ctx.labelSmoothing ?? 0;
     const loss = eps > 0 ? smooth(y.data, target, mask, y.features, r.loss, r.dLogits, r.weightSum, eps, ctx.ignoreIndex) : r.loss;

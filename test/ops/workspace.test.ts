@@ -171,6 +171,33 @@ describe.runIf(nativeAvailable())('Workspace, native backend', () => {
     expect(() => ops.lstmForward(a, { workspace: ws })).not.toThrow();
   });
 
+  it('linear, embedding (padding rows) and softmax cross-entropy (ignored rows) through a workspace == fresh, arrays reused', () => {
+    const ws = new Workspace();
+    let prev: Float32Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      const rng = new Rng(90 + i);
+      const u = (n: number) => rng.uniform(n, -1, 1, Float32Array);
+      const rows = 33,
+        inF = 9,
+        outF = 7;
+      const lin = { rows, inFeatures: inF, outFeatures: outF, x: u(rows * inF), weight: u(outF * inF), bias: i === 1 ? null : u(outF) };
+      const back = { ...lin, dy: u(rows * outF), dWeight: new Float32Array(outF * inF), dBias: null };
+      const ids = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 0 ? 0 : rng.int(1, 10)));
+      const emb = { ids, weight: u(11 * 5), vocabSize: 11, dim: 5, paddingIndex: 0 };
+      const ce = { logits: u(rows * 11), targets: Int32Array.from(ids, (t, r) => (r % 5 === 0 ? -100 : t)), numClasses: 11 };
+      const got = [
+        ops.linearForward(lin, { workspace: ws }),
+        ops.linearBackward({ ...back, dWeight: new Float32Array(outF * inF) }, { workspace: ws })!,
+        ops.embeddingForward(emb, { workspace: ws }),
+        ops.softmaxCrossEntropy(ce, { workspace: ws }).dLogits,
+      ];
+      const want = [ops.linearForward(lin), ops.linearBackward(back)!, ops.embeddingForward(emb), ops.softmaxCrossEntropy(ce).dLogits];
+      got.forEach((g, k) => expectSameBits({ [k]: want[k] }, { [k]: g }));
+      if (i > 0) got.forEach((g, k) => expect(g, `output ${k} reused`).toBe(prev[k]));
+      prev = got;
+    }
+  });
+
   it('the attention decoder forward and backward through a workspace == fresh, bit for bit, call after call', () => {
     const ws = new Workspace();
     for (let i = 0; i < 3; i++) {
