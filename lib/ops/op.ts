@@ -1,9 +1,11 @@
 /**
  * What an op is: a name (the addon's export of the same name) and a `plan` function that validates
  * the arguments (every check of lib/check.ts, so both backends raise the same typed error for the
- * same mistake, before either runs) and returns a {@link Plan}: the pure-TS twin, and the native
- * call with its outputs allocated. {@link defineOp} turns that into the op users call, sync and
- * async, on the backend the options name (default: the process default).
+ * same mistake, before either runs) and returns an {@link OpPlan}: the pure-TS twin, and the native
+ * call, its outputs allocated. Outputs come from the allocator `defineOp` hands the plan function
+ * and the native call: fresh arrays, or the {@link Workspace} of `options.workspace`
+ * (lib/ops/outputs.ts). {@link defineOp} turns that into the op users call, sync and async, on the
+ * backend the options name (default: the process default).
  *
  * Adding an op: one `defineOp` in a file of lib/ops/ (its plan: checks, the native fields, the twin
  * in lib/js/), its kernel and binding in native/, and a line in lib/ops/index.ts.
