@@ -92,12 +92,12 @@ void pack_b_block(const GemmKernels& g, bool trans_b, const float* B, int64_t ld
 
 // Packing buffers of the calling thread: grown once, reused by every later call.
 float* scratch_a(int64_t n) {
-  thread_local std::vector<float> buf;
+  thread_local AlignedFloats buf;
   if ((int64_t)buf.size() < n) buf.resize(n);
   return buf.data();
 }
 float* scratch_b(int64_t n) {
-  thread_local std::vector<float> buf;
+  thread_local AlignedFloats buf;
   if ((int64_t)buf.size() < n) buf.resize(n);
   return buf.data();
 }

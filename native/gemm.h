@@ -16,9 +16,33 @@
 #pragma once
 #include <stdint.h>
 
+#include <cstddef>
+#include <new>
 #include <vector>
 
 namespace gated {
+
+// Storage that starts on a cache line (64 bytes): a packed panel's vector loads, and a workspace's
+// rows, then never straddle two lines (a 64-byte load at a 16-byte offset touches two).
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const {
+    return false;
+  }
+};
+using AlignedFloats = std::vector<float, CacheLineAllocator<float>>;
 
 // Threaded over the kernel pool (pool.h). Do not call from inside a parallel region: there it runs
 // on the calling thread only (see parallel()).
@@ -42,8 +66,8 @@ void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // weights inside the time loop: packed once per call, streamed from cache at every step).
 struct PackedB {
   int64_t K = 0, N = 0;
-  int64_t panel = 0;        // columns per panel (the active ISA's micro-kernel width)
-  std::vector<float> data;  // layout private to gemm.cc
+  int64_t panel = 0;   // columns per panel (the active ISA's micro-kernel width)
+  AlignedFloats data;  // layout private to gemm.cc
 };
 void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, PackedB* out);
 

@@ -29,18 +29,12 @@ namespace seq {
 // A driver takes its arena once, on the calling thread, before its parallel region; a thread runs
 // one driver at a time, so the block is never shared by two live calls.
 inline float* thread_arena(int64_t n) {
-  struct Arena {
-    std::unique_ptr<float[]> p;
-    int64_t cap = 0;
-  };
-  static thread_local Arena a;
-  if (n > a.cap) {
-    a.p.reset();  // free first: old + new at once would double the peak
-    a.cap = 0;    // (stays 0 if the allocation below throws std::bad_alloc)
-    a.p.reset(new float[n]);
-    a.cap = n;
+  static thread_local AlignedFloats a;  // on a cache line, so every Workspace array is too
+  if (n > (int64_t)a.size()) {
+    a = AlignedFloats();  // free first: old + new at once would double the peak
+    a.resize((size_t)n);
   }
-  return a.p.get();
+  return a.data();
 }
 
 // Carves several uninitialised workspace arrays out of the thread's arena (the drivers write every

@@ -119,6 +119,8 @@ static void run_problem(const Problem& p, const char* isa) {
     pack_b(p.tb, p.K, p.N, p.B.data(), p.ldb, &pb);
     const int64_t w = gemm_panel_width();
     CHECK(pb.panel == w, "panel width");
+    CHECK(pb.data.empty() || reinterpret_cast<uintptr_t>(pb.data.data()) % 64 == 0,
+          "packed B starts on a cache line");
     std::vector<float> cp = p.C0;
     sgemm_packed(p.M, 0, p.N, p.A.data(), p.lda, pb, cp.data(), p.ldc, p.acc);
     check_result(p, cp, "sgemm_packed");
