@@ -24,8 +24,9 @@
  * give the effective weight bandwidth (bytes of weights read per step / time).
  * Also measured: the step's cost above the kernel (DecodeStep.run / runAsync vs a prebuilt call).
  * Every measurement (one workload, one implementation, one thread count) runs in a fresh child process
- * of its own, so none inherits the heap, allocator or thread-pool state another left (a long
- * model.fit slowed the next W1 in the same process); a workload's implementations run next to each
+ * of its own, so none inherits the heap, allocator or thread-pool state another left (a 24-batch
+ * model.fit made the next W1 in the same process up to 1.6x slower, with a third more page faults
+ * per call); a workload's implementations run next to each
  * other in time, and the whole list runs `--rounds` times (default 3, 1 with --quick; the pure-JS
  * jobs once). A figure is the median over rounds of each round's median (all rounds are kept).
  * Prints one table per thread count with the ratios, and writes bench/results/latest.json (and
@@ -408,19 +409,12 @@ function record(workload: string, impl: string, threads: number, roundsMs: numbe
   });
 }
 
-/**
- * Runs a job in a fresh process (the same node and loader flags as this one): a workload never sees
- * the heap, the allocator's state or the thread pool another left behind (a 24-batch model.fit made
- * the next W1 in the same process up to 1.6x slower, with a third more page faults per call).
- */
+/** Runs a job in a fresh process, with the same node and loader flags as this one (see the module comment). */
 function spawnJob(job: Job): JobResult | null {
   const r = spawnSync(
     process.execPath,
     [...process.execArgv, fileURLToPath(import.meta.url), '--child', JSON.stringify(job), ...(quick ? ['--quick'] : [])],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    },
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   const line = r.stdout.split('\n').find((l) => l.startsWith('JOB '));
   if (r.status !== 0 || !line) {
