@@ -59,21 +59,13 @@ class Arena {
     total_ += ((n > 0 ? n : 0) + 15) / 16 * 16;
   }
   void take() {
-    struct Block {
-      std::unique_ptr<float[]> p;
-      int64_t cap = 0;
-    };
-    static thread_local Block blk;
+    static thread_local AlignedFloats blk;  // starts on a cache line (gemm.h)
     const int64_t need = total_ > 0 ? total_ : 16;
-    if (need > blk.cap) {
-      blk.p.reset();
-      blk.cap = 0;
-      blk.p.reset(new float[need + 16]);
-      blk.cap = need;
+    if (need > (int64_t)blk.size()) {
+      blk = AlignedFloats();  // free first: old + new at once would double the peak
+      blk.resize((size_t)need);
     }
-    float* base = blk.p.get();
-    const uintptr_t mis = (uintptr_t)base % 64;
-    if (mis) base += (64 - mis) / sizeof(float);
+    float* base = blk.data();
     for (size_t i = 0; i < slots_.size(); i++) *slots_[i] = base + offsets_[i];
   }
 
