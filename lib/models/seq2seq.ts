@@ -551,7 +551,8 @@ class EncoderDecoder implements EncoderDecoderModel {
     const T = target.seqLen;
     const V = this.config.targetVocabSize;
     const H = this.config.decoder.hiddenSize;
-    const backend = { backend: ctx.backend };
+    // The decoder's and output layer's ops, their outputs from this model's part of the workspace.
+    const backend = { backend: ctx.backend, workspace: ctx.workspace?.for(this, 0) ?? null };
     const enc = await this.encode(source, ctx);
     const emb = await this.tgtEmb.forward(target, ctx);
     const args: AttnDecoderForwardArgs = {
