@@ -28,7 +28,7 @@ import {
   tokens,
   Workspace,
 } from '../../lib/index.js';
-import type { AttnDecoderForwardArgs } from '../../lib/ops/attention.js';
+import { f32Args } from '../helpers/attention.js';
 import { Rng, errorOf, expectClose } from '../helpers/index.js';
 
 type Cell = 'rnn' | 'lstm' | 'gru';
@@ -201,7 +201,7 @@ describe.runIf(nativeAvailable())('Workspace, native backend', () => {
   it('the attention decoder forward and backward through a workspace == fresh, bit for bit, call after call', () => {
     const ws = new Workspace();
     for (let i = 0; i < 3; i++) {
-      const a = attnArgs(30 + i);
+      const a = f32Args({ cell: 'lstm', attention: 'additive', inputFeed: true, numLayers: 2 }, 30 + i);
       const fresh = ops.attnDecoderForward(a);
       const f = ops.attnDecoderForward(a, { workspace: ws });
       expectSameBits(fresh, f);
@@ -323,41 +323,3 @@ describe('Workspace, any backend', () => {
     expect(() => ops.rnnForward(a, { workspace: undefined })).not.toThrow();
   });
 });
-
-/** A two-layer LSTM attention decoder with input feeding (additive attention), every optional input given. */
-function attnArgs(seed: number): AttnDecoderForwardArgs {
-  const rng = new Rng(seed);
-  const u = (n: number, s = 0.5) => rng.uniform(n, -s, s, Float32Array);
-  const T = 3,
-    B = 7,
-    S = 5,
-    D = 9,
-    E = 7,
-    H = 9,
-    A = 7,
-    G = 4 * H;
-  return {
-    cell: 'lstm',
-    attention: 'additive',
-    inputFeed: true,
-    seqLen: T,
-    batch: B,
-    srcLen: S,
-    inputSize: D,
-    memorySize: E,
-    hiddenSize: H,
-    attentionSize: A,
-    numLayers: 2,
-    x: u(T * B * D, 1),
-    memory: u(S * B * E, 1),
-    srcLengths: Int32Array.from({ length: B }, (_, b) => 1 + (b % S)),
-    h0: u(2 * B * H),
-    c0: u(2 * B * H),
-    feed0: u(B * H),
-    layers: [
-      { weightIh: u(G * (D + H)), weightHh: u(G * H), biasIh: u(G), biasHh: u(G) },
-      { weightIh: u(G * H), weightHh: u(G * H), biasIh: u(G), biasHh: null },
-    ],
-    attn: { queryWeight: u(A * H), queryBias: u(A), keyWeight: u(A * E), v: u(A, 1), outWeight: u(H * (E + H)) },
-  };
-}
