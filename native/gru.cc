@@ -32,7 +32,7 @@ namespace gru {
 ForwardSetup::ForwardSetup(const GruForwardArgs& a)
     : cache(a.cache, a.in.s.T, a.in.s.B, a.in.s.H), gates(cache.gates), rh(nullptr), H_(a.in.s.H) {
   const SeqInputs& in = a.in;
-  const int64_t B = in.s.B, D = in.s.D, H = in.s.H, GH = kGruGates * H, TB = in.s.T * B;
+  const int64_t B = in.s.B, H = in.s.H, GH = kGruGates * H, TB = in.s.T * B;
   const bool keep = a.cache != nullptr;
   seq::Workspace ws;
   ws.add(&bias, GH);
@@ -44,7 +44,6 @@ ForwardSetup::ForwardSetup(const GruForwardArgs& a)
     ws.add(&hn_scratch_, B * H);
   }
   ws.take();
-  seq::gemm(false, true, TB, GH, D, in.x, D, in.w_ih, D, gates, GH, false);
   seq::zero_masked_rows(in, a.y, H);
   seq::zero_masked_rows(in, cache.blocks);
   seq::fold_bias(in, kGruGates, a.reset_after ? 2 : 3, bias);

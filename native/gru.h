@@ -27,8 +27,8 @@ void reset_after_backward(const GruBackwardArgs& a);
 void reset_before_forward(const GruForwardArgs& a);
 void reset_before_backward(const GruBackwardArgs& a);
 
-// What both forward drivers set up before their time loop: the workspace (thread arena), the input
-// projection x W_ih^T [T*B, 3H] into the gates rows (the cache's block, or the workspace for
+// What both forward drivers set up before their time loop: the workspace (thread arena), the gates
+// rows [T*B, 3H] the loop projects x W_ih^T into (the cache's block, or the workspace for
 // inference), masked rows of y and the cache zeroed, the folded bias (reset_after keeps b_hn apart:
 // it is scaled by r) and h0 in the state buffer.
 struct ForwardSetup {

@@ -23,7 +23,7 @@ void reset_after_forward(const GruForwardArgs& a) {
   const float* b_hn = in.b_hh ? in.b_hh + 2 * H : nullptr;
 
   const float* h_n = seq::forward_loop(
-      in, G, G, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+      in, G, G, st.gates, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
         if (th.w <= 0) return;
         const int64_t u0 = th.u0, w = th.w;
         float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w

@@ -25,7 +25,7 @@ void reset_before_forward(const GruForwardArgs& a) {
 
   // th.pk[0]: the rows of gates r, z; th.pk[1]: gate n.
   const float* h_n = seq::forward_loop(
-      in, G, 2, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+      in, G, 2, st.gates, st.hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
         const int64_t u0 = th.u0, w = th.w;
         float* ghs = st.gh + G * u0;  // this thread's [B, 3*w] slice, gate stride w
         // phase 1: r, z and rh = r h_prev of this thread's units.

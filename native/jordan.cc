@@ -67,8 +67,8 @@ void jordan_forward(const JordanForwardArgs& a) {
     // Its rows of W_hy [H, O] and W_ho [O, H], each a one-gate "W_hh" with rows of O and H floats.
     PackedB* pk_hy = in_place || th.wh <= 0 ? nullptr : &seq::thread_pack(0);
     PackedB* pk_ho = in_place || th.wo <= 0 ? nullptr : &seq::thread_pack(1);
-    if (pk_hy) seq::pack_unit_slice(in.w_hy, O, 0, 1, th.u0, th.u1, seq::thread_scratch(), pk_hy);
-    if (pk_ho) seq::pack_unit_slice(in.w_ho, H, 0, 1, th.o0, th.o1, seq::thread_scratch(), pk_ho);
+    if (pk_hy) seq::pack_unit_slice(in.w_hy, O, 0, 1, th.u0, th.u1, B, seq::thread_scratch(), pk_hy);
+    if (pk_ho) seq::pack_unit_slice(in.w_ho, H, 0, 1, th.o0, th.o1, B, seq::thread_scratch(), pk_ho);
     for (int64_t s = 0; s < S; s++) {
       // Hidden units: gh = y_prev W_hy^T, h = act(gx + bias + gh).
       if (th.wh > 0) {

@@ -1,9 +1,9 @@
 // lstm.cc: whole-sequence LSTM forward and backward (BPTT). Math, cache layout and masking: cells.h.
 //
-// Forward: one GEMM projects every time step's input straight into the cache's gates block
-// (x [T*B, D] * W_ih^T -> [T*B, 4H]), then one parallel region runs the time loop
-// (seq::forward_loop). Each thread owns the hidden units [u0, u1) (split in multiples of the GEMM
-// panel width), packs the 4 gates' rows of W_hh for its units once (for a step or two of a few rows
+// Forward: one parallel region (seq::forward_loop). Each thread owns the hidden units [u0, u1) (split
+// in multiples of the GEMM panel width), projects every time step's input for its units straight
+// into the cache's gates block (x [T*B, D] * W_ih^T -> its columns of [T*B, 4H]), packs the 4 gates'
+// rows of W_hh for its units once (for a step or two of a few rows
 // it reads them in place instead: seq::recurrent_in_place), and per step computes its [B, 4*w] slice
 // of h_prev * W_hh^T, then the fused gate update for its units (activating the cached gates in
 // place), and meets the others at one barrier (h is double-buffered, so no second barrier is needed).
@@ -23,7 +23,7 @@ namespace gated {
 
 void lstm_forward(const LstmForwardArgs& a) {
   const SeqInputs& in = a.in;
-  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, G = kLstmGates, GH = G * H, TB = T * B;
+  const int64_t T = in.s.T, B = in.s.B, H = in.s.H, G = kLstmGates, GH = G * H, TB = T * B;
   if (T <= 0 || B <= 0 || H <= 0) {  // no step (h_n = h0, c_n = c0), or every output empty
     seq::copy_or_zero(a.h_n, a.h0, B * H);
     seq::copy_or_zero(a.c_n, a.c0, B * H);
@@ -48,7 +48,6 @@ void lstm_forward(const LstmForwardArgs& a) {
   }
   ws.take();
 
-  seq::gemm(false, true, TB, GH, D, in.x, D, in.w_ih, D, gates, GH, false);
   seq::zero_masked_rows(in, a.y, H);
   seq::zero_masked_rows(in, cache.blocks);
 
@@ -58,7 +57,7 @@ void lstm_forward(const LstmForwardArgs& a) {
   const float* pw = a.w_peep;  // (p_i, p_o, p_f)
 
   const float* h_n = seq::forward_loop(
-      in, G, G, hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+      in, G, G, gates, hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
         if (th.w <= 0) return;
         const int64_t u0 = th.u0, w = th.w;
         float* ghs = gh + G * u0;  // this thread's [B, 4*w] slice, gate stride w

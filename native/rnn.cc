@@ -9,7 +9,7 @@ namespace gated {
 
 void rnn_forward(const RnnForwardArgs& a) {
   const SeqInputs& in = a.in;
-  const int64_t T = in.s.T, B = in.s.B, D = in.s.D, H = in.s.H, TB = T * B;
+  const int64_t T = in.s.T, B = in.s.B, H = in.s.H;
   if (T <= 0 || B <= 0 || H <= 0) {  // no step (h_n = h0), or every output empty
     seq::copy_or_zero(a.h_n, a.h0, B * H);
     return;
@@ -17,12 +17,10 @@ void rnn_forward(const RnnForwardArgs& a) {
   const CellKernels& ck = kernels().cell;
   const int act = (int)a.act;
   // Null blocks for inference (cache == nullptr). y is the input projection's scratch until each row
-  // is overwritten by its h (masked rows are zeroed).
+  // is overwritten by its h (forward_loop zeroes the masked rows).
   const bool keep = a.cache != nullptr;
   const RnnCacheView<float> cache(a.cache, T, B, H);
   float* gx = a.y;
-  seq::gemm(false, true, TB, H, D, in.x, D, in.w_ih, D, gx, H, false);
-  seq::zero_masked_rows(in, a.y, H);
   seq::zero_masked_rows(in, cache.blocks);
 
   // Workspace (thread arena): bias [H], h double buffer [2, B, H], the step's product [B, H].
@@ -36,7 +34,8 @@ void rnn_forward(const RnnForwardArgs& a) {
   seq::copy_or_zero(hbuf, a.h0, B * H);
 
   const float* h_n = seq::forward_loop(
-      in, kRnnGates, kRnnGates, hbuf, [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
+      in, kRnnGates, kRnnGates, gx, hbuf,
+      [&](const seq::LoopThread& th, int64_t s, const float* hc, float* hn) {
         if (th.w <= 0) return;
         const int64_t u0 = th.u0, w = th.w;
         float* ghs = gh + u0;

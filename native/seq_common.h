@@ -179,14 +179,22 @@ inline void recurrent_product(int64_t B, int64_t H, const float* h, int64_t ldh,
 // Packs the transposed recurrent weights of units [u0, u1) of gates [g0, g1) into one matrix:
 // op(B) [H, (g1-g0)*w] (w = u1 - u0), column (g - g0) * w + (j - u0) = W_hh row g*H + j. A thread
 // then gets all its gates from one sgemm_packed into columns [0, (g1-g0)*w), whatever the panel
-// width. `tmp` is scratch for the gathered rows. A one-gate W [N, K] works as in recurrent_product.
+// width. B is the rows of h the slice will multiply (a layout hint, pack_b). Packed straight from
+// W_hh when w is a whole number of panels, else from rows gathered in `tmp`. A one-gate W [N, K]
+// works as in recurrent_product.
+constexpr int64_t kMaxGates = kLstmGates;  // the most gates of any cell (LSTM)
 inline void pack_unit_slice(const float* w_hh, int64_t H, int64_t g0, int64_t g1, int64_t u0, int64_t u1,
-                            std::vector<float>& tmp, PackedB* out) {
-  const int64_t w = u1 - u0;
-  tmp.resize((size_t)((g1 - g0) * w * H));
-  for (int64_t g = g0; g < g1; g++)
-    memcpy(tmp.data() + (g - g0) * w * H, w_hh + (g * H + u0) * H, sizeof(float) * w * H);
-  pack_b(true, H, (g1 - g0) * w, tmp.data(), H, out);
+                            int64_t B, std::vector<float>& tmp, PackedB* out) {
+  const int64_t w = u1 - u0, G = g1 - g0;
+  const float* rows[kMaxGates];
+  for (int64_t g = g0; g < g1; g++) rows[g - g0] = w_hh + (g * H + u0) * H;
+  if ((G == 1 || w % gemm_panel_width() == 0)) {
+    pack_bt_blocks(H, G, rows, w, H, out, B);
+    return;
+  }
+  tmp.resize((size_t)(G * w * H));
+  for (int64_t g = 0; g < G; g++) memcpy(tmp.data() + g * w * H, rows[g], sizeof(float) * w * H);
+  pack_b(true, H, G * w, tmp.data(), H, out, B);
 }
 
 // ---- the time-loop skeletons every cell's driver runs ----
@@ -208,25 +216,50 @@ inline LoopThread loop_thread(const Team& team, int64_t H, int64_t P) {
   return th;
 }
 
+// The input projection gx = x W_ih^T [T*B, G*H] (unit u of gate g in column g*H + u) for the units
+// [u0, u1) of every gate, with the rows (t, b) past len_b zeroed. The same arithmetic as one product
+// over all columns (gemm.h), on the calling thread.
+inline void project_units(const SeqInputs& in, int64_t G, int64_t u0, int64_t u1, float* gx) {
+  const int64_t TB = in.s.T * in.s.B, D = in.s.D, H = in.s.H, GH = G * H, w = u1 - u0;
+  if (w <= 0) return;
+  for (int64_t g = 0; g < G; g++)
+    sgemm_serial(false, true, TB, w, D, in.x, D, in.w_ih + (g * H + u0) * D, D, gx + g * H + u0, GH, false);
+  if (!in.lengths) return;
+  for (int64_t b = 0; b < in.s.B; b++)
+    for (int64_t t = seq_len(in, b); t < in.s.T; t++)
+      for (int64_t g = 0; g < G; g++) memset(gx + (t * in.s.B + b) * GH + g * H + u0, 0, sizeof(float) * w);
+}
+
 // The forward time loop: one parallel region, S processing steps, one barrier after each. Each
-// thread first packs its units' rows of W_hh, gates [0, split) into th.pk[0] and gates [split, G)
-// into th.pk[1] (split == G: one slice), or leaves them null to read W_hh in place when the call
-// has few steps (recurrent_in_place). h is double-buffered in hbuf [2, B, H], which the caller fills
-// with h0: step(th, s, hc, hn) reads the state hc and writes hn, both [B, H]. Returns the final
-// state (inside hbuf).
+// thread first computes its units' columns of the input projection gx (project_units; so the rows it
+// reads at every step are in its own cache, and the projection needs no region of its own), then
+// packs its units' rows of W_hh, gates [0, split) into th.pk[0] and gates [split, G) into th.pk[1]
+// (split == G: one slice), or leaves them null to read W_hh in place when the call has few steps
+// (recurrent_in_place). A loop too small for two threads gets the projection as one threaded
+// product first. h is double-buffered in hbuf [2, B, H], which the caller fills with h0:
+// step(th, s, hc, hn) reads the state hc and writes hn, both [B, H]. Returns the final state
+// (inside hbuf).
 template <class Step>
-inline const float* forward_loop(const SeqInputs& in, int64_t G, int64_t split, float* hbuf, Step&& step) {
+inline const float* forward_loop(const SeqInputs& in, int64_t G, int64_t split, float* gx, float* hbuf,
+                                 Step&& step) {
   const int64_t B = in.s.B, H = in.s.H, S = num_steps(in), P = gemm_panel_width();
   const bool in_place = recurrent_in_place(S, B);
-  parallel(loop_threads(B, G, H, P), [&](const Team& team) {
+  const int threads = loop_threads(B, G, H, P);
+  const bool own_projection = threads > 1 && get_threads() > 1;
+  if (!own_projection) {
+    gemm(false, true, in.s.T * B, G * H, in.s.D, in.x, in.s.D, in.w_ih, in.s.D, gx, G * H, false);
+    zero_masked_rows(in, gx, G * H);
+  }
+  parallel(threads, [&](const Team& team) {
     LoopThread th = loop_thread(team, H, P);
+    if (own_projection) project_units(in, G, th.u0, th.u1, gx);
     if (!in_place && th.w > 0) {
       PackedB* pk0 = &thread_pack(0);
-      pack_unit_slice(in.w_hh, H, 0, split, th.u0, th.u1, thread_scratch(), pk0);
+      pack_unit_slice(in.w_hh, H, 0, split, th.u0, th.u1, B, thread_scratch(), pk0);
       th.pk[0] = pk0;
       if (split < G) {
         PackedB* pk1 = &thread_pack(1);
-        pack_unit_slice(in.w_hh, H, split, G, th.u0, th.u1, thread_scratch(), pk1);
+        pack_unit_slice(in.w_hh, H, split, G, th.u0, th.u1, B, thread_scratch(), pk1);
         th.pk[1] = pk1;
       }
     }

@@ -3,7 +3,8 @@
 // dimensions, K across several KC blocks, for each ISA this machine runs; plus the determinism
 // contract (gemm.h): bit-identical results for 1, 2, 3 threads, for any column split of sgemm_packed,
 // between sgemm and sgemm_packed, for a row multiplied alone or among others (batch invariance), and
-// between the vector ISAs that fuse (AVX2, AVX-512); and the transposing packer against a plain copy.
+// between the vector ISAs that fuse (AVX2, AVX-512), and between PackedB's two layouts; and the
+// transposing packer against a plain copy, and block packing against a gathered copy.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,12 +114,16 @@ static void run_problem(const Problem& p, const char* isa) {
   }
   set_threads(2);
 
-  // Packed B (A not transposed in sgemm_packed's contract): full call, then column splits.
-  if (!p.ta) {
+  // Packed B (A not transposed in sgemm_packed's contract), in each layout (rows hint 0: panels
+  // one after another; 1 and M: interleaved when few rows, gemm.h): full call, then column splits.
+  for (int64_t rows : {(int64_t)0, (int64_t)1, p.M}) {
+    if (p.ta) break;
     PackedB pb;
-    pack_b(p.tb, p.K, p.N, p.B.data(), p.ldb, &pb);
+    pack_b(p.tb, p.K, p.N, p.B.data(), p.ldb, &pb, rows);
     const int64_t w = gemm_panel_width();
     CHECK(pb.panel == w, "panel width");
+    CHECK((pb.group > 0) == (rows >= 1 && rows <= kGemmSmallM && p.N > w), "%s interleaving for rows=%lld",
+          isa, (long long)rows);
     CHECK(pb.data.empty() || reinterpret_cast<uintptr_t>(pb.data.data()) % 64 == 0,
           "packed B starts on a cache line");
     std::vector<float> cp = p.C0;
@@ -126,8 +131,8 @@ static void run_problem(const Problem& p, const char* isa) {
     check_result(p, cp, "sgemm_packed");
     // Every path shares the one reduction order (gemm.h).
     CHECK(memcmp(cp.data(), cs.data(), cp.size() * sizeof(float)) == 0,
-          "%s sgemm_packed not bit-identical to sgemm (M=%lld N=%lld K=%lld)", isa, (long long)p.M,
-          (long long)p.N, (long long)p.K);
+          "%s sgemm_packed (rows hint %lld) not bit-identical to sgemm (M=%lld N=%lld K=%lld)", isa,
+          (long long)rows, (long long)p.M, (long long)p.N, (long long)p.K);
     const int64_t np = (p.N + w - 1) / w;
     for (int parts = 2; parts <= 4; parts++) {
       std::vector<float> cq = p.C0;
@@ -137,8 +142,8 @@ static void run_problem(const Problem& p, const char* isa) {
         sgemm_packed(p.M, b * w, e * w < p.N ? e * w : p.N, p.A.data(), p.lda, pb, cq.data(), p.ldc, p.acc);
       }
       CHECK(memcmp(cq.data(), cp.data(), cq.size() * sizeof(float)) == 0,
-            "%s sgemm_packed split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa, parts,
-            (long long)p.M, (long long)p.N, (long long)p.K);
+            "%s sgemm_packed (rows hint %lld) split in %d not bit-identical (M=%lld N=%lld K=%lld)", isa,
+            (long long)rows, parts, (long long)p.M, (long long)p.N, (long long)p.K);
     }
   }
 }
@@ -151,42 +156,73 @@ static void run_rows_alone(bool tb, int64_t M, int64_t N, int64_t K, bool acc, c
   std::vector<float> whole = p.C0;
   sgemm(false, tb, M, N, K, p.A.data(), p.lda, p.B.data(), p.ldb, whole.data(), p.ldc, acc);
   check_result(p, whole, "sgemm rows");
-  PackedB pb;
+  PackedB pb, pb1;  // both layouts
   pack_b(tb, K, N, p.B.data(), p.ldb, &pb);
+  pack_b(tb, K, N, p.B.data(), p.ldb, &pb1, 1);
   for (int64_t m = 0; m < M; m++) {
     const float* a = p.A.data() + m * p.lda;
     const std::vector<float> want(whole.begin() + m * p.ldc, whole.begin() + (m + 1) * p.ldc);
-    std::vector<float> c0(p.C0.begin() + m * p.ldc, p.C0.begin() + (m + 1) * p.ldc), c1 = c0, c2 = c0;
+    std::vector<float> c0(p.C0.begin() + m * p.ldc, p.C0.begin() + (m + 1) * p.ldc), c1 = c0, c2 = c0,
+                                                                                     c3 = c0;
     sgemm(false, tb, 1, N, K, a, p.lda, p.B.data(), p.ldb, c0.data(), p.ldc, acc);
     sgemm_serial(false, tb, 1, N, K, a, p.lda, p.B.data(), p.ldb, c1.data(), p.ldc, acc);
     sgemm_packed(1, 0, N, a, p.lda, pb, c2.data(), p.ldc, acc);
-    CHECK(c0 == want && c1 == want && c2 == want,
+    sgemm_packed(1, 0, N, a, p.lda, pb1, c3.data(), p.ldc, acc);
+    CHECK(c0 == want && c1 == want && c2 == want && c3 == want,
           "%s row %lld alone not bit-identical to the whole product (tb=%d M=%lld N=%lld K=%lld acc=%d)", isa,
           (long long)m, tb, (long long)M, (long long)N, (long long)K, acc);
   }
 }
 
 // pack_bt (the transposing packer of the active ISA) against a plain copy: every element of every
-// panel, zero padding included, for widths and depths that leave partial vector groups and k tails.
+// panel, zero padding included, for widths and depths that leave partial vector groups and k tails,
+// with panels one after another (row stride nr) and interleaved (row stride 3 nr, panel stride nr).
 static void run_pack_bt(int64_t kc, int64_t nc, const char* isa) {
   const GemmKernels& g = kernels().gemm;
-  const int64_t ldw = kc + 3, nr = g.nr, np = (nc + nr - 1) / nr, ps = kc * nr + 5;
+  const int64_t ldw = kc + 3, nr = g.nr, np = (nc + nr - 1) / nr;
   std::vector<float> w(nc * ldw);
   for (float& x : w) x = frand();
-  std::vector<float> got(np * ps, 1234.5f);
-  g.pack_bt(kc, nc, w.data(), ldw, got.data(), ps);
-  bool ok = true;
-  for (int64_t p = 0; p < np; p++) {
-    for (int64_t k = 0; k < kc; k++)
-      for (int64_t j = 0; j < nr; j++) {
-        const int64_t n = p * nr + j;
-        const float want = n < nc ? w[n * ldw + k] : 0.0f;
-        if (got[p * ps + k * nr + j] != want) ok = false;
-      }
-    for (int64_t i = kc * nr; i < ps; i++)
-      if (got[p * ps + i] != 1234.5f) ok = false;  // nothing past the panel is written
+  for (int interleaved = 0; interleaved < 2; interleaved++) {
+    // Interleaved: each panel's rows are 3 nr apart, so np panels fit only when np <= 3.
+    if (interleaved && np > 3) continue;
+    const int64_t ps = interleaved ? nr : kc * nr + 5, rs = interleaved ? 3 * nr : nr;
+    const int64_t size = interleaved ? kc * rs : np * ps;
+    std::vector<float> got(size, 1234.5f), want(size, 1234.5f);
+    for (int64_t p = 0; p < np; p++)
+      for (int64_t k = 0; k < kc; k++)
+        for (int64_t j = 0; j < nr; j++) {
+          const int64_t n = p * nr + j;
+          want[p * ps + k * rs + j] = n < nc ? w[n * ldw + k] : 0.0f;
+        }
+    g.pack_bt(kc, nc, w.data(), ldw, got.data(), ps, rs);
+    CHECK(got == want, "%s pack_bt kc=%lld nc=%lld rs=%lld (and nothing else written)", isa, (long long)kc,
+          (long long)nc, (long long)rs);
   }
-  CHECK(ok, "%s pack_bt kc=%lld nc=%lld", isa, (long long)kc, (long long)nc);
+}
+
+// pack_bt_blocks: W's row blocks packed where they lie give the bits of the same rows gathered into
+// one matrix and packed with pack_b, in both layouts, for 1 row and several.
+static void run_pack_blocks(int64_t blocks, int64_t w, int64_t K, const char* isa) {
+  const int64_t ldw = K + 7, N = blocks * w;
+  std::vector<float> W(blocks * (w + 3) * ldw), gathered(N * K), A(6 * K);
+  for (float& x : W) x = frand();
+  for (float& x : A) x = frand();
+  std::vector<const float*> block(blocks);
+  for (int64_t i = 0; i < blocks; i++) {
+    block[i] = W.data() + i * (w + 3) * ldw;  // blocks 3 rows apart
+    for (int64_t r = 0; r < w; r++)
+      for (int64_t k = 0; k < K; k++) gathered[(i * w + r) * K + k] = block[i][r * ldw + k];
+  }
+  for (int64_t rows : {0, 1, 5}) {
+    PackedB a, b;
+    pack_bt_blocks(K, blocks, block.data(), w, ldw, &a, rows);
+    pack_b(true, K, N, gathered.data(), K, &b, rows);
+    std::vector<float> ca(6 * N), cb(6 * N);
+    sgemm_packed(6, 0, N, A.data(), K, a, ca.data(), N, false);
+    sgemm_packed(6, 0, N, A.data(), K, b, cb.data(), N, false);
+    CHECK(a.group == b.group && ca == cb, "%s pack_bt_blocks blocks=%lld w=%lld K=%lld rows=%lld", isa,
+          (long long)blocks, (long long)w, (long long)K, (long long)rows);
+  }
 }
 
 int main() {
@@ -230,6 +266,10 @@ int main() {
             }
     for (int64_t kc : {1, 7, 16, 17, 33, 256})
       for (int64_t nc : {1, 5, 8, 16, 17, 31, 32, 33, 70}) run_pack_bt(kc, nc, isa);
+    const int64_t nr = gemm_panel_width();
+    for (int64_t blocks : {1, 3, 4})
+      for (int64_t w : {nr, 3 * nr, 5 * nr}) run_pack_blocks(blocks, w, 33, isa);
+    run_pack_blocks(1, 7, 300, isa);  // one block of any width, K over a KC block
     // K = 0: C = 0 (not accumulating) or unchanged.
     {
       std::vector<float> C(6, std::numeric_limits<float>::quiet_NaN());
