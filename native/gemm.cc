@@ -95,10 +95,12 @@ void pack_b_block(const GemmKernels& g, bool trans_b, const float* B, int64_t ld
 // PackedB's layout: panels of nr columns, each holding all K rows. With group == 0 they follow one
 // another (panel p at p*K*nr, row k at + k*nr: one stream per panel, the layout of sgemm's own
 // packed blocks). With group = g, each run of g panels (the last may have fewer) is stored
-// interleaved row by row: row k of the run's panels is one contiguous g*nr block. A few-row tile
-// takes g panels at once, and streams them about twice as fast as g separate panels: on the Zen 5
-// machine a 1 x 512 x 256 product over packed W_hh ran at 117 GB/s from four panels and 214 GB/s
-// from one interleaved run (L2-resident, one core).
+// interleaved row by row: row k of the run's panels is one contiguous g*nr block. A tile of one to
+// a few rows takes g panels at once, and streams them faster as one run than as g separate
+// panels when they are in L2: on the Zen 5 machine a 1 x 512 x 256 product over packed W_hh went
+// from 4.5 to 2.4 us (117 to 219 GB/s), 2 rows the same, with AVX2 1 row 4.5 to 3.4 us. Tiles that
+// take fewer panels (4 rows and more on AVX-512) gain nothing and lose up to 6%, and from L3 or
+// memory the two layouts stream alike, so only products of up to np_rows rows get runs.
 struct PanelRun {
   const float* data;   // panel p0's row 0
   int64_t p0, panels;  // the run's first panel and its panel count
@@ -237,7 +239,7 @@ void pack_runs(int64_t K, int64_t N, PackedB* out, int64_t rows, Fill&& fill) {
   out->K = K;
   out->N = N;
   out->panel = nr;
-  out->group = rows >= 1 && rows <= kGemmSmallM && npanels > 1 ? g.np : 0;
+  out->group = rows >= 1 && rows <= g.np_rows && npanels > 1 ? g.np : 0;
   // Grow-only and not zero-filled: the packers write every element (padding columns included), and
   // a per-call fill of megabytes (W_hh of a backward call) would be a wasted pass over memory.
   const size_t n = (size_t)(npanels * nr * (K > 0 ? K : 0));

@@ -71,9 +71,9 @@ struct PackedB {
   AlignedFloats data;  // layout private to gemm.cc
 };
 // rows: how many rows of A the packing will be multiplied with, when the caller knows (0: not
-// known, or many). For a few (1..kGemmSmallM, a decode step or a B=1 recurrence) the panels are
-// stored interleaved in runs as wide as a few-row tile, which such a tile streams about twice as
-// fast. Only the speed differs: every product gives the same bits from either layout, with any A.
+// known, or many). For one to a few (a B=1 recurrence: 1-3 rows on AVX-512, 1 on AVX2) the panels
+// are stored interleaved in runs as wide as such a tile, which it streams up to twice as fast from
+// L2. Only the speed differs: every product gives the same bits from either layout, with any A.
 void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, PackedB* out, int64_t rows = 0);
 
 // pack_b of op(B) = W^T for a W [blocks * w, K] whose row blocks lie apart: rows [i*w, (i+1)*w) are

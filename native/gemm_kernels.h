@@ -7,9 +7,10 @@
 namespace gated {
 
 struct GemmKernels {
-  int mr;  // rows per packed A panel (and per micro-kernel call at most)
-  int nr;  // columns per packed B panel (gemm_panel_width())
-  int np;  // panels a tile of few rows takes (PackedB interleaves that many for few-row products)
+  int mr;       // rows per packed A panel (and per micro-kernel call at most)
+  int nr;       // columns per packed B panel (gemm_panel_width())
+  int np;       // panels a one-row tile takes; PackedB interleaves runs of np for products of at most
+  int np_rows;  // this many rows (those whose tiles take np panels too)
   // One K block: C[M, N] = (add ? C : 0) + A[M, kc] * B[kc, N].
   //   A element (m, k) at a[(m / mr) * aps + (m % mr) * rsa + k * csa]: packed A panels are
   //   (rsa 1, csa mr, aps kc*mr); a plain row-major A is (rsa lda, csa 1, aps mr*lda).

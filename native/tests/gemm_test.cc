@@ -122,8 +122,8 @@ static void run_problem(const Problem& p, const char* isa) {
     pack_b(p.tb, p.K, p.N, p.B.data(), p.ldb, &pb, rows);
     const int64_t w = gemm_panel_width();
     CHECK(pb.panel == w, "panel width");
-    CHECK((pb.group > 0) == (rows >= 1 && rows <= kGemmSmallM && p.N > w), "%s interleaving for rows=%lld",
-          isa, (long long)rows);
+    CHECK((pb.group > 0) == (rows >= 1 && rows <= kernels().gemm.np_rows && p.N > w),
+          "%s interleaving for rows=%lld", isa, (long long)rows);
     CHECK(pb.data.empty() || reinterpret_cast<uintptr_t>(pb.data.data()) % 64 == 0,
           "packed B starts on a cache line");
     std::vector<float> cp = p.C0;
@@ -213,7 +213,7 @@ static void run_pack_blocks(int64_t blocks, int64_t w, int64_t K, const char* is
     for (int64_t r = 0; r < w; r++)
       for (int64_t k = 0; k < K; k++) gathered[(i * w + r) * K + k] = block[i][r * ldw + k];
   }
-  for (int64_t rows : {0, 1, 5}) {
+  for (int64_t rows : {0, 1, 3}) {
     PackedB a, b;
     pack_bt_blocks(K, blocks, block.data(), w, ldw, &a, rows);
     pack_b(true, K, N, gathered.data(), K, &b, rows);
@@ -249,7 +249,9 @@ int main() {
         run_problem(make(ta, tb, 33, 100, 600, acc), isa);   // K over several KC blocks
         run_problem(make(ta, tb, 150, 1100, 20, acc), isa);  // M over MC, N over NC
         run_problem(make(ta, tb, 600, 20, 101, acc), isa);   // few panels: threads split M
-        count += 5;
+        run_problem(make(ta, tb, 2, 300, 257, acc), isa);    // 2 and 3 rows: interleaved runs on AVX-512
+        run_problem(make(ta, tb, 3, 333, 40, acc), isa);
+        count += 7;
         for (int r = 0; r < 4; r++) {
           run_problem(make(ta, tb, irand(1, 80), irand(1, 200), irand(1, 300), acc), isa);
           count++;
