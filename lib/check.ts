@@ -214,15 +214,26 @@ export interface Extent {
 /** One factor of an {@link Extent}: its label in the formula and its value. */
 export type Factor = readonly [label: string, value: number];
 
+/** An Extent whose formula is spelled out only when a message needs it (every op checks several). */
+class ProductExtent implements Extent {
+  constructor(
+    readonly value: number,
+    private readonly factors: readonly Factor[],
+  ) {}
+  get formula(): string {
+    return `${this.factors.map((f) => f[0]).join('*')} = ${this.factors.map((f) => f[1]).join('*')}`;
+  }
+}
+
 /** The product of `factors`; a ShapeError naming `arg` when it exceeds MAX_ELEMENTS. */
 export function product(arg: string, factors: readonly Factor[]): Extent {
-  const formula = `${factors.map((f) => f[0]).join('*')} = ${factors.map((f) => f[1]).join('*')}`;
   // Each factor <= 2^31-1: the double product is exact while it is <= 2^53 and correctly above the
   // limit otherwise (a zero factor makes it 0, never NaN).
   let value = 1;
   for (const [, v] of factors) value *= v;
-  if (value > MAX_ELEMENTS) throw new ShapeError(`expected length ${formula} exceeds the limit of ${MAX_ELEMENTS} elements`, arg);
-  return { value, formula };
+  const extent = new ProductExtent(value, factors);
+  if (value > MAX_ELEMENTS) throw new ShapeError(`expected length ${extent.formula} exceeds the limit of ${MAX_ELEMENTS} elements`, arg);
+  return extent;
 }
 
 /**
@@ -278,9 +289,9 @@ function checkArray<T extends Float32Array | Int32Array>(
   required: boolean,
 ): T | null {
   if (!required && (v === undefined || v === null)) return null;
-  const what = extent === undefined ? kind.article : `${kind.article} of length ${extent.value} (${extent.formula})`;
-  if (!kind.is(v)) throw new ValueError(`expected ${what}, got ${describe(v)}`, name);
-  if (isDetached(v.buffer)) throw new ValueError(`expected ${what}, got one whose ArrayBuffer is detached`, name);
+  const what = () => (extent === undefined ? kind.article : `${kind.article} of length ${extent.value} (${extent.formula})`);
+  if (!kind.is(v)) throw new ValueError(`expected ${what()}, got ${describe(v)}`, name);
+  if (isDetached(v.buffer)) throw new ValueError(`expected ${what()}, got one whose ArrayBuffer is detached`, name);
   if (isResizable(v.buffer))
     throw new ValueError(`expected ${kind.article} on a fixed-length buffer, got one on a resizable ArrayBuffer`, name);
   if (extent !== undefined && v.length !== extent.value)

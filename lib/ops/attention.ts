@@ -546,7 +546,7 @@ function forwardNative(
   // `attention` is the variant's name, so the attention output travels as `attentionOut` (its TS argument name).
   const { attention, logProbs, ...rest } = out;
   return {
-    fields: { ...inputFields(a, c), ...stepFields(a, c), ...rest, attentionOut: attention, logProbsOut: logProbs, keysOut },
+    fields: Object.assign(inputFields(a, c), stepFields(a, c), rest, { attentionOut: attention, logProbsOut: logProbs, keysOut }),
     result: () => result,
   };
 }
@@ -586,7 +586,7 @@ function backwardNative(a: AttnDecoderBackwardArgs, c: Checked, alloc: Alloc): {
     dcN: s.cell === 'lstm' ? (a.dcN ?? null) : null,
     dFeedN: a.dFeedN ?? null,
   };
-  return { fields: { ...inputFields(a, c), ...extra, ...out }, result: () => out };
+  return { fields: Object.assign(inputFields(a, c), extra, out), result: () => out };
 }
 
 // ---------------------------------------------------------------------------------------------

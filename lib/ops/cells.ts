@@ -232,7 +232,7 @@ function forwardCall(
     ...(cell === 'lstm' ? { cN: alloc(a.batch * a.hiddenSize) } : {}),
     cache: keepCache ? alloc(cacheSize(cell, a)) : null,
   };
-  return { fields: { ...inputs(a, lengths), ...cellFields(cell, a), keepCache, ...out }, result: () => out };
+  return { fields: Object.assign(inputs(a, lengths), cellFields(cell, a), { keepCache }, out), result: () => out };
 }
 
 /** Backward outputs for the cell; bias gradients only where biases were given. */
@@ -253,7 +253,7 @@ function backwardCall(
     ...(cell === 'lstm' ? { dc0: alloc(a.batch * a.hiddenSize), dWeightPeephole: a.weightPeephole ? alloc(3 * a.hiddenSize) : null } : {}),
   };
   const extra = { cache: a.cache, dy: a.dy ?? null, dhN: a.dhN ?? null, ...(cell === 'lstm' ? { dcN: a.dcN ?? null } : {}) };
-  return { fields: { ...inputs(a, lengths), ...cellFields(cell, a), ...extra, ...out }, result: () => out };
+  return { fields: Object.assign(inputs(a, lengths), cellFields(cell, a), extra, out), result: () => out };
 }
 
 // ---------------------------------------------------------------------------------------------
