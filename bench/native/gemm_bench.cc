@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     const char* name;
     bool ta, tb, packed;
     int64_t M, N, K;
+    int64_t rows = 0;  // pack_b's layout hint (1: interleaved panel runs)
   };
   const Shape shapes[] = {
       {"input proj  NT 2048x1024x128", false, true, false, 2048, 1024, 128},
@@ -112,6 +113,9 @@ int main(int argc, char** argv) {
       {"recur step  packed 32x1024x256", false, true, true, 32, 1024, 256},
       {"recur step  packed 5x1024x256", false, true, true, 5, 1024, 256},
       {"GEMV        packed 1x1024x256", false, true, true, 1, 1024, 256},
+      // One thread's W_hh slice in W3 (B=1, H=256, 2 threads), panels vs interleaved runs.
+      {"GEMV        packed 1x512x256", false, true, true, 1, 512, 256},
+      {"GEMV        runs   1x512x256", false, true, true, 1, 512, 256, 1},
   };
   printf("GFLOP/s, median of %d (best); 1 thread on thread CPU time, 2 threads on wall time\n", runs);
   printf("%-34s %16s %16s %10s\n", "shape (MxNxK)", "1 thread", "2 threads", "1t %peak");
@@ -120,7 +124,7 @@ int main(int argc, char** argv) {
     fill(A);
     fill(B);
     PackedB pb;
-    if (s.packed) pack_b(s.tb, s.K, s.N, B.data(), s.tb ? s.K : s.N, &pb);
+    if (s.packed) pack_b(s.tb, s.K, s.N, B.data(), s.tb ? s.K : s.N, &pb, s.rows);
     double gf[2], best[2];
     for (int th = 1; th <= 2; th++) {
       set_threads(th);
