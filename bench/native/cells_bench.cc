@@ -1,7 +1,7 @@
 // cells_bench.cc: LSTM whole-sequence timings (W1: B=32 T=64 D=128 H=256 forward + backward;
 // W3 / W4: B=1 / B=64 inference), medians of 20 runs for 1 and 2 threads, plus the forward phases alone.
-//   g++ -O3 -std=c++17 -I native bench/native/cells_bench.cc build-b/libgated_kernels.a -lpthread
-//       -o build-b/cells_bench && build-b/cells_bench
+//   cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=Release && cmake --build build-cmake
+//   build-cmake/cells_bench
 #include <stdio.h>
 #include <time.h>
 
@@ -61,7 +61,7 @@ struct Lstm {
     y.resize(TB * s.H);
     h_n.resize(s.B * s.H);
     c_n.resize(s.B * s.H);
-    cache.resize(lstm_cache_size(s));
+    cache.resize(LstmCacheView<>::kWidth * s.T * s.B * s.H);
     dx.resize(TB * s.D);
     dh0.resize(s.B * s.H);
     dc0.resize(s.B * s.H);

@@ -1,9 +1,8 @@
 // gemm_bench.cc: GFLOP/s of the SGEMM paths on the shapes an LSTM layer uses, plus the machine's
 // single-core FMA peak for the active ISA (GATED_ISA=avx2 picks AVX2 on an AVX-512 machine). Median of >= 20
-// runs. Build by hand against the kernel library:
-//   cmake --build build-a
-//   g++ -O2 -std=c++17 -Inative bench/native/gemm_bench.cc build-a/libgated_kernels.a -pthread -o
-//   build-a/gemm_bench build-a/gemm_bench [runs]
+// runs. Built with the native tests:
+//   cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=Release && cmake --build build-cmake
+//   build-cmake/gemm_bench [runs]
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
 // and W5v (W5 + dense 512->8000 + log-softmax + top-5), median of 2000 steps for 1 and 2 threads,
 // with the effective weight bandwidth. 1-thread timings use this thread's CPU time (the machine is
 // shared), 2-thread timings the wall clock.
-//   cmake --build build-cmake && g++ -O3 -std=c++17 -Inative bench/native/step_bench.cc \
-//       build-cmake/libgated_kernels.a -pthread -o build-cmake/step_bench && build-cmake/step_bench
+//   cmake -S . -B build-cmake -DCMAKE_BUILD_TYPE=Release && cmake --build build-cmake
+//   build-cmake/step_bench
 #include <stdio.h>
 #include <time.h>
 
