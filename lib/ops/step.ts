@@ -162,8 +162,8 @@ export class DecodeStep {
 
   /**
    * One step on a worker thread (the event loop keeps running); inputs must not change until it
-   * settles. The hand-off to the worker and back costs tens of microseconds (about 45 us more than
-   * {@link run} on this project's machine), as much as a small step itself: use `run` for steps that
+   * settles. The hand-off to the worker and back costs tens of microseconds (45-100 us more than
+   * {@link run} on this project's machines), as much as a small step itself: use `run` for steps that
    * take well under a millisecond, `runAsync` where the event loop must not wait.
    */
   async runAsync(input: DecodeStepInput): Promise<DecodeStepResult> {
