@@ -308,9 +308,7 @@ void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda
     return;
   }
   // A is read in place (rows lda apart), so a step of the recurrence packs nothing; rows in blocks of
-  // MC so that a large M still reuses each B panel from L1. One kernel call per panel run and block;
-  // a few rows go through the streaming tiles (GemmKernels::block_stream).
-  const auto block = M <= kGemmSmallM ? g.block_stream : g.block;
+  // MC so that a large M still reuses each B panel from L1. One kernel call per panel run and block.
   for (int64_t p = n0 / nr; p * nr < n1;) {
     const PanelRun run = panel_run(B, p);
     const int64_t c0 = p * nr, c1 = min64((run.p0 + run.panels) * nr, n1);
@@ -319,8 +317,8 @@ void sgemm_packed(int64_t M, int64_t n0, int64_t n1, const float* A, int64_t lda
       const int64_t mc = min64(kMC, M - ic);
       for (int64_t pc = 0; pc < K; pc += kKC) {
         const int64_t kc = min64(kKC, K - pc);
-        block(mc, c1 - c0, kc, A + ic * lda + pc, lda, 1, g.mr * lda, bp + pc * run.rs, run.ps, run.rs,
-              C + ic * ldc + c0, ldc, accumulate || pc > 0);
+        g.block(mc, c1 - c0, kc, A + ic * lda + pc, lda, 1, g.mr * lda, bp + pc * run.rs, run.ps, run.rs,
+                C + ic * ldc + c0, ldc, accumulate || pc > 0);
       }
     }
     p = run.p0 + run.panels;

@@ -22,11 +22,6 @@ struct GemmKernels {
   //   gemm.h. With add == 0, C is only written, never read.
   void (*block)(int64_t M, int64_t N, int64_t kc, const float* a, int64_t rsa, int64_t csa, int64_t aps,
                 const float* b, int64_t psb, int64_t rsb, float* c, int64_t ldc, int add);
-  // The same, prefetching B a few rows of k ahead (same bits): for a few-row product whose packed B
-  // streams from L3 or memory (sgemm_packed at M <= kGemmSmallM: a decode step's weights, an output
-  // layer), where the hardware prefetcher alone leaves each tile waiting on loads.
-  void (*block_stream)(int64_t M, int64_t N, int64_t kc, const float* a, int64_t rsa, int64_t csa,
-                       int64_t aps, const float* b, int64_t psb, int64_t rsb, float* c, int64_t ldc, int add);
   // Packs op(B) = W^T of a row-major W [N, K] (element (k, n) at w[n*ldw + k]), k in [0, kc) and
   // n in [0, nc), into panels of nr columns zero-padded past nc: (k, j) of panel p at
   // bp[p*ps + k*rs + j] (rs >= nr). kW x kW blocks are transposed in registers (vtranspose).

@@ -115,8 +115,9 @@ int main(int argc, char** argv) {
       // One thread's W_hh slice in W3 (B=1, H=256, 2 threads), panels vs interleaved runs.
       {"GEMV        packed 1x512x256", false, true, true, 1, 512, 256},
       {"GEMV        runs   1x512x256", false, true, true, 1, 512, 256, 1},
-      // W5v's output layer: 5 rows x 8000 classes x H=512 (a 16 MB packed weight).
+      // W5v's output layer (5 rows x 8000 classes x H=512, a 16 MB packed weight), and at one row.
       {"output      packed 5x8000x512", false, true, true, 5, 8000, 512},
+      {"output      packed 1x8000x512", false, true, true, 1, 8000, 512},
   };
   printf("GFLOP/s, median of %d (best); 1 thread on thread CPU time, 2 threads on wall time\n", runs);
   printf("%-34s %16s %16s %10s\n", "shape (MxNxK)", "1 thread", "2 threads", "1t %peak");
