@@ -26,6 +26,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -118,40 +119,61 @@ inline std::string Describe(const Napi::Value& v) {
 // buffer, and "null" means "absent" to the kernels). Never read or written: its length is zero.
 alignas(64) inline float g_empty_floats[16];
 
-// An expected element count and how it was computed, e.g. "4*hiddenSize*inputSize = 4*32*32".
-struct Extent {
-  int64_t value;
-  std::string formula;
-};
-
-// A factor of an expected size: a named size ("hiddenSize") or a constant (name nullptr).
+// A factor of an expected size: a named size ("hiddenSize", a string literal) or a constant (name
+// nullptr).
 struct Factor {
   const char* name;
   int64_t value;
+};
+
+// An expected element count and how it was computed. formula() is for messages only, so the happy
+// path builds no string: the factors are kept and spelled out on failure, e.g.
+// "4*hiddenSize*inputSize = 4*32*32"; or a fixed text ("attnDecoderCacheSize(sizes)").
+struct Extent {
+  static constexpr int kMaxFactors = 6;
+  int64_t value = 0;
+  const char* text = nullptr;  // the formula when given whole; else the factors below
+  Factor factors[kMaxFactors] = {};
+  int count = 0;
+
+  Extent() = default;
+  Extent(int64_t v, const char* t) : value(v), text(t) {}
+
+  std::string formula() const {
+    if (text) return text;
+    std::string names, values;
+    for (int i = 0; i < count; i++) {
+      const Factor& f = factors[i];
+      if (i > 0) {
+        names += "*";
+        values += "*";
+      }
+      names += f.name ? f.name : std::to_string(f.value);
+      values += std::to_string(f.value);
+    }
+    return names + " = " + values;
+  }
 };
 
 // The product of the factors, checked: throws ERR_GATED_SHAPE (naming `arg`) when it exceeds
 // kMaxElements (so it can never overflow int64: each factor is <= 2^31-1 and the running product is
 // checked before each multiplication).
 inline Extent Product(Napi::Env env, const char* arg, std::initializer_list<Factor> factors) {
-  std::string names, values;
+  Extent e;
+  if (factors.size() > (size_t)Extent::kMaxFactors) {
+    Throw(env, kNative, std::string(arg) + ": internal error: too many factors");
+  }
   bool zero = false;
   for (const Factor& f : factors) {
-    if (!names.empty()) {
-      names += "*";
-      values += "*";
-    }
-    names += f.name ? f.name : std::to_string(f.value);
-    values += std::to_string(f.value);
+    e.factors[e.count++] = f;
     if (f.value == 0) zero = true;
   }
-  Extent e{0, names + " = " + values};
   if (zero) return e;
   int64_t acc = 1;
   for (const Factor& f : factors) {
     if (f.value > kMaxElements / acc) {
       Throw(env, kShape,
-            std::string(arg) + ": expected length " + e.formula + " exceeds the limit of " +
+            std::string(arg) + ": expected length " + e.formula() + " exceeds the limit of " +
                 std::to_string(kMaxElements) + " elements");
     }
     acc *= f.value;
@@ -160,7 +182,66 @@ inline Extent Product(Napi::Env env, const char* arg, std::initializer_list<Fact
   return e;
 }
 
+// Phase 2 for one typed array: `v` must be a `type` array (`what`, e.g. "a Float32Array") of e.value
+// elements (at least that many with at_least) whose buffer is attached. The message, built only on
+// failure, reads "<name>: expected <what> of length <n> (<formula>), got ...".
+inline Napi::TypedArray CheckTyped(Napi::Env env, const char* name, const Napi::Value& v,
+                                   napi_typedarray_type type, const char* what, const Extent& e,
+                                   bool at_least = false) {
+  auto expect = [&] {
+    return std::string(name) + ": expected " + what +
+           (at_least ? " of at least " + std::to_string(e.value) + " elements ("
+                     : " of length " + std::to_string(e.value) + " (") +
+           e.formula() + ")";
+  };
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    Throw(env, kValue, expect() + ", got " + Describe(v));
+  }
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if (a.ArrayBuffer().IsDetached()) {
+    Throw(env, kValue, expect() + ", got one whose ArrayBuffer is detached");
+  }
+  const uint64_t n = a.ElementLength(), want = static_cast<uint64_t>(e.value);
+  if (at_least ? n < want : n != want) {
+    Throw(env, kShape, expect() + ", got " + std::to_string(n));
+  }
+  return a;
+}
+
 enum class Presence { Required, Optional };
+
+// The field names as JS strings made once per environment, so that reading an op's fields does not
+// convert and internalize every name again at every call (about a sixth of a small op's binding
+// cost). N-API 8 has no references to strings, so they live in a referenced Array, one index per
+// name. Keyed by the name's address (the names are string literals); a hit is confirmed by content,
+// so a reused address can never read the wrong field. The environment's instance data.
+class FieldKeys {
+ public:
+  static napi_value Key(Napi::Env env, const char* name) {
+    FieldKeys* keys = env.GetInstanceData<FieldKeys>();
+    if (keys == nullptr) {
+      keys = new FieldKeys(env);
+      env.SetInstanceData(keys);  // deleted with the environment
+    }
+    Napi::Array strings = keys->strings_.Value();
+    auto it = keys->index_.find(name);
+    if (it != keys->index_.end() && it->second.text == name) return strings.Get(it->second.index);
+    Napi::String key = Napi::String::New(env, name);
+    const uint32_t index = strings.Length();
+    strings.Set(index, key);
+    keys->index_.insert_or_assign(name, Entry{name, index});
+    return key;
+  }
+
+ private:
+  explicit FieldKeys(Napi::Env env) : strings_(Napi::Persistent(Napi::Array::New(env))) {}
+  struct Entry {
+    std::string text;
+    uint32_t index;
+  };
+  Napi::Reference<Napi::Array> strings_;
+  std::unordered_map<const char*, Entry> index_;
+};
 
 // Phase 1 and phase 2 (see the top of this file) for one op's argument object.
 class Fields {
@@ -170,12 +251,16 @@ class Fields {
       Throw(env, kValue, "args: expected an object, got " + Describe(args));
     }
     Napi::Object obj = args.As<Napi::Object>();
-    for (const char* name : names) values_.emplace_back(name, obj.Get(name));  // may run user code
+    values_.reserve(names.size());
+    for (const char* name : names)
+      values_.emplace_back(name, obj.Get(FieldKeys::Key(env, name)));  // may run user code
   }
 
   Napi::Env Env() const { return env_; }
 
   Napi::Value Get(const char* name) const {
+    for (const auto& nv : values_)  // the same literal, as a rule: compare addresses first
+      if (nv.first == name) return nv.second;
     for (const auto& nv : values_)
       if (std::strcmp(nv.first, name) == 0) return nv.second;
     // A programming error in binding.cc (a name missing from the list), not a user error.
@@ -218,10 +303,13 @@ class Fields {
   int Enum(const char* name, std::initializer_list<const char*> allowed) const {
     Napi::Value v = Get(name);
     if (v.IsUndefined() || v.IsNull()) return 0;
-    std::string list;
-    for (const char* a : allowed) list += std::string(list.empty() ? "'" : ", '") + a + "'";
+    auto list = [&] {
+      std::string l;
+      for (const char* a : allowed) l += std::string(l.empty() ? "'" : ", '") + a + "'";
+      return l;
+    };
     if (!v.IsString()) {
-      Throw(env_, kValue, std::string(name) + ": expected one of " + list + ", got " + Describe(v));
+      Throw(env_, kValue, std::string(name) + ": expected one of " + list() + ", got " + Describe(v));
     }
     std::string s = v.As<Napi::String>().Utf8Value();
     int i = 0;
@@ -230,7 +318,7 @@ class Fields {
       i++;
     }
     if (s.size() > 32) s = s.substr(0, 32) + "...";
-    Throw(env_, kValue, std::string(name) + ": expected one of " + list + ", got '" + s + "'");
+    Throw(env_, kValue, std::string(name) + ": expected one of " + list() + ", got '" + s + "'");
   }
 
   // A Float32Array of exactly e.value elements; nullptr when optional and undefined/null.
@@ -238,18 +326,8 @@ class Fields {
   float* F32(const char* name, const Extent& e, Presence presence) {
     Napi::Value v = Get(name);
     if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
-    std::string expect = std::string(name) + ": expected a Float32Array of length " +
-                         std::to_string(e.value) + " (" + e.formula + ")";
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      Throw(env_, kValue, expect + ", got " + Describe(v));
-    }
+    CheckTyped(env_, name, v, napi_float32_array, "a Float32Array", e);
     Napi::Float32Array a = v.As<Napi::Float32Array>();
-    if (a.ArrayBuffer().IsDetached()) {
-      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
-    }
-    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(e.value)) {
-      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
-    }
     held_.push_back({name, a});
     float* p = a.Data();
     return p ? p : g_empty_floats;
@@ -262,18 +340,8 @@ class Fields {
     Napi::Value v = Get(name);
     out->clear();
     if (v.IsUndefined() || v.IsNull()) return;
-    std::string expect = std::string(name) + ": expected an Int32Array of length " + std::to_string(batch) +
-                         " (" + batch_name + ")";
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      Throw(env_, kValue, expect + ", got " + Describe(v));
-    }
+    CheckTyped(env_, name, v, napi_int32_array, "an Int32Array", Extent(batch, batch_name));
     Napi::Int32Array a = v.As<Napi::Int32Array>();
-    if (a.ArrayBuffer().IsDetached()) {
-      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
-    }
-    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(batch)) {
-      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
-    }
     out->assign(a.Data(), a.Data() + batch);
     for (int64_t b = 0; b < batch; b++) {
       int32_t len = (*out)[b];
@@ -290,18 +358,8 @@ class Fields {
   void Int32Copy(const char* name, const Extent& e, std::vector<int32_t>* out) const {
     Napi::Value v = Get(name);
     out->clear();
-    std::string expect = std::string(name) + ": expected an Int32Array of length " + std::to_string(e.value) +
-                         " (" + e.formula + ")";
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      Throw(env_, kValue, expect + ", got " + Describe(v));
-    }
+    CheckTyped(env_, name, v, napi_int32_array, "an Int32Array", e);
     Napi::Int32Array a = v.As<Napi::Int32Array>();
-    if (a.ArrayBuffer().IsDetached()) {
-      Throw(env_, kValue, expect + ", got one whose ArrayBuffer is detached");
-    }
-    if (static_cast<uint64_t>(a.ElementLength()) != static_cast<uint64_t>(e.value)) {
-      Throw(env_, kShape, expect + ", got " + std::to_string(a.ElementLength()));
-    }
     if (e.value > 0) out->assign(a.Data(), a.Data() + e.value);
   }
 
@@ -346,15 +404,17 @@ inline double Real(const Fields& f, const char* name, double dflt, double lo, bo
                    bool hi_incl) {
   Napi::Value v = f.Get(name);
   if (v.IsUndefined() || v.IsNull()) return dflt;
-  std::string range =
-      std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) + (hi_incl ? "]" : ")");
+  auto range = [&] {
+    return std::string(lo_incl ? "[" : "(") + NumberText(lo) + ", " + NumberText(hi) + (hi_incl ? "]" : ")");
+  };
   if (!v.IsNumber()) {
-    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + Describe(v));
+    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range() + ", got " + Describe(v));
   }
   double d = v.As<Napi::Number>().DoubleValue();
   bool ok = std::isfinite(d) && (lo_incl ? d >= lo : d > lo) && (hi_incl ? d <= hi : d < hi);
   if (!ok) {
-    Throw(f.Env(), kValue, std::string(name) + ": expected a number in " + range + ", got " + NumberText(d));
+    Throw(f.Env(), kValue,
+          std::string(name) + ": expected a number in " + range() + ", got " + NumberText(d));
   }
   return d;
 }

@@ -98,17 +98,8 @@ std::vector<std::vector<Napi::Value>> ReadObjects(const Fields& f, const char* f
 // Phase 2 for a nested Float32Array (args.h's Fields::F32 for a value read in phase 1).
 float* F32Value(Fields& f, const std::string& name, const Napi::Value& v, const Extent& e, Presence p) {
   if (Nullish(v) && p == Presence::Optional) return nullptr;
-  const std::string expect =
-      name + ": expected a Float32Array of length " + std::to_string(e.value) + " (" + e.formula + ")";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    Throw(f.Env(), kValue, expect + ", got " + Describe(v));
-  }
+  CheckTyped(f.Env(), name.c_str(), v, napi_float32_array, "a Float32Array", e);
   Napi::Float32Array a = v.As<Napi::Float32Array>();
-  if (a.ArrayBuffer().IsDetached())
-    Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
-  if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
-    Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
-  }
   f.Hold(name, a);
   float* ptr = a.Data();
   return ptr ? ptr : g_empty_floats;

@@ -316,19 +316,9 @@ Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
 
 // A Float32Array argument of at least `min_length` elements (positional, so no getters run).
 float* PositionalF32(Napi::Env env, const char* name, const Napi::Value& v, int64_t min_length,
-                     const std::string& formula) {
-  std::string expect = std::string(name) + ": expected a Float32Array of at least " +
-                       std::to_string(min_length) + " elements (" + formula + ")";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    Throw(env, kValue, expect + ", got " + Describe(v));
-  }
+                     const char* formula) {
+  CheckTyped(env, name, v, napi_float32_array, "a Float32Array", Extent(min_length, formula), true);
   Napi::Float32Array a = v.As<Napi::Float32Array>();
-  if (a.ArrayBuffer().IsDetached()) {
-    Throw(env, kValue, expect + ", got one whose ArrayBuffer is detached");
-  }
-  if (static_cast<uint64_t>(a.ElementLength()) < static_cast<uint64_t>(min_length)) {
-    Throw(env, kShape, expect + ", got " + std::to_string(a.ElementLength()));
-  }
   float* p = a.Data();
   return p ? p : g_empty_floats;
 }

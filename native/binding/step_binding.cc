@@ -129,17 +129,8 @@ void Absent(const Fields& f, const char* name, const char* why) {
 // An Int32Array output of exactly e.value elements (held while an async call runs).
 int32_t* Int32Out(Fields& f, const char* name, const Extent& e) {
   Napi::Value v = f.Get(name);
-  const std::string expect = std::string(name) + ": expected an Int32Array of length " +
-                             std::to_string(e.value) + " (" + e.formula + ")";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Throw(f.Env(), kValue, expect + ", got " + Describe(v));
-  }
+  CheckTyped(f.Env(), name, v, napi_int32_array, "an Int32Array", e);
   Napi::Int32Array a = v.As<Napi::Int32Array>();
-  if (a.ArrayBuffer().IsDetached())
-    Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
-  if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
-    Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
-  }
   f.Hold(name, a);
   int32_t* p = a.Data();
   return p ? p : reinterpret_cast<int32_t*>(g_empty_floats);
@@ -259,7 +250,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     const Extent top = Product(env, "topValues", {{"batch/groupSize", groups}, {"topK", a.top_k}});
     a.row_scores = f.F32("rowScores", Product(env, "rowScores", {Bf}), Presence::Optional);
     a.top_values = f.F32("topValues", top, Presence::Required);
-    a.top_indices = Int32Out(f, "topIndices", Extent{top.value, top.formula});
+    a.top_indices = Int32Out(f, "topIndices", top);
   } else {
     Absent(f, "rowScores", "expected no rowScores with topK 0");
     Absent(f, "topValues", "expected no topValues with topK 0");

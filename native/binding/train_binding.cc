@@ -72,17 +72,7 @@ void* Typed(Fields& f, const char* name, napi_typedarray_type type, const char* 
             Presence presence) {
   Napi::Value v = f.Get(name);
   if ((v.IsUndefined() || v.IsNull()) && presence == Presence::Optional) return nullptr;
-  std::string expect = std::string(name) + ": expected " + type_name + " of length " +
-                       std::to_string(e.value) + " (" + e.formula + ")";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    Throw(f.Env(), kValue, expect + ", got " + Describe(v));
-  }
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if (a.ArrayBuffer().IsDetached())
-    Throw(f.Env(), kValue, expect + ", got one whose ArrayBuffer is detached");
-  if ((uint64_t)a.ElementLength() != (uint64_t)e.value) {
-    Throw(f.Env(), kShape, expect + ", got " + std::to_string(a.ElementLength()));
-  }
+  Napi::TypedArray a = CheckTyped(f.Env(), name, v, type, type_name, e);
   f.Hold(name, a);
   uint8_t* base = static_cast<uint8_t*>(a.ArrayBuffer().Data());
   return base ? static_cast<void*>(base + a.ByteOffset()) : static_cast<void*>(g_empty_floats);
