@@ -78,24 +78,39 @@ void pack_step(StepCache& s, const StepWeights& w, uint64_t version) {
 inline float rank_key(float v) { return v != v ? -INFINITY : v; }
 
 // The top_k best of a group's candidates score[r] + lp[r, v] (r < group rows, v < V), best first.
+// Once k are held, a chunk of candidates none of which beats the k-th is skipped with one
+// branch-free test: `val > thr` is false for a NaN as `rank_key(val) > thr` is, so the skip keeps
+// exactly the candidates the one-by-one scan keeps.
 void top_k_group(const float* lp, int64_t rows, int64_t V, const float* scores, int64_t k, float* vals,
                  int32_t* idx) {
+  constexpr int64_t kChunk = 16;
   int64_t n = 0;  // candidates held, sorted best first (stable: earlier index first among equals)
   for (int64_t r = 0; r < rows; r++) {
     const float add = scores ? scores[r] : 0.0f;
     const float* row = lp + r * V;
-    for (int64_t v = 0; v < V; v++) {
-      const float val = add + row[v];
-      const float key = rank_key(val);
-      if (n == k && !(key > rank_key(vals[k - 1]))) continue;
-      int64_t p = n < k ? n++ : k - 1;
-      while (p > 0 && key > rank_key(vals[p - 1])) {
-        vals[p] = vals[p - 1];
-        idx[p] = idx[p - 1];
-        p--;
+    for (int64_t v = 0; v < V;) {
+      if (n == k && v + kChunk <= V) {
+        const float thr = rank_key(vals[k - 1]);
+        bool any = false;
+        for (int64_t j = 0; j < kChunk; j++) any |= add + row[v + j] > thr;
+        if (!any) {
+          v += kChunk;
+          continue;
+        }
       }
-      vals[p] = val;
-      idx[p] = (int32_t)(r * V + v);
+      for (const int64_t end = min64(v + kChunk, V); v < end; v++) {
+        const float val = add + row[v];
+        const float key = rank_key(val);
+        if (n == k && !(key > rank_key(vals[k - 1]))) continue;
+        int64_t p = n < k ? n++ : k - 1;
+        while (p > 0 && key > rank_key(vals[p - 1])) {
+          vals[p] = vals[p - 1];
+          idx[p] = idx[p - 1];
+          p--;
+        }
+        vals[p] = val;
+        idx[p] = (int32_t)(r * V + v);
+      }
     }
   }
 }

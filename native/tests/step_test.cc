@@ -258,25 +258,31 @@ void check_versions(const char* isa) {
 }
 
 // Exact ties rank by index; a NaN row ranks below every finite candidate of its group.
-void check_ties_and_nan(const char* isa) {
-  Model m(StepCell::GruResetAfter, 5, 16, 20, true, false);
-  for (int64_t v : {7, 15, 3})  // rows 3, 7, 15 of the output layer equal: equal logits
-    for (int64_t k = 0; k < 16; k++) m.w_out[v * 16 + k] = m.w_out[11 * 16 + k];
-  for (int64_t v : {7, 15, 3}) m.b_out[v] = m.b_out[11] = 4.0f;  // ... and the largest
-  std::vector<float> x = rnd(2 * 5, 1.0f), h = rnd(2 * 16, 1.0f), c;
+// Ties rank by index and a NaN row ranks last, also where the top-k skips whole chunks of 16
+// candidates (V = 100: the tied best lie in chunks after the first, and the chunks between them
+// hold nothing better than the k-th).
+void check_ties_and_nan(const char* isa, int64_t V, const int64_t (&best)[4]) {
+  const int64_t H = 16;
+  Model m(StepCell::GruResetAfter, 5, H, V, true, false);
+  for (int64_t v : best)  // rows `best` of the output layer equal: equal logits ...
+    for (int64_t k = 0; k < H; k++) m.w_out[v * H + k] = m.w_out[best[0] * H + k];
+  for (int64_t v : best) m.b_out[v] = 4.0f;  // ... and the largest
+  std::vector<float> x = rnd(2 * 5, 1.0f), h = rnd(2 * H, 1.0f), c;
   StepCache cache;
   const Out o = run_step(cache, m, 1, 2, x, h, c, nullptr, 4, 1, nullptr);
   for (int q = 0; q < 2; q++)
-    CHECK(o.top_i[q * 4 + 0] == 3 && o.top_i[q * 4 + 1] == 7 && o.top_i[q * 4 + 2] == 11 &&
-              o.top_i[q * 4 + 3] == 15,
-          "%s: ties must rank by index (row %d: %d %d %d %d)", isa, q, o.top_i[q * 4], o.top_i[q * 4 + 1],
-          o.top_i[q * 4 + 2], o.top_i[q * 4 + 3]);
+    CHECK(o.top_i[q * 4 + 0] == best[0] && o.top_i[q * 4 + 1] == best[1] && o.top_i[q * 4 + 2] == best[2] &&
+              o.top_i[q * 4 + 3] == best[3],
+          "%s V=%lld: ties must rank by index (row %d: %d %d %d %d)", isa, (long long)V, q, o.top_i[q * 4],
+          o.top_i[q * 4 + 1], o.top_i[q * 4 + 2], o.top_i[q * 4 + 3]);
   std::vector<float> hn = h;
   hn[3] = NAN;  // row 0's state: every logit of row 0 NaN
   StepCache c2;
   const Out n = run_step(c2, m, 1, 2, x, hn, c, nullptr, 3, 2, nullptr);
-  CHECK(n.top_i[0] == 20 + 3 && n.top_i[1] == 20 + 7 && n.top_i[2] == 20 + 11 && n.top_v[0] == n.top_v[0],
-        "%s: a NaN row must rank last (got %d %d %d)", isa, n.top_i[0], n.top_i[1], n.top_i[2]);
+  CHECK(n.top_i[0] == V + best[0] && n.top_i[1] == V + best[1] && n.top_i[2] == V + best[2] &&
+            n.top_v[0] == n.top_v[0],
+        "%s V=%lld: a NaN row must rank last (got %d %d %d)", isa, (long long)V, n.top_i[0], n.top_i[1],
+        n.top_i[2]);
 }
 
 }  // namespace
@@ -303,7 +309,8 @@ int main() {
       count++;
     }
     check_versions(isa);
-    check_ties_and_nan(isa);
+    check_ties_and_nan(isa, 20, {3, 7, 11, 15});
+    check_ties_and_nan(isa, 100, {35, 50, 83, 99});
   }
   set_isa(best_isa());
   printf("step_test: %d models, isas %s: %s\n", count, ran.c_str(), check_failures() ? "FAILED" : "OK");
