@@ -217,19 +217,27 @@ enum class Presence { Required, Optional };
 // so a reused address can never read the wrong field. The environment's instance data.
 class FieldKeys {
  public:
-  static napi_value Key(Napi::Env env, const char* name) {
+  // This environment's keys, made on first use.
+  static FieldKeys& Of(Napi::Env env) {
     FieldKeys* keys = env.GetInstanceData<FieldKeys>();
     if (keys == nullptr) {
       keys = new FieldKeys(env);
       env.SetInstanceData(keys);  // deleted with the environment
     }
-    Napi::Array strings = keys->strings_.Value();
-    auto it = keys->index_.find(name);
-    if (it != keys->index_.end() && it->second.text == name) return strings.Get(it->second.index);
+    return *keys;
+  }
+
+  // The Array that holds the strings: fetched once per op call, for all of its names.
+  Napi::Array Strings() const { return strings_.Value(); }
+
+  // The key of `name` (made and stored in `strings` on first use).
+  napi_value Key(Napi::Env env, Napi::Array& strings, const char* name) {
+    auto it = index_.find(name);
+    if (it != index_.end() && it->second.text == name) return strings.Get(it->second.index);
     Napi::String key = Napi::String::New(env, name);
     const uint32_t index = strings.Length();
     strings.Set(index, key);
-    keys->index_.insert_or_assign(name, Entry{name, index});
+    index_.insert_or_assign(name, Entry{name, index});
     return key;
   }
 
@@ -251,9 +259,11 @@ class Fields {
       Throw(env, kValue, "args: expected an object, got " + Describe(args));
     }
     Napi::Object obj = args.As<Napi::Object>();
+    FieldKeys& keys = FieldKeys::Of(env);
+    Napi::Array strings = keys.Strings();
     values_.reserve(names.size());
     for (const char* name : names)
-      values_.emplace_back(name, obj.Get(FieldKeys::Key(env, name)));  // may run user code
+      values_.emplace_back(name, obj.Get(keys.Key(env, strings, name)));  // may run user code
   }
 
   Napi::Env Env() const { return env_; }
